@@ -1,0 +1,81 @@
+"""The backward pass: equations (1)-(4) of the notes, and nothing else.
+
+Shapes, for a batch of m samples stored as rows:
+    a[l], z[l], delta[l]: (m, n_l)      W[l], dW[l]: (n_{l-1}, n_l)      b[l], db[l]: (n_l,)
+Lists are indexed by the notes' layer numbers 1..L; index 0 is the input layer
+(a[0] = X), which has no z, no delta and no weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .activations import Activation
+from .losses import Loss, batch_scale
+
+Array = np.ndarray
+
+
+@dataclass
+class Trace:
+    """The forward pass of one batch: z[l], a[l] for l = 1..L, a[0] = X, z[0] = None.
+
+    ``mask[l]`` is layer l's inverted-dropout mask (already divided by 1 - p), or
+    None; a[l] is stored after the mask, as the next layer saw it.
+    """
+
+    z: list
+    a: list
+    mask: list
+
+
+@dataclass
+class Grads:
+    """Fresh gradients of one backward pass: dW[l], db[l], delta[l] for l = 1..L."""
+
+    dW: list
+    db: list
+    delta: list
+
+    def items(self):
+        """((l, 'W'), dW^l), ((l, 'b'), db^l) for l = 1..L: the keys optimizers use."""
+        for l in range(1, len(self.dW)):
+            yield (l, "W"), self.dW[l]
+            yield (l, "b"), self.db[l]
+
+
+def output_delta(loss: Loss, sigma: Activation, z: Array, a: Array, y: Array, weights: Array | None) -> Array:
+    """Equation (1): delta^L = dL/da^L ⊙ sigma'(z^L), shape (m, n_L).
+
+    For softmax + cross_entropy and sigmoid + binary_cross_entropy the sigma'
+    factor cancels and delta^L = (a^L - y) / m; the general product must not be
+    applied on top of it.
+    """
+    if loss.cancels_with(sigma):
+        return batch_scale(a - y, weights)  # shortcut: (a^L - y) / m, weighted per sample
+    return sigma.times_sigma_prime(loss.dL_da(a, y, weights), z)
+
+
+def backward(layers: list, loss: Loss, trace: Trace, y: Array, weights: Array | None = None) -> Grads:
+    """Equations (1)-(4) for one batch; returns fresh dW, db, delta lists (index 0 unused).
+
+    ``y`` is the encoded target (m, n_L); ``weights`` optional per-sample weights (m,).
+    """
+    L = len(layers)
+    z, a = trace.z, trace.a
+    W = [None] + [layer.W for layer in layers]
+    sigma = [None] + [layer.activation for layer in layers]
+    delta, dW, db = [None] * (L + 1), [None] * (L + 1), [None] * (L + 1)
+
+    delta[L] = output_delta(loss, sigma[L], z[L], a[L], y, weights)  # (1) delta^L = dL/da^L ⊙ sigma'(z^L)
+    for l in range(L, 0, -1):
+        dW[l] = a[l - 1].T @ delta[l]                  # (3) dL/dW^l = (a^{l-1})^T delta^l
+        db[l] = delta[l].sum(axis=0)                   # (4) dL/db^l = sum over the batch of delta^l
+        if l > 1:
+            g = delta[l] @ W[l].T                      # sum_k w_jk^l delta_k^l = dL/da^{l-1}
+            if trace.mask[l - 1] is not None:
+                g *= trace.mask[l - 1]                 # dropout: a^{l-1} was multiplied by the mask
+            delta[l - 1] = sigma[l - 1].times_sigma_prime(g, z[l - 1])  # (2) ⊙ sigma'(z^{l-1})
+    return Grads(dW, db, delta)

@@ -1,0 +1,111 @@
+"""Input checks: turn user arrays into the shapes and dtype the engine expects.
+
+Every failure is a ShapeError or DataError that names the problem, so a user
+never meets a NumPy broadcasting traceback from inside the backward pass.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import DataError, ShapeError
+from .losses import Loss
+
+Array = np.ndarray
+
+
+def _first_bad_row(values: Array) -> int:
+    bad = ~np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)
+    return int(np.argmax(bad))
+
+
+def check_X(X, n_in: int, dtype: np.dtype) -> Array:
+    """X as a C-contiguous (m, n_0) array of ``dtype``, finite, with n_0 == n_in."""
+    X = np.asarray(X)
+    if X.dtype.kind not in "biuf":
+        raise DataError(f"X must be numeric, got dtype {X.dtype}; encode text columns first")
+    if X.ndim == 1:
+        raise ShapeError(f"X must be 2-D (m samples, {n_in} features), got shape {X.shape}; "
+                         "use X.reshape(1, -1) for one sample")
+    if X.ndim != 2:
+        raise ShapeError(f"X must be 2-D (m, {n_in}), got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise DataError("X is empty: it has no samples (0 rows)")
+    if X.shape[1] != n_in:
+        raise ShapeError(f"X has {X.shape[1]} features per sample, the network expects {n_in}")
+    X = np.ascontiguousarray(X, dtype=dtype)
+    if not np.isfinite(X).all():
+        raise DataError(f"X contains NaN or inf (first at row {_first_bad_row(X)})")
+    return X
+
+
+def encode_targets(y, m: int, n_out: int, loss: Loss, dtype: np.dtype, classes: Array | None = None) -> Array:
+    """y as an (m, n_L) array of ``dtype``: one-hot for labels, a column for (m,) values.
+
+    Labels are integer class indices 0..n_L-1, or members of ``classes`` when the
+    network was fitted on other labels (strings, arbitrary integers).
+    """
+    y = np.asarray(y)
+    if y.ndim == 0 or y.ndim > 2:
+        raise ShapeError(f"y must have shape (m,) or (m, {n_out}), got {y.shape}")
+    if y.shape[0] != m:
+        raise ShapeError(f"X has {m} samples but y has {y.shape[0]}; they must match")
+    if y.ndim == 2:
+        if y.shape[1] != n_out:
+            raise ShapeError(f"y has {y.shape[1]} columns, the output layer has n_L = {n_out}")
+        return _finite_float(y, dtype)
+    if n_out == 1 and classes is not None:  # binary labels into one sigmoid neuron
+        return label_indices(y, 2, classes).astype(dtype).reshape(-1, 1)
+    if classes is not None or (n_out > 1 and _looks_like_labels(y)) or (
+        loss.classification and n_out > 1
+    ):
+        return one_hot(label_indices(y, n_out, classes), n_out, dtype)
+    if n_out != 1:
+        raise ShapeError(f"y of shape {y.shape} needs the output layer to have 1 neuron, "
+                         f"it has {n_out}; pass y of shape (m, {n_out})")
+    return _finite_float(y.reshape(-1, 1), dtype)
+
+
+def _looks_like_labels(y: Array) -> bool:
+    return y.dtype.kind in "biuOUS"
+
+
+def _finite_float(y: Array, dtype: np.dtype) -> Array:
+    if y.dtype.kind not in "biuf":
+        raise DataError(f"y must be numeric for this loss, got dtype {y.dtype}")
+    y = np.ascontiguousarray(y, dtype=dtype)
+    if not np.isfinite(y).all():
+        raise DataError(f"y contains NaN or inf (first at row {_first_bad_row(y)})")
+    return y
+
+
+def label_indices(y: Array, n_out: int, classes: Array | None = None) -> Array:
+    """Class indices 0..n_L-1 for the labels y (mapped through ``classes`` if given)."""
+    if classes is not None:
+        pos = np.searchsorted(classes, y)
+        pos = np.clip(pos, 0, len(classes) - 1)
+        unknown = classes[pos] != y
+        if unknown.any():
+            raise DataError(f"label {y[np.argmax(unknown)]!r} was never seen in training; "
+                            f"known labels: {list(classes)[:20]}")
+        return pos
+    if y.dtype.kind == "f":
+        if not np.isfinite(y).all():
+            raise DataError(f"y contains NaN or inf (first at row {_first_bad_row(y)})")
+        if (y != np.round(y)).any():
+            raise DataError("y holds non-integer values but the loss needs class labels; "
+                            "use loss='mse' for regression")
+    elif y.dtype.kind not in "biu":
+        raise DataError(f"labels of dtype {y.dtype} need the network's classes to be set (fit sets them)")
+    idx = y.astype(np.int64)
+    if idx.min() < 0 or idx.max() >= n_out:
+        raise DataError(f"class label {int(idx.max() if idx.max() >= n_out else idx.min())} "
+                        f"is outside 0..{n_out - 1} (the output layer has {n_out} neurons)")
+    return idx
+
+
+def one_hot(idx: Array, n_out: int, dtype: np.dtype) -> Array:
+    """(m, n_out) rows with a 1 in column idx[i]."""
+    out = np.zeros((idx.shape[0], n_out), dtype=dtype)
+    out[np.arange(idx.shape[0]), idx] = 1
+    return out

@@ -1,0 +1,33 @@
+"""deltaprop's exceptions: each names the problem and, where there is one, the fix.
+
+They subclass ValueError (or RuntimeError) as well, so code written against the
+standard library's conventions keeps working.
+"""
+
+
+class DeltapropError(Exception):
+    """Base class of every error deltaprop raises on purpose."""
+
+
+class ShapeError(DeltapropError, ValueError):
+    """An array has the wrong shape: feature count, batch length, layer sizes."""
+
+
+class DataError(DeltapropError, ValueError):
+    """Input data is unusable: NaN or inf, empty, wrong dtype, unknown labels."""
+
+
+class ConfigError(DeltapropError, ValueError):
+    """A network or training option is invalid (unknown name, bad value, bad pairing)."""
+
+
+class ActivationError(ConfigError):
+    """A user-registered activation is inconsistent, e.g. its derivative is wrong."""
+
+
+class ModelFileError(DeltapropError, ValueError):
+    """A model file is missing, corrupt, tampered with or from an unknown version."""
+
+
+class DivergenceError(DeltapropError, RuntimeError):
+    """Training produced a non-finite loss or gradient."""

@@ -1,0 +1,182 @@
+"""Network: layers 1..L, a loss, a dtype; the forward pass and its backward pass."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import backprop
+from .backprop import Grads, Trace
+from .checks import check_X, encode_targets, label_indices
+from .errors import ConfigError, DataError, ShapeError
+from .layers import Dense
+from .losses import get_loss
+
+Array = np.ndarray
+DTYPES = ("float32", "float64")
+
+
+class Network:
+    """A fully-connected network: ``layers[l - 1]`` is layer l of the notes.
+
+    Parameters
+    ----------
+    layers : list of Dense, consecutive sizes matching (n_out of l == n_in of l+1).
+    loss : "mse", "cross_entropy" or "binary_cross_entropy".
+    dtype : "float64" or "float32"; every array of the network's work has it.
+    seed : seeds the weight init and, in ``fit``, shuffling and dropout.
+    """
+
+    def __init__(self, layers: list[Dense], loss: str = "mse", dtype: str = "float64", seed: int | None = None):
+        if not layers or not all(isinstance(layer, Dense) for layer in layers):
+            raise ConfigError("Network needs a non-empty list of Dense layers")
+        for l in range(1, len(layers)):
+            if layers[l - 1].n_out != layers[l].n_in:
+                raise ShapeError(f"layer {l} has n_out={layers[l - 1].n_out} but layer {l + 1} "
+                                 f"has n_in={layers[l].n_in}; they must be equal")
+        if layers[-1].dropout:
+            raise ConfigError("dropout on the output layer L would drop predictions; use it on hidden layers")
+        if layers[-1].activation.name == "softmax" and layers[-1].n_out == 1:
+            raise ConfigError("a softmax over one output neuron is always 1; use sigmoid for one output")
+        if str(dtype) not in DTYPES:
+            raise ConfigError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+        self.layers = list(layers)
+        self.loss_fn = get_loss(loss)
+        self.loss_fn.check_output(self.layers[-1].activation)
+        self.dtype = np.dtype(str(dtype))
+        self.seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else int(seed)
+        self.classes: Array | None = None  # labels behind output neurons 0..n_L-1, set by fit
+        self.epochs_trained = 0
+        self.optimizer = None
+        rng = np.random.default_rng(self.seed)
+        for layer in self.layers:
+            layer.initialize(rng, self.dtype)
+
+    @property
+    def L(self) -> int:
+        """The number of layers with weights (the notes' L)."""
+        return len(self.layers)
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.classes is not None or self.loss_fn.classification
+
+    # --- the two passes -------------------------------------------------------
+    def forward(self, X, training: bool = False, rng: np.random.Generator | None = None) -> Trace:
+        """z^l = a^{l-1} W^l + b^l and a^l = sigma(z^l) for l = 1..L; a^0 = X (m, n_0).
+
+        With ``training=True`` each layer's dropout is applied to its a^l, with
+        masks drawn from ``rng``; otherwise (predict, loss, gradcheck) none is.
+        """
+        a0 = check_X(X, self.layers[0].n_in, self.dtype)
+        z, a, mask = [None], [a0], [None]
+        for l, layer in enumerate(self.layers, start=1):
+            z_l, a_l = layer.forward(a[l - 1])
+            mask_l = None
+            if training and layer.dropout:
+                mask_l = dropout_mask(rng or np.random.default_rng(), a_l.shape, layer.dropout, self.dtype)
+                a_l = a_l * mask_l
+            z.append(z_l)
+            a.append(a_l)
+            mask.append(mask_l)
+        return Trace(z, a, mask)
+
+    def backward(self, trace: Trace, y, sample_weight=None) -> Grads:
+        """Equations (1)-(4): fresh dW[l], db[l], delta[l] for l = 1..L (see backprop.py)."""
+        m = trace.a[0].shape[0]
+        target = self.targets(y, m)
+        return backprop.backward(self.layers, self.loss_fn, trace, target, check_weights(sample_weight, m))
+
+    def targets(self, y, m: int) -> Array:
+        """y encoded as (m, n_L) in the network's dtype (one-hot for labels)."""
+        return encode_targets(y, m, self.layers[-1].n_out, self.loss_fn, self.dtype, self.classes)
+
+    def loss(self, X, y, sample_weight=None) -> float:
+        """L averaged over the batch (no dropout), a Python float."""
+        trace = self.forward(X)
+        m = trace.a[0].shape[0]
+        return self.loss_fn.value(trace.z[self.L], trace.a[self.L], self.targets(y, m),
+                                  self.layers[-1].activation, check_weights(sample_weight, m))
+
+    # --- predictions ----------------------------------------------------------
+    def predict_proba(self, X) -> Array:
+        """Class probabilities (m, n_classes); one sigmoid output gives columns [1 - p, p]."""
+        a_L = self.forward(X).a[self.L]
+        if a_L.shape[1] == 1:
+            return np.hstack([1 - a_L, a_L])
+        return a_L
+
+    def predict(self, X) -> Array:
+        """Labels for a classifier (argmax, or p > 0.5 for one output); a^L for a regressor."""
+        if not self.is_classifier:
+            a_L = self.forward(X).a[self.L]
+            return a_L[:, 0] if a_L.shape[1] == 1 else a_L
+        idx = self.predict_proba(X).argmax(axis=1)
+        return idx if self.classes is None else self.classes[idx]
+
+    def set_classes(self, y) -> None:
+        """Remember the sorted labels of y as the classes behind output neurons 0..n_L-1."""
+        classes = np.unique(np.asarray(y))
+        n_out = self.layers[-1].n_out
+        if len(classes) > max(n_out, 2):
+            raise DataError(f"y has {len(classes)} distinct labels but the output layer has {n_out} neurons")
+        if n_out > 1 and len(classes) < n_out and classes.dtype.kind in "iu" and classes.min() >= 0 \
+                and classes.max() < n_out:
+            classes = np.arange(n_out)  # integer labels 0..n_L-1, some missing from this sample
+        self.classes = classes
+        label_indices(np.asarray(y), n_out, classes)
+
+    # --- parameters -----------------------------------------------------------
+    def params(self) -> dict:
+        """{(l, 'W'): W^l, (l, 'b'): b^l} for l = 1..L: the live arrays, updated in place."""
+        out = {}
+        for l, layer in enumerate(self.layers, start=1):
+            out[(l, "W")] = layer.W
+            out[(l, "b")] = layer.b
+        return out
+
+    def get_weights(self) -> dict:
+        """A copy of every parameter, keyed as ``params``."""
+        return {key: value.copy() for key, value in self.params().items()}
+
+    def set_weights(self, weights: dict) -> None:
+        """Copy ``weights`` (keyed as ``params``) into the network's arrays, in place."""
+        for key, value in self.params().items():
+            value[...] = weights[key]
+
+    def fit(self, X, y, **options):
+        """Train on (X, y); see ``deltaprop.training.fit`` for the options."""
+        from .training import fit
+
+        return fit(self, X, y, **options)
+
+    def save(self, path) -> None:
+        """Write weights and config to ``path`` (safetensors, no pickle); see ``deltaprop.io``."""
+        from .io import save
+
+        save(self, path)
+
+    def config(self) -> dict:
+        return {"layers": [layer.config() for layer in self.layers], "loss": self.loss_fn.name,
+                "dtype": self.dtype.name, "seed": self.seed}
+
+    def __repr__(self) -> str:
+        inner = ",\n  ".join(repr(layer) for layer in self.layers)
+        return f"Network([\n  {inner}],\n  loss={self.loss_fn.name!r}, dtype={self.dtype.name!r})"
+
+
+def dropout_mask(rng: np.random.Generator, shape: tuple, p: float, dtype: np.dtype) -> Array:
+    """Inverted dropout: 1/(1-p) with probability 1-p, else 0, so E[mask] = 1."""
+    keep = rng.random(shape, dtype=np.float32) >= p
+    return keep.astype(dtype) * dtype.type(1.0 / (1.0 - p))
+
+
+def check_weights(sample_weight, m: int) -> Array | None:
+    """Per-sample weights as a finite, non-negative (m,) array, or None."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != (m,):
+        raise ShapeError(f"sample_weight must have shape ({m},), got {w.shape}")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise DataError("sample_weight must be finite and non-negative")
+    return w

@@ -1,0 +1,93 @@
+"""Activations: values, derivatives at z, stability for |z| up to 1e4, dtype, registration."""
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from deltaprop.activations import softmax, softmax_jvp
+
+ELEMENTWISE = sorted(name for name, act in dp.ACTIVATIONS.items() if act.sigma_prime is not None)
+Z = np.array([[-3.1, -0.7, -0.05, 0.05, 0.4, 2.3]])
+H = 1e-6
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_sigma_prime_is_the_derivative_at_z(name):
+    """sigma'(z) against a central difference of sigma at the same z (tolerance 1e-8 relative)."""
+    act = dp.ACTIVATIONS[name]
+    numeric = (act.sigma(Z + H) - act.sigma(Z - H)) / (2 * H)
+    np.testing.assert_allclose(act.sigma_prime(Z), numeric, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "elu", "softplus"])
+def test_sigma_prime_taken_at_a_would_differ(name):
+    """Guards the test above: sigma'(a) is measurably different from sigma'(z) here."""
+    act = dp.ACTIVATIONS[name]
+    assert np.abs(act.sigma_prime(act.sigma(Z)) - act.sigma_prime(Z)).max() > 1e-2
+
+
+@pytest.mark.parametrize("name", sorted(dp.ACTIVATIONS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_stable_and_dtype_preserving_for_large_z(name, dtype):
+    act = dp.ACTIVATIONS[name]
+    z = np.array([[-1e4, -1000.0, -50.0, 0.0, 50.0, 1000.0, 1e4]], dtype=dtype)
+    a = act.sigma(z)
+    d = act.times_sigma_prime(np.ones_like(z), z)
+    assert a.dtype == dtype and d.dtype == dtype
+    assert np.isfinite(a).all() and np.isfinite(d).all()
+
+
+def test_known_values():
+    z = np.array([[-1000.0, 0.0, 1000.0]])
+    np.testing.assert_array_equal(dp.ACTIVATIONS["sigmoid"].sigma(z), [[0.0, 0.5, 1.0]])
+    np.testing.assert_array_equal(dp.ACTIVATIONS["relu"].sigma_prime(z), [[0.0, 0.0, 1.0]])  # 1[z > 0]
+    np.testing.assert_allclose(dp.ACTIVATIONS["softplus"].sigma(z), [[0.0, np.log(2), 1000.0]])
+    np.testing.assert_allclose(dp.ACTIVATIONS["elu"].sigma(z), [[-1.0, 0.0, 1000.0]])
+    np.testing.assert_allclose(dp.ACTIVATIONS["leaky_relu"].sigma(z), [[-10.0, 0.0, 1000.0]])
+
+
+def test_softmax_jacobian_vector_product_matches_full_jacobian():
+    """delta = a ⊙ (g - rowsum(g ⊙ a)) equals g @ J with J_ij = a_j (1[i=j] - a_i)."""
+    rng = np.random.default_rng(0)
+    z, g = rng.normal(size=(1, 5)), rng.normal(size=(1, 5))
+    a = softmax(z)[0]
+    J = np.diag(a) - np.outer(a, a)
+    np.testing.assert_allclose(softmax_jvp(g, z)[0], g[0] @ J, rtol=1e-12)
+    np.testing.assert_allclose(softmax(z).sum(), 1.0)
+
+
+@pytest.fixture
+def registry():
+    """Registrations made by a test are removed afterwards."""
+    saved = dict(dp.ACTIVATIONS)
+    yield dp.ACTIVATIONS
+    dp.ACTIVATIONS.clear()
+    dp.ACTIVATIONS.update(saved)
+
+
+def test_register_accepts_a_correct_derivative(registry):
+    act = dp.register_activation("swish_test", lambda z: z * dp.activations.sigmoid(z),
+                                 lambda z: dp.activations.sigmoid(z) * (1 + z * (1 - dp.activations.sigmoid(z))),
+                                 )
+    net = dp.Network([dp.Dense(3, 4, "swish_test"), dp.Dense(4, 1, "identity")], loss="mse", seed=0)
+    assert net.layers[0].activation is act
+    rng = np.random.default_rng(0)
+    assert dp.gradcheck(net, rng.normal(size=(4, 3)), rng.normal(size=4)).ok
+
+
+def test_register_refuses_a_wrong_derivative(registry):
+    with pytest.raises(dp.ActivationError, match="disagrees with a central difference"):
+        dp.register_activation("bad_sin", np.sin, lambda z: -np.cos(z))
+    assert "bad_sin" not in dp.ACTIVATIONS
+
+
+def test_register_refuses_duplicates_and_broken_functions(registry):
+    with pytest.raises(dp.ActivationError, match="already exists"):
+        dp.register_activation("tanh", np.tanh, lambda z: 1 - np.tanh(z) ** 2)
+    with pytest.raises(dp.ActivationError, match="keep the input shape"):
+        dp.register_activation("shape_bug", np.tanh, lambda z: np.ones(3))
+
+
+def test_unknown_activation_names_the_known_ones():
+    with pytest.raises(dp.ConfigError, match="unknown activation 'rleu'.*relu"):
+        dp.Dense(2, 3, activation="rleu")
