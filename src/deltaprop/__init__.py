@@ -10,8 +10,10 @@
 Only NumPy is imported here; heavier libraries load where they are used.
 """
 
+from . import callbacks, optimizers, presets, schedules
 from .activations import ACTIVATIONS, Activation, get_activation, register_activation
 from .backprop import Grads, Trace, backward
+from .callbacks import Callback, EarlyStopping, ModelCheckpoint
 from .errors import (
     ActivationError,
     ConfigError,
@@ -22,15 +24,21 @@ from .errors import (
     ShapeError,
 )
 from .gradcheck import GradcheckReport, gradcheck
+from .io import load, save
 from .layers import Dense
 from .losses import LOSSES, Loss, get_loss
 from .network import Network
+from .optimizers import SGD, Adam, AdamW, RMSprop
+from .schedules import CosineDecay, ExponentialDecay, StepDecay
+from .training import History, evaluate, fit
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ACTIVATIONS", "LOSSES", "Activation", "ActivationError", "ConfigError", "DataError",
-    "Dense", "DeltapropError", "DivergenceError", "GradcheckReport", "Grads", "Loss",
-    "ModelFileError", "Network", "ShapeError", "Trace", "backward", "get_activation",
-    "get_loss", "gradcheck", "register_activation", "__version__",
+    "ACTIVATIONS", "LOSSES", "Activation", "ActivationError", "Adam", "AdamW", "Callback", "ConfigError",
+    "CosineDecay", "DataError", "Dense", "DeltapropError", "DivergenceError", "EarlyStopping",
+    "ExponentialDecay", "GradcheckReport", "Grads", "History", "Loss", "ModelCheckpoint", "ModelFileError",
+    "Network", "RMSprop", "SGD", "ShapeError", "StepDecay", "Trace", "backward", "callbacks", "evaluate",
+    "fit", "get_activation", "get_loss", "gradcheck", "load", "optimizers", "presets", "register_activation",
+    "save", "schedules", "__version__",
 ]

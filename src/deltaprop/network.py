@@ -47,6 +47,9 @@ class Network:
         self.classes: Array | None = None  # labels behind output neurons 0..n_L-1, set by fit
         self.epochs_trained = 0
         self.optimizer = None
+        self.history = None  # the training History, extended by each fit call
+        self.stop_training = False  # set by a callback to end fit after this epoch
+        self.extra: dict = {}  # JSON-able notes saved with the model (e.g. the CLI's feature scaling)
         rng = np.random.default_rng(self.seed)
         for layer in self.layers:
             layer.initialize(rng, self.dtype)
@@ -67,7 +70,10 @@ class Network:
         With ``training=True`` each layer's dropout is applied to its a^l, with
         masks drawn from ``rng``; otherwise (predict, loss, gradcheck) none is.
         """
-        a0 = check_X(X, self.layers[0].n_in, self.dtype)
+        return self.propagate(check_X(X, self.layers[0].n_in, self.dtype), training, rng)
+
+    def propagate(self, a0: Array, training: bool = False, rng: np.random.Generator | None = None) -> Trace:
+        """``forward`` for an input already checked (C-contiguous, network dtype, finite)."""
         z, a, mask = [None], [a0], [None]
         for l, layer in enumerate(self.layers, start=1):
             z_l, a_l = layer.forward(a[l - 1])

@@ -1,0 +1,133 @@
+"""Callbacks: code that runs at the edges of training epochs.
+
+A callback sees ``on_train_begin(net)``, ``on_epoch_end(net, epoch, logs)`` and
+``on_train_end(net)``; ``logs`` holds the epoch's figures ("loss", "val_loss",
+"accuracy", "val_accuracy", "time", "lr"). Setting ``net.stop_training = True``
+ends training after the current epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+from .errors import ConfigError
+
+
+class Callback:
+    def on_train_begin(self, net) -> None: ...
+
+    def on_batch_end(self, net, batch: int, n_batches: int) -> None: ...
+
+    def on_epoch_end(self, net, epoch: int, logs: dict) -> None: ...
+
+    def on_train_end(self, net) -> None: ...
+
+
+def _better(mode: str, value: float, best: float, min_delta: float) -> bool:
+    return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
+def _mode_for(monitor: str, mode: str) -> str:
+    if mode == "auto":
+        return "max" if "accuracy" in monitor else "min"
+    if mode not in ("min", "max"):
+        raise ConfigError(f"mode must be 'min', 'max' or 'auto', got {mode!r}")
+    return mode
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+
+    With ``restore_best_weights`` the network ends with the weights of its best
+    epoch, not its last.
+    """
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
+                 mode: str = "auto", restore_best_weights: bool = True):
+        self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
+        self.mode = _mode_for(monitor, mode)
+        self.restore_best_weights = restore_best_weights
+
+    def on_train_begin(self, net):
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best_epoch, self.best_weights, self.wait = None, None, 0
+
+    def on_epoch_end(self, net, epoch, logs):
+        if self.monitor not in logs:
+            raise ConfigError(f"EarlyStopping monitors {self.monitor!r}, which training does not report; "
+                              f"available: {', '.join(sorted(logs))}")
+        value = logs[self.monitor]
+        if _better(self.mode, value, self.best, self.min_delta):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = net.get_weights()
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            net.stop_training = True
+
+    def on_train_end(self, net):
+        if self.restore_best_weights and self.best_weights is not None:
+            net.set_weights(self.best_weights)
+
+
+class ModelCheckpoint(Callback):
+    """Save the network (with optimizer state) after each epoch, or only on improvement.
+
+    ``path`` may contain ``{epoch}`` (1-based). Files are written atomically.
+    """
+
+    def __init__(self, path, monitor: str = "val_loss", save_best_only: bool = False, mode: str = "auto"):
+        self.path, self.monitor, self.save_best_only = str(path), monitor, save_best_only
+        self.mode = _mode_for(monitor, mode)
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def on_epoch_end(self, net, epoch, logs):
+        from .io import save
+
+        if self.save_best_only:
+            value = logs.get(self.monitor)
+            if value is None or not _better(self.mode, value, self.best, 0.0):
+                return
+            self.best = value
+        save(net, self.path.format(epoch=epoch + 1), include_optimizer=True)
+
+
+def format_logs(epoch: int, logs: dict) -> str:
+    """One line per epoch: 'epoch 3  loss 0.4213  accuracy 0.8732  val_loss ...  2.1s'."""
+    parts = [f"epoch {epoch + 1:>3}"]
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        if key in logs:
+            parts.append(f"{key} {logs[key]:.4f}")
+    parts.append(f"{logs['time']:.2f}s")
+    return "  ".join(parts)
+
+
+class Progress(Callback):
+    """A tqdm bar over the batches on a terminal; one line per epoch otherwise."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stdout
+        self.bar = None
+
+    def _bar(self, n_batches):
+        if not self.stream.isatty():
+            return None
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            return None
+        return tqdm(total=n_batches, file=self.stream, leave=False, unit="batch")
+
+    def on_batch_end(self, net, batch, n_batches):
+        if batch == 0:
+            self.bar = self._bar(n_batches)
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def on_epoch_end(self, net, epoch, logs):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        print(format_logs(epoch, logs), file=self.stream, flush=True)

@@ -1,0 +1,191 @@
+"""Model files: one safetensors file, weights as tensors, the config as JSON in its header.
+
+Loading never executes code (no pickle) and trusts nothing: the header size,
+the config's schema and version, every tensor's name, shape and dtype are
+checked against each other before any array is used, and every failure is a
+ModelFileError that says what is wrong. Saving is atomic: a temporary file in
+the same folder is written, flushed, fsynced and renamed over the target, so a
+crash never leaves a half-written model where a good one was.
+
+Tensor names: ``layers.{l}.W``, ``layers.{l}.b`` for l = 1..L, and
+``optimizer.{l}.{W|b}.{slot}`` when the optimizer's state is included.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelFileError
+
+FORMAT = "deltaprop"
+FORMAT_VERSION = 1
+MAX_HEADER_BYTES = 16 * 2**20  # a real header is a few KB; refuse to parse absurd ones
+
+
+def save(net, path, include_optimizer: bool = True) -> None:
+    """Write ``net`` to ``path`` atomically: weights, config, and optimizer state if any."""
+    from safetensors.numpy import save as st_save
+
+    tensors = {}
+    for (l, name), value in net.params().items():
+        if not np.isfinite(value).all():
+            raise ModelFileError(f"refusing to save: layer {l} {name} holds NaN or inf")
+        tensors[f"layers.{l}.{name}"] = np.ascontiguousarray(value)
+    config = _config(net)
+    if include_optimizer and net.optimizer is not None:
+        config["optimizer"] = {"name": net.optimizer.name, "hyperparameters": net.optimizer.hyperparameters(),
+                               "t": net.optimizer.t}
+        for (l, name, slot), value in net.optimizer.state_arrays().items():
+            tensors[f"optimizer.{l}.{name}.{slot}"] = np.ascontiguousarray(value)
+    data = st_save(tensors, metadata={"format": FORMAT, "config": json.dumps(config)})
+    atomic_write(Path(path), data)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temp file beside ``path``, fsync it, rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # make the rename itself durable
+    finally:
+        os.close(dir_fd)
+
+
+def _config(net) -> dict:
+    from . import __version__
+
+    config = {"format": FORMAT, "format_version": FORMAT_VERSION, "library_version": __version__,
+              **net.config(), "epochs_trained": net.epochs_trained}
+    if net.classes is not None:
+        config["classes"] = {"kind": net.classes.dtype.kind, "values": net.classes.tolist()}
+    if net.history is not None:
+        config["history"] = net.history.history
+    if net.extra:
+        config["extra"] = net.extra
+    return config
+
+
+def load(path):
+    """Read a model file written by ``save``; returns a Network ready to predict or train on."""
+    path = Path(path)
+    header = read_header(path)
+    config = _parse_config(header, path)
+    from .schema import build_network
+
+    net = build_network(config, path)
+    tensors = {k: v for k, v in header.items() if k != "__metadata__"}
+    with _open(path) as f:
+        for (l, name), value in net.params().items():
+            value[...] = _tensor(f, tensors, f"layers.{l}.{name}", value.shape, net.dtype, path)
+        if "optimizer" in config:
+            from .schema import build_optimizer
+
+            net.optimizer = build_optimizer(config["optimizer"], net, lambda key, shape: _tensor(
+                f, tensors, key, shape, net.dtype, path), path)
+    _expect_names(tensors, net, path)
+    return net
+
+
+def read_header(path: Path) -> dict:
+    """The safetensors JSON header, after checking its declared size against the file."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            prefix = f.read(8)
+            if len(prefix) < 8:
+                raise ModelFileError(f"{path}: not a deltaprop model file (too short: {size} bytes)")
+            n = int.from_bytes(prefix, "little")
+            if n > MAX_HEADER_BYTES or n > size - 8:
+                raise ModelFileError(f"{path}: corrupt model file (header claims {n} bytes, file has {size})")
+            raw = f.read(n)
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such model file") from None
+    except IsADirectoryError:
+        raise ModelFileError(f"{path}: is a folder, not a model file") from None
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ModelFileError(f"{path}: corrupt model file header ({exc.__class__.__name__})") from None
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{path}: corrupt model file header (not a JSON object)")
+    return header
+
+
+def _parse_config(header: dict, path: Path) -> dict:
+    meta = header.get("__metadata__")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("config"), str):
+        raise ModelFileError(f"{path}: not a deltaprop model file (no deltaprop config in its header)")
+    try:
+        config = json.loads(meta["config"])
+    except (json.JSONDecodeError, RecursionError):
+        raise ModelFileError(f"{path}: the model config is not valid JSON (file tampered with?)") from None
+    if not isinstance(config, dict):
+        raise ModelFileError(f"{path}: the model config must be a JSON object")
+    if config.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(f"{path}: model format version {config.get('format_version')!r} is not "
+                             f"supported (this deltaprop reads version {FORMAT_VERSION})")
+    return config
+
+
+_DTYPE_NAMES = {"float32": "F32", "float64": "F64"}
+
+
+def _tensor(f, tensors: dict, key: str, shape: tuple, dtype: np.dtype, path: Path) -> np.ndarray:
+    """Tensor ``key`` after checking its declared dtype and shape, then its values."""
+    info = tensors.get(key)
+    if not isinstance(info, dict):
+        raise ModelFileError(f"{path}: tensor {key!r} is missing")
+    if info.get("dtype") != _DTYPE_NAMES[dtype.name] or list(info.get("shape", [])) != list(shape):
+        raise ModelFileError(f"{path}: tensor {key!r} is {info.get('dtype')} {info.get('shape')}, "
+                             f"the config says {_DTYPE_NAMES[dtype.name]} {list(shape)}")
+    try:
+        value = f.get_tensor(key)
+    except Exception as exc:  # safetensors reports corrupt offsets with its own error type
+        raise ModelFileError(f"{path}: tensor {key!r} cannot be read ({exc})") from None
+    if not np.isfinite(value).all():
+        raise ModelFileError(f"{path}: tensor {key!r} holds NaN or inf")
+    return value
+
+
+def _expect_names(tensors: dict, net, path: Path) -> None:
+    expected = {f"layers.{l}.{name}" for (l, name) in net.params()}
+    if net.optimizer is not None:
+        expected |= {"optimizer.{}.{}.{}".format(*key) for key in net.optimizer.state_arrays()}
+    extra = set(tensors) - expected
+    if extra:
+        raise ModelFileError(f"{path}: unexpected tensors {sorted(extra)[:5]} (file tampered with?)")
+
+
+class _open:
+    """safetensors.safe_open with its errors turned into ModelFileError."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
+        from safetensors import safe_open
+
+        try:
+            self.ctx = safe_open(str(self.path), framework="numpy")
+            return self.ctx.__enter__()
+        except Exception as exc:
+            raise ModelFileError(f"{self.path}: corrupt model file ({exc})") from None
+
+    def __exit__(self, *exc):
+        return self.ctx.__exit__(*exc)

@@ -1,0 +1,130 @@
+"""The model-file config schema: check every field, then build the objects it describes.
+
+A config comes from a file that may have been written by someone else, so each
+value is checked for type and range before use, and sizes are checked against
+the file's size before any array is allocated.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ConfigError, DeltapropError, ModelFileError
+
+MAX_LAYERS = 1000
+
+
+def _need(ok: bool, path: Path, what: str) -> None:
+    if not ok:
+        raise ModelFileError(f"{path}: invalid model config: {what} (file tampered with?)")
+
+
+def _is_int(value, lo: int = 0) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= lo
+
+
+def check_layers(config: dict, path: Path) -> list:
+    from .activations import ACTIVATIONS
+
+    layers = config.get("layers")
+    _need(isinstance(layers, list) and 1 <= len(layers) <= MAX_LAYERS, path, "'layers' must be a non-empty list")
+    for l, spec in enumerate(layers, start=1):
+        _need(isinstance(spec, dict), path, f"layer {l} must be an object")
+        _need(_is_int(spec.get("n_in"), 1) and _is_int(spec.get("n_out"), 1), path,
+              f"layer {l} needs positive integer n_in and n_out")
+        _need(isinstance(spec.get("dropout", 0.0), (int, float)) and 0 <= spec.get("dropout", 0.0) < 1, path,
+              f"layer {l} dropout must be in [0, 1)")
+        act = spec.get("activation")
+        if act not in ACTIVATIONS:
+            raise ModelFileError(f"{path}: layer {l} uses activation {act!r}, which is not registered here; "
+                                 "register it with deltaprop.register_activation before loading")
+    return layers
+
+
+def check_sizes(layers: list, dtype: np.dtype, path: Path) -> None:
+    """The weights the config describes must fit in the file: no allocation it cannot justify."""
+    n_values = sum(spec["n_in"] * spec["n_out"] + spec["n_out"] for spec in layers)
+    size = path.stat().st_size
+    _need(n_values * dtype.itemsize <= size, path,
+          f"the layers need {n_values * dtype.itemsize} bytes of weights but the file has {size}")
+
+
+def build_network(config: dict, path: Path):
+    """A Network with the config's architecture, loss, dtype, seed, classes and history."""
+    from .losses import LOSSES
+    from .network import DTYPES, Network
+
+    layers = check_layers(config, path)
+    _need(config.get("loss") in LOSSES, path, f"unknown loss {config.get('loss')!r}")
+    _need(config.get("dtype") in DTYPES, path, f"dtype must be one of {DTYPES}")
+    _need(_is_int(config.get("seed")), path, "'seed' must be a non-negative integer")
+    _need(_is_int(config.get("epochs_trained", 0)), path, "'epochs_trained' must be a non-negative integer")
+    check_sizes(layers, np.dtype(config["dtype"]), path)
+    from .layers import Dense
+
+    try:
+        net = Network([Dense(s["n_in"], s["n_out"], s["activation"], s.get("dropout", 0.0)) for s in layers],
+                      loss=config["loss"], dtype=config["dtype"], seed=config["seed"])
+    except DeltapropError as exc:
+        raise ModelFileError(f"{path}: invalid model config: {exc}") from None
+    net.epochs_trained = config.get("epochs_trained", 0)
+    net.classes = _classes(config.get("classes"), net.layers[-1].n_out, path)
+    net.history = _history(config.get("history"), path)
+    extra = config.get("extra", {})
+    _need(isinstance(extra, dict), path, "'extra' must be an object")
+    net.extra = extra
+    return net
+
+
+def _classes(spec, n_out: int, path: Path):
+    if spec is None:
+        return None
+    _need(isinstance(spec, dict) and spec.get("kind") in ("i", "u", "f", "b", "U")
+          and isinstance(spec.get("values"), list), path, "'classes' must be {kind, values}")
+    values = spec["values"]
+    _need(1 <= len(values) <= max(n_out, 2), path, f"{len(values)} classes for {n_out} output neurons")
+    types = {"i": int, "u": int, "f": (int, float), "b": bool, "U": str}[spec["kind"]]
+    _need(all(isinstance(v, types) for v in values), path, "class labels do not match their kind")
+    classes = np.array(values)
+    _need(bool(np.all(classes[1:] > classes[:-1])) if len(values) > 1 else True, path,
+          "class labels must be sorted and distinct")
+    return classes
+
+
+def _history(spec, path: Path):
+    if spec is None:
+        return None
+    from .training import History
+
+    _need(isinstance(spec, dict) and all(isinstance(v, list) for v in spec.values()), path,
+          "'history' must map names to lists")
+    _need(all(isinstance(x, (int, float)) for v in spec.values() for x in v), path, "history values must be numbers")
+    lengths = {len(v) for v in spec.values()}
+    _need(len(lengths) <= 1, path, "history lists must have equal lengths")
+    history = History()
+    n = lengths.pop() if lengths else 0
+    for i in range(n):
+        history.append(i, {k: v[i] for k, v in spec.items()})
+    return history
+
+
+def build_optimizer(spec, net, get_tensor, path: Path):
+    """The saved optimizer with its state arrays, each checked against its parameter's shape."""
+    from .optimizers import OPTIMIZERS
+
+    _need(isinstance(spec, dict) and spec.get("name") in OPTIMIZERS, path, "unknown optimizer")
+    _need(isinstance(spec.get("hyperparameters"), dict) and _is_int(spec.get("t")), path,
+          "optimizer needs hyperparameters and a step count t")
+    try:
+        optimizer = OPTIMIZERS[spec["name"]](**spec["hyperparameters"])
+    except (TypeError, ConfigError) as exc:
+        raise ModelFileError(f"{path}: invalid optimizer settings: {exc}") from None
+    arrays = {}
+    if spec["t"] > 0:
+        for (l, name), value in net.params().items():
+            for slot in optimizer.slots:
+                arrays[(l, name, slot)] = get_tensor(f"optimizer.{l}.{name}.{slot}", value.shape)
+    optimizer.load_state_arrays(arrays, spec["t"])
+    return optimizer

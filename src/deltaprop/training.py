@@ -1,0 +1,240 @@
+"""The training loop: mini-batches, gradient steps, validation, callbacks, History.
+
+All randomness of an epoch (shuffling, dropout masks) comes from a generator
+seeded with (network seed, epoch number), so training is a pure function of
+seed, data and epoch count: four epochs straight equal two, a save, a load and
+two more.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from . import backprop
+from .callbacks import Callback, Progress
+from .checks import check_X, label_indices
+from .errors import ConfigError, DataError, DivergenceError
+from .network import check_weights
+from .optimizers import Adam, get_optimizer
+from .schedules import get_schedule
+
+Array = np.ndarray
+
+
+class History:
+    """Per-epoch figures: ``history["loss"]``, ``["val_loss"]``, ``["accuracy"]``, ``["time"]``..."""
+
+    def __init__(self):
+        self.history: dict[str, list] = {}
+        self.epoch: list[int] = []
+
+    def append(self, epoch: int, logs: dict) -> None:
+        self.epoch.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+
+    def __getitem__(self, key: str) -> list:
+        return self.history[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.history
+
+    def __len__(self) -> int:
+        return len(self.epoch)
+
+    def __repr__(self) -> str:
+        return f"History(epochs={len(self)}, keys={sorted(self.history)})"
+
+
+def fit(net, X, y, epochs: int = 10, batch_size: int = 32, optimizer=None, validation_data=None,
+        validation_split: float = 0.0, shuffle: bool = True, callbacks=(), verbose: int = 1,
+        sample_weight=None, class_weight=None, schedule=None, clip_norm: float | None = None) -> History:
+    """Train ``net`` by mini-batch gradient descent and return its History.
+
+    optimizer: an Optimizer, a name ("adam", "sgd", ...) or None to keep the
+        network's current one (Adam(1e-3) the first time). Its state is kept
+        between calls, so calling fit again continues training.
+    schedule: a Schedule (or name) giving each epoch's learning rate.
+    clip_norm: rescale the gradients when their global L2 norm exceeds it.
+    sample_weight, class_weight: per-sample weights (m,), and per-label weights
+        (a dict, or "balanced"); the loss becomes (1/m) sum_i w_i L_i.
+    verbose: 0 silent, 1 a progress bar on a terminal and a line per epoch.
+    """
+    if epochs < 0 or batch_size < 1:
+        raise ConfigError(f"epochs must be >= 0 and batch_size >= 1 (got {epochs}, {batch_size})")
+    X = check_X(X, net.layers[0].n_in, net.dtype)
+    y = np.asarray(y)
+    _set_classes(net, y)
+    Y = net.targets(y, X.shape[0])
+    w = _combined_weights(net, y, check_weights(sample_weight, X.shape[0]), class_weight)
+    (X, Y, w), val = _validation(net, X, Y, w, validation_data, validation_split)
+    net.optimizer = _choose_optimizer(net, optimizer)
+    schedule = get_schedule(schedule)
+    callbacks = list(callbacks) + ([Progress()] if verbose else [])
+    history = net.history if getattr(net, "history", None) is not None else History()
+    net.history, net.stop_training = history, False
+    for cb in callbacks:
+        cb.on_train_begin(net)
+    for epoch in range(net.epochs_trained, net.epochs_trained + epochs):
+        net.optimizer.lr = schedule.lr_at(net.optimizer.base_lr, epoch)
+        logs = run_epoch(net, X, Y, w, epoch, batch_size, shuffle, clip_norm, callbacks)
+        if val is not None:
+            logs.update({f"val_{k}": v for k, v in evaluate_encoded(net, *val).items()})
+        net.epochs_trained = epoch + 1
+        history.append(epoch, logs)
+        for cb in callbacks:
+            cb.on_epoch_end(net, epoch, logs)
+        if net.stop_training:
+            break
+    for cb in callbacks:
+        cb.on_train_end(net)
+    return history
+
+
+def run_epoch(net, X, Y, w, epoch, batch_size, shuffle, clip_norm, callbacks: list[Callback]) -> dict:
+    """One pass over the data in mini-batches; returns the epoch's training figures."""
+    started = time.perf_counter()
+    rng = np.random.default_rng([net.seed, epoch])
+    X, Y, w = _shuffled(X, Y, w, rng) if shuffle else (X, Y, w)
+    params, L, m = net.params(), net.L, X.shape[0]
+    snapshot = net.get_weights()  # the last finite state, restored if training diverges
+    total_loss = correct = 0.0
+    n_batches = -(-m // batch_size)
+    for batch, start in enumerate(range(0, m, batch_size)):
+        xb, yb = X[start:start + batch_size], Y[start:start + batch_size]
+        wb = None if w is None else w[start:start + batch_size]
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is checked below
+            trace = net.propagate(xb, training=True, rng=rng)
+            grads = backprop.backward(net.layers, net.loss_fn, trace, yb, wb)
+            loss = net.loss_fn.value(trace.z[L], trace.a[L], yb, net.layers[-1].activation, wb)
+            bad_layer = _first_non_finite_layer(grads) if np.isfinite(loss) else 0
+        if bad_layer is not None:
+            net.set_weights(snapshot)
+            where = f"the loss is {loss}" if bad_layer == 0 else f"the gradient of layer {bad_layer} is not finite"
+            raise DivergenceError(f"training diverged in epoch {epoch + 1}, batch {batch + 1}: {where}; "
+                                  "weights restored to the start of the epoch. Lower the learning rate "
+                                  "or set clip_norm.")
+        if clip_norm is not None:
+            clip_gradients(grads, clip_norm)
+        net.optimizer.step(params, grads)
+        total_loss += loss * xb.shape[0]
+        if net.is_classifier:
+            correct += _n_correct(trace.a[L], yb)
+        for cb in callbacks:
+            cb.on_batch_end(net, batch, n_batches)
+    if not all(np.isfinite(value.sum()) for value in params.values()):
+        net.set_weights(snapshot)
+        raise DivergenceError(f"training diverged in epoch {epoch + 1}: the weights overflowed; weights "
+                              "restored to the start of the epoch. Lower the learning rate.")
+    logs = {"loss": total_loss / m}
+    if net.is_classifier:
+        logs["accuracy"] = correct / m
+    logs.update(time=time.perf_counter() - started, lr=net.optimizer.lr)
+    return logs
+
+
+def clip_gradients(grads, max_norm: float) -> float:
+    """Scale every dW, db by max_norm / ||g|| when the global norm ||g|| exceeds max_norm.
+
+    Returns the norm before clipping.
+    """
+    norm = float(np.sqrt(sum(float(np.vdot(g, g)) for _, g in grads.items())))
+    if norm > max_norm:
+        for _, g in grads.items():
+            g *= max_norm / norm
+    return norm
+
+
+def evaluate(net, X, y, sample_weight=None) -> dict:
+    """{"loss": L, "accuracy": fraction correct (classifiers)} on (X, y), no dropout."""
+    X = check_X(X, net.layers[0].n_in, net.dtype)
+    return evaluate_encoded(net, X, net.targets(y, X.shape[0]), check_weights(sample_weight, X.shape[0]))
+
+
+def evaluate_encoded(net, X, Y, w=None, chunk: int = 8192) -> dict:
+    """evaluate() for already checked X and encoded Y, in chunks to bound memory."""
+    total_loss = correct = 0.0
+    for start in range(0, X.shape[0], chunk):
+        xb, yb = X[start:start + chunk], Y[start:start + chunk]
+        wb = None if w is None else w[start:start + chunk]
+        trace = net.propagate(xb)
+        total_loss += net.loss_fn.value(trace.z[net.L], trace.a[net.L], yb, net.layers[-1].activation, wb) \
+            * xb.shape[0]
+        if net.is_classifier:
+            correct += _n_correct(trace.a[net.L], yb)
+    out = {"loss": total_loss / X.shape[0]}
+    if net.is_classifier:
+        out["accuracy"] = correct / X.shape[0]
+    return out
+
+
+def _n_correct(a_L: Array, Y: Array) -> int:
+    if a_L.shape[1] == 1:
+        return int(((a_L[:, 0] > 0.5) == (Y[:, 0] > 0.5)).sum())
+    return int((a_L.argmax(axis=1) == Y.argmax(axis=1)).sum())
+
+
+def _first_non_finite_layer(grads) -> int | None:
+    """The first layer l whose dW^l or db^l holds NaN or inf (a sum is a cheap test), or None."""
+    for l in range(1, len(grads.dW)):
+        if not (np.isfinite(grads.dW[l].sum()) and np.isfinite(grads.db[l].sum())):
+            return l
+    return None
+
+
+def _shuffled(X, Y, w, rng):
+    order = rng.permutation(X.shape[0])
+    return X[order], Y[order], (None if w is None else w[order])
+
+
+def _set_classes(net, y: Array) -> None:
+    """Fix the labels behind the output neurons the first time a classifier is fitted."""
+    if net.classes is not None or y.ndim != 1:
+        return
+    if net.loss_fn.classification or (net.layers[-1].n_out > 1 and y.dtype.kind in "biuOUS"):
+        net.set_classes(y)
+
+
+def _combined_weights(net, y: Array, w: Array | None, class_weight) -> Array | None:
+    """Per-sample weights times per-class weights (``"balanced"``: n / (k count_c))."""
+    if class_weight is None:
+        return w
+    if net.classes is None or y.ndim != 1:
+        raise ConfigError("class_weight needs class labels y of shape (m,)")
+    idx = label_indices(y, net.layers[-1].n_out, net.classes)
+    if class_weight == "balanced":
+        counts = np.bincount(idx, minlength=len(net.classes)).astype(np.float64)
+        per_class = np.where(counts > 0, len(y) / (len(net.classes) * np.maximum(counts, 1)), 0.0)
+    else:
+        unknown = set(class_weight) - set(net.classes.tolist())
+        if unknown:
+            raise DataError(f"class_weight names labels never seen in y: {sorted(map(str, unknown))}")
+        per_class = np.array([float(class_weight.get(c, 1.0)) for c in net.classes.tolist()])
+    cw = per_class[idx]
+    return cw if w is None else w * cw
+
+
+def _validation(net, X, Y, w, validation_data, validation_split):
+    """Split off (or check) the validation set; returns ((X, Y, w) to train on, val or None)."""
+    if validation_data is not None:
+        Xv = check_X(validation_data[0], net.layers[0].n_in, net.dtype)
+        return (X, Y, w), (Xv, net.targets(validation_data[1], Xv.shape[0]))
+    if not validation_split:
+        return (X, Y, w), None
+    if not 0 < validation_split < 1:
+        raise ConfigError(f"validation_split must be in (0, 1), got {validation_split}")
+    order = np.random.default_rng([net.seed, 2**31]).permutation(X.shape[0])
+    n_val = int(round(validation_split * X.shape[0]))
+    if n_val < 1 or n_val >= X.shape[0]:
+        raise DataError(f"validation_split={validation_split} leaves no samples on one side of {X.shape[0]}")
+    val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+    return (X[train], Y[train], None if w is None else w[train]), (X[val], Y[val])
+
+
+def _choose_optimizer(net, optimizer):
+    if optimizer is None:
+        return net.optimizer if net.optimizer is not None else Adam()
+    chosen = get_optimizer(optimizer)
+    return net.optimizer if chosen is net.optimizer else chosen

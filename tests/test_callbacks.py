@@ -1,0 +1,67 @@
+"""Callbacks: early stopping with best-weight restore, checkpoints, progress output."""
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from helpers import make_net
+
+
+@pytest.fixture
+def noisy():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 10))
+    return X, rng.integers(0, 2, 60), rng.normal(size=(60, 10)), rng.integers(0, 2, 60)
+
+
+class Recorder(dp.Callback):
+    def __init__(self):
+        self.weights = []
+
+    def on_epoch_end(self, net, epoch, logs):
+        self.weights.append(net.get_weights())
+
+
+def test_early_stopping_restores_the_best_weights(noisy):
+    """Random labels: validation loss soon rises; the network must end at its best epoch."""
+    X, y, Xv, yv = noisy
+    net = make_net([10, 64, 2], "relu", "softmax", "cross_entropy", seed=0)
+    stop, recorder = dp.EarlyStopping(patience=3), Recorder()
+    history = net.fit(X, y, epochs=200, validation_data=(Xv, yv), optimizer=dp.Adam(0.01),
+                      callbacks=[recorder, stop], verbose=0)
+    assert len(history) < 200  # it stopped early
+    best = int(np.argmin(history["val_loss"]))
+    assert stop.best_epoch == best and len(history) == best + 1 + 3
+    for key, value in recorder.weights[best].items():
+        np.testing.assert_array_equal(net.get_weights()[key], value)
+    assert net.loss(Xv, yv) == pytest.approx(min(history["val_loss"]))
+
+
+def test_early_stopping_names_a_missing_metric(noisy):
+    X, y, _, _ = noisy
+    net = make_net([10, 4, 2], "relu", "softmax", "cross_entropy")
+    with pytest.raises(dp.ConfigError, match="monitors 'val_loss'"):
+        net.fit(X, y, epochs=2, callbacks=[dp.EarlyStopping()], verbose=0)
+
+
+def test_checkpoint_every_epoch_and_best_only(tmp_path, noisy):
+    X, y, Xv, yv = noisy
+    net = make_net([10, 8, 2], "relu", "softmax", "cross_entropy")
+    every = dp.ModelCheckpoint(tmp_path / "e{epoch}.safetensors")
+    best = dp.ModelCheckpoint(tmp_path / "best.safetensors", save_best_only=True)
+    history = net.fit(X, y, epochs=3, validation_data=(Xv, yv), callbacks=[every, best], verbose=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.safetensors", "e1.safetensors",
+                                                          "e2.safetensors", "e3.safetensors"]
+    assert dp.load(tmp_path / "e3.safetensors").epochs_trained == 3
+    best_epoch = int(np.argmin(history["val_loss"])) + 1
+    assert dp.load(tmp_path / "best.safetensors").epochs_trained == best_epoch
+
+
+def test_progress_lines_and_silence(capsys, noisy):
+    X, y, _, _ = noisy
+    net = make_net([10, 4, 2], "relu", "softmax", "cross_entropy")
+    net.fit(X, y, epochs=2, verbose=1)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("epoch   1  loss ") and "accuracy" in lines[0]
+    net.fit(X, y, epochs=2, verbose=0)
+    assert capsys.readouterr().out == ""
