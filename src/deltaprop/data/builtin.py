@@ -1,0 +1,73 @@
+"""Built-in data sets: scikit-learn's small sets, and Fashion-MNIST / MNIST from IDX files."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from .idx import read_idx
+
+SKLEARN = ("digits", "iris", "wine", "breast_cancer")
+IDX_SETS = ("fashion-mnist", "mnist")
+BUILTIN = SKLEARN + IDX_SETS
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot"]
+
+
+@dataclass
+class Dataset:
+    """Train and test arrays; ``class_names[k]`` names label k where known."""
+
+    name: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list = field(default_factory=list)
+
+
+def load_builtin(name: str, data_dir=None, test_size: float = 0.25, seed: int = 0) -> Dataset:
+    """A built-in set by name; scikit-learn sets are split (stratified, seeded) into train/test."""
+    if name in SKLEARN:
+        return _sklearn(name, test_size, seed)
+    if name in IDX_SETS:
+        return _idx_set(name, data_dir)
+    raise DataError(f"unknown data set {name!r}; built-in: {', '.join(BUILTIN)}, or give a .csv, .npz or IDX path")
+
+
+def _sklearn(name: str, test_size: float, seed: int) -> Dataset:
+    import sklearn.datasets
+    from sklearn.model_selection import train_test_split
+
+    bunch = getattr(sklearn.datasets, f"load_{name}")()
+    X_train, X_test, y_train, y_test = train_test_split(
+        bunch.data, bunch.target, test_size=test_size, random_state=seed, stratify=bunch.target)
+    return Dataset(name, X_train, y_train, X_test, y_test, [str(c) for c in bunch.target_names])
+
+
+def _find(folder: Path, stem: str) -> Path | None:
+    for candidate in (folder / stem, folder / f"{stem}.gz"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _idx_set(name: str, data_dir) -> Dataset:
+    folder = Path(data_dir) if data_dir else Path(os.environ.get("DELTAPROP_DATA", "/usr/share/datasets")) / name
+    stems = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    paths = [_find(folder, stem) for stem in stems]
+    if None in paths:
+        how = ("apt-get install dataset-fashion-mnist" if name == "fashion-mnist"
+               else "download the four IDX files from the MNIST site into a folder")
+        raise DataError(f"data set {name!r} not found in {folder} (missing {stems[paths.index(None)]}[.gz]); "
+                        f"to get it: {how}, or pass its folder with --data")
+    X_train, y_train, X_test, y_test = (read_idx(p) for p in paths)
+    if X_train.shape[0] != y_train.shape[0] or X_test.shape[0] != y_test.shape[0]:
+        raise DataError(f"{folder}: image and label files of {name} have different lengths")
+    flat = [x.reshape(x.shape[0], -1).astype(np.float32) / 255.0 for x in (X_train, X_test)]
+    names = FASHION_CLASSES if name == "fashion-mnist" else [str(k) for k in range(10)]
+    return Dataset(name, flat[0], y_train.astype(np.int64), flat[1], y_test.astype(np.int64), names)

@@ -1,0 +1,56 @@
+"""IDX files (the MNIST format), plain or gzip-compressed.
+
+Layout: two zero bytes, a type code, the number of dimensions d, then d
+big-endian uint32 sizes, then the values, big-endian, row-major.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+
+TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+MAX_VALUES = 2**32  # refuse headers that claim more than any real data set holds
+
+
+def read_idx(path) -> np.ndarray:
+    """The array stored in an IDX file (``.gz`` or not, detected from its first bytes)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as raw:
+            compressed = raw.read(2) == b"\x1f\x8b"
+        opener = gzip.open if compressed else open
+        with opener(path, "rb") as f:
+            return _read(f, path)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such IDX file") from None
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path}: corrupt IDX file ({exc})") from None
+
+
+def _read(f, path: Path) -> np.ndarray:
+    head = f.read(4)
+    if len(head) < 4 or head[:2] != b"\x00\x00" or head[2] not in TYPES or not 1 <= head[3] <= 8:
+        raise DataError(f"{path}: not an IDX file (bad magic number {head.hex() or 'empty'})")
+    ndim = head[3]
+    dims_raw = f.read(4 * ndim)
+    if len(dims_raw) < 4 * ndim:
+        raise DataError(f"{path}: truncated IDX file (header ends after {4 + len(dims_raw)} bytes)")
+    shape = tuple(int(d) for d in np.frombuffer(dims_raw, dtype=">u4"))
+    count = int(np.prod(shape, dtype=np.int64))
+    if count > MAX_VALUES:
+        raise DataError(f"{path}: IDX header claims {count} values, more than any supported file")
+    dtype = np.dtype(TYPES[head[2]])
+    expected = count * dtype.itemsize
+    data = f.read(expected)
+    if len(data) < expected:
+        raise DataError(f"{path}: truncated IDX file: shape {shape} needs {expected} bytes of data, "
+                        f"found {len(data)}")
+    if f.read(1):
+        raise DataError(f"{path}: IDX file has data beyond the {expected} bytes its shape {shape} needs")
+    return np.frombuffer(data, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
