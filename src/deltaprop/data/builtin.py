@@ -58,16 +58,21 @@ def _find(folder: Path, stem: str) -> Path | None:
 
 def _idx_set(name: str, data_dir) -> Dataset:
     folder = Path(data_dir) if data_dir else Path(os.environ.get("DELTAPROP_DATA", "/usr/share/datasets")) / name
+    return load_idx_folder(folder, name)
+
+
+def load_idx_folder(folder: Path, name: str) -> Dataset:
+    """The four MNIST-style IDX files (train/t10k images and labels, .gz or not) in ``folder``."""
     stems = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
-    paths = [_find(folder, stem) for stem in stems]
+    paths = [_find(Path(folder), stem) for stem in stems]
     if None in paths:
         how = ("apt-get install dataset-fashion-mnist" if name == "fashion-mnist"
-               else "download the four IDX files from the MNIST site into a folder")
+               else "put the four IDX files of the data set into one folder")
         raise DataError(f"data set {name!r} not found in {folder} (missing {stems[paths.index(None)]}[.gz]); "
-                        f"to get it: {how}, or pass its folder with --data")
+                        f"to get it: {how}, and pass its folder with --data-dir")
     X_train, y_train, X_test, y_test = (read_idx(p) for p in paths)
-    if X_train.shape[0] != y_train.shape[0] or X_test.shape[0] != y_test.shape[0]:
-        raise DataError(f"{folder}: image and label files of {name} have different lengths")
+    if X_train.shape[0] != y_train.shape[0] or X_test.shape[0] != y_test.shape[0] or y_train.ndim != 1:
+        raise DataError(f"{folder}: the image and label files of {name} do not match")
     flat = [x.reshape(x.shape[0], -1).astype(np.float32) / 255.0 for x in (X_train, X_test)]
     names = FASHION_CLASSES if name == "fashion-mnist" else [str(k) for k in range(10)]
     return Dataset(name, flat[0], y_train.astype(np.int64), flat[1], y_test.astype(np.int64), names)

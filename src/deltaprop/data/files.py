@@ -14,11 +14,11 @@ from ..errors import DataError
 def load_file(path, target: str | None = None) -> tuple[np.ndarray, np.ndarray, list]:
     """(X, y, feature_names) from a .csv or .npz file."""
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such data file")
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv", ".txt"):
         return read_csv(path, target)
+    if not path.exists():
+        raise DataError(f"{path}: no such data file")
     if suffix == ".npz":
         X, y = read_npz(path)
         return X, y, [f"x{i}" for i in range(X.shape[1])]
@@ -54,29 +54,39 @@ def _has_header(rows: list[list[str]]) -> bool:
         or all(not _is_number(c) for c in rows[0]) and not all(not _is_number(c) for c in rows[1])
 
 
-def read_csv(path, target: str | None = None) -> tuple[np.ndarray, np.ndarray, list]:
-    """(X float64, y, feature names); y is numeric where every value is, else strings.
-
-    ``target`` is a column name (or 0-based index); the last column by default.
-    """
+def read_table(path) -> tuple[list[str], list[list[str]], bool]:
+    """(column names, data rows as strings, whether the file had a header row)."""
     path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such data file")
     rows = _rows(path)
     if not rows:
         raise DataError(f"{path}: the CSV file is empty")
-    names = rows.pop(0) if _has_header(rows) else [f"column{i}" for i in range(len(rows[0]))]
+    has_header = _has_header(rows)
+    names = rows.pop(0) if has_header else [f"column{i}" for i in range(len(rows[0]))]
     if not rows:
         raise DataError(f"{path}: the CSV file has a header but no data rows")
-    width = len(names)
     for i, row in enumerate(rows):
-        if len(row) != width:
-            raise DataError(f"{path}: row {i + 1} has {len(row)} fields, the header has {width}")
-    t = _target_index(names, target, path)
-    y_cells = [row[t] for row in rows]
-    features = [j for j in range(width) if j != t]
+        if len(row) != len(names):
+            raise DataError(f"{path}: data row {i + 1} has {len(row)} fields, the first row has {len(names)}")
+    return names, rows, has_header
+
+
+def read_csv(path, target: str | None = None, features_only: bool = False):
+    """(X float64, y, feature names); y is numeric where every value is, else strings.
+
+    ``target`` is a column name (or 0-based index); the last column by default.
+    With ``features_only`` every column is a feature and y is None.
+    """
+    path = Path(path)
+    names, rows, _ = read_table(path)
+    t = None if features_only else _target_index(names, target, path)
+    features = [j for j in range(len(names)) if j != t]
     X = np.empty((len(rows), len(features)))
     for k, j in enumerate(features):
         X[:, k] = _numeric_column(rows, j, names[j], path)
-    return X, _target_values(y_cells, path), [names[j] for j in features]
+    y = None if t is None else _target_values([row[t] for row in rows], path)
+    return X, y, [names[j] for j in features]
 
 
 def _target_index(names: list, target, path: Path) -> int:

@@ -1,0 +1,51 @@
+"""The ``deltaprop`` command: train, evaluate, predict, gradcheck, info, explain.
+
+Each subcommand lives in its own module with ``add_parser(subparsers)`` and
+``run(args) -> int``. deltaprop's own errors become one line on stderr and exit
+code 2 (``--debug`` shows the traceback instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import DeltapropError
+from . import evaluate, inspect, train
+
+COMMANDS = [train, evaluate, inspect]  # each adds its subcommands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="deltaprop",
+        description="Train fully-connected networks by the backpropagation of the notes.",
+        epilog="Run 'deltaprop COMMAND --help' for the options of one command.")
+    parser.add_argument("--version", action="version", version=f"deltaprop {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except DeltapropError as exc:
+        if args.debug:
+            raise
+        print(f"deltaprop {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # output piped into head or similar: not an error
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print("deltaprop: interrupted", file=sys.stderr)
+        return 130
+
+

@@ -1,0 +1,116 @@
+"""deltaprop evaluate and deltaprop predict: use a saved model on data."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..data import read_csv, read_npz
+from ..data.files import read_table
+from ..errors import DataError
+from ..io import load
+from ..training import evaluate as evaluate_net
+from .common import DATA_HELP, inputs_for, load_data, table
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("evaluate", help="accuracy, per-class precision/recall/F1 and confusion matrix",
+                       description="Evaluate a saved model. Without --data it uses the test part of the data "
+                                   "it was trained on; a file given with --data is used whole.")
+    p.add_argument("model", help="a model file written by 'deltaprop train' (model.safetensors)")
+    p.add_argument("--data", help=DATA_HELP)
+    p.add_argument("--target", help="CSV target column (default: the one used in training, else the last)")
+    p.add_argument("--data-dir", help="folder of the IDX files of fashion-mnist / mnist")
+    p.set_defaults(run=run_evaluate)
+
+    p = sub.add_parser("predict", help="write predictions (and probabilities) for new data as CSV",
+                       description="Predict with a saved model. The CSV may include the target column "
+                                   "(it is ignored) or hold only the feature columns.")
+    p.add_argument("model", help="a model file written by 'deltaprop train'")
+    p.add_argument("--data", required=True, help="a .csv or .npz file of inputs")
+    p.add_argument("--output", "-o", help="CSV file to write (default: standard output)")
+    p.add_argument("--proba", action="store_true", help="add one probability column per class")
+    p.set_defaults(run=run_predict)
+
+
+def run_evaluate(args) -> int:
+    net = load(args.model)
+    spec = args.data or net.extra.get("data")
+    if spec is None:
+        raise DataError("this model does not say what data it was trained on; pass --data")
+    target = args.target or net.extra.get("target")
+    if Path(spec).is_file():
+        from ..data import load_file
+
+        X, y, _ = load_file(spec, target)
+    else:
+        data, _ = load_data(spec, target, args.data_dir, seed=net.seed)
+        X, y = data.X_test, data.y_test
+    X = inputs_for(net, X)
+    result = evaluate_net(net, X, y)
+    print(f"samples: {len(y)}   loss: {result['loss']:.4f}")
+    if not net.is_classifier:
+        return _regression_report(net.predict(X), y)
+    from sklearn.metrics import classification_report, confusion_matrix
+
+    predicted = net.predict(X)
+    names = _class_names(net)
+    print(f"accuracy: {result['accuracy']:.4f}\n")
+    print(classification_report(y, predicted, labels=net.classes, target_names=names, digits=4, zero_division=0))
+    matrix = confusion_matrix(y, predicted, labels=net.classes)
+    print("confusion matrix (rows: true, columns: predicted)")
+    print(table([[name] + list(row) for name, row in zip(names, matrix, strict=True)], ["true \\ pred"] + names))
+    return 0
+
+
+def _class_names(net) -> list[str]:
+    names = net.extra.get("class_names") or []
+    return [str(n) for n in names] if len(names) == len(net.classes) else [str(c) for c in net.classes]
+
+
+def _regression_report(predicted: np.ndarray, y: np.ndarray) -> int:
+    y = y.astype(np.float64).reshape(predicted.shape)
+    residual = predicted - y
+    r2 = 1 - (residual**2).sum() / max(((y - y.mean(axis=0)) ** 2).sum(), np.finfo(float).tiny)
+    print(f"mean absolute error: {np.abs(residual).mean():.4f}   R^2: {r2:.4f}")
+    return 0
+
+
+def run_predict(args) -> int:
+    net = load(args.model)
+    X = _prediction_inputs(net, Path(args.data))
+    predicted = net.predict(X)
+    header = ["prediction"]
+    rows = [[p] for p in (predicted.tolist() if predicted.ndim == 1 else predicted[:, 0].tolist())]
+    if args.proba:
+        if not net.is_classifier:
+            raise DataError("--proba needs a classifier; this model is a regressor")
+        header += [f"p_{c}" for c in _class_names(net)]
+        rows = [row + [f"{p:.6g}" for p in probs] for row, probs in zip(rows, net.predict_proba(X), strict=True)]
+    out = open(args.output, "w", newline="") if args.output else sys.stdout
+    try:
+        writer = csv.writer(out)
+        writer.writerow(header)
+        writer.writerows(rows)
+    finally:
+        if args.output:
+            out.close()
+    return 0
+
+
+def _prediction_inputs(net, path: Path) -> np.ndarray:
+    """Feature columns of a CSV or NPZ file, dropping the training target column if present."""
+    if path.suffix.lower() == ".npz":
+        return inputs_for(net, read_npz(path)[0])
+    names, _, has_header = read_table(path)
+    target = net.extra.get("target")
+    if has_header and target in names:
+        X = read_csv(path, target)[0]
+    elif len(names) == net.layers[0].n_in + 1:  # trained with the last column as target: drop it
+        X = read_csv(path)[0]
+    else:
+        X = read_csv(path, features_only=True)[0]
+    return inputs_for(net, X)

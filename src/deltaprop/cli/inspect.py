@@ -1,0 +1,84 @@
+"""deltaprop gradcheck and deltaprop info."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import ACTIVATIONS, LOSSES, __version__
+from ..gradcheck import gradcheck
+from ..io import load
+from ..optimizers import OPTIMIZERS
+from .common import inputs_for, load_data
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("gradcheck", help="check backprop against finite differences on a model or new network",
+                       description="Compare every layer's dW and db from backpropagation with central finite "
+                                   "differences of the loss (float64), on a few samples. Exit code 1 if the "
+                                   "relative error exceeds --tol.")
+    p.add_argument("model", nargs="?", help="a saved model (default: a new network from --layers etc.)")
+    p.add_argument("--data", default="digits", help="data to take the samples from (default digits)")
+    p.add_argument("--samples", type=int, default=8, help="number of samples in the batch (default 8)")
+    p.add_argument("--layers", default="16", help="hidden widths of a new network (default 16)")
+    p.add_argument("--activation", default="tanh", help="hidden activation of a new network (default tanh)")
+    p.add_argument("--loss", default="cross_entropy", help="loss of a new network (default cross_entropy)")
+    p.add_argument("--max-entries", type=int, default=200, help="entries checked per array (default 200)")
+    p.add_argument("--tol", type=float, default=1e-6, help="largest relative error accepted (default 1e-6)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the new network and sample choice")
+    p.set_defaults(run=run_gradcheck)
+
+    p = sub.add_parser("info", help="describe a saved model, or this installation",
+                       description="With a model file: its architecture, parameters, classes and training "
+                                   "record. Without: versions and what this deltaprop provides.")
+    p.add_argument("model", nargs="?", help="a model file")
+    p.set_defaults(run=run_info)
+
+
+def run_gradcheck(args) -> int:
+    from .options import DEFAULTS
+    from .train import build_network
+
+    data, _ = load_data(args.data, seed=args.seed)
+    rows = np.random.default_rng(args.seed).choice(len(data.y_train), size=min(args.samples, len(data.y_train)),
+                                                   replace=False)
+    if args.model:
+        net = load(args.model)
+        X = inputs_for(net, data.X_train[rows])
+    else:
+        opts = {**DEFAULTS, "layers": args.layers, "activation": args.activation, "loss": args.loss,
+                "dtype": "float64", "seed": args.seed}
+        X = data.X_train[rows] / max(float(np.abs(data.X_train).max()), 1.0)
+        net = build_network(opts, X.shape[1], data.y_train)
+        net.set_classes(data.y_train)
+    print(net)
+    report = gradcheck(net, X, data.y_train[rows], tol=args.tol, max_entries=args.max_entries, seed=args.seed)
+    print(report)
+    return 0 if report.ok else 1
+
+
+def run_info(args) -> int:
+    if args.model is None:
+        print(f"deltaprop {__version__}, NumPy {np.__version__}")
+        print(f"activations: {', '.join(sorted(ACTIVATIONS))}")
+        print(f"losses: {', '.join(sorted(LOSSES))}")
+        print(f"optimizers: {', '.join(OPTIMIZERS)}")
+        from ..data.builtin import BUILTIN
+
+        print(f"built-in data: {', '.join(BUILTIN)}")
+        return 0
+    net = load(args.model)
+    print(net)
+    n_params = sum(v.size for v in net.params().values())
+    print(f"layers: {' -> '.join([str(net.layers[0].n_in)] + [str(layer.n_out) for layer in net.layers])}")
+    print(f"parameters: {n_params}   dtype: {net.dtype.name}   seed: {net.seed}")
+    print(f"epochs trained: {net.epochs_trained}")
+    if net.classes is not None:
+        print(f"classes: {', '.join(map(str, net.classes))}")
+    if net.optimizer is not None:
+        print(f"optimizer: {net.optimizer.name} {net.optimizer.hyperparameters()} after {net.optimizer.t} steps")
+    if net.history is not None and len(net.history):
+        last = {k: f"{v[-1]:.4f}" for k, v in net.history.history.items() if k != "time"}
+        print(f"last epoch: {last}")
+    if net.extra.get("data"):
+        print(f"trained on: {net.extra['data']}")
+    return 0

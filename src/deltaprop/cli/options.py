@@ -1,0 +1,55 @@
+"""Training options: defaults, then a TOML file, then the command line (each overriding the last)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..errors import ConfigError
+
+DEFAULTS = {
+    "data": "digits", "data_dir": None, "target": None, "test_size": 0.25,
+    "layers": "128", "activation": "relu", "output_activation": None, "loss": None,
+    "optimizer": "adam", "lr": 1e-3, "momentum": 0.0, "weight_decay": 0.0, "dropout": 0.0, "schedule": None,
+    "epochs": 30, "batch_size": 32, "validation_split": 0.1, "patience": 0, "clip_norm": None,
+    "scaling": "standard", "dtype": "float32", "seed": 0, "out": None, "plots": True, "quiet": False,
+}
+
+
+def read_toml(path) -> dict:
+    """The options in a TOML file; keys may use dashes or underscores."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML ({exc})") from None
+    options = {key.replace("-", "_"): value for key, value in raw.items()}
+    unknown = sorted(set(options) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown option(s) {', '.join(unknown)}; known: {', '.join(DEFAULTS)}")
+    return options
+
+
+def resolve(cli: dict) -> dict:
+    """Merge defaults < --config file < command-line flags, and check types."""
+    opts = dict(DEFAULTS)
+    if cli.get("config"):
+        opts.update(read_toml(Path(cli["config"])))
+    opts.update({k: v for k, v in cli.items() if k in DEFAULTS})
+    if isinstance(opts["layers"], list):
+        opts["layers"] = ",".join(str(w) for w in opts["layers"])
+    for key in ("epochs", "batch_size", "seed", "patience"):
+        if not isinstance(opts[key], int) or isinstance(opts[key], bool):
+            raise ConfigError(f"option {key} must be an integer, got {opts[key]!r}")
+    for key in ("lr", "momentum", "weight_decay", "dropout", "test_size", "validation_split"):
+        if not isinstance(opts[key], (int, float)) or isinstance(opts[key], bool):
+            raise ConfigError(f"option {key} must be a number, got {opts[key]!r}")
+    if not 0 < opts["test_size"] < 1:
+        raise ConfigError(f"test_size must be in (0, 1), got {opts['test_size']}")
+    return opts

@@ -1,0 +1,178 @@
+"""deltaprop train: build a network from options, train it, report, save model and plots."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import optimizers
+from ..callbacks import EarlyStopping, ModelCheckpoint
+from ..data import Scaler
+from ..errors import ConfigError
+from ..layers import Dense
+from ..network import Network
+from .common import DATA_HELP, load_data, table
+from .options import DEFAULTS, resolve
+
+CHECKPOINT = "checkpoint.safetensors"
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a network (digits by default) and save it with plots",
+                       description="Train a network and write model.safetensors, plots and history.csv into "
+                                   "--out. With no options: a 64-128-10 relu network on scikit-learn's digits.",
+                       argument_default=argparse.SUPPRESS)
+    p.add_argument("--config", metavar="TOML", help="a TOML file whose keys are these options (CLI wins)")
+    p.add_argument("--data", help=f"{DATA_HELP} (default: {DEFAULTS['data']})")
+    p.add_argument("--data-dir", help="folder of the IDX files of fashion-mnist / mnist "
+                                      "(default /usr/share/datasets/NAME)")
+    p.add_argument("--target", help="CSV target column, by name or 0-based index (default: the last column)")
+    p.add_argument("--test-size", type=float, help="fraction held out for testing (default 0.25)")
+    p.add_argument("--layers", help="hidden layer widths, comma-separated, e.g. 256,128 (default 128)")
+    p.add_argument("--activation", help="hidden activation: sigmoid, tanh, relu, leaky_relu, elu, softplus, "
+                                        "identity (default relu)")
+    p.add_argument("--output-activation", help="output activation (default: softmax for cross_entropy, "
+                                               "sigmoid for binary_cross_entropy, identity for regression)")
+    p.add_argument("--loss", help="cross_entropy, binary_cross_entropy or mse (default: cross_entropy for "
+                                  "labels, mse for real-valued targets)")
+    p.add_argument("--optimizer", help="sgd, adam, adamw or rmsprop (default adam)")
+    p.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
+    p.add_argument("--momentum", type=float, help="momentum for sgd and rmsprop (default 0)")
+    p.add_argument("--weight-decay", type=float, help="L2 weight decay (decoupled for adamw; default 0)")
+    p.add_argument("--dropout", type=float, help="dropout probability of every hidden layer (default 0)")
+    p.add_argument("--schedule", help="learning-rate schedule: constant, step, exponential, cosine")
+    p.add_argument("--epochs", type=int, help="passes over the training data (default 30)")
+    p.add_argument("--batch-size", type=int, help="samples per gradient step (default 32)")
+    p.add_argument("--validation-split", type=float, help="fraction of training data for validation "
+                                                          "(default 0.1; 0 for none)")
+    p.add_argument("--patience", type=int, help="stop after this many epochs without improvement of the "
+                                                "validation loss, keeping the best weights (default 0: off)")
+    p.add_argument("--clip-norm", type=float, help="clip the global gradient norm to this value")
+    p.add_argument("--scaling", help="feature scaling fitted on training data: standard, minmax, none")
+    p.add_argument("--dtype", help="float32 or float64 (default float32)")
+    p.add_argument("--seed", type=int, help="seed of initialisation, shuffling and dropout (default 0)")
+    p.add_argument("--out", help="output folder (default runs/DATA)")
+    p.add_argument("--no-plots", dest="plots", action="store_false", help="do not write PNG plots")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch output")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    opts = resolve(vars(args))
+    data, feature_names = load_data(opts["data"], opts["target"], opts["data_dir"], opts["test_size"], opts["seed"])
+    scaler = Scaler(opts["scaling"]).fit(data.X_train)
+    X_train, X_test = scaler.transform(data.X_train), scaler.transform(data.X_test)
+    net = build_network(opts, X_train.shape[1], data.y_train)
+    net.extra = {"scaler": scaler.to_config(), "data": opts["data"], "target": opts["target"],
+                 "feature_names": list(map(str, feature_names)), "class_names": list(data.class_names)}
+    out = Path(opts["out"] or f"runs/{Path(opts['data']).stem}")
+    out.mkdir(parents=True, exist_ok=True)
+    callbacks = [ModelCheckpoint(out / CHECKPOINT)]
+    if opts["patience"]:
+        callbacks.append(EarlyStopping(patience=opts["patience"]))
+    started = time.perf_counter()
+    history = net.fit(X_train, data.y_train, epochs=opts["epochs"], batch_size=opts["batch_size"],
+                      optimizer=make_optimizer(opts), schedule=make_schedule(opts),
+                      validation_split=opts["validation_split"], clip_norm=opts["clip_norm"],
+                      callbacks=callbacks, verbose=0 if opts["quiet"] else 1)
+    seconds = time.perf_counter() - started
+    net.save(out / "model.safetensors")
+    (out / CHECKPOINT).unlink(missing_ok=True)
+    write_history(history, out / "history.csv")
+    test = summarise(net, history, X_test, data.y_test, seconds)
+    if opts["plots"]:
+        write_plots(net, history, X_test, data.y_test, out)
+    print(f"\nwrote {out / 'model.safetensors'}" + ("" if not opts["plots"] else f" and plots in {out}/"))
+    return 0 if np.isfinite(test) else 1
+
+
+def is_classification(opts: dict, y: np.ndarray) -> bool:
+    if opts["loss"] in ("cross_entropy", "binary_cross_entropy"):
+        return True
+    return y.dtype.kind in "iuUSOb"
+
+
+def build_network(opts: dict, n_in: int, y: np.ndarray) -> Network:
+    """n_0 = features, the hidden widths of --layers, n_L = classes (or target columns)."""
+    classify = is_classification(opts, y)
+    n_classes = len(np.unique(y)) if classify else 1
+    if classify and n_classes < 2:
+        raise ConfigError("the training data holds a single class; a classifier needs at least two")
+    loss = opts["loss"] or ("cross_entropy" if classify else "mse")
+    if loss == "binary_cross_entropy" and n_classes == 2:
+        n_classes = 1
+    output = opts["output_activation"] or {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}.get(
+        loss, "sigmoid" if classify else "identity")
+    sizes = [n_in] + parse_layers(opts["layers"])
+    layers = [Dense(sizes[l - 1], sizes[l], opts["activation"], opts["dropout"]) for l in range(1, len(sizes))]
+    layers.append(Dense(sizes[-1], n_classes if classify else 1, output))
+    return Network(layers, loss=loss, dtype=opts["dtype"], seed=opts["seed"])
+
+
+def parse_layers(spec) -> list[int]:
+    if isinstance(spec, (list, tuple)):
+        widths = list(spec)
+    else:
+        text = str(spec).strip()
+        widths = [] if text in ("", "none") else text.split(",")
+    try:
+        widths = [int(w) for w in widths]
+    except ValueError:
+        raise ConfigError(f"--layers takes comma-separated widths like 256,128; got {spec!r}") from None
+    if any(w < 1 for w in widths):
+        raise ConfigError(f"layer widths must be positive, got {spec!r}")
+    return widths
+
+
+def make_optimizer(opts: dict):
+    name = opts["optimizer"]
+    kwargs = {"lr": opts["lr"], "weight_decay": opts["weight_decay"]}
+    if name in ("sgd", "rmsprop"):
+        kwargs["momentum"] = opts["momentum"]
+    return optimizers.get_optimizer(name, **kwargs)
+
+
+def make_schedule(opts: dict):
+    from ..schedules import get_schedule
+
+    name = opts["schedule"]
+    return get_schedule(None if name in (None, "constant") else name,
+                        **({"epochs": opts["epochs"]} if name == "cosine" else {}))
+
+
+def write_history(history, path: Path) -> None:
+    keys = list(history.history)
+    lines = [",".join(["epoch"] + keys)]
+    for i, epoch in enumerate(history.epoch):
+        lines.append(",".join([str(epoch + 1)] + [repr(float(history[k][i])) for k in keys]))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def summarise(net, history, X_test, y_test, seconds: float) -> float:
+    """Print the summary table; returns the test loss."""
+    from ..training import evaluate
+
+    test = evaluate(net, X_test, y_test)
+    header = ["epochs", "train loss", "val loss", "test loss"] + (["test accuracy"] if net.is_classifier else [])
+    row = [len(history), f"{history['loss'][-1]:.4f}",
+           f"{history['val_loss'][-1]:.4f}" if "val_loss" in history else "-", f"{test['loss']:.4f}"]
+    if net.is_classifier:
+        row.append(f"{test['accuracy']:.4f}")
+    print("\n" + table([row + [f"{seconds:.1f} s"]], header + ["time"]))
+    return test["loss"]
+
+
+def write_plots(net, history, X_test, y_test, out: Path) -> None:
+    from ..plots import plot_confusion, plot_curves
+
+    plot_curves(history, out)
+    if net.is_classifier:
+        from sklearn.metrics import confusion_matrix
+
+        matrix = confusion_matrix(y_test, net.predict(X_test), labels=net.classes)
+        names = net.extra.get("class_names") or list(net.classes)
+        plot_confusion(matrix, names if len(names) == len(net.classes) else list(net.classes),
+                       out / "confusion.png")

@@ -1,0 +1,62 @@
+"""PNG pictures of a run: learning curves, confusion matrix, gradient flow (matplotlib, Agg)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curves(history, folder) -> list[Path]:
+    """loss.png (train and validation loss per epoch) and, for classifiers, accuracy.png."""
+    plt = _pyplot()
+    written = []
+    epochs = np.arange(1, len(history) + 1)
+    for metric in ("loss", "accuracy"):
+        if metric not in history:
+            continue
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.plot(epochs, history[metric], label=f"train {metric}")
+        if f"val_{metric}" in history:
+            ax.plot(epochs, history[f"val_{metric}"], label=f"validation {metric}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        path = Path(folder) / f"{metric}.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def plot_confusion(matrix: np.ndarray, class_names: list, path) -> Path:
+    """The confusion matrix: rows true labels, columns predictions, counts in the cells."""
+    plt = _pyplot()
+    n = matrix.shape[0]
+    fig, ax = plt.subplots(figsize=(1.2 + 0.6 * n, 1 + 0.55 * n))
+    ax.imshow(matrix, cmap="Blues")
+    ticks = np.arange(n)
+    ax.set_xticks(ticks, [str(c) for c in class_names], rotation=45, ha="right")
+    ax.set_yticks(ticks, [str(c) for c in class_names])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if matrix[i, j] > threshold else "black")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)

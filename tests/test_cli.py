@@ -1,0 +1,135 @@
+"""The deltaprop command, run as a user runs it: a subprocess, files checked on disk."""
+
+import csv
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def deltaprop(*args, cwd=None, check=True):
+    exe = shutil.which("deltaprop", path=str(Path(sys.executable).parent))
+    command = [exe] if exe else [sys.executable, "-m", "deltaprop.cli"]
+    result = subprocess.run(command + [str(a) for a in args], capture_output=True, text=True, cwd=cwd,
+                            timeout=300)
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    result = deltaprop("train", "--epochs", 10, "--out", out, "--layers", "32")
+    return out, result
+
+
+def test_train_on_digits_writes_model_plots_and_summary(digits_run):
+    out, result = digits_run
+    assert "test accuracy" in result.stdout and "epoch  10" in result.stdout
+    for name in ("loss.png", "accuracy.png", "confusion.png"):
+        assert (out / name).read_bytes()[:8] == PNG, name
+    net = dp.load(out / "model.safetensors")
+    assert [layer.n_out for layer in net.layers] == [32, 10] and net.epochs_trained == 10
+    history = list(csv.DictReader((out / "history.csv").read_text().splitlines()))
+    assert len(history) == 10 and float(history[-1]["loss"]) < float(history[0]["loss"])
+    assert not (out / "checkpoint.safetensors").exists()  # the per-epoch checkpoint is removed at the end
+
+
+def test_evaluate_prints_accuracy_report_and_confusion_matrix(digits_run):
+    out, _ = digits_run
+    result = deltaprop("evaluate", out / "model.safetensors")
+    assert "accuracy:" in result.stdout and "precision" in result.stdout and "confusion matrix" in result.stdout
+    accuracy = float(result.stdout.split("accuracy:")[1].split()[0])
+    assert 0.85 < accuracy <= 1.0
+
+
+def test_predict_on_a_csv_the_test_writes(digits_run, tmp_path):
+    from sklearn.datasets import load_digits
+
+    out, _ = digits_run
+    X, y = load_digits(return_X_y=True)
+    np.savetxt(tmp_path / "inputs.csv", X[:25], delimiter=",", fmt="%d")
+    deltaprop("predict", out / "model.safetensors", "--data", tmp_path / "inputs.csv", "--proba",
+              "--output", tmp_path / "pred.csv")
+    rows = list(csv.reader((tmp_path / "pred.csv").read_text().splitlines()))
+    assert rows[0] == ["prediction"] + [f"p_{k}" for k in range(10)]
+    assert len(rows) == 26
+    predicted = np.array([int(r[0]) for r in rows[1:]])
+    assert (predicted == y[:25]).mean() > 0.8
+    assert np.allclose([sum(map(float, r[1:])) for r in rows[1:]], 1, atol=1e-4)
+
+
+def test_csv_string_labels_round_trip_and_toml_config(tmp_path):
+    from sklearn.datasets import load_iris
+
+    iris = load_iris()
+    names = [n.replace(" (cm)", "").replace(" ", "_") for n in iris.feature_names]
+    with (tmp_path / "iris.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["species"] + names)
+        for features, label in zip(iris.data, iris.target, strict=True):
+            writer.writerow([iris.target_names[label]] + list(features))
+    (tmp_path / "run.toml").write_text('layers = [16]\nepochs = 40\nlr = 0.01\nbatch-size = 16\n')
+    deltaprop("train", "--data", tmp_path / "iris.csv", "--target", "species", "--config", tmp_path / "run.toml",
+              "--out", tmp_path / "out", "--quiet", "--no-plots")
+    net = dp.load(tmp_path / "out" / "model.safetensors")
+    assert net.layers[0].n_out == 16 and net.epochs_trained == 40  # from the TOML file
+    assert list(net.classes) == ["setosa", "versicolor", "virginica"]
+    deltaprop("predict", tmp_path / "out" / "model.safetensors", "--data", tmp_path / "iris.csv",
+              "--output", tmp_path / "pred.csv")
+    predicted = [row["prediction"] for row in csv.DictReader((tmp_path / "pred.csv").read_text().splitlines())]
+    truth = [iris.target_names[k] for k in iris.target]
+    assert set(predicted) <= set(iris.target_names)
+    assert np.mean(np.array(predicted) == np.array(truth)) > 0.9
+
+
+def test_command_line_overrides_the_config_file(tmp_path):
+    (tmp_path / "run.toml").write_text('layers = "8"\nepochs = 5\n')
+    deltaprop("train", "--config", tmp_path / "run.toml", "--epochs", 1, "--out", tmp_path, "--quiet",
+              "--no-plots")
+    net = dp.load(tmp_path / "model.safetensors")
+    assert net.layers[0].n_out == 8 and net.epochs_trained == 1
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "--data", "nosuch"], "no data set or file 'nosuch'"),
+    (["train", "--layers", "12,x"], "--layers takes comma-separated widths"),
+    (["train", "--activation", "rleu", "--epochs", "1"], "unknown activation 'rleu'"),
+    (["train", "--data", "fashion-mnist", "--data-dir", "/nonexistent"], "apt-get install dataset-fashion-mnist"),
+    (["evaluate", "/nonexistent/model.safetensors"], "no such model file"),
+])
+def test_errors_are_one_line_with_exit_code_2(args, message):
+    result = deltaprop(*args, check=False)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_debug_shows_the_traceback():
+    result = deltaprop("--debug", "train", "--data", "nosuch", check=False)
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_help_explains_every_option():
+    text = deltaprop("train", "--help").stdout
+    for option in ("--layers", "--activation", "--loss", "--optimizer", "--lr", "--epochs", "--batch-size",
+                   "--seed", "--config", "--data", "--target", "--scaling", "--out"):
+        assert option in text
+    for command in ("train", "evaluate", "predict", "gradcheck", "info"):
+        assert command in deltaprop("--help").stdout
+
+
+def test_gradcheck_and_info_commands(digits_run):
+    out, _ = digits_run
+    result = deltaprop("gradcheck", "--layers", "6", "--samples", 4)
+    assert "OK: max relative error" in result.stdout
+    info = deltaprop("info", out / "model.safetensors").stdout
+    assert "64 -> 32 -> 10" in info and "epochs trained: 10" in info
