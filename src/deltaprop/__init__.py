@@ -34,8 +34,18 @@ from .training import History, evaluate, fit
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    """DeltaClassifier and DeltaRegressor load scikit-learn, so they are imported on first use."""
+    if name in ("DeltaClassifier", "DeltaRegressor"):
+        from . import estimators
+
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'deltaprop' has no attribute {name!r}")
+
+
 __all__ = [
-    "ACTIVATIONS", "LOSSES", "Activation", "ActivationError", "Adam", "AdamW", "Callback", "ConfigError",
+    "ACTIVATIONS", "LOSSES", "Activation", "DeltaClassifier", "DeltaRegressor", "ActivationError", "Adam", "AdamW", "Callback", "ConfigError",
     "CosineDecay", "DataError", "Dense", "DeltapropError", "DivergenceError", "EarlyStopping",
     "ExponentialDecay", "GradcheckReport", "Grads", "History", "Loss", "ModelCheckpoint", "ModelFileError",
     "Network", "RMSprop", "SGD", "ShapeError", "StepDecay", "Trace", "backward", "callbacks", "evaluate",

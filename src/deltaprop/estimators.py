@@ -1,0 +1,178 @@
+"""scikit-learn estimators: DeltaClassifier and DeltaRegressor.
+
+They follow scikit-learn's conventions (constructor arguments stored as given,
+fitted attributes with a trailing underscore, input checked by
+``validate_data``) so they work in Pipeline, GridSearchCV and cross_val_score,
+and they pass ``sklearn.utils.estimator_checks``. The trained deltaprop
+Network is ``network_``; ``coefs_[l - 1]`` is the notes' W^l.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from .callbacks import EarlyStopping
+from .layers import Dense
+from .network import Network
+from .optimizers import get_optimizer
+
+
+class _DeltaEstimator(BaseEstimator):
+    """What both estimators share: the options, building and training the network."""
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", optimizer="adam", learning_rate=1e-3,
+                 alpha=0.0, batch_size=32, max_iter=200, tol=1e-4, n_iter_no_change=10, dropout=0.0,
+                 dtype="float64", random_state=None, verbose=0):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.dropout = dropout
+        self.dtype = dtype
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _build(self, n_in: int, n_out: int, output: str, loss: str) -> Network:
+        sizes = [n_in] + [int(n) for n in np.atleast_1d(self.hidden_layer_sizes)]
+        layers = [Dense(sizes[l - 1], sizes[l], self.activation, self.dropout) for l in range(1, len(sizes))]
+        layers.append(Dense(sizes[-1], n_out, output))
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        net = Network(layers, loss=loss, dtype=self.dtype, seed=seed)
+        net.optimizer = get_optimizer(self.optimizer, lr=self.learning_rate, weight_decay=self.alpha)
+        return net
+
+    def _train(self, X, Y, sample_weight, epochs: int) -> None:
+        """``epochs`` passes; stops when the training loss improves by < tol for n_iter_no_change epochs."""
+        stop = EarlyStopping(monitor="loss", patience=self.n_iter_no_change, min_delta=self.tol,
+                             restore_best_weights=False)
+        self.network_.fit(X, Y, epochs=epochs, batch_size=min(self.batch_size, X.shape[0]),
+                          sample_weight=sample_weight, callbacks=[stop] if epochs > 1 else [],
+                          verbose=self.verbose)
+
+    def _check(self, X, y, sample_weight, reset: bool, **options):
+        X, y = validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32], **options)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        return X, y, sample_weight
+
+    @property
+    def coefs_(self) -> list:
+        """W^l for l = 1..L (list index l - 1), shape (n_{l-1}, n_l)."""
+        check_is_fitted(self)
+        return [layer.W for layer in self.network_.layers]
+
+    @property
+    def intercepts_(self) -> list:
+        """b^l for l = 1..L (list index l - 1), shape (n_l,)."""
+        check_is_fitted(self)
+        return [layer.b for layer in self.network_.layers]
+
+    @property
+    def loss_curve_(self) -> list:
+        check_is_fitted(self)
+        return list(self.network_.history["loss"])
+
+    @property
+    def n_iter_(self) -> int:
+        check_is_fitted(self)
+        return self.network_.epochs_trained
+
+    def _inputs(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+
+
+class DeltaClassifier(ClassifierMixin, _DeltaEstimator):
+    """A softmax + cross-entropy network classifier with deltaprop's backpropagation."""
+
+    def fit(self, X, y, sample_weight=None):
+        """Train a new network on (X, y) for up to ``max_iter`` epochs."""
+        X, y, sample_weight = self._check(X, y, sample_weight, reset=True)
+        self._start(X, y, classes=None)
+        self._train(X, self._encode(y), sample_weight, self.max_iter)
+        return self
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch on (X, y); the first call needs ``classes`` (every label that will occur)."""
+        first = not hasattr(self, "network_")
+        X, y, sample_weight = self._check(X, y, sample_weight, reset=first)
+        if first:
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit")
+            self._start(X, y, classes)
+        self._train(X, self._encode(y), sample_weight, 1)
+        return self
+
+    def _start(self, X, y, classes) -> None:
+        check_classification_targets(y)
+        self.classes_ = np.unique(y if classes is None else np.asarray(classes))
+        if len(self.classes_) < 2:
+            raise ValueError(f"a classifier needs samples of at least 2 classes; got 1 class ({self.classes_[0]!r})")
+        self.network_ = self._build(X.shape[1], len(self.classes_), "softmax", "cross_entropy")
+        self.network_.classes = np.arange(len(self.classes_))
+
+    def _encode(self, y) -> np.ndarray:
+        idx = np.searchsorted(self.classes_, y)
+        idx = np.clip(idx, 0, len(self.classes_) - 1)
+        if np.any(self.classes_[idx] != y):
+            unknown = y[self.classes_[idx] != y][0]
+            raise ValueError(f"label {unknown!r} is not in classes {list(self.classes_)}")
+        return idx
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, columns in the order of ``classes_``."""
+        X = self._inputs(X)
+        return self.network_.predict_proba(X)
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable label of each row."""
+        best = self.predict_proba(X).argmax(axis=1)
+        return self.classes_[best]
+
+
+class DeltaRegressor(RegressorMixin, _DeltaEstimator):
+    """An identity-output network with the notes' 1/2 squared-error loss."""
+
+    def fit(self, X, y, sample_weight=None):
+        """Train a new network on (X, y) for up to ``max_iter`` epochs."""
+        X, y, sample_weight = self._check(X, y, sample_weight, reset=True, multi_output=True, y_numeric=True)
+        self._start(X, y)
+        self._train(X, self._targets(y), sample_weight, self.max_iter)
+        return self
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch on (X, y), continuing from the current weights."""
+        first = not hasattr(self, "network_")
+        X, y, sample_weight = self._check(X, y, sample_weight, reset=first, multi_output=True, y_numeric=True)
+        if first:
+            self._start(X, y)
+        self._train(X, self._targets(y), sample_weight, 1)
+        return self
+
+    def _start(self, X, y) -> None:
+        self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
+        self._y_is_2d = y.ndim == 2
+        self.network_ = self._build(X.shape[1], self.n_outputs_, "identity", "mse")
+
+    def _targets(self, y) -> np.ndarray:
+        y = np.asarray(y, dtype=np.float64)
+        return y.reshape(-1, 1) if y.ndim == 1 else y
+
+    def predict(self, X) -> np.ndarray:
+        X = self._inputs(X)
+        a_L = self.network_.forward(X).a[self.network_.L]
+        return a_L if self._y_is_2d else a_L[:, 0]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
