@@ -133,3 +133,23 @@ def test_gradcheck_and_info_commands(digits_run):
     assert "OK: max relative error" in result.stdout
     info = deltaprop("info", out / "model.safetensors").stdout
     assert "64 -> 32 -> 10" in info and "epochs trained: 10" in info
+
+
+def test_explain_default_is_the_notes_network(tmp_path):
+    text = deltaprop("explain").stdout
+    assert "2-2-2 network (sigmoid, sigmoid; loss mse)" in text
+    assert "0.000438568" in text  # dL/dw_11^1 of the hand-worked example
+    deltaprop("explain", "--format", "html", "--output", tmp_path / "e.html")
+    assert (tmp_path / "e.html").read_text().startswith("<!DOCTYPE html>")
+    md = deltaprop("explain", "--format", "md", "--weight", "2,1,2").stdout
+    assert "$$" in md and "w_{12}^{2}" in md
+
+
+def test_explain_a_trained_model_and_train_plots_gradient_flow(tmp_path):
+    deltaprop("train", "--epochs", 2, "--layers", "8,8", "--activation", "sigmoid", "--plots", "--quiet",
+              "--out", tmp_path)
+    assert (tmp_path / "gradient-flow.png").read_bytes()[:8] == PNG
+    text = deltaprop("explain", tmp_path / "model.safetensors", "--sample", 5, "--weight", "2,3,4").stdout
+    assert "64-8-8-10 network" in text and "The chain rule for one weight, w_34^2" in text
+    result = deltaprop("explain", tmp_path / "model.safetensors", "--weight", "9,1,1", check=False)
+    assert result.returncode == 2 and "--weight layer must be in 1..3" in result.stderr

@@ -13,7 +13,7 @@ Only NumPy is imported here; heavier libraries load where they are used.
 from . import callbacks, optimizers, presets, schedules
 from .activations import ACTIVATIONS, Activation, get_activation, register_activation
 from .backprop import Grads, Trace, backward
-from .callbacks import Callback, EarlyStopping, ModelCheckpoint
+from .callbacks import Callback, EarlyStopping, GradientFlow, ModelCheckpoint
 from .errors import (
     ActivationError,
     ConfigError,
@@ -23,6 +23,7 @@ from .errors import (
     ModelFileError,
     ShapeError,
 )
+from .explain import explain
 from .gradcheck import GradcheckReport, gradcheck
 from .io import load, save
 from .layers import Dense
@@ -45,9 +46,11 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "ACTIVATIONS", "LOSSES", "Activation", "DeltaClassifier", "DeltaRegressor", "ActivationError", "Adam", "AdamW", "Callback", "ConfigError",
+    "ACTIVATIONS", "LOSSES", "Activation", "DeltaClassifier", "DeltaRegressor", "ActivationError", "Adam",
+    "AdamW", "Callback", "ConfigError",
     "CosineDecay", "DataError", "Dense", "DeltapropError", "DivergenceError", "EarlyStopping",
-    "ExponentialDecay", "GradcheckReport", "Grads", "History", "Loss", "ModelCheckpoint", "ModelFileError",
+    "ExponentialDecay", "GradcheckReport", "GradientFlow", "Grads", "History", "Loss", "ModelCheckpoint",
+    "ModelFileError", "explain",
     "Network", "RMSprop", "SGD", "ShapeError", "StepDecay", "Trace", "backward", "callbacks", "evaluate",
     "fit", "get_activation", "get_loss", "gradcheck", "load", "optimizers", "presets", "register_activation",
     "save", "schedules", "__version__",

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import sys
 
+import numpy as np
+
 from .errors import ConfigError
 
 
@@ -18,6 +20,8 @@ class Callback:
     def on_train_begin(self, net) -> None: ...
 
     def on_batch_end(self, net, batch: int, n_batches: int) -> None: ...
+
+    def on_backward(self, net, grads) -> None: ...
 
     def on_epoch_end(self, net, epoch: int, logs: dict) -> None: ...
 
@@ -92,6 +96,33 @@ class ModelCheckpoint(Callback):
                 return
             self.best = value
         save(net, self.path.format(epoch=epoch + 1), include_optimizer=True)
+
+
+class GradientFlow(Callback):
+    """Record the mean norm of delta^l and dW^l per layer and epoch: how the error signal flows back.
+
+    ``delta_norms[l]`` and ``dW_norms[l]`` (l = 1..L) hold one value per epoch, the mean
+    over the epoch's batches of the Frobenius norm. A deep sigmoid network shows its
+    vanishing gradients here: the norms shrink layer by layer towards l = 1.
+    """
+
+    def on_train_begin(self, net):
+        if not hasattr(self, "delta_norms"):
+            self.delta_norms = {l: [] for l in range(1, net.L + 1)}
+            self.dW_norms = {l: [] for l in range(1, net.L + 1)}
+        self._sums, self._batches = np.zeros((2, net.L + 1)), 0
+
+    def on_backward(self, net, grads):
+        for l in range(1, net.L + 1):
+            self._sums[0, l] += float(np.linalg.norm(grads.delta[l]))
+            self._sums[1, l] += float(np.linalg.norm(grads.dW[l]))
+        self._batches += 1
+
+    def on_epoch_end(self, net, epoch, logs):
+        for l in self.delta_norms:
+            self.delta_norms[l].append(self._sums[0, l] / max(self._batches, 1))
+            self.dW_norms[l].append(self._sums[1, l] / max(self._batches, 1))
+        self._sums[:], self._batches = 0.0, 0
 
 
 def format_logs(epoch: int, logs: dict) -> str:

@@ -58,7 +58,7 @@ def gradcheck(net, X, y, eps: float = 1e-6, tol: float = 1e-6, max_entries: int 
     ``max_entries`` checks a random subset of that many entries per array (all
     entries when None). Returns a GradcheckReport; the network is not modified.
     """
-    net64 = _float64_copy(net)
+    net64 = float64_copy(net)
     grads = net64.backward(net64.forward(X), y, sample_weight)
     rng = np.random.default_rng(seed)
     report = GradcheckReport(tol=tol)
@@ -67,7 +67,7 @@ def gradcheck(net, X, y, eps: float = 1e-6, tol: float = 1e-6, max_entries: int 
         flat_idx = np.arange(theta.size)
         if max_entries is not None and theta.size > max_entries:
             flat_idx = rng.choice(theta.size, size=max_entries, replace=False)
-        numeric = np.array([_central_difference(net64, X, y, theta, i, eps, sample_weight) for i in flat_idx])
+        numeric = np.array([central_difference(net64, X, y, theta, i, eps, sample_weight) for i in flat_idx])
         chosen = analytic.reshape(-1)[flat_idx]
         diff = np.linalg.norm(numeric - chosen)
         denom = max(np.linalg.norm(numeric) + np.linalg.norm(chosen), np.finfo(np.float64).tiny)
@@ -76,7 +76,7 @@ def gradcheck(net, X, y, eps: float = 1e-6, tol: float = 1e-6, max_entries: int 
     return report
 
 
-def _central_difference(net, X, y, theta: np.ndarray, i: int, eps: float, sample_weight) -> float:
+def central_difference(net, X, y, theta: np.ndarray, i: int, eps: float, sample_weight) -> float:
     """(L(theta_i + eps) - L(theta_i - eps)) / 2 eps, restoring theta_i afterwards."""
     flat = theta.reshape(-1)
     saved = flat[i]
@@ -88,7 +88,7 @@ def _central_difference(net, X, y, theta: np.ndarray, i: int, eps: float, sample
     return (loss_plus - loss_minus) / (2 * eps)
 
 
-def _float64_copy(net):
+def float64_copy(net):
     """A deep copy of ``net`` whose arrays are float64 (the check needs the precision)."""
     twin = copy.copy(net)
     twin.layers = [copy.copy(layer) for layer in net.layers]

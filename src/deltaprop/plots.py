@@ -60,3 +60,22 @@ def plot_confusion(matrix: np.ndarray, class_names: list, path) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return Path(path)
+
+
+def plot_gradient_flow(flow, path) -> Path:
+    """Mean ||delta^l|| and ||dW^l|| per epoch for every layer l, on a log scale."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, norms, name in ((axes[0], flow.delta_norms, "||delta^l||"), (axes[1], flow.dW_norms, "||dW^l||")):
+        for l, values in norms.items():
+            ax.plot(np.arange(1, len(values) + 1), values, label=f"layer {l}")
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(f"mean {name} per batch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("Gradient flow: how much error signal reaches each layer")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)

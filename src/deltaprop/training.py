@@ -116,6 +116,8 @@ def run_epoch(net, X, Y, w, epoch, batch_size, shuffle, clip_norm, callbacks: li
             raise DivergenceError(f"training diverged in epoch {epoch + 1}, batch {batch + 1}: {where}; "
                                   "weights restored to the start of the epoch. Lower the learning rate "
                                   "or set clip_norm.")
+        for cb in callbacks:
+            cb.on_backward(net, grads)
         if clip_norm is not None:
             clip_gradients(grads, clip_norm)
         net.optimizer.step(params, grads)

@@ -11,9 +11,9 @@ import argparse
 import sys
 
 from ..errors import DeltapropError
-from . import evaluate, inspect, train
+from . import evaluate, explain, inspect, train
 
-COMMANDS = [train, evaluate, inspect]  # each adds its subcommands
+COMMANDS = [train, evaluate, inspect, explain]  # each adds its subcommands
 
 
 def build_parser() -> argparse.ArgumentParser:

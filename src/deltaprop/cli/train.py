@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import optimizers
-from ..callbacks import EarlyStopping, ModelCheckpoint
+from ..callbacks import EarlyStopping, GradientFlow, ModelCheckpoint
 from ..data import Scaler
 from ..errors import ConfigError
 from ..layers import Dense
@@ -55,7 +55,9 @@ def add_parser(sub) -> None:
     p.add_argument("--dtype", help="float32 or float64 (default float32)")
     p.add_argument("--seed", type=int, help="seed of initialisation, shuffling and dropout (default 0)")
     p.add_argument("--out", help="output folder (default runs/DATA)")
-    p.add_argument("--no-plots", dest="plots", action="store_false", help="do not write PNG plots")
+    p.add_argument("--plots", action="store_true", help="write every plot, including gradient-flow.png: the mean "
+                                                        "norms of delta^l and dW^l per layer per epoch")
+    p.add_argument("--no-plots", action="store_true", help="write no PNG plots")
     p.add_argument("--quiet", action="store_true", help="no per-epoch output")
     p.set_defaults(run=run)
 
@@ -70,7 +72,8 @@ def run(args) -> int:
                  "feature_names": list(map(str, feature_names)), "class_names": list(data.class_names)}
     out = Path(opts["out"] or f"runs/{Path(opts['data']).stem}")
     out.mkdir(parents=True, exist_ok=True)
-    callbacks = [ModelCheckpoint(out / CHECKPOINT)]
+    flow = GradientFlow()
+    callbacks = [ModelCheckpoint(out / CHECKPOINT)] + ([flow] if opts["plots"] else [])
     if opts["patience"]:
         callbacks.append(EarlyStopping(patience=opts["patience"]))
     started = time.perf_counter()
@@ -83,9 +86,9 @@ def run(args) -> int:
     (out / CHECKPOINT).unlink(missing_ok=True)
     write_history(history, out / "history.csv")
     test = summarise(net, history, X_test, data.y_test, seconds)
-    if opts["plots"]:
-        write_plots(net, history, X_test, data.y_test, out)
-    print(f"\nwrote {out / 'model.safetensors'}" + ("" if not opts["plots"] else f" and plots in {out}/"))
+    if not opts["no_plots"]:
+        write_plots(net, history, X_test, data.y_test, out, flow if opts["plots"] else None)
+    print(f"\nwrote {out / 'model.safetensors'}" + ("" if opts["no_plots"] else f" and plots in {out}/"))
     return 0 if np.isfinite(test) else 1
 
 
@@ -165,10 +168,12 @@ def summarise(net, history, X_test, y_test, seconds: float) -> float:
     return test["loss"]
 
 
-def write_plots(net, history, X_test, y_test, out: Path) -> None:
-    from ..plots import plot_confusion, plot_curves
+def write_plots(net, history, X_test, y_test, out: Path, flow=None) -> None:
+    from ..plots import plot_confusion, plot_curves, plot_gradient_flow
 
     plot_curves(history, out)
+    if flow is not None:
+        plot_gradient_flow(flow, out / "gradient-flow.png")
     if net.is_classifier:
         from sklearn.metrics import confusion_matrix
 

@@ -1,0 +1,86 @@
+"""deltaprop explain: the notes' derivation, computed on one sample of a real network."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..errors import ConfigError, DataError
+from ..explain import explain, notes_example, render_html, render_markdown, render_text
+from ..io import load
+from .common import inputs_for, load_data
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("explain", help="show every number of backpropagation on one sample, in the notes' notation",
+                       description="Run the notes' derivation on one sample: the forward pass, equations (1)-(4) "
+                                   "with their numbers, and the chain rule for one weight beside a finite "
+                                   "difference. Without a model or --layers: the notes' own 2-2-2 sigmoid "
+                                   "network with mse and fixed weights.")
+    p.add_argument("model", nargs="?", help="a model file (default: the notes' network)")
+    p.add_argument("--layers", help="explain a new network with these hidden widths (e.g. 4,3) on --data")
+    p.add_argument("--activation", default="sigmoid", help="hidden activation of a new network (default sigmoid)")
+    p.add_argument("--loss", help="loss of a new network (default: cross_entropy)")
+    p.add_argument("--data", help="data to take the sample from (default: the model's, else digits)")
+    p.add_argument("--sample", type=int, default=0, help="index of the sample in the test data (default 0)")
+    p.add_argument("--weight", default="1,1,1", help="the weight w_ij^l whose chain rule is written out, as "
+                                                     "l,i,j counted from 1 as in the notes (default 1,1,1)")
+    p.add_argument("--neuron", type=int, default=1, help="the neuron j shown in equation (2) (default 1)")
+    p.add_argument("--format", choices=("text", "md", "html"), default="text",
+                   help="terminal text (default), Markdown with TeX math, or a self-contained HTML page")
+    p.add_argument("--output", "-o", help="file to write (default: standard output)")
+    p.add_argument("--seed", type=int, default=0, help="seed of a new network")
+    p.set_defaults(run=run)
+
+
+def parse_weight(text: str) -> tuple[int, int, int]:
+    try:
+        l, i, j = (int(part) for part in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--weight takes l,i,j (three integers counted from 1), got {text!r}") from None
+    return l, i, j
+
+
+def _subject(args):
+    """(network, x, y) to explain."""
+    if args.model is None and args.layers is None:
+        return notes_example()
+    if args.model is not None:
+        net = load(args.model)
+        spec = args.data or net.extra.get("data")
+        if spec is None:
+            raise DataError("this model does not say what data it was trained on; pass --data")
+        data, _ = load_data(spec, net.extra.get("target"), seed=net.seed)
+        X, y = inputs_for(net, data.X_test), data.y_test
+    else:
+        from .options import DEFAULTS
+        from .train import build_network
+
+        data, _ = load_data(args.data or "digits", seed=args.seed)
+        from ..data import Scaler
+
+        X, y = Scaler("standard").fit(data.X_train).transform(data.X_test), data.y_test
+        opts = {**DEFAULTS, "layers": args.layers, "activation": args.activation, "loss": args.loss,
+                "dtype": "float64", "seed": args.seed}
+        net = build_network(opts, X.shape[1], data.y_train)
+        net.set_classes(data.y_train)
+    if not 0 <= args.sample < len(y):
+        raise DataError(f"--sample must be in 0..{len(y) - 1}, got {args.sample}")
+    return net, X[args.sample], y[args.sample]
+
+
+def run(args) -> int:
+    net, x, y = _subject(args)
+    ex = explain(net, x, y, weight=parse_weight(args.weight), neuron=args.neuron)
+    if args.format == "md":
+        text = render_markdown(ex)
+    elif args.format == "html":
+        text = render_html(ex)
+    else:
+        text = render_text(ex, color=args.output is None and sys.stdout.isatty())
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0

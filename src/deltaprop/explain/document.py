@@ -1,0 +1,142 @@
+"""An Explanation laid out as a document: headings, sentences and TeX equations.
+
+Every renderer (terminal, Markdown, HTML) walks the same blocks, so the three
+formats show the same numbers. ``fmt`` is the one number format they all use.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .compute import Explanation
+
+MAX_COLS = 6  # vectors and matrices wider than this are shown in part, with their shape
+MAX_ROWS = 4
+
+
+def fmt(value: float) -> str:
+    """Six significant digits, the format of every number explain prints."""
+    return f"{float(value):.6g}"
+
+
+def vec(values: np.ndarray) -> str:
+    """A row vector in TeX, cut to MAX_COLS entries."""
+    shown = [fmt(v) for v in values[:MAX_COLS]] + (["\\ldots"] if len(values) > MAX_COLS else [])
+    return "\\begin{bmatrix}" + " & ".join(shown) + "\\end{bmatrix}"
+
+
+def mat(values: np.ndarray) -> str:
+    """A matrix in TeX, cut to MAX_ROWS x MAX_COLS."""
+    rows = []
+    for row in values[:MAX_ROWS]:
+        rows.append(" & ".join([fmt(v) for v in row[:MAX_COLS]] + (["\\ldots"] if row.size > MAX_COLS else [])))
+    if values.shape[0] > MAX_ROWS:
+        rows.append(" & ".join(["\\vdots"] * min(values.shape[1], MAX_COLS + 1)))
+    return "\\begin{bmatrix}" + " \\\\ ".join(rows) + "\\end{bmatrix}"
+
+
+def shape_note(values: np.ndarray) -> str:
+    big = values.shape[-1] > MAX_COLS or (values.ndim == 2 and values.shape[0] > MAX_ROWS)
+    return f" (shape {values.shape}, first entries shown)" if big else ""
+
+
+def build(ex: Explanation) -> list[tuple]:
+    """Blocks: ("title", s), ("heading", s), ("para", s), ("eq", tex)."""
+    sizes = "-".join(str(n) for n in ex.sizes)
+    acts = ", ".join(step.activation for step in ex.layers)
+    blocks = [("title", f"Backpropagation on a {sizes} network ({acts}; loss {ex.loss_name}), one sample"),
+              ("para", "Notation of the notes: layers l = 0..L, W^l has shape (n_{l-1}, n_l), "
+                       "delta^l = dL/dz^l. Neurons and weights are numbered from 1."),
+              ("eq", f"a^{{0}} = x = {vec(ex.x)}"), ("eq", f"y = {vec(ex.y)}")]
+    blocks += _forward(ex) + _equation_1(ex) + _equation_2(ex) + _equations_3_4(ex) + _chain(ex)
+    return blocks
+
+
+def _forward(ex: Explanation) -> list:
+    out = [("heading", "Forward pass: z^l = a^{l-1} W^l + b^l,  a^l = sigma(z^l)")]
+    for s in ex.layers:
+        l = s.l
+        out.append(("para", f"Layer {l} ({s.activation}){shape_note(s.W)}:"))
+        if shape_note(s.W) or shape_note(s.a_prev):  # too wide to write inline: the factors one by one
+            out.append(("eq", f"W^{{{l}}} = {mat(s.W)}"))
+            out.append(("eq", f"b^{{{l}}} = {vec(s.b)}"))
+            out.append(("eq", f"z^{{{l}}} = a^{{{l - 1}}} W^{{{l}}} + b^{{{l}}} = {vec(s.z)}"))
+        else:
+            out.append(("eq", f"z^{{{l}}} = a^{{{l - 1}}} W^{{{l}}} + b^{{{l}}} = {vec(s.a_prev)} {mat(s.W)} + "
+                              f"{vec(s.b)} = {vec(s.z)}"))
+        out.append(("eq", f"a^{{{l}}} = \\text{{{s.activation}}}(z^{{{l}}}) = {vec(s.a)}"))
+    out.append(("para", f"Loss ({ex.loss_name}):"))
+    out.append(("eq", f"L = {fmt(ex.loss)}"))
+    return out
+
+
+def _equation_1(ex: Explanation) -> list:
+    L, o, s = ex.L, ex.output, ex.layers[-1]
+    out = [("heading", f"Equation (1), output layer L = {L}")]
+    if o.shortcut:
+        out.append(("para", f"{s.activation} with {o.loss}: the sigma' factor cancels, delta^L = a^L - y."))
+        out.append(("eq", f"\\delta^{{{L}}} = a^{{{L}}} - y = {vec(s.a)} - {vec(o.y)} = {vec(o.delta)}"))
+        return out
+    out.append(("eq", f"\\frac{{\\partial L}}{{\\partial a^{{{L}}}}} = {vec(o.dL_da)}"))
+    if o.sigma_prime is None:
+        out.append(("para", f"{s.activation} couples its neurons: delta = a ⊙ (g - rowsum(g ⊙ a)) with g = dL/da."))
+        out.append(("eq", f"\\delta^{{{L}}} = {vec(o.delta)}"))
+        return out
+    out.append(("eq", f"\\sigma'(z^{{{L}}}) = {vec(o.sigma_prime)}"))
+    out.append(("eq", f"\\delta^{{{L}}} = \\frac{{\\partial L}}{{\\partial a^{{{L}}}}} \\odot \\sigma'(z^{{{L}}}) "
+                      f"= {vec(o.delta)}"))
+    return out
+
+
+def _equation_2(ex: Explanation) -> list:
+    out = []
+    for h in ex.hidden:
+        l, j = h.l, h.j
+        step = ex.layers[l - 1]
+        out.append(("heading", f"Equation (2), hidden layer {l}: the sum over k for neuron j = {j}"))
+        terms = " + ".join(f"({fmt(w)})({fmt(d)})" for _, w, d, _ in h.terms[:MAX_COLS])
+        more = " + \\ldots" if len(h.terms) > MAX_COLS else ""
+        out.append(("eq", f"\\sum_{{k}} w_{{{j}k}}^{{{l + 1}}} \\delta_{{k}}^{{{l + 1}}} = {terms}{more} "
+                          f"= {fmt(h.total)}"))
+        if h.sigma_prime is None:
+            out.append(("para", f"{step.activation} couples its neurons: sigma' is a Jacobian, applied as a product."))
+        else:
+            out.append(("eq", f"\\delta_{{{j}}}^{{{l}}} = {fmt(h.total)} \\cdot \\sigma'(z_{{{j}}}^{{{l}}}) = "
+                              f"{fmt(h.total)} \\cdot {fmt(h.sigma_prime)} = {fmt(h.delta)}"))
+        out.append(("eq", f"\\delta^{{{l}}} = (\\delta^{{{l + 1}}} (W^{{{l + 1}}})^{{T}}) \\odot \\sigma'(z^{{{l}}}) "
+                          f"= {vec(step.delta)}"))
+    return out
+
+
+def _equations_3_4(ex: Explanation) -> list:
+    out = [("heading", "Equations (3) and (4): dW^l = a^{l-1} (delta^l)^T, db^l = delta^l")]
+    for s in ex.layers:
+        l = s.l
+        if shape_note(s.dW):
+            out.append(("para", f"Layer {l}{shape_note(s.dW)}:"))
+        out.append(("eq", f"dW^{{{l}}} = (a^{{{l - 1}}})^{{T}} \\delta^{{{l}}} = {mat(s.dW)}"))
+        out.append(("eq", f"db^{{{l}}} = \\delta^{{{l}}} = {vec(s.db)}"))
+    return out
+
+
+def _chain(ex: Explanation) -> list:
+    c = ex.chain
+    l, i, j = c.l, c.i, c.j
+    w = f"w_{{{i}{j}}}^{{{l}}}"
+    out = [("heading", f"The chain rule for one weight, w_{i}{j}^{l}")]
+    if c.terms:
+        factors = " + ".join(f"({fmt(d)})({fmt(wjk)})" for _, d, wjk, _ in c.terms[:MAX_COLS])
+        more = " + \\ldots" if len(c.terms) > MAX_COLS else ""
+        out.append(("eq", f"\\frac{{\\partial L}}{{\\partial {w}}} = \\sum_{{k}} \\delta_{{k}}^{{{l + 1}}} "
+                          f"w_{{{j}k}}^{{{l + 1}}} \\sigma'(z_{{{j}}}^{{{l}}}) a_{{{i}}}^{{{l - 1}}}"))
+        out.append(("eq", f"= [{factors}{more}] \\cdot {fmt(c.sigma_prime)} \\cdot {fmt(c.a_i)}"))
+        out.append(("eq", f"= {fmt(c.sum_k)} \\cdot {fmt(c.sigma_prime)} \\cdot {fmt(c.a_i)} = {fmt(c.product)}"))
+    else:
+        out.append(("eq", f"\\frac{{\\partial L}}{{\\partial {w}}} = \\delta_{{{j}}}^{{{l}}} a_{{{i}}}^{{{l - 1}}} = "
+                          f"{fmt(c.delta)} \\cdot {fmt(c.a_i)} = {fmt(c.product)}"))
+    out.append(("eq", f"dW^{{{l}}}_{{{i}{j}}} = {fmt(c.backprop)} \\quad \\text{{(backprop)}}"))
+    out.append(("eq", f"\\frac{{L({w} + \\varepsilon) - L({w} - \\varepsilon)}}{{2 \\varepsilon}} = "
+                      f"{fmt(c.finite_difference)} \\quad \\text{{(central difference, eps = {c.eps:g})}}"))
+    out.append(("para", f"Relative difference between the chain-rule product and the finite difference: "
+                        f"{c.relative_difference:.2e}"))
+    return out
