@@ -128,11 +128,21 @@ def test_schedules_set_the_learning_rate_per_epoch(blobs):
 def test_clip_norm_bounds_the_global_gradient_norm(blobs):
     X, y = blobs
     net = make_net([5, 4, 3], "tanh", "softmax", "cross_entropy")
-    grads = net.backward(net.forward(X), y)
-    norm = np.sqrt(sum((g**2).sum() for _, g in grads.items()))
-    assert dp.training.clip_gradients(grads, norm / 10) == pytest.approx(norm)
+    flat = net.flat_params()
+    grads = dp.backprop.backward(net.layers, net.loss_fn, net.forward(X), net.targets(y, 300), out=flat.grads_out(2))
+    norm = np.sqrt(sum((g**2).sum() for _, g in grads.items()))  # over every dW^l, db^l
+    assert dp.training.clip_gradients(flat.grad, norm / 10) == pytest.approx(norm)
     clipped = np.sqrt(sum((g**2).sum() for _, g in grads.items()))
     assert clipped == pytest.approx(norm / 10)
+
+
+def test_training_with_clip_norm_limits_each_step(blobs):
+    """With a tiny clip_norm, SGD moves the weights by at most lr * clip_norm per step."""
+    X, y = blobs
+    net = make_net([5, 4, 3], "tanh", "softmax", "cross_entropy")
+    before = net.flat_params().theta.copy()
+    net.fit(X[:32], y[:32], epochs=1, batch_size=32, optimizer=dp.SGD(lr=0.1), clip_norm=1e-3, verbose=0)
+    assert np.linalg.norm(net.flat_params().theta - before) == pytest.approx(0.1 * 1e-3, rel=1e-5)
 
 
 def test_divergence_raises_and_leaves_finite_weights(blobs):

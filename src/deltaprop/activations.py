@@ -25,8 +25,9 @@ Array = np.ndarray
 class Activation:
     """A named activation: ``sigma(z)``, ``sigma_prime(z)`` and its weight init.
 
-    ``sigma_prime`` is element-wise; ``jvp`` replaces it for activations whose
-    Jacobian is not diagonal (softmax). ``output_range`` is the open interval the
+    ``sigma_prime`` is element-wise; ``jvp(g, z)``, where given, computes g ⊙ sigma'(z)
+    directly: it is required where the Jacobian is not diagonal (softmax) and saves
+    work where it is (relu). ``output_range`` is the open interval the
     outputs lie in, used to refuse losses that need probabilities.
     """
 
@@ -72,6 +73,11 @@ def relu(z: Array) -> Array:
 
 def relu_prime(z: Array) -> Array:
     return (z > 0).astype(z.dtype)
+
+
+def relu_times_prime(g: Array, z: Array) -> Array:
+    """g ⊙ 1[z > 0] in one multiply (a boolean factor keeps g's dtype)."""
+    return g * (z > 0)
 
 
 # --- leaky relu: z if z > 0 else alpha z;  sigma'(z) = 1 or alpha
@@ -126,7 +132,7 @@ ACTIVATIONS: dict[str, Activation] = {
     for act in [
         Activation("sigmoid", sigmoid, sigmoid_prime, output_range=(0.0, 1.0)),
         Activation("tanh", tanh, tanh_prime, output_range=(-1.0, 1.0)),
-        Activation("relu", relu, relu_prime, init="he", output_range=(0.0, np.inf)),
+        Activation("relu", relu, relu_prime, init="he", output_range=(0.0, np.inf), jvp=relu_times_prime),
         Activation("leaky_relu", leaky_relu, leaky_relu_prime, init="he"),
         Activation("elu", elu, elu_prime, init="he", output_range=(-1.0, np.inf)),
         Activation("softplus", softplus, sigmoid, output_range=(0.0, np.inf)),

@@ -58,24 +58,28 @@ def output_delta(loss: Loss, sigma: Activation, z: Array, a: Array, y: Array, we
     return sigma.times_sigma_prime(loss.dL_da(a, y, weights), z)
 
 
-def backward(layers: list, loss: Loss, trace: Trace, y: Array, weights: Array | None = None) -> Grads:
-    """Equations (1)-(4) for one batch; returns fresh dW, db, delta lists (index 0 unused).
+def backward(layers: list, loss: Loss, trace: Trace, y: Array, weights: Array | None = None,
+             out: Grads | None = None) -> Grads:
+    """Equations (1)-(4) for one batch; returns dW, db, delta lists (index 0 unused).
 
     ``y`` is the encoded target (m, n_L); ``weights`` optional per-sample weights (m,).
+    Without ``out`` every gradient is a fresh array; training passes ``out`` (see
+    params.FlatParams.grads_out) so dW^l and db^l land in preallocated buffers.
     """
     L = len(layers)
     z, a = trace.z, trace.a
     W = [None] + [layer.W for layer in layers]
     sigma = [None] + [layer.activation for layer in layers]
-    delta, dW, db = [None] * (L + 1), [None] * (L + 1), [None] * (L + 1)
+    dW, db = (list(out.dW), list(out.db)) if out is not None else ([None] * (L + 1), [None] * (L + 1))
+    delta = [None] * (L + 1)
 
     delta[L] = output_delta(loss, sigma[L], z[L], a[L], y, weights)  # (1) delta^L = dL/da^L ⊙ sigma'(z^L)
     for l in range(L, 0, -1):
-        dW[l] = a[l - 1].T @ delta[l]                  # (3) dL/dW^l = (a^{l-1})^T delta^l
-        db[l] = delta[l].sum(axis=0)                   # (4) dL/db^l = sum over the batch of delta^l
+        dW[l] = np.matmul(a[l - 1].T, delta[l], out=dW[l])   # (3) dL/dW^l = (a^{l-1})^T delta^l
+        db[l] = np.sum(delta[l], axis=0, out=db[l])          # (4) dL/db^l = sum over the batch of delta^l
         if l > 1:
-            g = delta[l] @ W[l].T                      # sum_k w_jk^l delta_k^l = dL/da^{l-1}
+            g = delta[l] @ W[l].T                            # sum_k w_jk^l delta_k^l = dL/da^{l-1}
             if trace.mask[l - 1] is not None:
-                g *= trace.mask[l - 1]                 # dropout: a^{l-1} was multiplied by the mask
+                g *= trace.mask[l - 1]                       # dropout: a^{l-1} was multiplied by the mask
             delta[l - 1] = sigma[l - 1].times_sigma_prime(g, z[l - 1])  # (2) ⊙ sigma'(z^{l-1})
     return Grads(dW, db, delta)

@@ -52,7 +52,8 @@ class Dense:
 
     def forward(self, a_prev: Array) -> tuple[Array, Array]:
         """z = a_prev W + b (m, n_out) and a = sigma(z) (m, n_out), for a_prev (m, n_in)."""
-        z = a_prev @ self.W + self.b
+        z = a_prev @ self.W
+        z += self.b  # in place: one (m, n_out) array, not two
         return z, self.activation.sigma(z)
 
     def config(self) -> dict:

@@ -10,6 +10,7 @@ from .checks import check_X, encode_targets, label_indices
 from .errors import ConfigError, DataError, ShapeError
 from .layers import Dense
 from .losses import get_loss
+from .params import FlatParams
 
 Array = np.ndarray
 DTYPES = ("float32", "float64")
@@ -53,6 +54,14 @@ class Network:
         rng = np.random.default_rng(self.seed)
         for layer in self.layers:
             layer.initialize(rng, self.dtype)
+        self.flat = FlatParams(self.layers, self.dtype)
+
+    def flat_params(self) -> FlatParams:
+        """The one-vector view of all parameters, rebuilt if a layer's W or b was replaced."""
+        if not self.flat.is_bound(self.layers):
+            self.flat = FlatParams(self.layers, self.dtype)
+            self.optimizer and self.optimizer.load_state_arrays(self.optimizer.state_arrays(), self.optimizer.t)
+        return self.flat
 
     @property
     def L(self) -> int:

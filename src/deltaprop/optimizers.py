@@ -12,11 +12,28 @@ compared with torch step for step.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from .errors import ConfigError
 
 Array = np.ndarray
+
+
+PARALLEL_MIN = 2**16  # vectors at least this long are updated by two threads
+
+
+def _pool():
+    """A one-thread pool for the second half of long updates, or None on a single core."""
+    global _POOL
+    if _POOL is None and (os.cpu_count() or 1) > 1:
+        _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deltaprop-optimizer")
+    return _POOL
+
+
+_POOL = None
 
 
 class Optimizer:
@@ -38,7 +55,7 @@ class Optimizer:
         self.t = 0
 
     def step(self, params: dict, grads) -> None:
-        """Apply one update to every parameter, in place."""
+        """Apply one update to every parameter, in place (one array at a time)."""
         self.t += 1
         for key, g in dict(grads.items() if hasattr(grads, "items") else grads).items():
             theta = params[key]
@@ -50,9 +67,59 @@ class Optimizer:
             slots = self.state.get(key)
             if slots is None:
                 slots = self.state[key] = {s: np.zeros_like(theta) for s in self.slots}
-            self.update(theta, g, slots)
+            self.update(theta, g, slots, self.scratch(theta))
 
-    def update(self, theta: Array, g: Array, slots: dict) -> None:
+    def step_flat(self, flat) -> None:
+        """The same update for all parameters at once, on a FlatParams' ``theta`` and ``grad``.
+
+        The state lives in vectors of the same layout; ``state[(l, name)]`` holds views of them.
+        """
+        self.t += 1
+        slots = self._flat_slots(flat)
+        if self.weight_decay:
+            for theta_W, g_W in zip(flat.weight_views(flat.theta), flat.weight_views(flat.grad), strict=True):
+                if self.decoupled:
+                    theta_W *= 1 - self.lr * self.weight_decay
+                else:
+                    g_W += self.weight_decay * theta_W  # L2: adds lambda W to dL/dW (grad is scratch)
+        self._update_in_parts(flat.theta, flat.grad, slots, self.scratch(flat.theta))
+
+    def _update_in_parts(self, theta, g, slots, tmp) -> None:
+        """``update`` on two halves at once for long vectors: NumPy releases the GIL in its loops,
+        so a second core does half the element-wise work. The result is the same bit for bit."""
+        pool = _pool() if theta.size >= PARALLEL_MIN else None
+        if pool is None:
+            self.update(theta, g, slots, tmp)
+            return
+        h = theta.size // 2
+        second = pool.submit(self.update, theta[h:], g[h:], {k: v[h:] for k, v in slots.items()}, tmp[h:])
+        self.update(theta[:h], g[:h], {k: v[:h] for k, v in slots.items()}, tmp[:h])
+        second.result()
+
+    def _flat_slots(self, flat) -> dict:
+        """Flat state vectors for ``flat``'s layout, carrying over any state held per key."""
+        current = getattr(self, "_flat", None)
+        if current is not None and current[0] is flat:
+            return current[1]
+        vectors = {slot: np.zeros_like(flat.theta) for slot in self.slots}
+        for slot, vector in vectors.items():
+            for key, view in flat.views(vector).items():
+                if key in self.state and slot in self.state[key]:
+                    view[...] = self.state[key][slot]
+        self.state = {key: {slot: flat.views(vectors[slot])[key] for slot in self.slots} for key in flat.keys}
+        self._flat = (flat, vectors)
+        return vectors
+
+    def scratch(self, like: Array) -> Array:
+        """A reusable work array shaped like ``like`` (no allocation per step)."""
+        cache = self.__dict__.setdefault("_scratch", {})
+        key = (like.shape, like.dtype.str)
+        if key not in cache:
+            cache[key] = np.empty_like(like)
+        return cache[key]
+
+    def update(self, theta: Array, g: Array, slots: dict, tmp: Array) -> None:
+        """theta -= the step for gradient g, in place; ``tmp`` is scratch of theta's shape."""
         raise NotImplementedError
 
     def hyperparameters(self) -> dict:
@@ -64,7 +131,7 @@ class Optimizer:
         return {(*key, slot): arr for key, slots in self.state.items() for slot, arr in slots.items()}
 
     def load_state_arrays(self, arrays: dict, t: int) -> None:
-        self.state = {}
+        self.state, self._flat = {}, None
         for (l, name, slot), arr in arrays.items():
             self.state.setdefault((l, name), {})[slot] = arr
         self.t = int(t)
@@ -84,9 +151,10 @@ class SGD(Optimizer):
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
         self.slots = ("velocity",) if momentum else ()
 
-    def update(self, theta, g, slots):
+    def update(self, theta, g, slots, tmp):
         if not self.momentum:
-            theta -= self.lr * g
+            np.multiply(g, self.lr, out=tmp)
+            theta -= tmp
             return
         v = slots["velocity"]
         if self.t == 1:
@@ -94,7 +162,13 @@ class SGD(Optimizer):
         else:
             v *= self.momentum
             v += g
-        theta -= self.lr * (g + self.momentum * v if self.nesterov else v)
+        if self.nesterov:
+            np.multiply(v, self.momentum, out=tmp)
+            tmp += g
+        else:
+            tmp[...] = v
+        tmp *= self.lr
+        theta -= tmp
 
     def hyperparameters(self):
         return {"lr": self.base_lr, "momentum": self.momentum, "nesterov": self.nesterov,
@@ -115,17 +189,23 @@ class Adam(Optimizer):
                 raise ConfigError(f"{label} must be in [0, 1), got {beta!r}")
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
 
-    def update(self, theta, g, slots):
+    def update(self, theta, g, slots, tmp):
         m, v = slots["m"], slots["v"]
-        m *= self.beta1
-        m += (1 - self.beta1) * g
-        v *= self.beta2
-        v += (1 - self.beta2) * (g * g)
         bias1 = 1 - self.beta1**self.t
         bias2 = 1 - self.beta2**self.t
-        denom = np.sqrt(v) / np.sqrt(bias2)
-        denom += self.eps
-        theta -= (self.lr / bias1) * (m / denom)
+        m *= self.beta1                       # m = b1 m + (1 - b1) g
+        np.multiply(g, 1 - self.beta1, out=tmp)
+        m += tmp
+        v *= self.beta2                       # v = b2 v + (1 - b2) g^2
+        np.multiply(g, g, out=tmp)
+        tmp *= 1 - self.beta2
+        v += tmp
+        np.sqrt(v, out=tmp)                   # sqrt(v_hat) + eps, with v_hat = v / bias2
+        tmp *= 1 / np.sqrt(bias2)
+        tmp += self.eps
+        np.divide(m, tmp, out=tmp)            # theta -= lr m_hat / (sqrt(v_hat) + eps)
+        tmp *= self.lr / bias1
+        theta -= tmp
 
     def hyperparameters(self):
         return {"lr": self.base_lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
@@ -156,19 +236,22 @@ class RMSprop(Optimizer):
         self.alpha, self.eps, self.momentum = float(alpha), float(eps), float(momentum)
         self.slots = ("square_avg", "momentum_buffer") if momentum else ("square_avg",)
 
-    def update(self, theta, g, slots):
+    def update(self, theta, g, slots, tmp):
         v = slots["square_avg"]
-        v *= self.alpha
-        v += (1 - self.alpha) * (g * g)
-        denom = np.sqrt(v)
-        denom += self.eps
-        if not self.momentum:
-            theta -= self.lr * (g / denom)
-            return
-        buf = slots["momentum_buffer"]
-        buf *= self.momentum
-        buf += g / denom
-        theta -= self.lr * buf
+        v *= self.alpha                       # v = alpha v + (1 - alpha) g^2
+        np.multiply(g, g, out=tmp)
+        tmp *= 1 - self.alpha
+        v += tmp
+        np.sqrt(v, out=tmp)
+        tmp += self.eps
+        np.divide(g, tmp, out=tmp)            # g / (sqrt(v) + eps)
+        if self.momentum:
+            buf = slots["momentum_buffer"]
+            buf *= self.momentum
+            buf += tmp
+            tmp[...] = buf
+        tmp *= self.lr
+        theta -= tmp
 
     def hyperparameters(self):
         return {"lr": self.base_lr, "alpha": self.alpha, "eps": self.eps, "momentum": self.momentum,

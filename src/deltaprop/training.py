@@ -98,38 +98,32 @@ def run_epoch(net, X, Y, w, epoch, batch_size, shuffle, clip_norm, callbacks: li
     started = time.perf_counter()
     rng = np.random.default_rng([net.seed, epoch])
     X, Y, w = _shuffled(X, Y, w, rng) if shuffle else (X, Y, w)
-    params, L, m = net.params(), net.L, X.shape[0]
-    snapshot = net.get_weights()  # the last finite state, restored if training diverges
+    flat, m = net.flat_params(), X.shape[0]
+    out = flat.grads_out(net.L)  # backward writes dW^l, db^l into views of flat.grad
+    snapshot = flat.theta.copy()  # the last finite state, restored if training diverges
+    labels = Y.argmax(axis=1) if net.is_classifier and Y.shape[1] > 1 else None
     total_loss = correct = 0.0
     n_batches = -(-m // batch_size)
-    for batch, start in enumerate(range(0, m, batch_size)):
-        xb, yb = X[start:start + batch_size], Y[start:start + batch_size]
-        wb = None if w is None else w[start:start + batch_size]
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is checked below
-            trace = net.propagate(xb, training=True, rng=rng)
-            grads = backprop.backward(net.layers, net.loss_fn, trace, yb, wb)
-            loss = net.loss_fn.value(trace.z[L], trace.a[L], yb, net.layers[-1].activation, wb)
-            bad_layer = _first_non_finite_layer(grads) if np.isfinite(loss) else 0
-        if bad_layer is not None:
-            net.set_weights(snapshot)
-            where = f"the loss is {loss}" if bad_layer == 0 else f"the gradient of layer {bad_layer} is not finite"
-            raise DivergenceError(f"training diverged in epoch {epoch + 1}, batch {batch + 1}: {where}; "
-                                  "weights restored to the start of the epoch. Lower the learning rate "
-                                  "or set clip_norm.")
-        for cb in callbacks:
-            cb.on_backward(net, grads)
-        if clip_norm is not None:
-            clip_gradients(grads, clip_norm)
-        net.optimizer.step(params, grads)
-        total_loss += loss * xb.shape[0]
-        if net.is_classifier:
-            correct += _n_correct(trace.a[L], yb)
-        for cb in callbacks:
-            cb.on_batch_end(net, batch, n_batches)
-    if not all(np.isfinite(value.sum()) for value in params.values()):
-        net.set_weights(snapshot)
-        raise DivergenceError(f"training diverged in epoch {epoch + 1}: the weights overflowed; weights "
-                              "restored to the start of the epoch. Lower the learning rate.")
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is checked explicitly
+        for batch, start in enumerate(range(0, m, batch_size)):
+            rows = slice(start, start + batch_size)
+            try:
+                loss, a_L = train_step(net, flat, out, X[rows], Y[rows], None if w is None else w[rows], rng,
+                                       clip_norm, callbacks)
+            except DivergenceError as exc:
+                flat.theta[...] = snapshot
+                raise DivergenceError(f"training diverged in epoch {epoch + 1}, batch {batch + 1}: {exc}; "
+                                      "weights restored to the start of the epoch. Lower the learning rate "
+                                      "or set clip_norm.") from None
+            total_loss += loss * a_L.shape[0]
+            if net.is_classifier:
+                correct += _n_correct(a_L, Y[rows], None if labels is None else labels[rows])
+            for cb in callbacks:
+                cb.on_batch_end(net, batch, n_batches)
+        if not np.isfinite(np.dot(flat.theta, flat.theta)):
+            flat.theta[...] = snapshot
+            raise DivergenceError(f"training diverged in epoch {epoch + 1}: the weights overflowed; weights "
+                                  "restored to the start of the epoch. Lower the learning rate.")
     logs = {"loss": total_loss / m}
     if net.is_classifier:
         logs["accuracy"] = correct / m
@@ -137,15 +131,36 @@ def run_epoch(net, X, Y, w, epoch, batch_size, shuffle, clip_norm, callbacks: li
     return logs
 
 
-def clip_gradients(grads, max_norm: float) -> float:
-    """Scale every dW, db by max_norm / ||g|| when the global norm ||g|| exceeds max_norm.
+def train_step(net, flat, out, xb, yb, wb, rng, clip_norm, callbacks) -> tuple[float, Array]:
+    """Forward, backward (equations (1)-(4) into ``out``), checks, one optimizer step.
 
+    Returns the batch loss and a^L; raises DivergenceError before the step when the
+    loss or any gradient is not finite.
+    """
+    L = net.L
+    trace = net.propagate(xb, training=True, rng=rng)
+    grads = backprop.backward(net.layers, net.loss_fn, trace, yb, wb, out=out)
+    loss = net.loss_fn.value(trace.z[L], trace.a[L], yb, net.layers[-1].activation, wb)
+    squared_norm = float(np.dot(flat.grad, flat.grad))  # NaN or inf if any dW, db entry is
+    if not (np.isfinite(loss) and np.isfinite(squared_norm)):
+        raise DivergenceError(_where_non_finite(grads, loss))
+    for cb in callbacks:
+        cb.on_backward(net, grads)
+    if clip_norm is not None:
+        clip_gradients(flat.grad, clip_norm)
+    net.optimizer.step_flat(flat)
+    return loss, trace.a[L]
+
+
+def clip_gradients(g: Array, max_norm: float) -> float:
+    """Scale the gradient vector g by max_norm / ||g|| when its L2 norm ||g|| exceeds max_norm.
+
+    ``g`` is all dW^l, db^l in one vector (FlatParams.grad), so ||g|| is the global norm.
     Returns the norm before clipping.
     """
-    norm = float(np.sqrt(sum(float(np.vdot(g, g)) for _, g in grads.items())))
+    norm = float(np.sqrt(np.dot(g, g)))
     if norm > max_norm:
-        for _, g in grads.items():
-            g *= max_norm / norm
+        g *= max_norm / norm
     return norm
 
 
@@ -172,18 +187,21 @@ def evaluate_encoded(net, X, Y, w=None, chunk: int = 8192) -> dict:
     return out
 
 
-def _n_correct(a_L: Array, Y: Array) -> int:
+def _n_correct(a_L: Array, Y: Array, labels: Array | None = None) -> int:
+    """Rows whose predicted class is the target's (``labels``: Y's argmax, if known already)."""
     if a_L.shape[1] == 1:
-        return int(((a_L[:, 0] > 0.5) == (Y[:, 0] > 0.5)).sum())
-    return int((a_L.argmax(axis=1) == Y.argmax(axis=1)).sum())
+        return int(np.count_nonzero((a_L[:, 0] > 0.5) == (Y[:, 0] > 0.5)))
+    return int(np.count_nonzero(a_L.argmax(axis=1) == (Y.argmax(axis=1) if labels is None else labels)))
 
 
-def _first_non_finite_layer(grads) -> int | None:
-    """The first layer l whose dW^l or db^l holds NaN or inf (a sum is a cheap test), or None."""
-    for l in range(1, len(grads.dW)):
-        if not (np.isfinite(grads.dW[l].sum()) and np.isfinite(grads.db[l].sum())):
-            return l
-    return None
+def _where_non_finite(grads, loss) -> str:
+    """Which layer's gradient went non-finite first (counting from the output), for the message."""
+    if not np.isfinite(loss):
+        return f"the loss is {loss}"
+    for l in range(len(grads.dW) - 1, 0, -1):
+        if not (np.isfinite(grads.dW[l]).all() and np.isfinite(grads.db[l]).all()):
+            return f"the gradient of layer {l} is not finite"
+    return "a gradient is not finite"
 
 
 def _shuffled(X, Y, w, rng):

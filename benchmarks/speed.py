@@ -1,0 +1,208 @@
+"""Training and inference speed of deltaprop, PyTorch (CPU) and scikit-learn on the same MLPs.
+
+    python benchmarks/speed.py            # 5 interleaved repeats of every workload (about 10 minutes)
+    python benchmarks/speed.py --quick    # 3 repeats, shorter epochs (under 2 minutes)
+
+Each trial runs in a fresh subprocess (so its peak memory is its own), in the order
+deltaprop, torch, sklearn, deltaprop, torch, sklearn, ... and the medians are
+reported. Same architecture, loss (softmax + cross-entropy), optimizer (Adam),
+learning rate, batch size, epochs and float32 for all three; torch starts from
+deltaprop's initial weights. Peak memory is the rise of the process's maximum
+resident set size over the loaded data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+WORKLOADS = {
+    "small": {"sizes": [64, 64, 10], "batch": 32, "data": "digits"},
+    "medium": {"sizes": [784, 256, 128, 10], "batch": 128, "data": "fashion-mnist"},
+    "large": {"sizes": [784, 1024, 1024, 10], "batch": 512, "data": "fashion-mnist"},
+}
+FRAMEWORKS = ("deltaprop", "torch", "sklearn")
+LR = 1e-3
+
+
+def load(workload: str, quick: bool):
+    """Train/test arrays (float32) for a workload; random data of the same shape when a set is missing."""
+    import deltaprop as dp
+    from deltaprop.data import Scaler, load_builtin
+
+    spec = WORKLOADS[workload]
+    try:
+        data = load_builtin(spec["data"])
+        X, y, X_test, y_test = data.X_train, data.y_train, data.X_test, data.y_test
+        if spec["data"] == "digits":
+            scaler = Scaler().fit(X)
+            X, X_test = scaler.transform(X), scaler.transform(X_test)
+    except dp.DataError:
+        rng = np.random.default_rng(0)
+        X, X_test = rng.random((60000, 784)), rng.random((10000, 784))
+        y, y_test = rng.integers(0, 10, 60000), rng.integers(0, 10, 10000)
+    if quick and workload != "small":
+        X, y = X[:15000], y[:15000]
+    return (np.ascontiguousarray(X, dtype=np.float32), y.astype(np.int64),
+            np.ascontiguousarray(X_test, dtype=np.float32), y_test.astype(np.int64))
+
+
+def epochs_for(workload: str) -> int:
+    return 5 if workload == "small" else 1
+
+
+def deltaprop_net(sizes, seed=0):
+    import deltaprop as dp
+
+    layers = [dp.Dense(sizes[l - 1], sizes[l], "relu") for l in range(1, len(sizes) - 1)]
+    layers.append(dp.Dense(sizes[-2], sizes[-1], "softmax"))
+    return dp.Network(layers, loss="cross_entropy", dtype="float32", seed=seed)
+
+
+def run_deltaprop(sizes, batch, epochs, X, y, X_test):
+    import deltaprop as dp
+
+    net = deltaprop_net(sizes)
+    started = time.perf_counter()
+    net.fit(X, y, epochs=epochs, batch_size=batch, optimizer=dp.Adam(lr=LR), verbose=0)
+    train = time.perf_counter() - started
+    started = time.perf_counter()
+    predicted = net.predict(X_test)
+    return train, time.perf_counter() - started, predicted
+
+
+def run_torch(sizes, batch, epochs, X, y, X_test):
+    import torch
+
+    init = deltaprop_net(sizes)
+    modules = []
+    for l, layer in enumerate(init.layers, start=1):
+        linear = torch.nn.Linear(layer.n_in, layer.n_out)
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(layer.W.T.copy()))  # torch keeps W^T: (n_out, n_in)
+            linear.bias.copy_(torch.from_numpy(layer.b))
+        modules += [linear] + ([torch.nn.ReLU()] if l < init.L else [])
+    model = torch.nn.Sequential(*modules)
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    generator = torch.Generator().manual_seed(0)
+    started = time.perf_counter()
+    for _ in range(epochs):
+        order = torch.randperm(len(Xt), generator=generator)
+        for start in range(0, len(Xt), batch):
+            idx = order[start:start + batch]
+            optimizer.zero_grad()
+            loss_fn(model(Xt[idx]), yt[idx]).backward()
+            optimizer.step()
+    train = time.perf_counter() - started
+    started = time.perf_counter()
+    with torch.no_grad():
+        predicted = model(torch.from_numpy(X_test)).argmax(dim=1).numpy()
+    return train, time.perf_counter() - started, predicted
+
+
+def run_sklearn(sizes, batch, epochs, X, y, X_test):
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    clf = MLPClassifier(hidden_layer_sizes=tuple(sizes[1:-1]), activation="relu", solver="adam",
+                        learning_rate_init=LR, batch_size=batch, max_iter=epochs, alpha=0.0, random_state=0,
+                        shuffle=True, tol=0.0, n_iter_no_change=10**9)
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    train = time.perf_counter() - started
+    started = time.perf_counter()
+    predicted = clf.predict(X_test)
+    return train, time.perf_counter() - started, predicted
+
+
+def child(framework: str, workload: str, quick: bool) -> dict:
+    """One trial, in this (fresh) process: train, predict, report."""
+    X, y, X_test, y_test = load(workload, quick)
+    spec = WORKLOADS[workload]
+    epochs = epochs_for(workload)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    runner = {"deltaprop": run_deltaprop, "torch": run_torch, "sklearn": run_sklearn}[framework]
+    train, infer, predicted = runner(spec["sizes"], spec["batch"], epochs, X, y, X_test)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"samples_per_s": epochs * len(X) / train, "predict_per_s": len(X_test) / infer,
+            "accuracy": float((predicted == y_test).mean()), "peak_mb": (peak - base) / 1024}
+
+
+def gemm_peak(n: int = 2048, repeats: int = 5) -> float:
+    """This machine's float32 matrix-multiply rate in GFLOP/s (best of ``repeats``)."""
+    rng = np.random.default_rng(0)
+    A, B = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
+    A @ B
+    best = min(_timed(lambda: A @ B) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def flops_per_sample(sizes) -> int:
+    """Multiply-adds x 2 per training sample: forward z = aW, dW = a^T delta, and delta a layer
+    down for every layer but the first (the input layer needs no delta)."""
+    products = [sizes[l - 1] * sizes[l] for l in range(1, len(sizes))]
+    return 2 * (2 * sum(products) + sum(products[1:]))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="3 repeats on 15k samples (under 2 minutes)")
+    parser.add_argument("--repeats", type=int, help="interleaved repeats per framework (default 5, quick 3)")
+    parser.add_argument("--workloads", default="small,medium,large")
+    parser.add_argument("--child", nargs=2, metavar=("FRAMEWORK", "WORKLOAD"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(*args.child, args.quick)))
+        return
+    repeats = args.repeats or (3 if args.quick else 5)
+    peak = gemm_peak()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"NumPy {np.__version__}; float32 GEMM peak {peak:.1f} GFLOP/s")
+    print("| workload | framework | train samples/s | ratio to deltaprop | predict samples/s | test accuracy "
+          "| peak MB |\n|---|---|---|---|---|---|---|")
+    for workload in args.workloads.split(","):
+        results = {f: [] for f in FRAMEWORKS}
+        for _ in range(repeats):
+            for framework in FRAMEWORKS:
+                command = [sys.executable, __file__, "--child", framework, workload]
+                command += ["--quick"] if args.quick else []
+                out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+                results[framework].append(json.loads(out.strip().splitlines()[-1]))
+        report(workload, results, peak)
+
+
+def report(workload: str, results: dict, peak: float) -> None:
+    med = {f: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for f, runs in results.items()}
+    ours = med["deltaprop"]["samples_per_s"]
+    for framework, m in med.items():
+        ratio = ours / m["samples_per_s"]
+        print(f"| {workload} | {framework} | {m['samples_per_s']:,.0f} | deltaprop {ratio:.2f}x | "
+              f"{m['predict_per_s']:,.0f} | {m['accuracy']:.4f} | {m['peak_mb']:.0f} |", flush=True)
+    rate = ours * flops_per_sample(WORKLOADS[workload]["sizes"]) / 1e9
+    print(f"| {workload} | deltaprop FLOP rate | {rate:.1f} GFLOP/s | {rate / peak:.0%} of GEMM peak | | | |",
+          flush=True)
+
+
+if __name__ == "__main__":
+    main()
