@@ -12,9 +12,6 @@ compared with torch step for step.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
 from .errors import ConfigError
@@ -22,18 +19,7 @@ from .errors import ConfigError
 Array = np.ndarray
 
 
-PARALLEL_MIN = 2**16  # vectors at least this long are updated by two threads
-
-
-def _pool():
-    """A one-thread pool for the second half of long updates, or None on a single core."""
-    global _POOL
-    if _POOL is None and (os.cpu_count() or 1) > 1:
-        _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deltaprop-optimizer")
-    return _POOL
-
-
-_POOL = None
+FLUSH_EVERY = 64  # steps between zeroing optimizer state that is about to turn subnormal
 
 
 class Optimizer:
@@ -68,6 +54,7 @@ class Optimizer:
             if slots is None:
                 slots = self.state[key] = {s: np.zeros_like(theta) for s in self.slots}
             self.update(theta, g, slots, self.scratch(theta))
+            self._flush_denormals(slots, self.scratch(theta))
 
     def step_flat(self, flat) -> None:
         """The same update for all parameters at once, on a FlatParams' ``theta`` and ``grad``.
@@ -82,19 +69,21 @@ class Optimizer:
                     theta_W *= 1 - self.lr * self.weight_decay
                 else:
                     g_W += self.weight_decay * theta_W  # L2: adds lambda W to dL/dW (grad is scratch)
-        self._update_in_parts(flat.theta, flat.grad, slots, self.scratch(flat.theta))
+        self.update(flat.theta, flat.grad, slots, self.scratch(flat.theta))
+        self._flush_denormals(slots, self.scratch(flat.theta))
 
-    def _update_in_parts(self, theta, g, slots, tmp) -> None:
-        """``update`` on two halves at once for long vectors: NumPy releases the GIL in its loops,
-        so a second core does half the element-wise work. The result is the same bit for bit."""
-        pool = _pool() if theta.size >= PARALLEL_MIN else None
-        if pool is None:
-            self.update(theta, g, slots, tmp)
+    def _flush_denormals(self, slots: dict, tmp: Array) -> None:
+        """Zero state entries about to become subnormal (every FLUSH_EVERY steps).
+
+        A weight whose gradient stays 0 (a dead unit) has its moments multiplied by beta
+        forever; once subnormal, arithmetic on them runs many times slower. Entries below
+        2^20 times the smallest normal number are far too small to move a weight.
+        """
+        if self.t % FLUSH_EVERY:
             return
-        h = theta.size // 2
-        second = pool.submit(self.update, theta[h:], g[h:], {k: v[h:] for k, v in slots.items()}, tmp[h:])
-        self.update(theta[:h], g[:h], {k: v[:h] for k, v in slots.items()}, tmp[:h])
-        second.result()
+        for state in slots.values():
+            np.abs(state, out=tmp)
+            np.copyto(state, 0, where=tmp < np.finfo(state.dtype).tiny * 2**20)
 
     def _flat_slots(self, flat) -> dict:
         """Flat state vectors for ``flat``'s layout, carrying over any state held per key."""
@@ -197,14 +186,14 @@ class Adam(Optimizer):
         np.multiply(g, 1 - self.beta1, out=tmp)
         m += tmp
         v *= self.beta2                       # v = b2 v + (1 - b2) g^2
-        np.multiply(g, g, out=tmp)
+        np.square(g, out=tmp)
         tmp *= 1 - self.beta2
         v += tmp
-        np.sqrt(v, out=tmp)                   # sqrt(v_hat) + eps, with v_hat = v / bias2
-        tmp *= 1 / np.sqrt(bias2)
-        tmp += self.eps
-        np.divide(m, tmp, out=tmp)            # theta -= lr m_hat / (sqrt(v_hat) + eps)
-        tmp *= self.lr / bias1
+        # lr m_hat / (sqrt(v_hat) + eps) = [lr sqrt(bias2) / bias1] m / (sqrt(v) + eps sqrt(bias2))
+        np.sqrt(v, out=tmp)
+        tmp += self.eps * np.sqrt(bias2)
+        np.divide(m, tmp, out=tmp)
+        tmp *= self.lr * np.sqrt(bias2) / bias1
         theta -= tmp
 
     def hyperparameters(self):
@@ -239,7 +228,7 @@ class RMSprop(Optimizer):
     def update(self, theta, g, slots, tmp):
         v = slots["square_avg"]
         v *= self.alpha                       # v = alpha v + (1 - alpha) g^2
-        np.multiply(g, g, out=tmp)
+        np.square(g, out=tmp)
         tmp *= 1 - self.alpha
         v += tmp
         np.sqrt(v, out=tmp)

@@ -77,9 +77,10 @@ def fit(net, X, y, epochs: int = 10, batch_size: int = 32, optimizer=None, valid
     net.history, net.stop_training = history, False
     for cb in callbacks:
         cb.on_train_begin(net)
+    data = EpochData(X, Y, w, shuffle)
     for epoch in range(net.epochs_trained, net.epochs_trained + epochs):
         net.optimizer.lr = schedule.lr_at(net.optimizer.base_lr, epoch)
-        logs = run_epoch(net, X, Y, w, epoch, batch_size, shuffle, clip_norm, callbacks)
+        logs = run_epoch(net, data, epoch, batch_size, clip_norm, callbacks)
         if val is not None:
             logs.update({f"val_{k}": v for k, v in evaluate_encoded(net, *val).items()})
         net.epochs_trained = epoch + 1
@@ -93,11 +94,33 @@ def fit(net, X, y, epochs: int = 10, batch_size: int = 32, optimizer=None, valid
     return history
 
 
-def run_epoch(net, X, Y, w, epoch, batch_size, shuffle, clip_norm, callbacks: list[Callback]) -> dict:
+class EpochData:
+    """The training arrays, and buffers that hold them in each epoch's shuffled order.
+
+    Shuffling copies the rows once per epoch into the same buffers (np.take with out=),
+    so mini-batches are plain slices: no allocation and no fancy-index copy per batch.
+    """
+
+    def __init__(self, X: Array, Y: Array, w: Array | None, shuffle: bool):
+        self.X, self.Y, self.w, self.shuffle = X, Y, w, shuffle
+        self.buffers = [np.empty_like(a) for a in (X, Y, w) if a is not None] if shuffle else None
+
+    def epoch(self, rng: np.random.Generator) -> tuple:
+        """(X, Y, w) in this epoch's order (the same arrays when not shuffling)."""
+        if not self.shuffle:
+            return self.X, self.Y, self.w
+        order = rng.permutation(self.X.shape[0])
+        arrays = [a for a in (self.X, self.Y, self.w) if a is not None]
+        for source, buffer in zip(arrays, self.buffers, strict=True):
+            np.take(source, order, axis=0, out=buffer, mode="clip")  # "raise" would buffer the copy
+        return self.buffers[0], self.buffers[1], (self.buffers[2] if self.w is not None else None)
+
+
+def run_epoch(net, data: EpochData, epoch, batch_size, clip_norm, callbacks: list[Callback]) -> dict:
     """One pass over the data in mini-batches; returns the epoch's training figures."""
     started = time.perf_counter()
     rng = np.random.default_rng([net.seed, epoch])
-    X, Y, w = _shuffled(X, Y, w, rng) if shuffle else (X, Y, w)
+    X, Y, w = data.epoch(rng)
     flat, m = net.flat_params(), X.shape[0]
     out = flat.grads_out(net.L)  # backward writes dW^l, db^l into views of flat.grad
     snapshot = flat.theta.copy()  # the last finite state, restored if training diverges
@@ -202,11 +225,6 @@ def _where_non_finite(grads, loss) -> str:
         if not (np.isfinite(grads.dW[l]).all() and np.isfinite(grads.db[l]).all()):
             return f"the gradient of layer {l} is not finite"
     return "a gradient is not finite"
-
-
-def _shuffled(X, Y, w, rng):
-    order = rng.permutation(X.shape[0])
-    return X[order], Y[order], (None if w is None else w[order])
 
 
 def _set_classes(net, y: Array) -> None:
