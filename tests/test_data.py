@@ -114,8 +114,18 @@ def test_npz_needs_X_and_y_and_refuses_pickles(tmp_path):
     with pytest.raises(dp.DataError, match="needs arrays 'X' and 'y'"):
         read_npz(tmp_path / "noy.npz")
     np.savez(tmp_path / "obj.npz", X=np.array([object()] * 2), y=np.arange(2))
-    with pytest.raises(dp.DataError, match="unreadable NPZ"):
+    with pytest.raises(dp.DataError, match="holds Python objects; only numeric arrays are read"):
         read_npz(tmp_path / "obj.npz")
+    with (tmp_path / "claims.npy").open("wb") as f:  # a header claiming 10^12 values over 8 bytes of data
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)})
+        f.write(b"\0" * 8)
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "big.npz", "w") as z:
+        z.write(tmp_path / "claims.npy", "X.npy")
+        z.write(tmp_path / "claims.npy", "y.npy")
+    with pytest.raises(dp.DataError, match="claims shape \\(1000000000000,\\), more than its"):
+        read_npz(tmp_path / "big.npz")
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(dp.DataError):
         read_npz(tmp_path / "junk.npz")
@@ -128,5 +138,5 @@ def test_scaler_fits_on_training_data_and_round_trips():
     again = Scaler.from_config(scaler.to_config())
     np.testing.assert_array_equal(again.transform(X), scaler.transform(X))
     np.testing.assert_allclose(Scaler("minmax").fit(X).transform(np.array([[1.0, 20.0, 5.0]])), [[0.5, 0.5, 0]])
-    with pytest.raises(dp.DataError, match="expected 3 features"):
+    with pytest.raises(dp.DataError, match="X has 4 features per sample, the model expects 3"):
         scaler.transform(np.ones((2, 4)))

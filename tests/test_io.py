@@ -138,3 +138,18 @@ def test_non_finite_weights_are_never_saved(tmp_path, data):
         net.save(path)
     assert path.read_bytes() == before  # the good model on disk is untouched
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]  # no temp file left behind
+
+
+def test_a_changed_byte_anywhere_is_detected(tmp_path, data):
+    """A flipped bit in a weight, or an edit of the config that still validates, fails the checksum."""
+    path = tmp_path / "m.safetensors"
+    trained(data).save(path)
+    raw = bytearray(path.read_bytes())
+    raw[-3] ^= 0x01  # inside the last tensor's data
+    flipped = tmp_path / "flipped.safetensors"
+    flipped.write_bytes(bytes(raw))
+    with pytest.raises(dp.ModelFileError, match="checksum mismatch"):
+        dp.load(flipped)
+    rewrite_config(path, lambda c: c["optimizer"]["hyperparameters"].update(lr=0.5))
+    with pytest.raises(dp.ModelFileError, match="checksum mismatch"):
+        dp.load(path)

@@ -31,7 +31,7 @@ from .losses import LOSSES, Loss, get_loss
 from .network import Network
 from .optimizers import SGD, Adam, AdamW, RMSprop
 from .schedules import CosineDecay, ExponentialDecay, StepDecay
-from .training import History, evaluate, fit
+from .training import History, evaluate, fit, resume
 
 __version__ = "0.1.0"
 
@@ -53,5 +53,5 @@ __all__ = [
     "ModelFileError", "explain",
     "Network", "RMSprop", "SGD", "ShapeError", "StepDecay", "Trace", "backward", "callbacks", "evaluate",
     "fit", "get_activation", "get_loss", "gradcheck", "load", "optimizers", "presets", "register_activation",
-    "save", "schedules", "__version__",
+    "resume", "save", "schedules", "__version__",
 ]

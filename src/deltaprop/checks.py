@@ -86,8 +86,8 @@ def label_indices(y: Array, n_out: int, classes: Array | None = None) -> Array:
         pos = np.clip(pos, 0, len(classes) - 1)
         unknown = classes[pos] != y
         if unknown.any():
-            raise DataError(f"label {y[np.argmax(unknown)]!r} was never seen in training; "
-                            f"known labels: {list(classes)[:20]}")
+            raise DataError(f"label {y[np.argmax(unknown)].item()!r} was never seen in training; "
+                            f"known labels: {classes[:20].tolist()}")
         return pos
     if y.dtype.kind == "f":
         if not np.isfinite(y).all():

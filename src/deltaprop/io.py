@@ -13,6 +13,7 @@ Tensor names: ``layers.{l}.W``, ``layers.{l}.b`` for l = 1..L, and
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -42,7 +43,9 @@ def save(net, path, include_optimizer: bool = True) -> None:
                                "t": net.optimizer.t}
         for (l, name, slot), value in net.optimizer.state_arrays().items():
             tensors[f"optimizer.{l}.{name}.{slot}"] = np.ascontiguousarray(value)
-    data = st_save(tensors, metadata={"format": FORMAT, "config": json.dumps(config)})
+    config_json = json.dumps(config)
+    data = st_save(tensors, metadata={"format": FORMAT, "config": config_json,
+                                      "sha256": checksum(config_json, tensors)})
     atomic_write(Path(path), data)
 
 
@@ -99,7 +102,25 @@ def load(path):
             net.optimizer = build_optimizer(config["optimizer"], net, lambda key, shape: _tensor(
                 f, tensors, key, shape, net.dtype, path), path)
     _expect_names(tensors, net, path)
+    _verify_checksum(header["__metadata__"], net, path)
     return net
+
+
+def checksum(config_json: str, tensors: dict) -> str:
+    """SHA-256 over the config and every tensor (by name order): detects any corrupted byte."""
+    digest = hashlib.sha256(config_json.encode("utf-8"))
+    for name in sorted(tensors):
+        digest.update(name.encode("utf-8"))
+        digest.update(memoryview(np.ascontiguousarray(tensors[name])).cast("B"))
+    return digest.hexdigest()
+
+
+def _verify_checksum(meta: dict, net, path: Path) -> None:
+    tensors = {f"layers.{l}.{name}": value for (l, name), value in net.params().items()}
+    if net.optimizer is not None:
+        tensors |= {"optimizer.{}.{}.{}".format(*key): value for key, value in net.optimizer.state_arrays().items()}
+    if meta.get("sha256") != checksum(meta["config"], tensors):
+        raise ModelFileError(f"{path}: checksum mismatch: the file is corrupt or was modified after saving")
 
 
 def read_header(path: Path) -> dict:

@@ -132,6 +132,9 @@ class Network:
         """Remember the sorted labels of y as the classes behind output neurons 0..n_L-1."""
         classes = np.unique(np.asarray(y))
         n_out = self.layers[-1].n_out
+        if classes.dtype.kind == "f" and (not np.isfinite(classes).all() or (classes != np.round(classes)).any()):
+            raise DataError("y holds non-integer values but the loss needs class labels; use loss='mse' "
+                            "for regression")
         if len(classes) > max(n_out, 2):
             raise DataError(f"y has {len(classes)} distinct labels but the output layer has {n_out} neurons")
         if n_out > 1 and len(classes) < n_out and classes.dtype.kind in "iu" and classes.min() >= 0 \

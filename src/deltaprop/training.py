@@ -116,6 +116,22 @@ class EpochData:
         return self.buffers[0], self.buffers[1], (self.buffers[2] if self.w is not None else None)
 
 
+def resume(path, X, y, epochs: int, **options):
+    """Continue the run saved at ``path`` (a ModelCheckpoint file) until it has ``epochs`` epochs in all.
+
+    The file holds the weights, the optimizer state and the epoch count, and every
+    epoch's randomness derives from (seed, epoch), so the result equals a run that was
+    never interrupted. Returns the network.
+    """
+    from .io import load
+
+    net = load(path)
+    if epochs < net.epochs_trained:
+        raise ConfigError(f"{path} has trained {net.epochs_trained} epochs already, more than epochs={epochs}")
+    net.fit(X, y, epochs=epochs - net.epochs_trained, **options)
+    return net
+
+
 def run_epoch(net, data: EpochData, epoch, batch_size, clip_norm, callbacks: list[Callback]) -> dict:
     """One pass over the data in mini-batches; returns the epoch's training figures."""
     started = time.perf_counter()

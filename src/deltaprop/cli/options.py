@@ -13,7 +13,7 @@ DEFAULTS = {
     "optimizer": "adam", "lr": 1e-3, "momentum": 0.0, "weight_decay": 0.0, "dropout": 0.0, "schedule": None,
     "epochs": 30, "batch_size": 32, "validation_split": 0.1, "patience": 0, "clip_norm": None,
     "scaling": "standard", "dtype": "float32", "seed": 0, "out": None, "plots": False, "no_plots": False,
-    "quiet": False,
+    "quiet": False, "resume": None,
 }
 
 

@@ -12,6 +12,7 @@ from .. import optimizers
 from ..callbacks import EarlyStopping, GradientFlow, ModelCheckpoint
 from ..data import Scaler
 from ..errors import ConfigError
+from ..io import load
 from ..layers import Dense
 from ..network import Network
 from .common import DATA_HELP, load_data, table
@@ -59,37 +60,52 @@ def add_parser(sub) -> None:
                                                         "norms of delta^l and dW^l per layer per epoch")
     p.add_argument("--no-plots", action="store_true", help="write no PNG plots")
     p.add_argument("--quiet", action="store_true", help="no per-epoch output")
+    p.add_argument("--resume", metavar="CHECKPOINT", help="continue a killed run from its checkpoint.safetensors "
+                                                         "(same options; trains until --epochs in all)")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
     opts = resolve(vars(args))
     data, feature_names = load_data(opts["data"], opts["target"], opts["data_dir"], opts["test_size"], opts["seed"])
-    scaler = Scaler(opts["scaling"]).fit(data.X_train)
+    if opts["resume"]:
+        net = load(opts["resume"])
+        scaler = Scaler.from_config(net.extra.get("scaler") or Scaler("none").fit(data.X_train).to_config())
+    else:
+        scaler = Scaler(opts["scaling"]).fit(data.X_train)
+        net = build_network(opts, data.X_train.shape[1], data.y_train)
+        net.extra = {"scaler": scaler.to_config(), "data": opts["data"], "target": opts["target"],
+                     "feature_names": list(map(str, feature_names)), "class_names": list(data.class_names)}
     X_train, X_test = scaler.transform(data.X_train), scaler.transform(data.X_test)
-    net = build_network(opts, X_train.shape[1], data.y_train)
-    net.extra = {"scaler": scaler.to_config(), "data": opts["data"], "target": opts["target"],
-                 "feature_names": list(map(str, feature_names)), "class_names": list(data.class_names)}
-    out = Path(opts["out"] or f"runs/{Path(opts['data']).stem}")
+    out = Path(opts["out"] or (Path(opts["resume"]).parent if opts["resume"] else f"runs/{Path(opts['data']).stem}"))
     out.mkdir(parents=True, exist_ok=True)
-    flow = GradientFlow()
-    callbacks = [ModelCheckpoint(out / CHECKPOINT)] + ([flow] if opts["plots"] else [])
-    if opts["patience"]:
-        callbacks.append(EarlyStopping(patience=opts["patience"]))
-    started = time.perf_counter()
-    history = net.fit(X_train, data.y_train, epochs=opts["epochs"], batch_size=opts["batch_size"],
-                      optimizer=make_optimizer(opts), schedule=make_schedule(opts),
-                      validation_split=opts["validation_split"], clip_norm=opts["clip_norm"],
-                      callbacks=callbacks, verbose=0 if opts["quiet"] else 1)
-    seconds = time.perf_counter() - started
+    history, seconds, flow = train(net, opts, X_train, data.y_train, out)
     net.save(out / "model.safetensors")
     (out / CHECKPOINT).unlink(missing_ok=True)
     write_history(history, out / "history.csv")
     test = summarise(net, history, X_test, data.y_test, seconds)
     if not opts["no_plots"]:
-        write_plots(net, history, X_test, data.y_test, out, flow if opts["plots"] else None)
+        write_plots(net, history, X_test, data.y_test, out, flow)
     print(f"\nwrote {out / 'model.safetensors'}" + ("" if opts["no_plots"] else f" and plots in {out}/"))
     return 0 if np.isfinite(test) else 1
+
+
+def train(net, opts: dict, X_train, y_train, out: Path):
+    """fit() with the options, a checkpoint after every epoch; returns (history, seconds, gradient flow)."""
+    remaining = opts["epochs"] - net.epochs_trained
+    if remaining < 0:
+        raise ConfigError(f"the checkpoint has trained {net.epochs_trained} epochs, more than --epochs "
+                          f"{opts['epochs']}")
+    flow = GradientFlow() if opts["plots"] else None
+    callbacks = [ModelCheckpoint(out / CHECKPOINT)] + ([flow] if flow else [])
+    if opts["patience"]:
+        callbacks.append(EarlyStopping(patience=opts["patience"]))
+    started = time.perf_counter()
+    history = net.fit(X_train, y_train, epochs=remaining, batch_size=opts["batch_size"],
+                      optimizer=None if opts["resume"] else make_optimizer(opts), schedule=make_schedule(opts),
+                      validation_split=opts["validation_split"], clip_norm=opts["clip_norm"],
+                      callbacks=callbacks, verbose=0 if opts["quiet"] else 1)
+    return history, time.perf_counter() - started, flow
 
 
 def is_classification(opts: dict, y: np.ndarray) -> bool:

@@ -126,17 +126,38 @@ def _target_values(cells: list[str], path: Path) -> np.ndarray:
 
 
 def read_npz(path) -> tuple[np.ndarray, np.ndarray]:
-    """Arrays ``X`` (m, n) and ``y`` (m,) from an .npz file, loaded without pickle."""
+    """Arrays ``X`` (m, n) and ``y`` (m,) from an .npz file, loaded without pickle.
+
+    Each array's header is checked against its stored size before the array is read,
+    so a file cannot make the reader allocate more than it holds.
+    """
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = {"X", "y"} - set(archive.files)
+        with zipfile.ZipFile(path) as archive:
+            names = {name.removesuffix(".npy"): name for name in archive.namelist()}
+            missing = {"X", "y"} - set(names)
             if missing:
                 raise DataError(f"{path}: the NPZ file needs arrays 'X' and 'y' (missing {sorted(missing)}; "
-                                f"found {archive.files})")
-            X, y = archive["X"], archive["y"]
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise DataError(f"{path}: unreadable NPZ file ({exc})") from None
+                                f"found {sorted(names)})")
+            X, y = (_npy_member(archive, names[key], path) for key in ("X", "y"))
+    except DataError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+        raise DataError(f"{path}: unreadable NPZ file ({exc.__class__.__name__}: {exc})") from None
     if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
         raise DataError(f"{path}: X must be (m, n) and y (m,), got {X.shape} and {y.shape}")
     return X, y
+
+
+def _npy_member(archive: zipfile.ZipFile, name: str, path: Path) -> np.ndarray:
+    info = archive.getinfo(name)
+    with archive.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(f)
+        if dtype.hasobject:
+            raise DataError(f"{path}: array {name!r} holds Python objects; only numeric arrays are read")
+        if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize > info.file_size:
+            raise DataError(f"{path}: array {name!r} claims shape {shape}, more than its {info.file_size} bytes")
+    with archive.open(info) as f:
+        return np.lib.format.read_array(f, allow_pickle=False)

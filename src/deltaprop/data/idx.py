@@ -47,10 +47,23 @@ def _read(f, path: Path) -> np.ndarray:
         raise DataError(f"{path}: IDX header claims {count} values, more than any supported file")
     dtype = np.dtype(TYPES[head[2]])
     expected = count * dtype.itemsize
-    data = f.read(expected)
+    data = _read_at_most(f, expected)
     if len(data) < expected:
         raise DataError(f"{path}: truncated IDX file: shape {shape} needs {expected} bytes of data, "
                         f"found {len(data)}")
     if f.read(1):
         raise DataError(f"{path}: IDX file has data beyond the {expected} bytes its shape {shape} needs")
     return np.frombuffer(data, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def _read_at_most(f, n: int, chunk: int = 2**24) -> bytes:
+    """Up to n bytes, read in chunks: memory grows with the data present, not with what a
+    (possibly hostile) header claims."""
+    parts, remaining = [], n
+    while remaining > 0:
+        part = f.read(min(chunk, remaining))
+        if not part:
+            break
+        parts.append(part)
+        remaining -= len(part)
+    return b"".join(parts)

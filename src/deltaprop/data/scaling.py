@@ -38,7 +38,8 @@ class Scaler:
             raise ConfigError("the scaler is not fitted")
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.shift.shape[0]:
-            raise DataError(f"expected {self.shift.shape[0]} features, got shape {X.shape}")
+            got = X.shape[1] if X.ndim == 2 else X.shape
+            raise DataError(f"X has {got} features per sample, the model expects {self.shift.shape[0]}")
         return (X - self.shift) / self.scale
 
     def to_config(self) -> dict:

@@ -1,0 +1,91 @@
+"""Bad input, through the Python API and the command line: the right error type, a message that names it."""
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from helpers import make_net
+from test_cli import deltaprop
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    net = make_net([4, 6, 3], "relu", "softmax", "cross_entropy")
+    net.fit(X, np.array(["ant", "bee", "cat"])[rng.integers(0, 3, 60)], epochs=2, verbose=0)
+    return net
+
+
+GOOD = np.ones((3, 4))
+NAN_ROW_2 = np.vstack([GOOD, [[1.0, np.nan, 0, 0]]])
+
+API_CASES = [
+    ("wrong number of features", lambda n: n.predict(np.ones((2, 5))), dp.ShapeError,
+     "X has 5 features per sample, the network expects 4"),
+    ("X and y lengths differ", lambda n: n.fit(GOOD, ["ant", "bee"], verbose=0), dp.ShapeError,
+     "X has 3 samples but y has 2"),
+    ("empty data", lambda n: n.predict(np.ones((0, 4))), dp.DataError, "X is empty"),
+    ("NaN in X", lambda n: n.predict(NAN_ROW_2), dp.DataError, "NaN or inf \\(first at row 3\\)"),
+    ("inf in y", lambda n: make_net([4, 2, 1], "tanh", "identity", "mse").fit(GOOD, [1.0, np.inf, 2.0], verbose=0),
+     dp.DataError, "y contains NaN or inf \\(first at row 1\\)"),
+    ("label never seen", lambda n: n.loss(GOOD, ["ant", "bee", "dog"]), dp.DataError,
+     "label 'dog' was never seen in training"),
+    ("regression targets for a classifier",
+     lambda n: make_net([4, 3, 3], "relu", "softmax", "cross_entropy").fit(GOOD, [0.5, 1.2, 2.7], verbose=0),
+     dp.DataError, "non-integer values but the loss needs class labels; use loss='mse'"),
+    ("text in X", lambda n: n.predict(np.array([["a", "b", "c", "d"]])), dp.DataError, "X must be numeric"),
+    ("complex X", lambda n: n.predict(GOOD.astype(complex)), dp.DataError, "X must be numeric, got dtype complex"),
+    ("one sample as 1-D", lambda n: n.predict(np.ones(4)), dp.ShapeError, "use X.reshape\\(1, -1\\)"),
+    ("negative sample weight", lambda n: n.fit(GOOD, ["ant", "bee", "cat"], sample_weight=[1, -1, 1], verbose=0),
+     dp.DataError, "sample_weight must be finite and non-negative"),
+    ("absurd learning rate", lambda n: make_net([4, 8, 1], "identity", "identity", "mse").fit(
+        np.arange(12.0).reshape(3, 4), [1.0, 2.0, 3.0], optimizer=dp.SGD(lr=1e3), epochs=50, verbose=0),
+     dp.DivergenceError, "diverged in epoch \\d+, batch 1: .*Lower the learning rate"),
+]
+
+
+@pytest.mark.parametrize("name,call,error,message", API_CASES, ids=[c[0] for c in API_CASES])
+def test_python_api_names_the_problem(classifier, name, call, error, message):
+    with pytest.raises(error, match=message):
+        call(classifier)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A trained CLI model and data files with one problem each."""
+    folder = tmp_path_factory.mktemp("bad")
+    good = "a,b,c,label\n" + "\n".join(f"{i % 5},{i % 3},{i % 7},{['x', 'y'][i % 2]}" for i in range(40)) + "\n"
+    (folder / "good.csv").write_text(good)
+    deltaprop("train", "--data", folder / "good.csv", "--target", "label", "--epochs", 2, "--out", folder / "run",
+              "--quiet", "--no-plots")
+    (folder / "nan.csv").write_text("a,b,c,label\n1,2,3,x\n4,,6,y\n")
+    (folder / "text.csv").write_text("a,b,c,label\n1,red,3,x\n4,blue,6,y\n")
+    (folder / "wide.csv").write_text("a,b,c,d,e\n1,2,3,4,5\n")
+    (folder / "unknown.csv").write_text("a,b,c,label\n1,2,3,x\n4,5,6,zebra\n")
+    (folder / "corrupt.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}      ")
+    return folder
+
+
+CLI_CASES = [
+    ("NaN in a CSV", ["train", "--data", "{d}/nan.csv", "--target", "label"],
+     "column 'b' is not numeric: data row 2 is empty"),
+    ("non-numeric CSV column", ["train", "--data", "{d}/text.csv", "--target", "label"],
+     "column 'b' is not numeric: data row 1 holds 'red'"),
+    ("wrong number of features", ["predict", "{d}/run/model.safetensors", "--data", "{d}/wide.csv"],
+     "X has 5 features per sample, the model expects 3"),
+    ("label never seen", ["evaluate", "{d}/run/model.safetensors", "--data", "{d}/unknown.csv"],
+     "label 'zebra' was never seen in training"),
+    ("corrupt model file", ["evaluate", "{d}/corrupt.safetensors"], "corrupt model file header"),
+    ("missing file", ["predict", "{d}/run/model.safetensors", "--data", "{d}/none.csv"], "no such data file"),
+    ("bad option value", ["train", "--dtype", "float16", "--epochs", "1"], "dtype must be one of"),
+    ("missing data set", ["train", "--data", "mnist", "--data-dir", "{d}"], "data set 'mnist' not found"),
+]
+
+
+@pytest.mark.parametrize("name,args,message", CLI_CASES, ids=[c[0] for c in CLI_CASES])
+def test_cli_prints_one_line_and_exits_2(files, name, args, message):
+    result = deltaprop(*[a.format(d=files) for a in args], check=False)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr

@@ -1,0 +1,131 @@
+"""Fuzzing the readers: arbitrary and mutated bytes give deltaprop's own errors, nothing else.
+
+Any other exception (IndexError, UnicodeDecodeError, MemoryError, a panic in a
+native library), or an example slower than the deadline, fails the test.
+"""
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import deltaprop as dp
+from deltaprop.data import read_csv, read_idx
+
+FUZZ = settings(max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(scope="module")
+def model_bytes(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 3))
+    net = dp.Network([dp.Dense(3, 4, "tanh"), dp.Dense(4, 2, "softmax")], loss="cross_entropy", seed=0)
+    net.fit(X, rng.integers(0, 2, 30), epochs=1, verbose=0)
+    path = tmp_path_factory.mktemp("m") / "m.safetensors"
+    net.save(path)
+    return path.read_bytes()
+
+
+def mutate(data: bytes, draw) -> bytes:
+    """Flip, overwrite, cut or splice bytes of a valid file."""
+    data = bytearray(data)
+    for _ in range(draw(st.integers(1, 8))):
+        kind = draw(st.sampled_from(["flip", "set", "cut", "insert"]))
+        if not data:
+            break
+        i = draw(st.integers(0, len(data) - 1))
+        if kind == "flip":
+            data[i] ^= 1 << draw(st.integers(0, 7))
+        elif kind == "set":
+            data[i] = draw(st.integers(0, 255))
+        elif kind == "cut":
+            del data[i:i + draw(st.integers(1, 64))]
+        else:
+            data[i:i] = draw(st.binary(min_size=1, max_size=16))
+    return bytes(data)
+
+
+def only_our_errors(read, path):
+    try:
+        read(path)
+    except dp.DeltapropError:
+        pass
+
+
+@FUZZ
+@given(data=st.binary(max_size=2048))
+def test_model_loader_on_arbitrary_bytes(tmp_path, data):
+    path = tmp_path / "fuzz.safetensors"
+    path.write_bytes(data)
+    only_our_errors(dp.load, path)
+
+
+@FUZZ
+@given(draw=st.data())
+def test_model_loader_on_mutated_files(tmp_path, model_bytes, draw):
+    path = tmp_path / "fuzz.safetensors"
+    path.write_bytes(mutate(model_bytes, draw.draw))
+    only_our_errors(dp.load, path)
+
+
+@FUZZ
+@given(header=st.binary(min_size=0, max_size=256), n=st.integers(0, 2**64 - 1))
+def test_model_loader_on_arbitrary_headers(tmp_path, header, n):
+    """A header length that lies, followed by anything."""
+    path = tmp_path / "fuzz.safetensors"
+    path.write_bytes(struct.pack("<Q", n) + header)
+    only_our_errors(dp.load, path)
+
+
+def idx_file(draw) -> bytes:
+    ndim = draw(st.integers(1, 3))
+    shape = draw(st.lists(st.integers(0, 6), min_size=ndim, max_size=ndim))
+    values = np.arange(int(np.prod(shape)), dtype=">u1")
+    return bytes([0, 0, 0x08, ndim]) + struct.pack(f">{ndim}I", *shape) + values.tobytes()
+
+
+@FUZZ
+@given(data=st.binary(max_size=512), compress=st.booleans())
+def test_idx_reader_on_arbitrary_bytes(tmp_path, data, compress):
+    path = tmp_path / "fuzz.idx"
+    path.write_bytes(gzip.compress(data) if compress else data)
+    only_our_errors(read_idx, path)
+
+
+@FUZZ
+@given(draw=st.data(), compress=st.booleans())
+def test_idx_reader_on_mutated_files(tmp_path, draw, compress):
+    data = mutate(idx_file(draw.draw), draw.draw)
+    path = tmp_path / "fuzz.idx"
+    path.write_bytes(gzip.compress(data) if compress else data)
+    only_our_errors(read_idx, path)
+
+
+@FUZZ
+@given(draw=st.data())
+def test_idx_reader_on_mutated_gzip_streams(tmp_path, draw):
+    path = tmp_path / "fuzz.idx.gz"
+    path.write_bytes(mutate(gzip.compress(idx_file(draw.draw)), draw.draw))
+    only_our_errors(read_idx, path)
+
+
+CSV_ALPHABET = st.sampled_from(list("0123456789.,-+e\n\r\"' abcxyzNnaIif;\t") + ["nan", "inf", "\x00", "é"])
+
+
+@FUZZ
+@given(text=st.lists(CSV_ALPHABET, max_size=300).map("".join), target=st.sampled_from([None, "0", "a", "label"]))
+def test_csv_reader_on_csv_like_text(tmp_path, text, target):
+    path = tmp_path / "fuzz.csv"
+    path.write_text(text, encoding="utf-8")
+    only_our_errors(lambda p: read_csv(p, target), path)
+
+
+@FUZZ
+@given(data=st.binary(max_size=512))
+def test_csv_reader_on_arbitrary_bytes(tmp_path, data):
+    path = tmp_path / "fuzz.csv"
+    path.write_bytes(data)
+    only_our_errors(read_csv, path)
