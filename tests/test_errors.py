@@ -41,7 +41,7 @@ API_CASES = [
      dp.DataError, "sample_weight must be finite and non-negative"),
     ("absurd learning rate", lambda n: make_net([4, 8, 1], "identity", "identity", "mse").fit(
         np.arange(12.0).reshape(3, 4), [1.0, 2.0, 3.0], optimizer=dp.SGD(lr=1e3), epochs=50, verbose=0),
-     dp.DivergenceError, "diverged in epoch \\d+, batch 1: .*Lower the learning rate"),
+     dp.DivergenceError, "diverged in epoch \\d+, batch 1: .*layer \\d.*Lower the learning rate"),
 ]
 
 

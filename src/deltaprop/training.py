@@ -182,7 +182,7 @@ def train_step(net, flat, out, xb, yb, wb, rng, clip_norm, callbacks) -> tuple[f
     loss = net.loss_fn.value(trace.z[L], trace.a[L], yb, net.layers[-1].activation, wb)
     squared_norm = float(np.dot(flat.grad, flat.grad))  # NaN or inf if any dW, db entry is
     if not (np.isfinite(loss) and np.isfinite(squared_norm)):
-        raise DivergenceError(_where_non_finite(grads, loss))
+        raise DivergenceError(_where_non_finite(trace, grads, loss))
     for cb in callbacks:
         cb.on_backward(net, grads)
     if clip_norm is not None:
@@ -233,14 +233,21 @@ def _n_correct(a_L: Array, Y: Array, labels: Array | None = None) -> int:
     return int(np.count_nonzero(a_L.argmax(axis=1) == (Y.argmax(axis=1) if labels is None else labels)))
 
 
-def _where_non_finite(grads, loss) -> str:
-    """Which layer's gradient went non-finite first (counting from the output), for the message."""
+def _where_non_finite(trace, grads, loss) -> str:
+    """Where the first NaN or inf appeared, for the message: the forward pass from layer 1 up,
+    else the backward pass from layer L down."""
+    L = len(grads.dW) - 1
+    for l in range(1, L + 1):
+        if not (np.isfinite(trace.z[l]).all() and np.isfinite(trace.a[l]).all()):
+            return f"layer {l} (z^{l} or a^{l}) is not finite, so the loss is {loss}"
     if not np.isfinite(loss):
-        return f"the loss is {loss}"
-    for l in range(len(grads.dW) - 1, 0, -1):
+        return f"the loss is {loss} at the output layer {L}"
+    for l in range(L, 0, -1):
         if not (np.isfinite(grads.dW[l]).all() and np.isfinite(grads.db[l]).all()):
-            return f"the gradient of layer {l} is not finite"
-    return "a gradient is not finite"
+            return f"the gradient of layer {l} (dW^{l} or db^{l}) is not finite"
+    largest = max(range(1, L + 1), key=lambda l: float(np.abs(grads.dW[l]).max()))
+    return (f"the gradient norm overflows; the largest entries are in layer {largest} "
+            f"(max |dW^{largest}| = {float(np.abs(grads.dW[largest]).max()):.3g})")
 
 
 def _set_classes(net, y: Array) -> None:

@@ -25,6 +25,12 @@ def vec(values: np.ndarray) -> str:
     return "\\begin{bmatrix}" + " & ".join(shown) + "\\end{bmatrix}"
 
 
+def col(values: np.ndarray) -> str:
+    """A column vector in TeX, cut to MAX_ROWS entries."""
+    shown = [fmt(v) for v in values[:MAX_ROWS]] + (["\\vdots"] if len(values) > MAX_ROWS else [])
+    return "\\begin{bmatrix}" + " \\\\ ".join(shown) + "\\end{bmatrix}"
+
+
 def mat(values: np.ndarray) -> str:
     """A matrix in TeX, cut to MAX_ROWS x MAX_COLS."""
     rows = []
@@ -109,12 +115,15 @@ def _equation_2(ex: Explanation) -> list:
 
 
 def _equations_3_4(ex: Explanation) -> list:
-    out = [("heading", "Equations (3) and (4): dW^l = a^{l-1} (delta^l)^T, db^l = delta^l")]
+    out = [("heading", "Equations (3) and (4): dW^l = a^{l-1} (delta^l)^T, db^l = delta^l"),
+           ("para", "For one sample, with a and delta as column vectors, dW^l is the outer product: "
+                    "one dw for every w.")]
     for s in ex.layers:
         l = s.l
         if shape_note(s.dW):
             out.append(("para", f"Layer {l}{shape_note(s.dW)}:"))
-        out.append(("eq", f"dW^{{{l}}} = (a^{{{l - 1}}})^{{T}} \\delta^{{{l}}} = {mat(s.dW)}"))
+        factors = "" if shape_note(s.dW) else f"{col(s.a_prev)} {vec(s.delta)} = "  # written out when small
+        out.append(("eq", f"dW^{{{l}}} = a^{{{l - 1}}} (\\delta^{{{l}}})^{{T}} = {factors}{mat(s.dW)}"))
         out.append(("eq", f"db^{{{l}}} = \\delta^{{{l}}} = {vec(s.db)}"))
     return out
 

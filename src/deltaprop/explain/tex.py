@@ -151,6 +151,8 @@ def _tx_seq(nodes: list) -> str:
             text = "-" if unary else " - "
         elif prev is not None and _operand(node) and (_operand(prev) or _closes(prev)):
             text = " " + text
+        elif node == ("op", "(") and prev is not None and prev[0] in ("sup", "sub", "subsup"):
+            text = " ("  # a^0 (δ^1)^T: a product, not a function call
         out.append(text)
         prev = node
     return "".join(out)
