@@ -8,7 +8,8 @@ deltaprop, torch, sklearn, deltaprop, torch, sklearn, ... and the medians are
 reported. Same architecture, loss (softmax + cross-entropy), optimizer (Adam),
 learning rate, batch size, epochs and float32 for all three; torch starts from
 deltaprop's initial weights. Peak memory is the rise of the process's maximum
-resident set size over the loaded data.
+resident set size over the loaded data and library, i.e. what training and
+prediction added.
 """
 
 from __future__ import annotations
@@ -135,7 +136,8 @@ def child(framework: str, workload: str, quick: bool) -> dict:
     X, y, X_test, y_test = load(workload, quick)
     spec = WORKLOADS[workload]
     epochs = epochs_for(workload)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    __import__({"deltaprop": "deltaprop", "torch": "torch", "sklearn": "sklearn.neural_network"}[framework])
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # after the data and the library are loaded
     runner = {"deltaprop": run_deltaprop, "torch": run_torch, "sklearn": run_sklearn}[framework]
     train, infer, predicted = runner(spec["sizes"], spec["batch"], epochs, X, y, X_test)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
