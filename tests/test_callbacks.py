@@ -65,3 +65,20 @@ def test_progress_lines_and_silence(capsys, noisy):
     assert len(lines) == 2 and lines[0].startswith("epoch   1  loss ") and "accuracy" in lines[0]
     net.fit(X, y, epochs=2, verbose=0)
     assert capsys.readouterr().out == ""
+
+
+def test_progress_bar_on_a_terminal(noisy):
+    """On a terminal the batches get a tqdm bar (carriage returns), then the epoch line stays."""
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    X, y, _, _ = noisy
+    screen = Terminal()
+    net = make_net([10, 4, 2], "relu", "softmax", "cross_entropy")
+    net.fit(X, y, epochs=2, batch_size=8, callbacks=[dp.callbacks.Progress(screen)], verbose=0)
+    text = screen.getvalue()
+    assert "\r" in text and "/8 [" in text and "batch/s" in text  # 60 samples in batches of 8: 8 steps
+    assert text.count("epoch   1  loss") == 1 and text.rstrip().endswith("s") and "epoch   2  loss" in text

@@ -109,3 +109,15 @@ def one_hot(idx: Array, n_out: int, dtype: np.dtype) -> Array:
     out = np.zeros((idx.shape[0], n_out), dtype=dtype)
     out[np.arange(idx.shape[0]), idx] = 1
     return out
+
+
+def check_weights(sample_weight, m: int) -> Array | None:
+    """Per-sample weights as a finite, non-negative (m,) array, or None."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != (m,):
+        raise ShapeError(f"sample_weight must have shape ({m},), got {w.shape}")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise DataError("sample_weight must be finite and non-negative")
+    return w

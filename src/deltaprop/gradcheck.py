@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .params import FlatParams
+
 
 @dataclass
 class GradcheckRow:
@@ -96,5 +98,6 @@ def float64_copy(net):
         layer.W = layer.W.astype(np.float64)
         layer.b = layer.b.astype(np.float64)
     twin.dtype = np.dtype(np.float64)
+    twin.flat = FlatParams(twin.layers, twin.dtype)
     twin.optimizer = None
     return twin

@@ -6,7 +6,7 @@ import numpy as np
 
 from . import backprop
 from .backprop import Grads, Trace
-from .checks import check_X, encode_targets, label_indices
+from .checks import check_weights, check_X, encode_targets, label_indices
 from .errors import ConfigError, DataError, ShapeError
 from .layers import Dense
 from .losses import get_loss
@@ -60,7 +60,8 @@ class Network:
         """The one-vector view of all parameters, rebuilt if a layer's W or b was replaced."""
         if not self.flat.is_bound(self.layers):
             self.flat = FlatParams(self.layers, self.dtype)
-            self.optimizer and self.optimizer.load_state_arrays(self.optimizer.state_arrays(), self.optimizer.t)
+            if self.optimizer is not None:  # its flat state belonged to the old vector
+                self.optimizer.load_state_arrays(self.optimizer.state_arrays(), self.optimizer.t)
         return self.flat
 
     @property
@@ -186,15 +187,3 @@ def dropout_mask(rng: np.random.Generator, shape: tuple, p: float, dtype: np.dty
     """Inverted dropout: 1/(1-p) with probability 1-p, else 0, so E[mask] = 1."""
     keep = rng.random(shape, dtype=np.float32) >= p
     return keep.astype(dtype) * dtype.type(1.0 / (1.0 - p))
-
-
-def check_weights(sample_weight, m: int) -> Array | None:
-    """Per-sample weights as a finite, non-negative (m,) array, or None."""
-    if sample_weight is None:
-        return None
-    w = np.asarray(sample_weight, dtype=np.float64)
-    if w.shape != (m,):
-        raise ShapeError(f"sample_weight must have shape ({m},), got {w.shape}")
-    if not np.isfinite(w).all() or (w < 0).any():
-        raise DataError("sample_weight must be finite and non-negative")
-    return w

@@ -37,13 +37,15 @@ class Optimizer:
         self.lr = float(lr)
         self.base_lr = float(lr)  # schedules scale this; lr is the value in force
         self.weight_decay = float(weight_decay)
-        self.state: dict = {}
+        self.state: dict = {}  # (l, name) -> {slot: array}
         self.t = 0
+        self._flat = None  # (FlatParams, {slot: vector}) once step_flat has run
+        self._scratch: dict = {}
 
     def step(self, params: dict, grads) -> None:
         """Apply one update to every parameter, in place (one array at a time)."""
         self.t += 1
-        for key, g in dict(grads.items() if hasattr(grads, "items") else grads).items():
+        for key, g in grads.items():
             theta = params[key]
             decay = self.weight_decay if key[1] == "W" else 0.0  # biases are not decayed
             if decay and self.decoupled:
@@ -87,9 +89,8 @@ class Optimizer:
 
     def _flat_slots(self, flat) -> dict:
         """Flat state vectors for ``flat``'s layout, carrying over any state held per key."""
-        current = getattr(self, "_flat", None)
-        if current is not None and current[0] is flat:
-            return current[1]
+        if self._flat is not None and self._flat[0] is flat:
+            return self._flat[1]
         vectors = {slot: np.zeros_like(flat.theta) for slot in self.slots}
         for slot, vector in vectors.items():
             for key, view in flat.views(vector).items():
@@ -101,11 +102,10 @@ class Optimizer:
 
     def scratch(self, like: Array) -> Array:
         """A reusable work array shaped like ``like`` (no allocation per step)."""
-        cache = self.__dict__.setdefault("_scratch", {})
         key = (like.shape, like.dtype.str)
-        if key not in cache:
-            cache[key] = np.empty_like(like)
-        return cache[key]
+        if key not in self._scratch:
+            self._scratch[key] = np.empty_like(like)
+        return self._scratch[key]
 
     def update(self, theta: Array, g: Array, slots: dict, tmp: Array) -> None:
         """theta -= the step for gradient g, in place; ``tmp`` is scratch of theta's shape."""

@@ -14,9 +14,8 @@ import numpy as np
 
 from . import backprop
 from .callbacks import Callback, Progress
-from .checks import check_X, label_indices
+from .checks import check_weights, check_X, label_indices
 from .errors import ConfigError, DataError, DivergenceError
-from .network import check_weights
 from .optimizers import Adam, get_optimizer
 from .schedules import get_schedule
 
@@ -295,7 +294,7 @@ def _validation(net, X, Y, w, validation_data, validation_split):
 
 
 def _choose_optimizer(net, optimizer):
-    if optimizer is None:
-        return net.optimizer if net.optimizer is not None else Adam()
-    chosen = get_optimizer(optimizer)
-    return net.optimizer if chosen is net.optimizer else chosen
+    """The optimizer given, else the network's current one (its state kept), else Adam(1e-3)."""
+    if optimizer is not None:
+        return get_optimizer(optimizer)
+    return net.optimizer if net.optimizer is not None else Adam()
