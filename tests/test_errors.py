@@ -63,6 +63,9 @@ def files(tmp_path_factory):
     (folder / "text.csv").write_text("a,b,c,label\n1,red,3,x\n4,blue,6,y\n")
     (folder / "wide.csv").write_text("a,b,c,d,e\n1,2,3,4,5\n")
     (folder / "unknown.csv").write_text("a,b,c,label\n1,2,3,x\n4,5,6,zebra\n")
+    (folder / "real.csv").write_text("a,b,t\n" + "\n".join(f"{i},{i % 3},{i * 0.37:.2f}" for i in range(30)) + "\n")
+    (folder / "empty.csv").write_text("")
+    (folder / "header_only.csv").write_text("a,b,label\n")
     (folder / "corrupt.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}      ")
     return folder
 
@@ -76,6 +79,10 @@ CLI_CASES = [
      "X has 5 features per sample, the model expects 3"),
     ("label never seen", ["evaluate", "{d}/run/model.safetensors", "--data", "{d}/unknown.csv"],
      "label 'zebra' was never seen in training"),
+    ("regression targets for a classifier", ["train", "--data", "{d}/real.csv", "--loss", "cross_entropy"],
+     "y holds non-integer values but the loss needs class labels; use loss='mse'"),
+    ("empty data", ["train", "--data", "{d}/empty.csv"], "the CSV file is empty"),
+    ("header without rows", ["train", "--data", "{d}/header_only.csv"], "has a header but no data rows"),
     ("corrupt model file", ["evaluate", "{d}/corrupt.safetensors"], "corrupt model file header"),
     ("missing file", ["predict", "{d}/run/model.safetensors", "--data", "{d}/none.csv"], "no such data file"),
     ("bad option value", ["train", "--dtype", "float16", "--epochs", "1"], "dtype must be one of"),
