@@ -25,30 +25,52 @@ Array = np.ndarray
 class Activation:
     """A named activation: ``sigma(z)``, ``sigma_prime(z)`` and its weight init.
 
-    ``sigma_prime`` is element-wise; ``jvp(g, z)``, where given, computes g ⊙ sigma'(z)
-    directly: it is required where the Jacobian is not diagonal (softmax) and saves
-    work where it is (relu). ``output_range`` is the open interval the
-    outputs lie in, used to refuse losses that need probabilities.
+    ``sigma_prime`` is element-wise; ``jvp(g, z)`` computes g ⊙ sigma'(z) where the
+    Jacobian is not diagonal (softmax). ``chain(g, z)`` is the same product computed in
+    place for the training loop's preallocated buffers: it writes into g and may use
+    z as scratch. ``writes_out``: ``sigma`` accepts ``out=``. ``output_range`` is the
+    open interval the outputs lie in, used to refuse losses that need probabilities.
     """
 
     name: str
-    sigma: Callable[[Array], Array]
+    sigma: Callable[..., Array]
     sigma_prime: Callable[[Array], Array] | None
     init: str = "glorot"
     output_range: tuple[float, float] = (-np.inf, np.inf)
     jvp: Callable[[Array, Array], Array] | None = None
+    chain: Callable[[Array, Array], Array] | None = None
+    writes_out: bool = False
 
-    def times_sigma_prime(self, g: Array, z: Array) -> Array:
-        """dL/dz from g = dL/da: ``g ⊙ sigma'(z)``, or the Jacobian product for softmax."""
-        if self.jvp is not None:
-            return self.jvp(g, z)
-        return g * self.sigma_prime(z)
+    def forward(self, z: Array, out: Array | None = None) -> Array:
+        """a = sigma(z), into ``out`` when given."""
+        if out is None:
+            return self.sigma(z)
+        if self.writes_out:
+            return self.sigma(z, out=out)
+        out[...] = self.sigma(z)
+        return out
+
+    def times_sigma_prime(self, g: Array, z: Array, in_place: bool = False) -> Array:
+        """dL/dz from g = dL/da: ``g ⊙ sigma'(z)``, or the Jacobian product for softmax.
+
+        ``in_place``: write the result into g, and z may be overwritten (training buffers).
+        """
+        if in_place and self.chain is not None:
+            return self.chain(g, z)
+        result = self.jvp(g, z) if self.jvp is not None else g * self.sigma_prime(z)
+        if in_place:
+            g[...] = result
+            return g
+        return result
 
 
 # --- sigmoid: sigma(z) = 1 / (1 + e^-z);  sigma'(z) = sigma(z) (1 - sigma(z))
-def sigmoid(z: Array) -> Array:
-    e = np.exp(-np.abs(z))  # e <= 1: no overflow for either sign of z
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+def sigmoid(z: Array, out: Array | None = None) -> Array:
+    """Computed as exp(-softplus(-z)): the exponent is never positive, so no overflow."""
+    out = np.negative(z, out=out)
+    np.logaddexp(out, 0, out=out)
+    np.negative(out, out=out)
+    return np.exp(out, out=out)
 
 
 def sigmoid_prime(z: Array) -> Array:
@@ -56,9 +78,17 @@ def sigmoid_prime(z: Array) -> Array:
     return s * (1 - s)
 
 
+def sigmoid_chain(g: Array, z: Array) -> Array:
+    s = sigmoid(z, out=z)
+    g *= s
+    np.subtract(1, s, out=s)
+    g *= s
+    return g
+
+
 # --- tanh: sigma'(z) = 1 - tanh(z)^2
-def tanh(z: Array) -> Array:
-    return np.tanh(z)
+def tanh(z: Array, out: Array | None = None) -> Array:
+    return np.tanh(z, out=out)
 
 
 def tanh_prime(z: Array) -> Array:
@@ -66,59 +96,104 @@ def tanh_prime(z: Array) -> Array:
     return 1 - t * t
 
 
+def tanh_chain(g: Array, z: Array) -> Array:
+    t = np.tanh(z, out=z)
+    np.square(t, out=t)
+    np.subtract(1, t, out=t)
+    g *= t
+    return g
+
+
 # --- relu: max(0, z);  sigma'(z) = 1[z > 0]
-def relu(z: Array) -> Array:
-    return np.maximum(z, 0)
+def relu(z: Array, out: Array | None = None) -> Array:
+    return np.maximum(z, 0, out=out)
 
 
 def relu_prime(z: Array) -> Array:
     return (z > 0).astype(z.dtype)
 
 
-def relu_times_prime(g: Array, z: Array) -> Array:
-    """g ⊙ 1[z > 0] in one multiply (a boolean factor keeps g's dtype)."""
-    return g * (z > 0)
+def step(z: Array) -> Array:
+    """1[z > 0], written over z: ceil(clip(z, 0, 1)). Fast, and needs no boolean array."""
+    np.clip(z, 0, 1, out=z)
+    return np.ceil(z, out=z)
+
+
+def relu_chain(g: Array, z: Array) -> Array:
+    g *= step(z)
+    return g
 
 
 # --- leaky relu: z if z > 0 else alpha z;  sigma'(z) = 1 or alpha
 LEAKY_ALPHA = 0.01
 
 
-def leaky_relu(z: Array) -> Array:
-    return np.where(z > 0, z, LEAKY_ALPHA * z)
+def leaky_relu(z: Array, out: Array | None = None) -> Array:
+    out = np.multiply(z, LEAKY_ALPHA, out=out)
+    return np.maximum(z, out, out=out)  # alpha < 1: max(z, alpha z) picks the right branch
 
 
 def leaky_relu_prime(z: Array) -> Array:
     return np.where(z > 0, 1, LEAKY_ALPHA).astype(z.dtype)
 
 
-# --- elu: z if z > 0 else e^z - 1;  sigma'(z) = 1 or e^z
-def elu(z: Array) -> Array:
-    return np.where(z > 0, z, np.expm1(np.minimum(z, 0)))
+def leaky_relu_chain(g: Array, z: Array) -> Array:
+    factor = step(z)
+    factor *= 1 - LEAKY_ALPHA
+    factor += LEAKY_ALPHA
+    g *= factor
+    return g
+
+
+# --- elu: z if z > 0 else e^z - 1;  sigma'(z) = 1 or e^z, i.e. e^min(z, 0)
+def elu(z: Array, out: Array | None = None) -> Array:
+    out = np.minimum(z, 0, out=out)
+    np.expm1(out, out=out)
+    return np.maximum(out, z, out=out)  # e^z - 1 >= z, with equality only at 0
 
 
 def elu_prime(z: Array) -> Array:
-    return np.where(z > 0, 1, np.exp(np.minimum(z, 0))).astype(z.dtype)
+    return np.exp(np.minimum(z, 0))
 
 
-# --- softplus: log(1 + e^z) = max(z, 0) + log(1 + e^-|z|);  sigma'(z) = sigmoid(z)
-def softplus(z: Array) -> Array:
-    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+def elu_chain(g: Array, z: Array) -> Array:
+    np.minimum(z, 0, out=z)
+    g *= np.exp(z, out=z)
+    return g
+
+
+# --- softplus: log(1 + e^z), by logaddexp(z, 0) (stable);  sigma'(z) = sigmoid(z)
+def softplus(z: Array, out: Array | None = None) -> Array:
+    return np.logaddexp(z, 0, out=out)
+
+
+def softplus_chain(g: Array, z: Array) -> Array:
+    g *= sigmoid(z, out=z)
+    return g
 
 
 # --- identity: sigma'(z) = 1
-def identity(z: Array) -> Array:
-    return z
+def identity(z: Array, out: Array | None = None) -> Array:
+    if out is None:
+        return z
+    np.copyto(out, z)
+    return out
 
 
 def identity_prime(z: Array) -> Array:
     return np.ones_like(z)
 
 
+def identity_chain(g: Array, z: Array) -> Array:
+    return g
+
+
 # --- softmax: a_j = e^{z_j} / sum_k e^{z_k};  Jacobian da_j/dz_i = a_j (1[i=j] - a_i)
-def softmax(z: Array) -> Array:
-    e = np.exp(z - z.max(axis=1, keepdims=True))  # shift by the row max: exponents <= 0
-    return e / e.sum(axis=1, keepdims=True)
+def softmax(z: Array, out: Array | None = None) -> Array:
+    out = np.subtract(z, z.max(axis=1, keepdims=True), out=out)  # shift by the row max: exponents <= 0
+    np.exp(out, out=out)
+    out /= out.sum(axis=1, keepdims=True)
+    return out
 
 
 def softmax_jvp(g: Array, z: Array) -> Array:
@@ -127,17 +202,27 @@ def softmax_jvp(g: Array, z: Array) -> Array:
     return a * (g - (g * a).sum(axis=1, keepdims=True))
 
 
+def softmax_chain(g: Array, z: Array) -> Array:
+    a = softmax(z, out=z)
+    g -= np.einsum("ij,ij->i", g, a)[:, None]  # rowsum(g ⊙ a) without an (m, n) temporary
+    g *= a
+    return g
+
+
 ACTIVATIONS: dict[str, Activation] = {
     act.name: act
     for act in [
-        Activation("sigmoid", sigmoid, sigmoid_prime, output_range=(0.0, 1.0)),
-        Activation("tanh", tanh, tanh_prime, output_range=(-1.0, 1.0)),
-        Activation("relu", relu, relu_prime, init="he", output_range=(0.0, np.inf), jvp=relu_times_prime),
-        Activation("leaky_relu", leaky_relu, leaky_relu_prime, init="he"),
-        Activation("elu", elu, elu_prime, init="he", output_range=(-1.0, np.inf)),
-        Activation("softplus", softplus, sigmoid, output_range=(0.0, np.inf)),
-        Activation("identity", identity, identity_prime),
-        Activation("softmax", softmax, None, output_range=(0.0, 1.0), jvp=softmax_jvp),
+        Activation("sigmoid", sigmoid, sigmoid_prime, output_range=(0.0, 1.0), chain=sigmoid_chain, writes_out=True),
+        Activation("tanh", tanh, tanh_prime, output_range=(-1.0, 1.0), chain=tanh_chain, writes_out=True),
+        Activation("relu", relu, relu_prime, init="he", output_range=(0.0, np.inf), chain=relu_chain,
+                   writes_out=True),
+        Activation("leaky_relu", leaky_relu, leaky_relu_prime, init="he", chain=leaky_relu_chain, writes_out=True),
+        Activation("elu", elu, elu_prime, init="he", output_range=(-1.0, np.inf), chain=elu_chain, writes_out=True),
+        Activation("softplus", softplus, sigmoid, output_range=(0.0, np.inf), chain=softplus_chain,
+                   writes_out=True),
+        Activation("identity", identity, identity_prime, chain=identity_chain, writes_out=True),
+        Activation("softmax", softmax, None, output_range=(0.0, 1.0), jvp=softmax_jvp, chain=softmax_chain,
+                   writes_out=True),
     ]
 }
 

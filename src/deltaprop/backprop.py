@@ -46,16 +46,17 @@ class Grads:
             yield (l, "b"), self.db[l]
 
 
-def output_delta(loss: Loss, sigma: Activation, z: Array, a: Array, y: Array, weights: Array | None) -> Array:
-    """Equation (1): delta^L = dL/da^L ⊙ sigma'(z^L), shape (m, n_L).
+def output_delta(loss: Loss, sigma: Activation, z: Array, a: Array, y: Array, weights: Array | None,
+                 out: Array | None = None) -> Array:
+    """Equation (1): delta^L = dL/da^L ⊙ sigma'(z^L), shape (m, n_L), into ``out`` if given.
 
     For softmax + cross_entropy and sigmoid + binary_cross_entropy the sigma'
     factor cancels and delta^L = (a^L - y) / m; the general product must not be
     applied on top of it.
     """
     if loss.cancels_with(sigma):
-        return batch_scale(a - y, weights)  # shortcut: (a^L - y) / m, weighted per sample
-    return sigma.times_sigma_prime(loss.dL_da(a, y, weights), z)
+        return batch_scale(np.subtract(a, y, out=out), weights)  # shortcut: (a^L - y) / m, weighted per sample
+    return sigma.times_sigma_prime(loss.dL_da(a, y, weights, out=out), z, in_place=out is not None)
 
 
 def backward(layers: list, loss: Loss, trace: Trace, y: Array, weights: Array | None = None,
@@ -63,23 +64,25 @@ def backward(layers: list, loss: Loss, trace: Trace, y: Array, weights: Array | 
     """Equations (1)-(4) for one batch; returns dW, db, delta lists (index 0 unused).
 
     ``y`` is the encoded target (m, n_L); ``weights`` optional per-sample weights (m,).
-    Without ``out`` every gradient is a fresh array; training passes ``out`` (see
-    params.FlatParams.grads_out) so dW^l and db^l land in preallocated buffers.
+    Without ``out`` every array is fresh. Training passes ``out`` (a workspace): then
+    dW^l, db^l, delta^l are written into its preallocated arrays, and z^l is used as
+    scratch once sigma'(z^l) has been applied.
     """
     L = len(layers)
     z, a = trace.z, trace.a
     W = [None] + [layer.W for layer in layers]
     sigma = [None] + [layer.activation for layer in layers]
-    dW, db = (list(out.dW), list(out.db)) if out is not None else ([None] * (L + 1), [None] * (L + 1))
-    delta = [None] * (L + 1)
+    in_place = out is not None
+    dW, db, delta = (list(out.dW), list(out.db), list(out.delta)) if in_place else \
+        ([None] * (L + 1), [None] * (L + 1), [None] * (L + 1))
 
-    delta[L] = output_delta(loss, sigma[L], z[L], a[L], y, weights)  # (1) delta^L = dL/da^L ⊙ sigma'(z^L)
+    delta[L] = output_delta(loss, sigma[L], z[L], a[L], y, weights, out=delta[L])  # (1) dL/da^L ⊙ sigma'(z^L)
     for l in range(L, 0, -1):
         dW[l] = np.matmul(a[l - 1].T, delta[l], out=dW[l])   # (3) dL/dW^l = (a^{l-1})^T delta^l
         db[l] = np.sum(delta[l], axis=0, out=db[l])          # (4) dL/db^l = sum over the batch of delta^l
         if l > 1:
-            g = delta[l] @ W[l].T                            # sum_k w_jk^l delta_k^l = dL/da^{l-1}
+            g = np.matmul(delta[l], W[l].T, out=delta[l - 1])  # sum_k w_jk^l delta_k^l = dL/da^{l-1}
             if trace.mask[l - 1] is not None:
                 g *= trace.mask[l - 1]                       # dropout: a^{l-1} was multiplied by the mask
-            delta[l - 1] = sigma[l - 1].times_sigma_prime(g, z[l - 1])  # (2) ⊙ sigma'(z^{l-1})
+            delta[l - 1] = sigma[l - 1].times_sigma_prime(g, z[l - 1], in_place)  # (2) ⊙ sigma'(z^{l-1})
     return Grads(dW, db, delta)

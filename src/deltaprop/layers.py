@@ -50,11 +50,14 @@ class Dense:
         self.W = W.astype(dtype)
         self.b = np.zeros(self.n_out, dtype=dtype)
 
-    def forward(self, a_prev: Array) -> tuple[Array, Array]:
-        """z = a_prev W + b (m, n_out) and a = sigma(z) (m, n_out), for a_prev (m, n_in)."""
-        z = a_prev @ self.W
-        z += self.b  # in place: one (m, n_out) array, not two
-        return z, self.activation.sigma(z)
+    def forward(self, a_prev: Array, z: Array | None = None, a: Array | None = None) -> tuple[Array, Array]:
+        """z = a_prev W + b (m, n_out) and a = sigma(z) (m, n_out), for a_prev (m, n_in).
+
+        ``z`` and ``a``, when given, are arrays to write into (the training buffers).
+        """
+        z = np.matmul(a_prev, self.W, out=z)
+        z += self.b
+        return z, self.activation.forward(z, out=a)
 
     def config(self) -> dict:
         """The JSON-able description of this layer (no weights)."""

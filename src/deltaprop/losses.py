@@ -22,51 +22,73 @@ from .errors import ConfigError
 Array = np.ndarray
 
 
-def _clip_probability(a: Array) -> Array:
+def _clip_probability(a: Array, out: Array | None = None) -> Array:
     """Keep a inside (0, 1) by the dtype's resolution so log(a), log(1 - a) stay finite."""
     eps = np.finfo(a.dtype).eps
-    return np.clip(a, eps, 1 - eps)
+    return np.clip(a, eps, 1 - eps, out=out)
 
+
+def _rowdot(y: Array, v: Array, scratch: Array | None = None) -> Array:
+    """sum_j y_j v_j for every row (the product goes into ``scratch`` when given)."""
+    return np.multiply(y, v, out=scratch).sum(axis=1)
+
+
+# Per-sample values return shape (m,); ``out`` (m, n) is scratch they may use, and the
+# dL/da functions write their result into it. Without ``out`` they allocate.
 
 # --- mse: L = 1/2 sum_j (a_j - y_j)^2;  dL/da = a - y
-def mse(a: Array, y: Array) -> Array:
-    return 0.5 * ((a - y) ** 2).sum(axis=1)
+def mse(a: Array, y: Array, out: Array | None = None) -> Array:
+    d = np.subtract(a, y, out=out)
+    np.square(d, out=d)
+    return 0.5 * d.sum(axis=1)
 
 
-def mse_dL_da(a: Array, y: Array) -> Array:
-    return a - y
+def mse_dL_da(a: Array, y: Array, out: Array | None = None) -> Array:
+    return np.subtract(a, y, out=out)
 
 
 # --- cross_entropy: L = -sum_j y_j log a_j;  dL/da = -y / a
-def cross_entropy(a: Array, y: Array) -> Array:
-    return -(y * np.log(_clip_probability(a))).sum(axis=1)
+def cross_entropy(a: Array, y: Array, out: Array | None = None) -> Array:
+    p = _clip_probability(a, out=out)
+    np.log(p, out=p)
+    return -_rowdot(y, p, out)
 
 
-def cross_entropy_dL_da(a: Array, y: Array) -> Array:
-    return -y / _clip_probability(a)
+def cross_entropy_dL_da(a: Array, y: Array, out: Array | None = None) -> Array:
+    p = _clip_probability(a, out=out)
+    np.divide(y, p, out=p)
+    return np.negative(p, out=p)
 
 
-def cross_entropy_from_z(z: Array, y: Array) -> Array:
+def cross_entropy_from_z(z: Array, y: Array, out: Array | None = None) -> Array:
     """-sum_j y_j log softmax(z)_j = sum(y) logsumexp(z) - sum_j y_j z_j, stably."""
+    y_dot_z = _rowdot(y, z, out)  # before ``out`` is reused below
     z_max = z.max(axis=1, keepdims=True)
-    lse = z_max[:, 0] + np.log(np.exp(z - z_max).sum(axis=1))
-    return y.sum(axis=1) * lse - (y * z).sum(axis=1)
+    e = np.subtract(z, z_max, out=out)
+    np.exp(e, out=e)
+    lse = z_max[:, 0] + np.log(e.sum(axis=1))
+    return y.sum(axis=1) * lse - y_dot_z
 
 
 # --- binary_cross_entropy: L = -sum_j [y log a + (1-y) log(1-a)];  dL/da = (a-y) / (a(1-a))
-def binary_cross_entropy(a: Array, y: Array) -> Array:
+def binary_cross_entropy(a: Array, y: Array, out: Array | None = None) -> Array:
     p = _clip_probability(a)
     return -(y * np.log(p) + (1 - y) * np.log1p(-p)).sum(axis=1)
 
 
-def binary_cross_entropy_dL_da(a: Array, y: Array) -> Array:
+def binary_cross_entropy_dL_da(a: Array, y: Array, out: Array | None = None) -> Array:
     p = _clip_probability(a)
-    return (p - y) / (p * (1 - p))
+    g = (p - y) / (p * (1 - p))
+    if out is None:
+        return g
+    np.copyto(out, g)
+    return out
 
 
-def binary_cross_entropy_from_z(z: Array, y: Array) -> Array:
+def binary_cross_entropy_from_z(z: Array, y: Array, out: Array | None = None) -> Array:
     """With a = sigmoid(z): -y log a - (1-y) log(1-a) = softplus(z) - y z, stably."""
-    return (softplus(z) - y * z).sum(axis=1)
+    y_dot_z = _rowdot(y, z, out)
+    return softplus(z, out=out).sum(axis=1) - y_dot_z
 
 
 @dataclass(frozen=True)
@@ -90,16 +112,20 @@ class Loss:
         """True when delta^L = a^L - y exactly (the sigma' factor cancels)."""
         return act.name == self.shortcut
 
-    def value(self, z: Array, a: Array, y: Array, act: Activation, weights: Array | None = None) -> float:
-        """L averaged over the batch: (1/m) sum_i w_i L_i (w_i = 1 without weights)."""
-        per = self.from_z(z, y) if self.cancels_with(act) else self.per_sample(a, y)
+    def value(self, z: Array, a: Array, y: Array, act: Activation, weights: Array | None = None,
+              scratch: Array | None = None) -> float:
+        """L averaged over the batch: (1/m) sum_i w_i L_i (w_i = 1 without weights).
+
+        ``scratch``, an (m, n_L) array, saves the temporaries (training passes one).
+        """
+        per = self.from_z(z, y, scratch) if self.cancels_with(act) else self.per_sample(a, y, scratch)
         if weights is not None:
             per = per * weights
         return float(per.mean())
 
-    def dL_da(self, a: Array, y: Array, weights: Array | None = None) -> Array:
-        """dL/da^L of the batch average, shape (m, n_L): carries 1/m and w_i."""
-        return batch_scale(self.per_sample_dL_da(a, y), weights)
+    def dL_da(self, a: Array, y: Array, weights: Array | None = None, out: Array | None = None) -> Array:
+        """dL/da^L of the batch average, shape (m, n_L): carries 1/m and w_i (into ``out`` if given)."""
+        return batch_scale(self.per_sample_dL_da(a, y, out), weights)
 
     def check_output(self, act: Activation) -> None:
         """Refuse an output activation this loss cannot take (log of a non-probability)."""
@@ -112,11 +138,13 @@ class Loss:
 
 
 def batch_scale(g: Array, weights: Array | None) -> Array:
-    """g_i * w_i / m: the per-sample derivative scaled for the batch average."""
+    """g_i * w_i / m, in place: the per-sample derivative scaled for the batch average."""
     m = g.shape[0]
     if weights is None:
-        return g / m
-    return g * (weights[:, None] / m).astype(g.dtype)
+        g *= 1 / m
+    else:
+        g *= (weights[:, None] / m).astype(g.dtype)
+    return g
 
 
 LOSSES: dict[str, Loss] = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import backprop
+from .activations import step
 from .backprop import Grads, Trace
 from .checks import check_weights, check_X, encode_targets, label_indices
 from .errors import ConfigError, DataError, ShapeError
@@ -82,19 +83,24 @@ class Network:
         """
         return self.propagate(check_X(X, self.layers[0].n_in, self.dtype), training, rng)
 
-    def propagate(self, a0: Array, training: bool = False, rng: np.random.Generator | None = None) -> Trace:
-        """``forward`` for an input already checked (C-contiguous, network dtype, finite)."""
-        z, a, mask = [None], [a0], [None]
+    def propagate(self, a0: Array, training: bool = False, rng: np.random.Generator | None = None,
+                  workspace=None) -> Trace:
+        """``forward`` for an input already checked (C-contiguous, network dtype, finite).
+
+        With a ``workspace`` (see workspace.py) every array is written into its buffers.
+        """
+        L = self.L
+        trace = workspace.trace(a0) if workspace is not None else Trace([None] * (L + 1), [a0] + [None] * L,
+                                                                        [None] * (L + 1))
         for l, layer in enumerate(self.layers, start=1):
-            z_l, a_l = layer.forward(a[l - 1])
-            mask_l = None
+            z, a = layer.forward(trace.a[l - 1], trace.z[l], trace.a[l])
+            mask = None
             if training and layer.dropout:
-                mask_l = dropout_mask(rng or np.random.default_rng(), a_l.shape, layer.dropout, self.dtype)
-                a_l = a_l * mask_l
-            z.append(z_l)
-            a.append(a_l)
-            mask.append(mask_l)
-        return Trace(z, a, mask)
+                mask = dropout_mask(rng or np.random.default_rng(), a.shape, layer.dropout, self.dtype,
+                                    out=trace.mask[l])
+                a = np.multiply(a, mask, out=a if workspace is not None else None)
+            trace.z[l], trace.a[l], trace.mask[l] = z, a, mask
+        return trace
 
     def backward(self, trace: Trace, y, sample_weight=None) -> Grads:
         """Equations (1)-(4): fresh dW[l], db[l], delta[l] for l = 1..L (see backprop.py)."""
@@ -183,7 +189,10 @@ class Network:
         return f"Network([\n  {inner}],\n  loss={self.loss_fn.name!r}, dtype={self.dtype.name!r})"
 
 
-def dropout_mask(rng: np.random.Generator, shape: tuple, p: float, dtype: np.dtype) -> Array:
-    """Inverted dropout: 1/(1-p) with probability 1-p, else 0, so E[mask] = 1."""
-    keep = rng.random(shape, dtype=np.float32) >= p
-    return keep.astype(dtype) * dtype.type(1.0 / (1.0 - p))
+def dropout_mask(rng: np.random.Generator, shape: tuple, p: float, dtype: np.dtype, out=None) -> Array:
+    """Inverted dropout: 1/(1-p) with probability 1-p, else 0, so E[mask] = 1 (into ``out`` if given)."""
+    mask = rng.random(shape, dtype=dtype) if out is None else rng.random(dtype=dtype, out=out)
+    np.subtract(1 - p, mask, out=mask)  # > 0 exactly when the draw r < 1 - p: probability 1 - p
+    step(mask)
+    mask *= 1 / (1 - p)
+    return mask

@@ -12,8 +12,11 @@ compared with torch step for step.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from .activations import step
 from .errors import ConfigError
 
 Array = np.ndarray
@@ -83,9 +86,11 @@ class Optimizer:
         """
         if self.t % FLUSH_EVERY:
             return
+        threshold = float(np.finfo(tmp.dtype).tiny) * 2**20
         for state in slots.values():
             np.abs(state, out=tmp)
-            np.copyto(state, 0, where=tmp < np.finfo(state.dtype).tiny * 2**20)
+            tmp -= threshold
+            state *= step(tmp)  # 0 below the threshold, 1 above: no boolean array
 
     def _flat_slots(self, flat) -> dict:
         """Flat state vectors for ``flat``'s layout, carrying over any state held per key."""
@@ -191,9 +196,9 @@ class Adam(Optimizer):
         v += tmp
         # lr m_hat / (sqrt(v_hat) + eps) = [lr sqrt(bias2) / bias1] m / (sqrt(v) + eps sqrt(bias2))
         np.sqrt(v, out=tmp)
-        tmp += self.eps * np.sqrt(bias2)
+        tmp += self.eps * math.sqrt(bias2)  # Python floats: a NumPy float64 scalar would force a cast buffer
         np.divide(m, tmp, out=tmp)
-        tmp *= self.lr * np.sqrt(bias2) / bias1
+        tmp *= self.lr * math.sqrt(bias2) / bias1
         theta -= tmp
 
     def hyperparameters(self):

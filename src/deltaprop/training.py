@@ -18,6 +18,7 @@ from .checks import check_weights, check_X, label_indices
 from .errors import ConfigError, DataError, DivergenceError
 from .optimizers import Adam, get_optimizer
 from .schedules import get_schedule
+from .workspace import Workspace
 
 Array = np.ndarray
 
@@ -103,6 +104,14 @@ class EpochData:
     def __init__(self, X: Array, Y: Array, w: Array | None, shuffle: bool):
         self.X, self.Y, self.w, self.shuffle = X, Y, w, shuffle
         self.buffers = [np.empty_like(a) for a in (X, Y, w) if a is not None] if shuffle else None
+        self._workspace = None
+
+    def workspace(self, net, batch_size: int) -> Workspace:
+        """The batch buffers, made once per fit (again only if the network's parameters were replaced)."""
+        rows = min(batch_size, self.X.shape[0])
+        if self._workspace is None or not self._workspace.fits(net, rows):
+            self._workspace = Workspace(net, rows)
+        return self._workspace
 
     def epoch(self, rng: np.random.Generator) -> tuple:
         """(X, Y, w) in this epoch's order (the same arrays when not shuffling)."""
@@ -137,7 +146,7 @@ def run_epoch(net, data: EpochData, epoch, batch_size, clip_norm, callbacks: lis
     rng = np.random.default_rng([net.seed, epoch])
     X, Y, w = data.epoch(rng)
     flat, m = net.flat_params(), X.shape[0]
-    out = flat.grads_out(net.L)  # backward writes dW^l, db^l into views of flat.grad
+    ws = data.workspace(net, batch_size)  # the batch's z, a, delta; dW, db are views of flat.grad
     snapshot = flat.theta.copy()  # the last finite state, restored if training diverges
     labels = Y.argmax(axis=1) if net.is_classifier and Y.shape[1] > 1 else None
     total_loss = correct = 0.0
@@ -146,7 +155,7 @@ def run_epoch(net, data: EpochData, epoch, batch_size, clip_norm, callbacks: lis
         for batch, start in enumerate(range(0, m, batch_size)):
             rows = slice(start, start + batch_size)
             try:
-                loss, a_L = train_step(net, flat, out, X[rows], Y[rows], None if w is None else w[rows], rng,
+                loss, a_L = train_step(net, ws, X[rows], Y[rows], None if w is None else w[rows], rng,
                                        clip_norm, callbacks)
             except DivergenceError as exc:
                 flat.theta[...] = snapshot
@@ -169,24 +178,26 @@ def run_epoch(net, data: EpochData, epoch, batch_size, clip_norm, callbacks: lis
     return logs
 
 
-def train_step(net, flat, out, xb, yb, wb, rng, clip_norm, callbacks) -> tuple[float, Array]:
-    """Forward, backward (equations (1)-(4) into ``out``), checks, one optimizer step.
+def train_step(net, ws: Workspace, xb, yb, wb, rng, clip_norm, callbacks) -> tuple[float, Array]:
+    """Forward, the loss, backward (equations (1)-(4)), checks, one optimizer step, all in ``ws``.
 
     Returns the batch loss and a^L; raises DivergenceError before the step when the
     loss or any gradient is not finite.
     """
-    L = net.L
-    trace = net.propagate(xb, training=True, rng=rng)
+    L, m = net.L, xb.shape[0]
+    out = ws.out(m)
+    trace = net.propagate(xb, training=True, rng=rng, workspace=ws)
+    # the loss first: backward may use z^L as scratch; delta^L's buffer is scratch until then
+    loss = net.loss_fn.value(trace.z[L], trace.a[L], yb, net.layers[-1].activation, wb, scratch=out.delta[L])
     grads = backprop.backward(net.layers, net.loss_fn, trace, yb, wb, out=out)
-    loss = net.loss_fn.value(trace.z[L], trace.a[L], yb, net.layers[-1].activation, wb)
-    squared_norm = float(np.dot(flat.grad, flat.grad))  # NaN or inf if any dW, db entry is
+    squared_norm = float(np.dot(ws.flat.grad, ws.flat.grad))  # NaN or inf if any dW, db entry is
     if not (np.isfinite(loss) and np.isfinite(squared_norm)):
         raise DivergenceError(_where_non_finite(trace, grads, loss))
     for cb in callbacks:
         cb.on_backward(net, grads)
     if clip_norm is not None:
-        clip_gradients(flat.grad, clip_norm)
-    net.optimizer.step_flat(flat)
+        clip_gradients(ws.flat.grad, clip_norm)
+    net.optimizer.step_flat(ws.flat)
     return loss, trace.a[L]
 
 
@@ -237,8 +248,8 @@ def _where_non_finite(trace, grads, loss) -> str:
     else the backward pass from layer L down."""
     L = len(grads.dW) - 1
     for l in range(1, L + 1):
-        if not (np.isfinite(trace.z[l]).all() and np.isfinite(trace.a[l]).all()):
-            return f"layer {l} (z^{l} or a^{l}) is not finite, so the loss is {loss}"
+        if not np.isfinite(trace.a[l]).all():
+            return f"the activations a^{l} of layer {l} are not finite, so the loss is {loss}"
     if not np.isfinite(loss):
         return f"the loss is {loss} at the output layer {L}"
     for l in range(L, 0, -1):

@@ -1,0 +1,44 @@
+"""Preallocated arrays for training: one batch's z^l, a^l, delta^l and dropout masks.
+
+The training loop runs every batch through the same arrays (the last, shorter batch
+through their first rows), and backward() writes dW^l, db^l into views of the
+network's gradient vector, so an epoch allocates nothing per batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .backprop import Grads, Trace
+
+
+class Workspace:
+    """Arrays of shape (batch_size, n_l) for l = 1..L; index 0 is the input layer."""
+
+    def __init__(self, net, batch_size: int):
+        def buffers(wanted):
+            return [None] + [np.empty((batch_size, layer.n_out), dtype=net.dtype) if wanted(layer) else None
+                             for layer in net.layers]
+
+        self.batch_size = batch_size
+        self.z, self.a, self.delta = buffers(bool), buffers(bool), buffers(bool)
+        self.mask = buffers(lambda layer: layer.dropout > 0)
+        self.flat = net.flat_params()
+        self.grads = self.flat.grads_out(net.L)
+
+    def fits(self, net, batch_size: int) -> bool:
+        """Still usable for this network and batch size (its parameters not replaced)."""
+        return batch_size == self.batch_size and self.flat is net.flat_params()
+
+    def trace(self, a0: np.ndarray) -> Trace:
+        """Empty Trace whose z[l], a[l], mask[l] are the first m rows of the buffers (m = len(a0))."""
+        m = a0.shape[0]
+        return Trace(_rows(self.z, m), [a0] + _rows(self.a, m)[1:], _rows(self.mask, m))
+
+    def out(self, m: int) -> Grads:
+        """Where backward() writes: the gradient views and the first m rows of delta."""
+        return Grads(self.grads.dW, self.grads.db, _rows(self.delta, m))
+
+
+def _rows(arrays: list, m: int) -> list:
+    return [None if arr is None else arr[:m] for arr in arrays]

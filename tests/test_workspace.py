@@ -1,0 +1,77 @@
+"""The training buffers: the same numbers as the fresh-array path, and no per-batch allocations."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from deltaprop import backprop
+from deltaprop.training import train_step
+from deltaprop.workspace import Workspace
+
+CASES = [
+    (("relu", "tanh"), "softmax", "cross_entropy"),
+    (("sigmoid", "elu"), "identity", "mse"),
+    (("leaky_relu", "softplus"), "sigmoid", "binary_cross_entropy"),
+    (("softmax", "relu"), "softmax", "mse"),
+    (("tanh", "identity"), "sigmoid", "mse"),
+]
+
+
+def build(hidden, output, loss, dtype, m, width=16, n_out=8, dropout=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    layers = [dp.Dense(12, width, hidden[0], dropout=dropout), dp.Dense(width, width, hidden[1]),
+              dp.Dense(width, n_out, output)]
+    net = dp.Network(layers, loss=loss, dtype=dtype, seed=seed)
+    X = rng.normal(size=(m, 12)).astype(dtype)
+    y = {"cross_entropy": rng.integers(0, n_out, m), "mse": rng.normal(size=(m, n_out)),
+         "binary_cross_entropy": rng.integers(0, 2, (m, n_out))}[loss]
+    return net, X, net.targets(y, m)
+
+
+@pytest.mark.parametrize("hidden,output,loss", CASES)
+def test_buffers_give_the_fresh_path_numbers(hidden, output, loss):
+    """backward into the workspace equals net.backward's fresh arrays (float64, relative 1e-12)."""
+    net, X, Y = build(hidden, output, loss, "float64", m=9)
+    fresh = net.backward(net.forward(X), Y)
+    ws = Workspace(net, 16)  # larger than the batch: the first 9 rows are used
+    trace = net.propagate(X, workspace=ws)
+    loss_value = net.loss_fn.value(trace.z[3], trace.a[3], Y, net.layers[-1].activation, scratch=ws.out(9).delta[3])
+    assert loss_value == pytest.approx(net.loss(X, Y), rel=1e-12)
+    buffered = backprop.backward(net.layers, net.loss_fn, trace, Y, out=ws.out(9))
+    for l in (1, 2, 3):
+        np.testing.assert_allclose(buffered.dW[l], fresh.dW[l], rtol=1e-12, atol=1e-300)
+        np.testing.assert_allclose(buffered.db[l], fresh.db[l], rtol=1e-12, atol=1e-300)
+        np.testing.assert_allclose(buffered.delta[l], fresh.delta[l], rtol=1e-12, atol=1e-300)
+        assert np.shares_memory(buffered.dW[l], net.flat_params().grad)  # written into the gradient vector
+
+
+def peak_bytes_per_step(net, X, Y, steps=70):
+    """The most memory (traced by tracemalloc, all domains) alive at once during training steps,
+    above what was alive before them; 70 steps include one optimizer-state flush."""
+    net.optimizer = dp.Adam()
+    ws, rng = Workspace(net, X.shape[0]), np.random.default_rng(1)
+    for _ in range(3):
+        train_step(net, ws, X, Y, None, rng, None, [])
+    tracemalloc.start()
+    try:
+        train_step(net, ws, X, Y, None, rng, None, [])
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(steps):
+            train_step(net, ws, X, Y, None, rng, None, [])
+        return tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("hidden,output,loss", CASES)
+def test_no_per_batch_arrays_are_allocated(hidden, output, loss, dtype):
+    """A training step allocates less than half of its smallest (m, n_l) array: every batch array
+    lives in the workspace. What remains is NumPy's iteration buffers and (m,) row vectors."""
+    m, width, n_out = 1024, 256, 32
+    net, X, Y = build(hidden, output, loss, dtype, m, width, n_out, dropout=0.2)
+    smallest_batch_array = m * n_out * np.dtype(dtype).itemsize
+    assert peak_bytes_per_step(net, X, Y) < smallest_batch_array / 2
