@@ -140,3 +140,11 @@ def test_scaler_fits_on_training_data_and_round_trips():
     np.testing.assert_allclose(Scaler("minmax").fit(X).transform(np.array([[1.0, 20.0, 5.0]])), [[0.5, 0.5, 0]])
     with pytest.raises(dp.DataError, match="X has 4 features per sample, the model expects 3"):
         scaler.transform(np.ones((2, 4)))
+
+
+def test_csv_huge_whole_numbers_stay_floats(tmp_path):
+    """1e20 is integral but no int64: the target stays float instead of overflowing (found by fuzzing)."""
+    path = tmp_path / "big.csv"
+    path.write_text("1,1e20\n2,3\n")
+    _, y, _ = read_csv(path)
+    assert y.dtype == np.float64 and y[0] == 1e20

@@ -75,3 +75,24 @@ def test_no_per_batch_arrays_are_allocated(hidden, output, loss, dtype):
     net, X, Y = build(hidden, output, loss, dtype, m, width, n_out, dropout=0.2)
     smallest_batch_array = m * n_out * np.dtype(dtype).itemsize
     assert peak_bytes_per_step(net, X, Y) < smallest_batch_array / 2
+
+
+def test_fit_needs_no_copy_of_the_data():
+    """Training memory beyond the data: a few copies of the parameters, batch buffers, one-hot targets.
+    (A shuffled copy of X, or a full-size NaN check, would each cost as much as X itself.)"""
+    rng = np.random.default_rng(0)
+    X = rng.random((20000, 784), dtype=np.float32)  # 63 MB
+    y = rng.integers(0, 10, 20000)
+    net = dp.Network([dp.Dense(784, 64, "relu"), dp.Dense(64, 10, "softmax")], loss="cross_entropy",
+                     dtype="float32", seed=0)
+    params = net.flat_params().theta.nbytes
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        net.fit(X, y, epochs=1, batch_size=128, verbose=0)
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    one_hot = 20000 * 10 * 4
+    assert peak < 8 * params + 2 * one_hot + 2 * 2**20  # about 6 MB here, while X is 63 MB
+    assert peak < X.nbytes / 8

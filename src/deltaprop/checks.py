@@ -14,6 +14,11 @@ from .losses import Loss
 Array = np.ndarray
 
 
+def all_finite(values: Array) -> bool:
+    """No NaN or inf, checked by min and max (NaN and +-inf reach them) without an array of flags."""
+    return values.size == 0 or bool(np.isfinite(values.min()) and np.isfinite(values.max()))
+
+
 def _first_bad_row(values: Array) -> int:
     bad = ~np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)
     return int(np.argmax(bad))
@@ -34,7 +39,7 @@ def check_X(X, n_in: int, dtype: np.dtype) -> Array:
     if X.shape[1] != n_in:
         raise ShapeError(f"X has {X.shape[1]} features per sample, the network expects {n_in}")
     X = np.ascontiguousarray(X, dtype=dtype)
-    if not np.isfinite(X).all():
+    if not all_finite(X):
         raise DataError(f"X contains NaN or inf (first at row {_first_bad_row(X)})")
     return X
 
@@ -74,7 +79,7 @@ def _finite_float(y: Array, dtype: np.dtype) -> Array:
     if y.dtype.kind not in "biuf":
         raise DataError(f"y must be numeric for this loss, got dtype {y.dtype}")
     y = np.ascontiguousarray(y, dtype=dtype)
-    if not np.isfinite(y).all():
+    if not all_finite(y):
         raise DataError(f"y contains NaN or inf (first at row {_first_bad_row(y)})")
     return y
 

@@ -169,7 +169,7 @@ class DeltaRegressor(RegressorMixin, _DeltaEstimator):
 
     def predict(self, X) -> np.ndarray:
         X = self._inputs(X)
-        a_L = self.network_.forward(X).a[self.network_.L]
+        a_L = self.network_.output(X)
         return a_L if self._y_is_2d else a_L[:, 0]
 
     def __sklearn_tags__(self):

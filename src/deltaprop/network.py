@@ -120,9 +120,17 @@ class Network:
                                   self.layers[-1].activation, check_weights(sample_weight, m))
 
     # --- predictions ----------------------------------------------------------
+    def output(self, X, chunk: int = 2048) -> Array:
+        """a^L (m, n_L) for X, computed ``chunk`` rows at a time so memory stays bounded."""
+        a0 = check_X(X, self.layers[0].n_in, self.dtype)
+        a_L = np.empty((a0.shape[0], self.layers[-1].n_out), dtype=self.dtype)
+        for start in range(0, a0.shape[0], chunk):
+            a_L[start:start + chunk] = self.propagate(a0[start:start + chunk]).a[self.L]
+        return a_L
+
     def predict_proba(self, X) -> Array:
         """Class probabilities (m, n_classes); one sigmoid output gives columns [1 - p, p]."""
-        a_L = self.forward(X).a[self.L]
+        a_L = self.output(X)
         if a_L.shape[1] == 1:
             return np.hstack([1 - a_L, a_L])
         return a_L
@@ -130,7 +138,7 @@ class Network:
     def predict(self, X) -> Array:
         """Labels for a classifier (argmax, or p > 0.5 for one output); a^L for a regressor."""
         if not self.is_classifier:
-            a_L = self.forward(X).a[self.L]
+            a_L = self.output(X)
             return a_L[:, 0] if a_L.shape[1] == 1 else a_L
         idx = self.predict_proba(X).argmax(axis=1)
         return idx if self.classes is None else self.classes[idx]

@@ -77,7 +77,7 @@ def fit(net, X, y, epochs: int = 10, batch_size: int = 32, optimizer=None, valid
     net.history, net.stop_training = history, False
     for cb in callbacks:
         cb.on_train_begin(net)
-    data = EpochData(X, Y, w, shuffle)
+    data = EpochData(X, Y, w, shuffle, net.is_classifier)
     for epoch in range(net.epochs_trained, net.epochs_trained + epochs):
         net.optimizer.lr = schedule.lr_at(net.optimizer.base_lr, epoch)
         logs = run_epoch(net, data, epoch, batch_size, clip_norm, callbacks)
@@ -95,15 +95,18 @@ def fit(net, X, y, epochs: int = 10, batch_size: int = 32, optimizer=None, valid
 
 
 class EpochData:
-    """The training arrays, and buffers that hold them in each epoch's shuffled order.
+    """The training arrays, served in mini-batches in each epoch's shuffled order.
 
-    Shuffling copies the rows once per epoch into the same buffers (np.take with out=),
-    so mini-batches are plain slices: no allocation and no fancy-index copy per batch.
+    A batch's rows are gathered from the unshuffled arrays into preallocated batch
+    buffers (np.take with out=): no copy of the whole data set, no allocation per batch.
+    Without shuffling, batches are plain slices.
     """
 
-    def __init__(self, X: Array, Y: Array, w: Array | None, shuffle: bool):
+    def __init__(self, X: Array, Y: Array, w: Array | None, shuffle: bool, classifier: bool):
         self.X, self.Y, self.w, self.shuffle = X, Y, w, shuffle
-        self.buffers = [np.empty_like(a) for a in (X, Y, w) if a is not None] if shuffle else None
+        self.labels = Y.argmax(axis=1) if classifier and Y.shape[1] > 1 else None
+        self.order = None
+        self._buffers = None
         self._workspace = None
 
     def workspace(self, net, batch_size: int) -> Workspace:
@@ -111,17 +114,21 @@ class EpochData:
         rows = min(batch_size, self.X.shape[0])
         if self._workspace is None or not self._workspace.fits(net, rows):
             self._workspace = Workspace(net, rows)
+            arrays = (self.X, self.Y, self.w, self.labels)
+            self._buffers = [None if a is None else np.empty((rows,) + a.shape[1:], a.dtype) for a in arrays]
         return self._workspace
 
-    def epoch(self, rng: np.random.Generator) -> tuple:
-        """(X, Y, w) in this epoch's order (the same arrays when not shuffling)."""
-        if not self.shuffle:
-            return self.X, self.Y, self.w
-        order = rng.permutation(self.X.shape[0])
-        arrays = [a for a in (self.X, self.Y, self.w) if a is not None]
-        for source, buffer in zip(arrays, self.buffers, strict=True):
-            np.take(source, order, axis=0, out=buffer, mode="clip")  # "raise" would buffer the copy
-        return self.buffers[0], self.buffers[1], (self.buffers[2] if self.w is not None else None)
+    def new_epoch(self, rng: np.random.Generator) -> None:
+        self.order = rng.permutation(self.X.shape[0]) if self.shuffle else None
+
+    def batch(self, start: int, stop: int) -> tuple:
+        """(X, Y, w, labels) of rows start..stop-1 of this epoch's order (None where absent)."""
+        arrays = (self.X, self.Y, self.w, self.labels)
+        if self.order is None:
+            return tuple(None if a is None else a[start:stop] for a in arrays)
+        rows = self.order[start:stop]
+        return tuple(None if a is None else np.take(a, rows, axis=0, out=buffer[:len(rows)], mode="clip")
+                     for a, buffer in zip(arrays, self._buffers, strict=True))  # mode "raise" would buffer
 
 
 def resume(path, X, y, epochs: int, **options):
@@ -144,19 +151,17 @@ def run_epoch(net, data: EpochData, epoch, batch_size, clip_norm, callbacks: lis
     """One pass over the data in mini-batches; returns the epoch's training figures."""
     started = time.perf_counter()
     rng = np.random.default_rng([net.seed, epoch])
-    X, Y, w = data.epoch(rng)
-    flat, m = net.flat_params(), X.shape[0]
+    flat, m = net.flat_params(), data.X.shape[0]
     ws = data.workspace(net, batch_size)  # the batch's z, a, delta; dW, db are views of flat.grad
+    data.new_epoch(rng)
     snapshot = flat.theta.copy()  # the last finite state, restored if training diverges
-    labels = Y.argmax(axis=1) if net.is_classifier and Y.shape[1] > 1 else None
     total_loss = correct = 0.0
     n_batches = -(-m // batch_size)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is checked explicitly
         for batch, start in enumerate(range(0, m, batch_size)):
-            rows = slice(start, start + batch_size)
+            xb, yb, wb, labels = data.batch(start, start + batch_size)
             try:
-                loss, a_L = train_step(net, ws, X[rows], Y[rows], None if w is None else w[rows], rng,
-                                       clip_norm, callbacks)
+                loss, a_L = train_step(net, ws, xb, yb, wb, rng, clip_norm, callbacks)
             except DivergenceError as exc:
                 flat.theta[...] = snapshot
                 raise DivergenceError(f"training diverged in epoch {epoch + 1}, batch {batch + 1}: {exc}; "
@@ -164,7 +169,7 @@ def run_epoch(net, data: EpochData, epoch, batch_size, clip_norm, callbacks: lis
                                       "or set clip_norm.") from None
             total_loss += loss * a_L.shape[0]
             if net.is_classifier:
-                correct += _n_correct(a_L, Y[rows], None if labels is None else labels[rows])
+                correct += _n_correct(a_L, yb, labels)
             for cb in callbacks:
                 cb.on_batch_end(net, batch, n_batches)
         if not np.isfinite(np.dot(flat.theta, flat.theta)):

@@ -121,7 +121,8 @@ def _target_values(cells: list[str], path: Path) -> np.ndarray:
         y = np.array([float(c) for c in cells])
         if not np.isfinite(y).all():
             raise DataError(f"{path}: the target column holds NaN or inf")
-        return y.astype(np.int64) if np.all(y == np.round(y)) else y
+        integral = np.all(y == np.round(y)) and np.abs(y).max() < 2**53  # exactly representable labels
+        return y.astype(np.int64) if integral else y
     return np.array(cells)
 
 
