@@ -73,7 +73,7 @@ def fit(net, X, y, epochs: int = 10, batch_size: int = 32, optimizer=None, valid
     net.optimizer = _choose_optimizer(net, optimizer)
     schedule = get_schedule(schedule)
     callbacks = list(callbacks) + ([Progress()] if verbose else [])
-    history = net.history if getattr(net, "history", None) is not None else History()
+    history = net.history if net.history is not None else History()
     net.history, net.stop_training = history, False
     for cb in callbacks:
         cb.on_train_begin(net)

@@ -143,7 +143,7 @@ def _chain(ex: Explanation) -> list:
     else:
         out.append(("eq", f"\\frac{{\\partial L}}{{\\partial {w}}} = \\delta_{{{j}}}^{{{l}}} a_{{{i}}}^{{{l - 1}}} = "
                           f"{fmt(c.delta)} \\cdot {fmt(c.a_i)} = {fmt(c.product)}"))
-    out.append(("eq", f"dW^{{{l}}}_{{{i}{j}}} = {fmt(c.backprop)} \\quad \\text{{(backprop)}}"))
+    out.append(("eq", f"dW_{{{i}{j}}}^{{{l}}} = {fmt(c.backprop)} \\quad \\text{{(backprop)}}"))
     out.append(("eq", f"\\frac{{L({w} + \\varepsilon) - L({w} - \\varepsilon)}}{{2 \\varepsilon}} = "
                       f"{fmt(c.finite_difference)} \\quad \\text{{(central difference, eps = {c.eps:g})}}"))
     out.append(("para", f"Relative difference between the chain-rule product and the finite difference: "

@@ -133,7 +133,8 @@ def _ml(node) -> str:
         return f"<mfrac>{_ml(node[1])}{_ml(node[2])}</mfrac>"
     rows = "".join("<mtr>" + "".join("<mtd>" + "".join(_ml(n) for n in cell) + "</mtd>" for cell in row) + "</mtr>"
                    for row in node[1])
-    return f"<mrow><mo>[</mo><mtable>{rows}</mtable><mo>]</mo></mrow>"
+    return (f'<mrow><mo fence="true" stretchy="true">[</mo><mtable>{rows}</mtable>'
+            f'<mo fence="true" stretchy="true">]</mo></mrow>')
 
 
 # --- plain text --------------------------------------------------------------
