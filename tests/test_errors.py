@@ -87,6 +87,7 @@ CLI_CASES = [
     ("missing file", ["predict", "{d}/run/model.safetensors", "--data", "{d}/none.csv"], "no such data file"),
     ("bad option value", ["train", "--dtype", "float16", "--epochs", "1"], "dtype must be one of"),
     ("missing data set", ["train", "--data", "mnist", "--data-dir", "{d}"], "data set 'mnist' not found"),
+    ("output folder that cannot be made", ["train", "--epochs", "1", "--out", "{d}/good.csv/run"], "Not a directory"),
 ]
 
 

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except DeltapropError as exc:
+    except (DeltapropError, OSError) as exc:  # bad input, or a path that cannot be read or written
         if args.debug:
             raise
         print(f"deltaprop {args.command}: error: {exc}", file=sys.stderr)
