@@ -148,3 +148,13 @@ def test_csv_huge_whole_numbers_stay_floats(tmp_path):
     path.write_text("1,1e20\n2,3\n")
     _, y, _ = read_csv(path)
     assert y.dtype == np.float64 and y[0] == 1e20
+
+
+@pytest.mark.skipif(not __import__("pathlib").Path("/usr/share/datasets/fashion-mnist").is_dir(),
+                    reason="Debian's dataset-fashion-mnist is not installed (CI installs it)")
+def test_real_fashion_mnist_from_the_debian_package():
+    data = load_builtin("fashion-mnist")
+    assert data.X_train.shape == (60000, 784) and data.X_test.shape == (10000, 784)
+    assert data.X_train.dtype == np.float32 and 0.0 == data.X_train.min() and data.X_train.max() == 1.0
+    assert sorted(np.unique(data.y_train)) == list(range(10)) and np.bincount(data.y_test).tolist() == [1000] * 10
+    assert len(data.class_names) == 10 and data.class_names[9] == "Ankle boot"
