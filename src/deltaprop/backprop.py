@@ -33,7 +33,8 @@ class Trace:
 
 @dataclass
 class Grads:
-    """Fresh gradients of one backward pass: dW[l], db[l], delta[l] for l = 1..L."""
+    """The gradients of one backward pass: dW[l], db[l], delta[l] for l = 1..L (fresh arrays,
+    unless backward() was given buffers to write into)."""
 
     dW: list
     db: list
