@@ -95,11 +95,7 @@ def label_indices(y: Array, n_out: int, classes: Array | None = None) -> Array:
                             f"known labels: {classes[:20].tolist()}")
         return pos
     if y.dtype.kind == "f":
-        if not np.isfinite(y).all():
-            raise DataError(f"y contains NaN or inf (first at row {_first_bad_row(y)})")
-        if (y != np.round(y)).any():
-            raise DataError("y holds non-integer values but the loss needs class labels; "
-                            "use loss='mse' for regression")
+        check_whole_numbers(y)
     elif y.dtype.kind not in "biu":
         raise DataError(f"labels of dtype {y.dtype} need the network's classes to be set (fit sets them)")
     idx = y.astype(np.int64)
@@ -107,6 +103,14 @@ def label_indices(y: Array, n_out: int, classes: Array | None = None) -> Array:
         raise DataError(f"class label {int(idx.max() if idx.max() >= n_out else idx.min())} "
                         f"is outside 0..{n_out - 1} (the output layer has {n_out} neurons)")
     return idx
+
+
+def check_whole_numbers(y: Array) -> None:
+    """Float labels must be finite whole numbers; anything else is a regression target."""
+    if not all_finite(y):
+        raise DataError(f"y contains NaN or inf (first at row {_first_bad_row(y)})")
+    if (y != np.round(y)).any():
+        raise DataError("y holds non-integer values but the loss needs class labels; use loss='mse' for regression")
 
 
 def one_hot(idx: Array, n_out: int, dtype: np.dtype) -> Array:

@@ -7,7 +7,7 @@ import numpy as np
 from . import backprop
 from .activations import step
 from .backprop import Grads, Trace
-from .checks import check_weights, check_X, encode_targets, label_indices
+from .checks import check_weights, check_whole_numbers, check_X, encode_targets, label_indices
 from .errors import ConfigError, DataError, ShapeError
 from .layers import Dense
 from .losses import get_loss
@@ -147,9 +147,8 @@ class Network:
         """Remember the sorted labels of y as the classes behind output neurons 0..n_L-1."""
         classes = np.unique(np.asarray(y))
         n_out = self.layers[-1].n_out
-        if classes.dtype.kind == "f" and (not np.isfinite(classes).all() or (classes != np.round(classes)).any()):
-            raise DataError("y holds non-integer values but the loss needs class labels; use loss='mse' "
-                            "for regression")
+        if classes.dtype.kind == "f":
+            check_whole_numbers(classes)
         if len(classes) > max(n_out, 2):
             raise DataError(f"y has {len(classes)} distinct labels but the output layer has {n_out} neurons")
         if n_out > 1 and len(classes) < n_out and classes.dtype.kind in "iu" and classes.min() >= 0 \

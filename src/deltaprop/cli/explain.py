@@ -53,17 +53,12 @@ def _subject(args):
         data, _ = load_data(spec, net.extra.get("target"), seed=net.seed)
         X, y = inputs_for(net, data.X_test), data.y_test
     else:
-        from .options import DEFAULTS
-        from .train import build_network
+        from ..data import Scaler
+        from .train import new_network
 
         data, _ = load_data(args.data or "digits", seed=args.seed)
-        from ..data import Scaler
-
         X, y = Scaler("standard").fit(data.X_train).transform(data.X_test), data.y_test
-        opts = {**DEFAULTS, "layers": args.layers, "activation": args.activation, "loss": args.loss,
-                "dtype": "float64", "seed": args.seed}
-        net = build_network(opts, X.shape[1], data.y_train)
-        net.set_classes(data.y_train)
+        net = new_network(args.layers, args.activation, args.loss, args.seed, X.shape[1], data.y_train)
     if not 0 <= args.sample < len(y):
         raise DataError(f"--sample must be in 0..{len(y) - 1}, got {args.sample}")
     return net, X[args.sample], y[args.sample]

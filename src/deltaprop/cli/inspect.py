@@ -35,8 +35,7 @@ def add_parser(sub) -> None:
 
 
 def run_gradcheck(args) -> int:
-    from .options import DEFAULTS
-    from .train import build_network
+    from .train import new_network
 
     data, _ = load_data(args.data, seed=args.seed)
     rows = np.random.default_rng(args.seed).choice(len(data.y_train), size=min(args.samples, len(data.y_train)),
@@ -45,11 +44,8 @@ def run_gradcheck(args) -> int:
         net = load(args.model)
         X = inputs_for(net, data.X_train[rows])
     else:
-        opts = {**DEFAULTS, "layers": args.layers, "activation": args.activation, "loss": args.loss,
-                "dtype": "float64", "seed": args.seed}
         X = data.X_train[rows] / max(float(np.abs(data.X_train).max()), 1.0)
-        net = build_network(opts, X.shape[1], data.y_train)
-        net.set_classes(data.y_train)
+        net = new_network(args.layers, args.activation, args.loss, args.seed, X.shape[1], data.y_train)
     print(net)
     report = gradcheck(net, X, data.y_train[rows], tol=args.tol, max_entries=args.max_entries, seed=args.seed)
     print(report)

@@ -131,6 +131,17 @@ def build_network(opts: dict, n_in: int, y: np.ndarray) -> Network:
     return Network(layers, loss=loss, dtype=opts["dtype"], seed=opts["seed"])
 
 
+def new_network(layers: str, activation: str, loss: str | None, seed: int, n_in: int, y_train) -> Network:
+    """A fresh float64 network from command-line options, its classes set from y_train
+    (for gradcheck and explain, which look at a network rather than train it)."""
+    from .options import DEFAULTS
+
+    opts = {**DEFAULTS, "layers": layers, "activation": activation, "loss": loss, "dtype": "float64", "seed": seed}
+    net = build_network(opts, n_in, y_train)
+    net.set_classes(y_train)
+    return net
+
+
 def parse_layers(spec) -> list[int]:
     if isinstance(spec, (list, tuple)):
         widths = list(spec)
