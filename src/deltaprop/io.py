@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .checks import all_finite
 from .errors import ModelFileError
 
 FORMAT = "deltaprop"
@@ -32,21 +33,27 @@ def save(net, path, include_optimizer: bool = True) -> None:
     """Write ``net`` to ``path`` atomically: weights, config, and optimizer state if any."""
     from safetensors.numpy import save as st_save
 
-    tensors = {}
     for (l, name), value in net.params().items():
-        if not np.isfinite(value).all():
+        if not all_finite(value):
             raise ModelFileError(f"refusing to save: layer {l} {name} holds NaN or inf")
-        tensors[f"layers.{l}.{name}"] = np.ascontiguousarray(value)
+    include_optimizer = include_optimizer and net.optimizer is not None
+    tensors = {key: np.ascontiguousarray(value) for key, value in named_tensors(net, include_optimizer).items()}
     config = _config(net)
-    if include_optimizer and net.optimizer is not None:
+    if include_optimizer:
         config["optimizer"] = {"name": net.optimizer.name, "hyperparameters": net.optimizer.hyperparameters(),
                                "t": net.optimizer.t}
-        for (l, name, slot), value in net.optimizer.state_arrays().items():
-            tensors[f"optimizer.{l}.{name}.{slot}"] = np.ascontiguousarray(value)
     config_json = json.dumps(config)
     data = st_save(tensors, metadata={"format": FORMAT, "config": config_json,
                                       "sha256": checksum(config_json, tensors)})
     atomic_write(Path(path), data)
+
+
+def named_tensors(net, include_optimizer: bool = True) -> dict:
+    """{file name: array}: ``layers.{l}.{W|b}``, and ``optimizer.{l}.{W|b}.{slot}`` when included."""
+    tensors = {f"layers.{l}.{name}": value for (l, name), value in net.params().items()}
+    if include_optimizer and net.optimizer is not None:
+        tensors |= {"optimizer.{}.{}.{}".format(*key): value for key, value in net.optimizer.state_arrays().items()}
+    return tensors
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -116,10 +123,7 @@ def checksum(config_json: str, tensors: dict) -> str:
 
 
 def _verify_checksum(meta: dict, net, path: Path) -> None:
-    tensors = {f"layers.{l}.{name}": value for (l, name), value in net.params().items()}
-    if net.optimizer is not None:
-        tensors |= {"optimizer.{}.{}.{}".format(*key): value for key, value in net.optimizer.state_arrays().items()}
-    if meta.get("sha256") != checksum(meta["config"], tensors):
+    if meta.get("sha256") != checksum(meta["config"], named_tensors(net)):
         raise ModelFileError(f"{path}: checksum mismatch: the file is corrupt or was modified after saving")
 
 
@@ -179,16 +183,13 @@ def _tensor(f, tensors: dict, key: str, shape: tuple, dtype: np.dtype, path: Pat
         value = f.get_tensor(key)
     except Exception as exc:  # safetensors reports corrupt offsets with its own error type
         raise ModelFileError(f"{path}: tensor {key!r} cannot be read ({exc})") from None
-    if not np.isfinite(value).all():
+    if not all_finite(value):
         raise ModelFileError(f"{path}: tensor {key!r} holds NaN or inf")
     return value
 
 
 def _expect_names(tensors: dict, net, path: Path) -> None:
-    expected = {f"layers.{l}.{name}" for (l, name) in net.params()}
-    if net.optimizer is not None:
-        expected |= {"optimizer.{}.{}.{}".format(*key) for key in net.optimizer.state_arrays()}
-    extra = set(tensors) - expected
+    extra = set(tensors) - set(named_tensors(net))
     if extra:
         raise ModelFileError(f"{path}: unexpected tensors {sorted(extra)[:5]} (file tampered with?)")
 
