@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from . import fused
 from .activations import step
 from .errors import ConfigError
 
@@ -146,6 +147,8 @@ class SGD(Optimizer):
         self.slots = ("velocity",) if momentum else ()
 
     def update(self, theta, g, slots, tmp):
+        if self._fused_update(theta, g, slots):
+            return
         if not self.momentum:
             np.multiply(g, self.lr, out=tmp)
             theta -= tmp
@@ -163,6 +166,19 @@ class SGD(Optimizer):
             tmp[...] = v
         tmp *= self.lr
         theta -= tmp
+
+    def _fused_update(self, theta, g, slots) -> bool:
+        """The same update in one pass (fused.py), when a kernel is available."""
+        name, state = ("sgd_momentum", [slots["velocity"]]) if self.momentum else ("sgd", [])
+        kernel, arrays = fused.kernel(name), fused.flat(theta, g, *state)
+        if kernel is None or arrays is None:
+            return False
+        c = theta.dtype.type
+        if self.momentum:
+            kernel(*arrays, c(self.momentum), c(self.lr), self.t == 1, self.nesterov)
+        else:
+            kernel(*arrays, c(self.lr))
+        return True
 
     def hyperparameters(self):
         return {"lr": self.base_lr, "momentum": self.momentum, "nesterov": self.nesterov,
@@ -187,6 +203,12 @@ class Adam(Optimizer):
         m, v = slots["m"], slots["v"]
         bias1 = 1 - self.beta1**self.t
         bias2 = 1 - self.beta2**self.t
+        kernel, arrays = fused.kernel("adam"), fused.flat(theta, g, m, v)
+        if kernel is not None and arrays is not None:  # the lines below in one pass
+            c = theta.dtype.type
+            kernel(*arrays, c(self.beta1), c(1 - self.beta1), c(self.beta2), c(1 - self.beta2),
+                   c(self.eps * math.sqrt(bias2)), c(self.lr * math.sqrt(bias2) / bias1))
+            return
         m *= self.beta1                       # m = b1 m + (1 - b1) g
         np.multiply(g, 1 - self.beta1, out=tmp)
         m += tmp
@@ -231,6 +253,8 @@ class RMSprop(Optimizer):
         self.slots = ("square_avg", "momentum_buffer") if momentum else ("square_avg",)
 
     def update(self, theta, g, slots, tmp):
+        if self._fused_update(theta, g, slots):
+            return
         v = slots["square_avg"]
         v *= self.alpha                       # v = alpha v + (1 - alpha) g^2
         np.square(g, out=tmp)
@@ -246,6 +270,18 @@ class RMSprop(Optimizer):
             tmp[...] = buf
         tmp *= self.lr
         theta -= tmp
+
+    def _fused_update(self, theta, g, slots) -> bool:
+        """The same update in one pass (fused.py), when a kernel is available."""
+        name = "rmsprop_momentum" if self.momentum else "rmsprop"
+        state = [slots[s] for s in self.slots]  # square_avg (, momentum_buffer)
+        kernel, arrays = fused.kernel(name), fused.flat(theta, g, *state)
+        if kernel is None or arrays is None:
+            return False
+        c = theta.dtype.type
+        extra = (c(self.momentum),) if self.momentum else ()
+        kernel(*arrays, c(self.alpha), c(1 - self.alpha), c(self.eps), *extra, c(self.lr))
+        return True
 
     def hyperparameters(self):
         return {"lr": self.base_lr, "alpha": self.alpha, "eps": self.eps, "momentum": self.momentum,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import ACTIVATIONS, LOSSES, __version__
+from .. import ACTIVATIONS, LOSSES, __version__, fused
 from ..gradcheck import gradcheck
 from ..io import load
 from ..optimizers import OPTIMIZERS
@@ -55,6 +55,7 @@ def run_gradcheck(args) -> int:
 def run_info(args) -> int:
     if args.model is None:
         print(f"deltaprop {__version__}, NumPy {np.__version__}")
+        print(f"kernels: {fused.describe()}")
         print(f"activations: {', '.join(sorted(ACTIVATIONS))}")
         print(f"losses: {', '.join(sorted(LOSSES))}")
         print(f"optimizers: {', '.join(OPTIMIZERS)}")

@@ -1,0 +1,144 @@
+"""Fused element-wise kernels: one pass over memory where NumPy takes several.
+
+An Adam step in NumPy is a dozen whole-array operations, each reading and writing
+every parameter; here it is one loop that reads g, m, v, theta once. The kernels
+are compiled by numba when it is installed (``pip install "deltaprop[fast]"``).
+Without numba, or with ``DELTAPROP_KERNELS=numpy`` in the environment, or after
+``use_kernels(False)``, ``kernel(name)`` returns None and every caller runs its
+plain NumPy code instead: that code is the readable reference, and the tests hold
+each kernel to it.
+
+Every kernel takes contiguous 1-D arrays of one float dtype and scalars already
+cast to that dtype (a Python float would turn a float32 loop into float64).
+Operations keep NumPy's order, so a float32 run matches the NumPy path to within
+rounding (usually bit for bit).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+Array = np.ndarray
+
+_enabled = os.environ.get("DELTAPROP_KERNELS", "numba").lower() != "numpy"
+_compiled: dict = {}
+
+
+# --- the kernels, as plain Python loops (numba compiles them) -------------------------
+def _adam(theta, g, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2, eps_hat, step_size):
+    """m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  theta -= step_size m / (sqrt(v) + eps_hat)."""
+    for i in range(theta.size):
+        m[i] = beta1 * m[i] + one_minus_beta1 * g[i]
+        v[i] = beta2 * v[i] + one_minus_beta2 * (g[i] * g[i])
+        theta[i] -= (m[i] / (np.sqrt(v[i]) + eps_hat)) * step_size
+
+
+def _sgd(theta, g, lr):
+    """theta -= lr g."""
+    for i in range(theta.size):
+        theta[i] -= g[i] * lr
+
+
+def _sgd_momentum(theta, g, velocity, mu, lr, first, nesterov):
+    """v = g (first step) or mu v + g;  theta -= lr (g + mu v) (Nesterov) or lr v."""
+    for i in range(theta.size):
+        velocity[i] = g[i] if first else velocity[i] * mu + g[i]
+        direction = velocity[i] * mu + g[i] if nesterov else velocity[i]
+        theta[i] -= direction * lr
+
+
+def _rmsprop(theta, g, square_avg, alpha, one_minus_alpha, eps, lr):
+    """v = alpha v + (1-alpha) g^2;  theta -= lr g / (sqrt(v) + eps)."""
+    for i in range(theta.size):
+        square_avg[i] = alpha * square_avg[i] + one_minus_alpha * (g[i] * g[i])
+        theta[i] -= (g[i] / (np.sqrt(square_avg[i]) + eps)) * lr
+
+
+def _rmsprop_momentum(theta, g, square_avg, buf, alpha, one_minus_alpha, eps, mu, lr):
+    """As _rmsprop, with buf = mu buf + g / (sqrt(v) + eps) taking the step."""
+    for i in range(theta.size):
+        square_avg[i] = alpha * square_avg[i] + one_minus_alpha * (g[i] * g[i])
+        buf[i] = buf[i] * mu + g[i] / (np.sqrt(square_avg[i]) + eps)
+        theta[i] -= buf[i] * lr
+
+
+def _relu_chain(g, z):
+    """g *= sigma'(z) = 1[z > 0] for relu; NaN in z stays NaN in g (divergence shows)."""
+    for i in range(g.size):
+        if not z[i] > 0:
+            g[i] = g[i] * 0 if z[i] <= 0 else z[i]
+
+
+def _bias_relu(z, b, a):
+    """z += b for every row of z (m, n), then a = max(z, 0): z^l and a^l in one pass."""
+    for r in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            z[r, j] += b[j]
+            a[r, j] = z[r, j] if z[r, j] > 0 else z[r, j] * 0
+
+
+KERNELS = {
+    "adam": _adam, "sgd": _sgd, "sgd_momentum": _sgd_momentum, "rmsprop": _rmsprop,
+    "rmsprop_momentum": _rmsprop_momentum, "relu_chain": _relu_chain, "bias_relu": _bias_relu,
+}
+
+
+def available() -> bool:
+    """True when numba can be imported (the kernels can be compiled)."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def use_kernels(enabled: bool) -> bool:
+    """Turn the fused kernels on or off for this process; returns the previous setting."""
+    global _enabled
+    previous, _enabled = _enabled, bool(enabled)
+    return previous
+
+
+def backend() -> str:
+    """"numba" when kernels run, else "numpy"."""
+    return "numba" if _enabled and available() else "numpy"
+
+
+def describe() -> str:
+    """One line for ``deltaprop info``: which kernels run, and why."""
+    if not available():
+        return 'numpy (numba is not installed: pip install "deltaprop[fast]" for the fused kernels)'
+    if not _enabled:
+        return "numpy (fused kernels turned off: DELTAPROP_KERNELS=numpy or use_kernels(False))"
+    import numba
+
+    return f"numba {numba.__version__} (fused optimizer steps and sigma' products)"
+
+
+def kernel(name: str):
+    """The compiled kernel ``name``, or None (numba missing or kernels turned off)."""
+    if not _enabled:
+        return None
+    if name not in _compiled:
+        _compiled[name] = _compile(KERNELS[name])
+    return _compiled[name]
+
+
+def _compile(function):
+    try:
+        import numba
+    except ImportError:
+        return None
+    # error_model="numpy": x / 0 gives inf as in NumPy (no check per division, so the loop
+    # vectorizes); cache=True keeps the machine code between processes.
+    return numba.njit(cache=True, error_model="numpy", nogil=True)(function)
+
+
+def flat(*arrays: Array) -> tuple | None:
+    """1-D views of C-contiguous arrays of one dtype, or None when a kernel cannot take them."""
+    dtype = arrays[0].dtype
+    if not all(a.flags.c_contiguous and a.dtype == dtype for a in arrays):
+        return None
+    return tuple(a.reshape(-1) for a in arrays)

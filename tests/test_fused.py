@@ -1,0 +1,137 @@
+"""The fused kernels (fused.py) against the plain NumPy code they replace.
+
+The NumPy code is the reference: if a kernel drifted from it (a wrong constant, a
+float32 loop silently promoted, a missed NaN), these comparisons fail. Tolerances:
+rtol 1e-6 in float32 and 1e-13 in float64, a few ulps of accumulated rounding.
+"""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from deltaprop import activations, fused
+
+pytest.importorskip("numba", reason="the fused kernels need numba (pip install 'deltaprop[fast]')")
+
+RTOL = {np.float32: 1e-6, np.float64: 1e-13}
+
+OPTIMIZERS = {
+    "adam": lambda: dp.Adam(lr=0.01),
+    "adamw": lambda: dp.AdamW(lr=0.01, weight_decay=0.1),
+    "sgd": lambda: dp.SGD(lr=0.1),
+    "sgd_momentum": lambda: dp.SGD(lr=0.1, momentum=0.9),
+    "sgd_nesterov": lambda: dp.SGD(lr=0.1, momentum=0.9, nesterov=True),
+    "rmsprop": lambda: dp.RMSprop(lr=0.01),
+    "rmsprop_momentum": lambda: dp.RMSprop(lr=0.01, momentum=0.8),
+}
+
+
+@pytest.fixture
+def kernels_off():
+    previous = fused.use_kernels(False)
+    yield
+    fused.use_kernels(previous)
+
+
+def _steps(optimizer, dtype, kernels: bool, n_steps: int = 6):
+    """n_steps updates of a (30, 7) weight and a (7,) bias from fixed gradients."""
+    rng = np.random.default_rng(3)
+    params = {(1, "W"): rng.standard_normal((30, 7)).astype(dtype), (1, "b"): rng.standard_normal(7).astype(dtype)}
+    grads = [{k: rng.standard_normal(v.shape).astype(dtype) for k, v in params.items()} for _ in range(n_steps)]
+    previous = fused.use_kernels(kernels)
+    try:
+        for g in grads:
+            optimizer.step(params, g)
+    finally:
+        fused.use_kernels(previous)
+    return params, optimizer.state_arrays()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_fused_optimizer_step_equals_the_numpy_update(name, dtype):
+    fast, fast_state = _steps(OPTIMIZERS[name](), dtype, kernels=True)
+    slow, slow_state = _steps(OPTIMIZERS[name](), dtype, kernels=False)
+    for key in slow:
+        assert fast[key].dtype == dtype
+        np.testing.assert_allclose(fast[key], slow[key], rtol=RTOL[dtype], atol=0)
+    assert fast_state.keys() == slow_state.keys()
+    for key in slow_state:
+        np.testing.assert_allclose(fast_state[key], slow_state[key], rtol=RTOL[dtype], atol=0)
+
+
+def test_fused_steps_really_run_in_the_kernel(monkeypatch):
+    """Without this, a kernel never chosen (wrong name, rejected arrays) would pass the comparisons above."""
+    called = []
+    real = fused.kernel
+
+    def spy(name):
+        called.append(name)
+        return real(name)
+
+    monkeypatch.setattr(fused, "kernel", spy)
+    _steps(dp.Adam(), np.float32, kernels=True, n_steps=1)
+    _steps(dp.RMSprop(momentum=0.5), np.float32, kernels=True, n_steps=1)
+    assert {"adam", "rmsprop_momentum"} <= set(called)
+
+
+def test_non_contiguous_parameters_fall_back_to_numpy():
+    """A kernel on a reshape-copy would update the copy; the strided array must still move."""
+    theta = np.ones((6, 8))[:, ::2]
+    before = theta.copy()
+    dp.SGD(lr=0.5).step({(1, "W"): theta}, {(1, "W"): np.ones((6, 4))})
+    np.testing.assert_array_equal(theta, before - 0.5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_chain_kernel_equals_the_step_product(dtype):
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((40, 9)).astype(dtype)
+    z[0, :3] = [0.0, -0.0, np.nan]
+    g = rng.standard_normal((40, 9)).astype(dtype)
+    z_before = z.copy()
+    fast = activations.relu_chain(g.copy(), z)
+    np.testing.assert_array_equal(z, z_before)  # the kernel leaves z alone
+    previous = fused.use_kernels(False)
+    try:
+        with np.errstate(invalid="ignore"):
+            slow = activations.relu_chain(g.copy(), z.copy())
+    finally:
+        fused.use_kernels(previous)
+    np.testing.assert_array_equal(fast, slow)  # 0/1 factors: exact, NaN where z is NaN
+    assert np.isnan(fast[0, 2]) and fast[0, 0] == 0 and fast[0, 1] == 0
+
+
+def test_training_with_and_without_kernels_agrees(kernels_off):
+    """A whole fit: same losses, same weights, to float32 rounding."""
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((300, 12)).astype(np.float32), rng.integers(0, 3, 300)
+
+    def train(kernels):
+        fused.use_kernels(kernels)
+        net = dp.Network([dp.Dense(12, 16, "relu"), dp.Dense(16, 3, "softmax")], loss="cross_entropy",
+                         dtype="float32", seed=4)
+        history = net.fit(X, y, epochs=3, batch_size=32, optimizer=dp.Adam(lr=0.01), verbose=0)
+        return net, history
+
+    (fast_net, fast), (slow_net, slow) = train(True), train(False)
+    np.testing.assert_allclose(fast["loss"], slow["loss"], rtol=1e-5)
+    for key, value in slow_net.params().items():
+        np.testing.assert_allclose(fast_net.params()[key], value, rtol=1e-4, atol=1e-6)
+
+
+def test_backend_switch_and_environment_variable():
+    previous = fused.use_kernels(False)
+    try:
+        assert fused.backend() == "numpy" and fused.kernel("adam") is None
+        fused.use_kernels(True)
+        assert fused.backend() == "numba" and fused.kernel("adam") is not None
+    finally:
+        fused.use_kernels(previous)
+    code = "from deltaprop import fused; print(fused.backend(), fused.kernel('adam'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"DELTAPROP_KERNELS": "numpy", "PATH": ""}).stdout
+    assert out.split() == ["numpy", "None"]
