@@ -5,7 +5,10 @@
 
 Each trial runs in a fresh subprocess (so its peak memory is its own), in the order
 deltaprop, torch, sklearn, deltaprop, torch, sklearn, ... and the medians are
-reported. Same architecture, loss (softmax + cross-entropy), optimizer (Adam),
+reported. Before the timed run each trial trains on 4 batches, untimed, so that
+one-time loading (numba's compiled kernels, PyTorch's kernel selection) is not
+counted as training; ``--cold`` reports that first-use cost. Same architecture,
+loss (softmax + cross-entropy), optimizer (Adam),
 learning rate, batch size, epochs and float32 for all three; torch starts from
 deltaprop's initial weights. Peak memory is the rise of the process's peak
 resident set size (reset once the data and library are loaded) during training
@@ -136,14 +139,41 @@ def child(framework: str, workload: str, quick: bool) -> dict:
     X, y, X_test, y_test = load(workload, quick)
     spec = WORKLOADS[workload]
     epochs = epochs_for(workload)
-    __import__({"deltaprop": "deltaprop", "torch": "torch", "sklearn": "sklearn.neural_network"}[framework])
-    base = reset_peak_rss()  # after the data and the library are loaded
     runner = {"deltaprop": run_deltaprop, "torch": run_torch, "sklearn": run_sklearn}[framework]
+    # warm-up, untimed: the same training on 4 batches loads what each library loads on first use
+    # (deltaprop's compiled kernels from numba's cache, PyTorch's kernel choices)
+    n = 4 * spec["batch"]
+    runner(spec["sizes"], spec["batch"], 1, X[:n], y[:n], X_test[:n])
+    base = reset_peak_rss()  # after the data and the library are loaded
     train, infer, predicted = runner(spec["sizes"], spec["batch"], epochs, X, y, X_test)
     peak = status_kb("VmHWM")
     return {"samples_per_s": epochs * len(X) / train, "predict_per_s": len(X_test) / infer,
             "accuracy": float((predicted == y_test).mean()), "peak_mb": (peak - base) / 1024,
             "data_mb": X.nbytes / 2**20}
+
+
+def cold_child() -> dict:
+    """The first fit (one batch of the small workload) in a fresh process: one-time loading included."""
+    import deltaprop as dp
+
+    X, y, _, _ = load("small", True)
+    base = reset_peak_rss()
+    started = time.perf_counter()
+    deltaprop_net(WORKLOADS["small"]["sizes"]).fit(X[:32], y[:32], epochs=1, batch_size=32, verbose=0)
+    return {"seconds": time.perf_counter() - started, "peak_mb": (status_kb("VmHWM") - base) / 1024,
+            "backend": dp.fused.backend()}
+
+
+def cold_start(repeats: int = 3) -> None:
+    """Median first-fit time and memory, with the numba kernels (cached) and with NumPy alone."""
+    for kernels in ("numba", "numpy"):
+        env = dict(os.environ, DELTAPROP_KERNELS=kernels)
+        runs = [json.loads(subprocess.run([sys.executable, __file__, "--child", "cold", "small"], env=env,
+                                          capture_output=True, text=True, check=True).stdout.splitlines()[-1])
+                for _ in range(repeats)]
+        print(f"first fit in a fresh process, kernels {runs[0]['backend']}: "
+              f"{statistics.median(r['seconds'] for r in runs):.2f} s, "
+              f"+{statistics.median(r['peak_mb'] for r in runs):.0f} MB")
 
 
 def status_kb(field: str) -> int:
@@ -194,10 +224,14 @@ def main():
     parser.add_argument("--quick", action="store_true", help="3 repeats on 15k samples (under 2 minutes)")
     parser.add_argument("--repeats", type=int, help="interleaved repeats per framework (default 5, quick 3)")
     parser.add_argument("--workloads", default="small,medium,large")
+    parser.add_argument("--cold", action="store_true", help="only the first-use cost of deltaprop's kernels")
     parser.add_argument("--child", nargs=2, metavar=("FRAMEWORK", "WORKLOAD"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(*args.child, args.quick)))
+        print(json.dumps(cold_child() if args.child[0] == "cold" else child(*args.child, args.quick)))
+        return
+    if args.cold:
+        cold_start()
         return
     repeats = args.repeats or (3 if args.quick else 5)
     peak = gemm_peak()

@@ -29,6 +29,14 @@ OPTIMIZERS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def kernels_on():
+    """Kernels on for every test here, even under DELTAPROP_KERNELS=numpy (CI runs the suite both ways)."""
+    previous = fused.use_kernels(True)
+    yield
+    fused.use_kernels(previous)
+
+
 @pytest.fixture
 def kernels_off():
     previous = fused.use_kernels(False)
@@ -135,3 +143,64 @@ def test_backend_switch_and_environment_variable():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"DELTAPROP_KERNELS": "numpy", "PATH": ""}).stdout
     assert out.split() == ["numpy", "None"]
+
+
+def _without_kernels(fn, *args):
+    previous = fused.use_kernels(False)
+    try:
+        return fn(*args)
+    finally:
+        fused.use_kernels(previous)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 2), (32, 10), (300, 7)])
+def test_softmax_kernel_equals_the_numpy_softmax(shape, dtype):
+    z = (np.random.default_rng(5).standard_normal(shape) * 30).astype(dtype)
+    z[0, 0] = 80  # exp(80) overflows float32 unless the row max is taken out first
+    fast = activations.softmax(z, out=np.empty_like(z))
+    slow = _without_kernels(activations.softmax, z, np.empty_like(z))
+    np.testing.assert_allclose(fast, slow, rtol=RTOL[dtype] * 10, atol=1e-30)
+    np.testing.assert_allclose(fast.sum(axis=1), 1, rtol=RTOL[dtype] * 10)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_kernel_equals_the_numpy_loss(dtype, weighted):
+    rng = np.random.default_rng(6)
+    z = (rng.standard_normal((50, 4)) * 20).astype(dtype)
+    y = np.eye(4, dtype=dtype)[rng.integers(0, 4, 50)]
+    w = rng.random(50) if weighted else None
+    loss, sigma = dp.LOSSES["cross_entropy"], dp.ACTIVATIONS["softmax"]
+    a = sigma.forward(z)
+    fast = loss.value(z, a, y, sigma, w)
+    slow = _without_kernels(loss.value, z, a, y, sigma, w)
+    assert isinstance(fast, float)
+    assert fast == pytest.approx(slow, rel=RTOL[dtype] * 10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bias_relu_kernel_equals_the_two_numpy_lines(dtype):
+    rng = np.random.default_rng(7)
+    layer = dp.Dense(6, 9, "relu")
+    layer.initialize(rng, np.dtype(dtype))
+    layer.b[:] = rng.standard_normal(9)
+    a_prev = rng.standard_normal((20, 6)).astype(dtype)
+    a_prev[0, 0] = np.nan
+    fast_z, fast_a = layer.forward(a_prev, z=np.empty((20, 9), dtype), a=np.empty((20, 9), dtype))
+    with np.errstate(invalid="ignore"):
+        slow_z, slow_a = _without_kernels(layer.forward, a_prev, np.empty((20, 9), dtype), np.empty((20, 9), dtype))
+    np.testing.assert_allclose(fast_z, slow_z, rtol=RTOL[dtype])
+    np.testing.assert_allclose(fast_a, slow_a, rtol=RTOL[dtype])  # NaN rows match too (equal_nan)
+    assert np.isnan(fast_a[0]).all() and (fast_a[1:] >= 0).all()
+
+
+def test_whole_suite_of_numbers_agrees_for_predict(kernels_off):
+    """predict / predict_proba with kernels equal those without (float32 rounding)."""
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((500, 12)).astype(np.float32)
+    net = dp.Network([dp.Dense(12, 16, "relu"), dp.Dense(16, 3, "softmax")], loss="cross_entropy",
+                     dtype="float32", seed=2)
+    slow = net.predict_proba(X)
+    fused.use_kernels(True)
+    np.testing.assert_allclose(net.predict_proba(X), slow, rtol=1e-5, atol=1e-7)

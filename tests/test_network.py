@@ -96,3 +96,36 @@ def test_dropout_only_in_training_mode():
     assert 0.3 < dropped[eval1.a[1] > 0].mean() < 0.7  # about half of the live units are off
     np.testing.assert_allclose(train.a[1][~dropped], 2 * eval1.a[1][~dropped])  # survivors scaled by 1/(1-p)
     np.testing.assert_array_equal(net.predict_proba(X), eval1.a[2])
+
+
+@pytest.mark.parametrize("chunk", [None, 1, 7, 64, 1000])
+@pytest.mark.parametrize("hidden", ["relu", "tanh"])
+def test_chunked_inference_equals_the_traced_forward_pass(chunk, hidden):
+    """output() reuses buffers and writes a^l over z^l; the numbers must be forward()'s a^L, z^L."""
+    X = np.random.default_rng(3).normal(size=(150, 4))
+    net = make_net([4, 9, 6, 3], hidden, "softmax", "cross_entropy", seed=5)
+    trace = net.forward(X)
+    np.testing.assert_allclose(net.output(X, chunk=chunk), trace.a[net.L], rtol=1e-12)
+    np.testing.assert_allclose(net.output(X, chunk=chunk, sigma_L=False), trace.z[net.L], rtol=1e-12)
+
+
+def test_predict_from_logits_matches_predict_proba():
+    """predict takes argmax z^L for softmax outputs: the same labels as argmax a^L."""
+    X = np.random.default_rng(4).normal(size=(400, 4))
+    net = make_net([4, 9, 5], "relu", "softmax", "cross_entropy", seed=6)
+    np.testing.assert_array_equal(net.predict(X), net.predict_proba(X).argmax(axis=1))
+
+
+def test_all_finite_one_pass_and_its_overflow_fallback():
+    from deltaprop.checks import all_finite
+
+    assert all_finite(np.ones((3, 4), np.float32))
+    assert all_finite(np.full((3, 4), 1e30, np.float32))  # x.x overflows: min/max decide
+    for bad in (np.nan, np.inf, -np.inf):
+        x = np.ones((3, 4), np.float32)
+        x[2, 1] = bad
+        assert not all_finite(x)
+    big = np.full(4, 1e30, np.float32)
+    big[0] = np.inf
+    assert not all_finite(big)
+    assert all_finite(np.arange(6).reshape(2, 3))  # integers are always finite

@@ -41,6 +41,7 @@ class Activation:
     jvp: Callable[[Array, Array], Array] | None = None
     chain: Callable[[Array, Array], Array] | None = None
     writes_out: bool = False
+    bias_kernel: str | None = None  # fused.py's kernel for z += b, a = sigma(z) in one pass, if any
 
     def forward(self, z: Array, out: Array | None = None) -> Array:
         """a = sigma(z), into ``out`` when given."""
@@ -195,6 +196,10 @@ def identity_chain(g: Array, z: Array) -> Array:
 
 # --- softmax: a_j = e^{z_j} / sum_k e^{z_k};  Jacobian da_j/dz_i = a_j (1[i=j] - a_i)
 def softmax(z: Array, out: Array | None = None) -> Array:
+    kernel = fused.kernel("softmax") if out is not None and z.ndim == 2 else None
+    if kernel is not None and fused.ready(z, out):
+        kernel(z, out)  # the three lines below, one row at a time
+        return out
     out = np.subtract(z, z.max(axis=1, keepdims=True), out=out)  # shift by the row max: exponents <= 0
     np.exp(out, out=out)
     out /= out.sum(axis=1, keepdims=True)
@@ -220,7 +225,7 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("sigmoid", sigmoid, sigmoid_prime, output_range=(0.0, 1.0), chain=sigmoid_chain, writes_out=True),
         Activation("tanh", tanh, tanh_prime, output_range=(-1.0, 1.0), chain=tanh_chain, writes_out=True),
         Activation("relu", relu, relu_prime, init="he", output_range=(0.0, np.inf), chain=relu_chain,
-                   writes_out=True),
+                   writes_out=True, bias_kernel="bias_relu"),
         Activation("leaky_relu", leaky_relu, leaky_relu_prime, init="he", chain=leaky_relu_chain, writes_out=True),
         Activation("elu", elu, elu_prime, init="he", output_range=(-1.0, np.inf), chain=elu_chain, writes_out=True),
         Activation("softplus", softplus, sigmoid, output_range=(0.0, np.inf), chain=softplus_chain,

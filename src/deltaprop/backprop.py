@@ -80,7 +80,7 @@ def backward(layers: list, loss: Loss, trace: Trace, y: Array, weights: Array | 
     delta[L] = output_delta(loss, sigma[L], z[L], a[L], y, weights, out=delta[L])  # (1) dL/da^L ⊙ sigma'(z^L)
     for l in range(L, 0, -1):
         dW[l] = np.matmul(a[l - 1].T, delta[l], out=dW[l])   # (3) dL/dW^l = (a^{l-1})^T delta^l
-        db[l] = np.sum(delta[l], axis=0, out=db[l])          # (4) dL/db^l = sum over the batch of delta^l
+        db[l] = delta[l].sum(axis=0, out=db[l])              # (4) dL/db^l = sum over the batch of delta^l
         if l > 1:
             g = np.matmul(delta[l], W[l].T, out=delta[l - 1])  # sum_k w_jk^l delta_k^l = dL/da^{l-1}
             if trace.mask[l - 1] is not None:

@@ -79,9 +79,46 @@ def _bias_relu(z, b, a):
             a[r, j] = z[r, j] if z[r, j] > 0 else z[r, j] * 0
 
 
+def _softmax(z, a):
+    """a_rj = exp(z_rj - max_k z_rk) / sum_k exp(z_rk - max_k z_rk), row by row of z (m, n)."""
+    for r in range(z.shape[0]):
+        top = z[r, 0]
+        for j in range(1, z.shape[1]):
+            top = max(top, z[r, j])
+        a[r, 0] = np.exp(z[r, 0] - top)
+        total = a[r, 0]
+        for j in range(1, z.shape[1]):
+            a[r, j] = np.exp(z[r, j] - top)
+            total += a[r, j]
+        for j in range(z.shape[1]):
+            a[r, j] /= total
+
+
+def _cross_entropy_from_z(z, y, weights):
+    """sum_r w_r L_r with L_r = sum_j y_rj logsumexp(z_r) - sum_j y_rj z_rj (w_r = 1 without weights).
+
+    The per-sample value of losses.cross_entropy_from_z, summed in float64.
+    """
+    total = 0.0
+    for r in range(z.shape[0]):
+        top = z[r, 0]
+        for j in range(1, z.shape[1]):
+            top = max(top, z[r, j])
+        sum_exp = np.exp(z[r, 0] - top)
+        sum_y, y_dot_z = y[r, 0], y[r, 0] * z[r, 0]
+        for j in range(1, z.shape[1]):
+            sum_exp += np.exp(z[r, j] - top)
+            sum_y += y[r, j]
+            y_dot_z += y[r, j] * z[r, j]
+        per_sample = sum_y * (top + np.log(sum_exp)) - y_dot_z
+        total += per_sample if weights is None else per_sample * weights[r]
+    return total
+
+
 KERNELS = {
     "adam": _adam, "sgd": _sgd, "sgd_momentum": _sgd_momentum, "rmsprop": _rmsprop,
     "rmsprop_momentum": _rmsprop_momentum, "relu_chain": _relu_chain, "bias_relu": _bias_relu,
+    "softmax": _softmax, "cross_entropy_from_z": _cross_entropy_from_z,
 }
 
 
@@ -136,9 +173,12 @@ def _compile(function):
     return numba.njit(cache=True, error_model="numpy", nogil=True)(function)
 
 
+def ready(*arrays: Array) -> bool:
+    """True when the arrays are C-contiguous and of one float dtype (what the kernels take)."""
+    dtype = arrays[0].dtype
+    return dtype.kind == "f" and all(a.flags.c_contiguous and a.dtype == dtype for a in arrays)
+
+
 def flat(*arrays: Array) -> tuple | None:
     """1-D views of C-contiguous arrays of one dtype, or None when a kernel cannot take them."""
-    dtype = arrays[0].dtype
-    if not all(a.flags.c_contiguous and a.dtype == dtype for a in arrays):
-        return None
-    return tuple(a.reshape(-1) for a in arrays)
+    return tuple(a.reshape(-1) for a in arrays) if ready(*arrays) else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import fused
 from .activations import Activation, get_activation
 from .errors import ConfigError
 
@@ -55,9 +56,19 @@ class Dense:
 
         ``z`` and ``a``, when given, are arrays to write into (the training buffers).
         """
-        z = np.matmul(a_prev, self.W, out=z)
-        z += self.b
+        kernel = fused.kernel(self.activation.bias_kernel) if self.activation.bias_kernel and a is not None else None
+        if kernel is not None and fused.ready(self.W, a):
+            z = np.matmul(a_prev, self.W, out=z)
+            kernel(z, self.b, a)  # z += b and a = sigma(z) in one pass
+            return z, a
+        z = self.pre_activation(a_prev, out=z)
         return z, self.activation.forward(z, out=a)
+
+    def pre_activation(self, a_prev: Array, out: Array | None = None) -> Array:
+        """z = a_prev W + b (m, n_out), into ``out`` when given."""
+        z = np.matmul(a_prev, self.W, out=out)
+        z += self.b
+        return z
 
     def config(self) -> dict:
         """The JSON-able description of this layer (no weights)."""

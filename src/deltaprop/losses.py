@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import fused
 from .activations import Activation, softplus
 from .errors import ConfigError
 
@@ -107,6 +108,7 @@ class Loss:
     from_z: Callable[[Array, Array], Array] | None = None
     needs_probabilities: bool = False
     classification: bool = False
+    from_z_kernel: str | None = None  # fused.py's one-pass sum of from_z, if it has one
 
     def cancels_with(self, act: Activation) -> bool:
         """True when delta^L = a^L - y exactly (the sigma' factor cancels)."""
@@ -118,6 +120,10 @@ class Loss:
 
         ``scratch``, an (m, n_L) array, saves the temporaries (training passes one).
         """
+        if self.cancels_with(act):
+            kernel = fused.kernel(self.from_z_kernel) if self.from_z_kernel else None
+            if kernel is not None and fused.ready(z, y) and (weights is None or fused.ready(weights)):
+                return float(kernel(z, y, weights)) / z.shape[0]  # the lines below in one pass
         per = self.from_z(z, y, scratch) if self.cancels_with(act) else self.per_sample(a, y, scratch)
         if weights is not None:
             per = per * weights
@@ -154,6 +160,7 @@ LOSSES: dict[str, Loss] = {
         Loss(
             "cross_entropy", cross_entropy, cross_entropy_dL_da, shortcut="softmax",
             from_z=cross_entropy_from_z, needs_probabilities=True, classification=True,
+            from_z_kernel="cross_entropy_from_z",
         ),
         Loss(
             "binary_cross_entropy", binary_cross_entropy, binary_cross_entropy_dL_da,

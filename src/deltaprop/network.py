@@ -120,13 +120,28 @@ class Network:
                                   self.layers[-1].activation, check_weights(sample_weight, m))
 
     # --- predictions ----------------------------------------------------------
-    def output(self, X, chunk: int = 2048) -> Array:
-        """a^L (m, n_L) for X, computed ``chunk`` rows at a time so memory stays bounded."""
+    def output(self, X, chunk: int | None = None, sigma_L: bool = True) -> Array:
+        """a^L (m, n_L) for X (z^L if ``sigma_L`` is False), ``chunk`` rows at a time.
+
+        Inference keeps no trace: each hidden layer's a^l is written over its z^l in one
+        buffer per layer, reused from chunk to chunk (no allocation per chunk), and
+        layer L writes straight into the result. The default chunk holds about 4 MB of
+        buffers, and at least 1024 rows so the matrix products stay efficient.
+        """
         a0 = check_X(X, self.layers[0].n_in, self.dtype)
-        a_L = np.empty((a0.shape[0], self.layers[-1].n_out), dtype=self.dtype)
-        for start in range(0, a0.shape[0], chunk):
-            a_L[start:start + chunk] = self.propagate(a0[start:start + chunk]).a[self.L]
-        return a_L
+        m = a0.shape[0]
+        widths = sum(layer.n_out for layer in self.layers)
+        chunk = chunk or max(1024, 2**22 // (self.dtype.itemsize * widths))
+        out = np.empty((m, self.layers[-1].n_out), dtype=self.dtype)
+        buffers = [np.empty((min(chunk, m), layer.n_out), dtype=self.dtype) for layer in self.layers[:-1]]
+        for start in range(0, m, chunk):
+            a = a0[start:start + chunk]
+            for layer, z in zip(self.layers[:-1], buffers, strict=True):
+                _, a = layer.forward(a, z=z[:a.shape[0]], a=z[:a.shape[0]])  # a^l written over z^l
+            z_L = self.layers[-1].pre_activation(a, out=out[start:start + chunk])
+            if sigma_L:
+                self.layers[-1].activation.forward(z_L, out=z_L)
+        return out
 
     def predict_proba(self, X) -> Array:
         """Class probabilities (m, n_classes); one sigmoid output gives columns [1 - p, p]."""
@@ -140,7 +155,10 @@ class Network:
         if not self.is_classifier:
             a_L = self.output(X)
             return a_L[:, 0] if a_L.shape[1] == 1 else a_L
-        idx = self.predict_proba(X).argmax(axis=1)
+        if self.layers[-1].activation.name == "softmax":
+            idx = self.output(X, sigma_L=False).argmax(axis=1)  # softmax keeps the order: argmax a^L = argmax z^L
+        else:
+            idx = self.predict_proba(X).argmax(axis=1)
         return idx if self.classes is None else self.classes[idx]
 
     def set_classes(self, y) -> None:

@@ -75,8 +75,9 @@ class Optimizer:
                     theta_W *= 1 - self.lr * self.weight_decay
                 else:
                     g_W += self.weight_decay * theta_W  # L2: adds lambda W to dL/dW (grad is scratch)
-        self.update(flat.theta, flat.grad, slots, self.scratch(flat.theta))
-        self._flush_denormals(slots, self.scratch(flat.theta))
+        tmp = self.scratch(flat.theta)
+        self.update(flat.theta, flat.grad, slots, tmp)
+        self._flush_denormals(slots, tmp)
 
     def _flush_denormals(self, slots: dict, tmp: Array) -> None:
         """Zero state entries about to become subnormal (every FLUSH_EVERY steps).

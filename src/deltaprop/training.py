@@ -8,6 +8,7 @@ two more.
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -196,7 +197,7 @@ def train_step(net, ws: Workspace, xb, yb, wb, rng, clip_norm, callbacks) -> tup
     loss = net.loss_fn.value(trace.z[L], trace.a[L], yb, net.layers[-1].activation, wb, scratch=out.delta[L])
     grads = backprop.backward(net.layers, net.loss_fn, trace, yb, wb, out=out)
     squared_norm = float(np.dot(ws.flat.grad, ws.flat.grad))  # NaN or inf if any dW, db entry is
-    if not (np.isfinite(loss) and np.isfinite(squared_norm)):
+    if not (math.isfinite(loss) and math.isfinite(squared_norm)):
         raise DivergenceError(_where_non_finite(trace, grads, loss))
     for cb in callbacks:
         cb.on_backward(net, grads)
