@@ -72,11 +72,24 @@ def _relu_chain(g, z):
 
 
 def _bias_relu(z, b, a):
-    """z += b for every row of z (m, n), then a = max(z, 0): z^l and a^l in one pass."""
+    """z += b for every row of z (m, n), then a = max(z, 0): z^l and a^l in one pass (a is not z)."""
     for r in range(z.shape[0]):
         for j in range(z.shape[1]):
-            z[r, j] += b[j]
-            a[r, j] = z[r, j] if z[r, j] > 0 else z[r, j] * 0
+            v = z[r, j] + b[j]
+            z[r, j] = v
+            a[r, j] = v if v > 0 else v * 0  # v * 0 keeps NaN
+
+
+def _bias_relu_over_z(z, b):
+    """z = max(z + b, 0) in place: inference, where z^l is not kept.
+
+    Its own kernel because a loop that may write z and a at the same address
+    cannot be vectorized: passing a = z to _bias_relu runs five times slower.
+    """
+    for r in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            v = z[r, j] + b[j]
+            z[r, j] = v if v > 0 else v * 0
 
 
 def _softmax(z, a):
@@ -118,6 +131,7 @@ def _cross_entropy_from_z(z, y, weights):
 KERNELS = {
     "adam": _adam, "sgd": _sgd, "sgd_momentum": _sgd_momentum, "rmsprop": _rmsprop,
     "rmsprop_momentum": _rmsprop_momentum, "relu_chain": _relu_chain, "bias_relu": _bias_relu,
+    "bias_relu_over_z": _bias_relu_over_z,
     "softmax": _softmax, "cross_entropy_from_z": _cross_entropy_from_z,
 }
 
@@ -181,4 +195,6 @@ def ready(*arrays: Array) -> bool:
 
 def flat(*arrays: Array) -> tuple | None:
     """1-D views of C-contiguous arrays of one dtype, or None when a kernel cannot take them."""
-    return tuple(a.reshape(-1) for a in arrays) if ready(*arrays) else None
+    if not ready(*arrays):
+        return None
+    return tuple(a if a.ndim == 1 else a.reshape(-1) for a in arrays)

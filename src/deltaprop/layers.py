@@ -56,10 +56,11 @@ class Dense:
 
         ``z`` and ``a``, when given, are arrays to write into (the training buffers).
         """
-        kernel = fused.kernel(self.activation.bias_kernel) if self.activation.bias_kernel and a is not None else None
+        name = self.activation.bias_kernel
+        kernel = fused.kernel(name + "_over_z" if a is z else name) if name and a is not None else None
         if kernel is not None and fused.ready(self.W, a):
             z = np.matmul(a_prev, self.W, out=z)
-            kernel(z, self.b, a)  # z += b and a = sigma(z) in one pass
+            kernel(z, self.b) if a is z else kernel(z, self.b, a)  # z += b and a = sigma(z) in one pass
             return z, a
         z = self.pre_activation(a_prev, out=z)
         return z, self.activation.forward(z, out=a)

@@ -136,8 +136,9 @@ class Network:
         buffers = [np.empty((min(chunk, m), layer.n_out), dtype=self.dtype) for layer in self.layers[:-1]]
         for start in range(0, m, chunk):
             a = a0[start:start + chunk]
-            for layer, z in zip(self.layers[:-1], buffers, strict=True):
-                _, a = layer.forward(a, z=z[:a.shape[0]], a=z[:a.shape[0]])  # a^l written over z^l
+            for layer, buffer in zip(self.layers[:-1], buffers, strict=True):
+                z = buffer[:a.shape[0]]
+                _, a = layer.forward(a, z=z, a=z)  # a^l written over z^l
             z_L = self.layers[-1].pre_activation(a, out=out[start:start + chunk])
             if sigma_L:
                 self.layers[-1].activation.forward(z_L, out=z_L)

@@ -207,8 +207,7 @@ class Adam(Optimizer):
         kernel, arrays = fused.kernel("adam"), fused.flat(theta, g, m, v)
         if kernel is not None and arrays is not None:  # the lines below in one pass
             c = theta.dtype.type
-            kernel(*arrays, c(self.beta1), c(1 - self.beta1), c(self.beta2), c(1 - self.beta2),
-                   c(self.eps * math.sqrt(bias2)), c(self.lr * math.sqrt(bias2) / bias1))
+            kernel(*arrays, *self._betas(c), c(self.eps * math.sqrt(bias2)), c(self.lr * math.sqrt(bias2) / bias1))
             return
         m *= self.beta1                       # m = b1 m + (1 - b1) g
         np.multiply(g, 1 - self.beta1, out=tmp)
@@ -223,6 +222,13 @@ class Adam(Optimizer):
         np.divide(m, tmp, out=tmp)
         tmp *= self.lr * math.sqrt(bias2) / bias1
         theta -= tmp
+
+    def _betas(self, c) -> tuple:
+        """beta1, 1 - beta1, beta2, 1 - beta2 as scalars of type ``c`` (made once per dtype)."""
+        key = (c, self.beta1, self.beta2)
+        if getattr(self, "_betas_cache", (None,))[0] != key:
+            self._betas_cache = (key, (c(self.beta1), c(1 - self.beta1), c(self.beta2), c(1 - self.beta2)))
+        return self._betas_cache[1]
 
     def hyperparameters(self):
         return {"lr": self.base_lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,

@@ -126,10 +126,10 @@ class EpochData:
         """(X, Y, w, labels) of rows start..stop-1 of this epoch's order (None where absent)."""
         arrays = (self.X, self.Y, self.w, self.labels)
         if self.order is None:
-            return tuple(None if a is None else a[start:stop] for a in arrays)
+            return tuple([None if a is None else a[start:stop] for a in arrays])
         rows = self.order[start:stop]
-        return tuple(None if a is None else np.take(a, rows, axis=0, out=buffer[:len(rows)], mode="clip")
-                     for a, buffer in zip(arrays, self._buffers, strict=True))  # mode "raise" would buffer
+        return tuple([None if a is None else np.take(a, rows, axis=0, out=buffer[:len(rows)], mode="clip")
+                      for a, buffer in zip(arrays, self._buffers, strict=True)])  # mode "raise" would buffer
 
 
 def resume(path, X, y, epochs: int, **options):

@@ -25,18 +25,30 @@ class Workspace:
         self.mask = buffers(lambda layer: layer.dropout > 0)
         self.flat = net.flat_params()
         self.grads = self.flat.grads_out(net.L)
+        self._full = (self._trace_rows(batch_size), self._out_rows(batch_size))  # every batch but the last
 
     def fits(self, net, batch_size: int) -> bool:
         """Still usable for this network and batch size (its parameters not replaced)."""
         return batch_size == self.batch_size and self.flat is net.flat_params()
 
     def trace(self, a0: np.ndarray) -> Trace:
-        """Empty Trace whose z[l], a[l], mask[l] are the first m rows of the buffers (m = len(a0))."""
+        """Trace whose z[l], a[l], mask[l] are the first m rows of the buffers (m = len(a0)), a[0] = a0.
+
+        A full batch gets the same Trace object each time (propagate overwrites its entries).
+        """
         m = a0.shape[0]
-        return Trace(_rows(self.z, m), [a0] + _rows(self.a, m)[1:], _rows(self.mask, m))
+        trace = self._full[0] if m == self.batch_size else self._trace_rows(m)
+        trace.a[0] = a0
+        return trace
 
     def out(self, m: int) -> Grads:
         """Where backward() writes: the gradient views and the first m rows of delta."""
+        return self._full[1] if m == self.batch_size else self._out_rows(m)
+
+    def _trace_rows(self, m: int) -> Trace:
+        return Trace(_rows(self.z, m), [None] + _rows(self.a, m)[1:], _rows(self.mask, m))
+
+    def _out_rows(self, m: int) -> Grads:
         return Grads(self.grads.dW, self.grads.db, _rows(self.delta, m))
 
 
