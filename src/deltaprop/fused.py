@@ -190,11 +190,16 @@ def _compile(function):
 def ready(*arrays: Array) -> bool:
     """True when the arrays are C-contiguous and of one float dtype (what the kernels take)."""
     dtype = arrays[0].dtype
-    return dtype.kind == "f" and all(a.flags.c_contiguous and a.dtype == dtype for a in arrays)
+    if dtype.kind != "f":
+        return False
+    for a in arrays:  # a loop, not all(...): this runs several times per training step
+        if a.dtype != dtype or not a.flags.c_contiguous:
+            return False
+    return True
 
 
 def flat(*arrays: Array) -> tuple | None:
     """1-D views of C-contiguous arrays of one dtype, or None when a kernel cannot take them."""
     if not ready(*arrays):
         return None
-    return tuple(a if a.ndim == 1 else a.reshape(-1) for a in arrays)
+    return tuple([a if a.ndim == 1 else a.reshape(-1) for a in arrays])

@@ -128,7 +128,7 @@ class EpochData:
         if self.order is None:
             return tuple([None if a is None else a[start:stop] for a in arrays])
         rows = self.order[start:stop]
-        return tuple([None if a is None else np.take(a, rows, axis=0, out=buffer[:len(rows)], mode="clip")
+        return tuple([None if a is None else a.take(rows, axis=0, out=buffer[:len(rows)], mode="clip")
                       for a, buffer in zip(arrays, self._buffers, strict=True)])  # mode "raise" would buffer
 
 
