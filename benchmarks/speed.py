@@ -2,6 +2,10 @@
 
     python benchmarks/speed.py            # 5 interleaved repeats of every workload (about 10 minutes)
     python benchmarks/speed.py --quick    # 3 repeats, shorter epochs (under 2 minutes)
+    python benchmarks/speed.py --cold     # the one-time cost of loading deltaprop's kernels
+
+The full run adds a fourth contender, deltaprop-numpy: deltaprop with its fused kernels
+turned off (DELTAPROP_KERNELS=numpy), which shows what the kernels buy.
 
 Each trial runs in a fresh subprocess (so its peak memory is its own), in the order
 deltaprop, torch, sklearn, deltaprop, torch, sklearn, ... and the medians are
@@ -35,7 +39,8 @@ WORKLOADS = {
     "medium": {"sizes": [784, 256, 128, 10], "batch": 128, "data": "fashion-mnist"},
     "large": {"sizes": [784, 1024, 1024, 10], "batch": 512, "data": "fashion-mnist"},
 }
-FRAMEWORKS = ("deltaprop", "torch", "sklearn")
+# "deltaprop-numpy": deltaprop with its fused kernels off (DELTAPROP_KERNELS=numpy), what they buy
+FRAMEWORKS = ("deltaprop", "torch", "sklearn", "deltaprop-numpy")
 PREDICT_ROWS = 10_000
 PREDICT_REPEATS = 5
 LR = 1e-3
@@ -138,7 +143,8 @@ def child(framework: str, workload: str, quick: bool) -> dict:
     X, y, X_test, y_test = load(workload, quick)
     spec = WORKLOADS[workload]
     epochs = epochs_for(workload)
-    runner = {"deltaprop": run_deltaprop, "torch": run_torch, "sklearn": run_sklearn}[framework]
+    runner = {"deltaprop": run_deltaprop, "torch": run_torch, "sklearn": run_sklearn,
+              "deltaprop-numpy": run_deltaprop}[framework]
     # warm-up, untimed: the same training on 4 batches loads what each library loads on first use
     # (deltaprop's compiled kernels from numba's cache, PyTorch's kernel choices)
     n = 4 * spec["batch"]
@@ -242,17 +248,21 @@ def main():
         return
     repeats = args.repeats or (3 if args.quick else 5)
     peak = gemm_peak()
+    from deltaprop import fused
+
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"NumPy {np.__version__}; float32 GEMM peak {peak:.1f} GFLOP/s")
+          f"NumPy {np.__version__}; float32 GEMM peak {peak:.1f} GFLOP/s; deltaprop kernels: {fused.describe()}")
     print("| workload | framework | train samples/s | ratio to deltaprop | predict samples/s | test accuracy "
           "| peak MB over the data |\n|---|---|---|---|---|---|---|")
     for workload in args.workloads.split(","):
-        results = {f: [] for f in FRAMEWORKS}
+        frameworks = FRAMEWORKS[:3] if args.quick else FRAMEWORKS  # --quick leaves out deltaprop-numpy
+        results = {f: [] for f in frameworks}
         for _ in range(repeats):
-            for framework in FRAMEWORKS:
+            for framework in frameworks:
                 command = [sys.executable, __file__, "--child", framework, workload]
                 command += ["--quick"] if args.quick else []
-                out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+                env = dict(os.environ, DELTAPROP_KERNELS="numpy" if framework == "deltaprop-numpy" else "numba")
+                out = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
                 results[framework].append(json.loads(out.strip().splitlines()[-1]))
         report(workload, results, peak)
 
