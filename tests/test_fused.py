@@ -204,3 +204,22 @@ def test_whole_suite_of_numbers_agrees_for_predict(kernels_off):
     slow = net.predict_proba(X)
     fused.use_kernels(True)
     np.testing.assert_allclose(net.predict_proba(X), slow, rtol=1e-5, atol=1e-7)
+
+
+def test_no_writable_cache_folder_still_compiles(monkeypatch):
+    """numba raises RuntimeError when it finds nowhere to cache (read-only install, no home)."""
+    import numba
+
+    real = numba.njit
+
+    def njit(**options):
+        if options.get("cache"):
+            raise RuntimeError("cannot cache function: no locator available")
+        return real(**options)
+
+    monkeypatch.setattr(numba, "njit", njit)
+    monkeypatch.setattr(fused, "_compiled", {})
+    kernel = fused.kernel("sgd")
+    theta, g = np.ones(5, np.float32), np.full(5, 2, np.float32)
+    kernel(theta, g, np.float32(0.25))
+    np.testing.assert_array_equal(theta, 0.5)

@@ -184,7 +184,10 @@ def _compile(function):
         return None
     # error_model="numpy": x / 0 gives inf as in NumPy (no check per division, so the loop
     # vectorizes); cache=True keeps the machine code between processes.
-    return numba.njit(cache=True, error_model="numpy", nogil=True)(function)
+    try:
+        return numba.njit(cache=True, error_model="numpy", nogil=True)(function)
+    except RuntimeError:  # numba found no writable cache folder: compile in every process instead
+        return numba.njit(cache=False, error_model="numpy", nogil=True)(function)
 
 
 def ready(*arrays: Array) -> bool:
