@@ -162,3 +162,19 @@ def test_notes_preset_learns_digits_subset():
     assert net.loss_fn.name == "mse" and isinstance(net.optimizer, dp.SGD) and net.optimizer.momentum == 0
     net.fit(X[:1000] / 16, y[:1000], epochs=10, batch_size=10, verbose=0)
     assert (net.predict(X[1000:] / 16) == y[1000:]).mean() > 0.85
+
+
+def test_validation_split_trains_on_the_rows_it_names(blobs):
+    """The held-out rows are read in place: training on the split equals training on a copy of the
+    same rows with the same rows as validation_data (same order, same numbers)."""
+    X, y = blobs
+    split = make_net([5, 16, 3], "relu", "softmax", "cross_entropy", seed=3)
+    h_split = split.fit(X, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0)
+    order = np.random.default_rng([3, 2**31]).permutation(300)  # the split's documented seeding
+    val, train = np.sort(order[:75]), np.sort(order[75:])
+    copy = make_net([5, 16, 3], "relu", "softmax", "cross_entropy", seed=3)
+    h_copy = copy.fit(X[train], y[train], epochs=3, batch_size=16, validation_data=(X[val], y[val]), verbose=0)
+    np.testing.assert_array_equal(h_split["loss"], h_copy["loss"])
+    np.testing.assert_allclose(h_split["val_loss"], h_copy["val_loss"], rtol=1e-12)
+    for key, value in copy.params().items():
+        np.testing.assert_array_equal(split.params()[key], value)

@@ -70,7 +70,7 @@ def fit(net, X, y, epochs: int = 10, batch_size: int = 32, optimizer=None, valid
     _set_classes(net, y)
     Y = net.targets(y, X.shape[0])
     w = _combined_weights(net, y, check_weights(sample_weight, X.shape[0]), class_weight)
-    (X, Y, w), val = _validation(net, X, Y, w, validation_data, validation_split)
+    train_rows, val = _validation(net, X, Y, validation_data, validation_split)
     net.optimizer = _choose_optimizer(net, optimizer)
     schedule = get_schedule(schedule)
     callbacks = list(callbacks) + ([Progress()] if verbose else [])
@@ -78,7 +78,7 @@ def fit(net, X, y, epochs: int = 10, batch_size: int = 32, optimizer=None, valid
     net.history, net.stop_training = history, False
     for cb in callbacks:
         cb.on_train_begin(net)
-    data = EpochData(X, Y, w, shuffle, net.is_classifier)
+    data = EpochData(X, Y, w, shuffle, net.is_classifier, rows=train_rows)
     for epoch in range(net.epochs_trained, net.epochs_trained + epochs):
         net.optimizer.lr = schedule.lr_at(net.optimizer.base_lr, epoch)
         logs = run_epoch(net, data, epoch, batch_size, clip_norm, callbacks)
@@ -96,15 +96,19 @@ def fit(net, X, y, epochs: int = 10, batch_size: int = 32, optimizer=None, valid
 
 
 class EpochData:
-    """The training arrays, served in mini-batches in each epoch's shuffled order.
+    """The training rows, served in mini-batches in each epoch's shuffled order.
 
-    A batch's rows are gathered from the unshuffled arrays into preallocated batch
+    A batch's rows are gathered from the arrays as given into preallocated batch
     buffers (np.take with out=): no copy of the whole data set, no allocation per batch.
-    Without shuffling, batches are plain slices.
+    ``rows``, if given, are the (sorted) indices of the training rows, the rest being
+    held out for validation; without it every row trains. Without shuffling, batches
+    of all rows are plain slices.
     """
 
-    def __init__(self, X: Array, Y: Array, w: Array | None, shuffle: bool, classifier: bool):
-        self.X, self.Y, self.w, self.shuffle = X, Y, w, shuffle
+    def __init__(self, X: Array, Y: Array, w: Array | None, shuffle: bool, classifier: bool,
+                 rows: Array | None = None):
+        self.X, self.Y, self.w, self.shuffle, self.rows = X, Y, w, shuffle, rows
+        self.m = X.shape[0] if rows is None else len(rows)  # training samples per epoch
         self.labels = Y.argmax(axis=1) if classifier and Y.shape[1] > 1 else None
         self.order = None
         self._buffers = None
@@ -112,7 +116,7 @@ class EpochData:
 
     def workspace(self, net, batch_size: int) -> Workspace:
         """The batch buffers, made once per fit (again only if the network's parameters were replaced)."""
-        rows = min(batch_size, self.X.shape[0])
+        rows = min(batch_size, self.m)
         if self._workspace is None or not self._workspace.fits(net, rows):
             self._workspace = Workspace(net, rows)
             arrays = (self.X, self.Y, self.w, self.labels)
@@ -120,7 +124,11 @@ class EpochData:
         return self._workspace
 
     def new_epoch(self, rng: np.random.Generator) -> None:
-        self.order = rng.permutation(self.X.shape[0]) if self.shuffle else None
+        """This epoch's order of the training rows (None: all rows, in order)."""
+        if self.shuffle:
+            self.order = rng.permutation(self.m) if self.rows is None else self.rows[rng.permutation(self.m)]
+        else:
+            self.order = self.rows
 
     def batch(self, start: int, stop: int) -> tuple:
         """(X, Y, w, labels) of rows start..stop-1 of this epoch's order (None where absent)."""
@@ -152,7 +160,7 @@ def run_epoch(net, data: EpochData, epoch, batch_size, clip_norm, callbacks: lis
     """One pass over the data in mini-batches; returns the epoch's training figures."""
     started = time.perf_counter()
     rng = np.random.default_rng([net.seed, epoch])
-    flat, m = net.flat_params(), data.X.shape[0]
+    flat, m = net.flat_params(), data.m
     ws = data.workspace(net, batch_size)  # the batch's z, a, delta; dW, db are views of flat.grad
     data.new_epoch(rng)
     snapshot = flat.theta.copy()  # the last finite state, restored if training diverges
@@ -222,23 +230,33 @@ def clip_gradients(g: Array, max_norm: float) -> float:
 def evaluate(net, X, y, sample_weight=None) -> dict:
     """{"loss": L, "accuracy": fraction correct (classifiers)} on (X, y), no dropout."""
     X = check_X(X, net.layers[0].n_in, net.dtype)
-    return evaluate_encoded(net, X, net.targets(y, X.shape[0]), check_weights(sample_weight, X.shape[0]))
+    return evaluate_encoded(net, X, net.targets(y, X.shape[0]), w=check_weights(sample_weight, X.shape[0]))
 
 
-def evaluate_encoded(net, X, Y, w=None, chunk: int = 8192) -> dict:
-    """evaluate() for already checked X and encoded Y, in chunks to bound memory."""
+def evaluate_encoded(net, X, Y, rows=None, w=None, chunk: int | None = None) -> dict:
+    """evaluate() for already checked X and encoded Y (only ``rows`` of them, if given), in chunks
+    to bound memory (by default about 2 MB of X per chunk)."""
+    m = X.shape[0] if rows is None else len(rows)
+    chunk = chunk or max(256, 2**21 // X[:1].nbytes)
+    if rows is not None:  # held-out rows are gathered a chunk at a time into these, not copied as a set
+        buffers = [np.empty((min(chunk, m),) + A.shape[1:], A.dtype) for A in (X, Y)]
     total_loss = correct = 0.0
-    for start in range(0, X.shape[0], chunk):
-        xb, yb = X[start:start + chunk], Y[start:start + chunk]
+    for start in range(0, m, chunk):
+        if rows is None:
+            xb, yb = X[start:start + chunk], Y[start:start + chunk]
+        else:
+            picked = rows[start:start + chunk]
+            xb, yb = (A.take(picked, axis=0, out=buffer[:len(picked)], mode="clip")
+                      for A, buffer in zip((X, Y), buffers, strict=True))
         wb = None if w is None else w[start:start + chunk]
         trace = net.propagate(xb)
         total_loss += net.loss_fn.value(trace.z[net.L], trace.a[net.L], yb, net.layers[-1].activation, wb) \
             * xb.shape[0]
         if net.is_classifier:
             correct += _n_correct(trace.a[net.L], yb)
-    out = {"loss": total_loss / X.shape[0]}
+    out = {"loss": total_loss / m}
     if net.is_classifier:
-        out["accuracy"] = correct / X.shape[0]
+        out["accuracy"] = correct / m
     return out
 
 
@@ -293,21 +311,24 @@ def _combined_weights(net, y: Array, w: Array | None, class_weight) -> Array | N
     return cw if w is None else w * cw
 
 
-def _validation(net, X, Y, w, validation_data, validation_split):
-    """Split off (or check) the validation set; returns ((X, Y, w) to train on, val or None)."""
+def _validation(net, X, Y, validation_data, validation_split):
+    """(training row indices or None for all, validation set or None).
+
+    The validation set is (X, Y) of validation_data, checked, or for a split
+    (X, Y, rows): the held-out rows of the training arrays, read in place, not copied.
+    """
     if validation_data is not None:
         Xv = check_X(validation_data[0], net.layers[0].n_in, net.dtype)
-        return (X, Y, w), (Xv, net.targets(validation_data[1], Xv.shape[0]))
+        return None, (Xv, net.targets(validation_data[1], Xv.shape[0]))
     if not validation_split:
-        return (X, Y, w), None
+        return None, None
     if not 0 < validation_split < 1:
         raise ConfigError(f"validation_split must be in (0, 1), got {validation_split}")
     order = np.random.default_rng([net.seed, 2**31]).permutation(X.shape[0])
     n_val = int(round(validation_split * X.shape[0]))
     if n_val < 1 or n_val >= X.shape[0]:
         raise DataError(f"validation_split={validation_split} leaves no samples on one side of {X.shape[0]}")
-    val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
-    return (X[train], Y[train], None if w is None else w[train]), (X[val], Y[val])
+    return np.sort(order[n_val:]), (X, Y, np.sort(order[:n_val]))
 
 
 def _choose_optimizer(net, optimizer):
