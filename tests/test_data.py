@@ -158,3 +158,38 @@ def test_real_fashion_mnist_from_the_debian_package():
     assert data.X_train.dtype == np.float32 and 0.0 == data.X_train.min() and data.X_train.max() == 1.0
     assert sorted(np.unique(data.y_train)) == list(range(10)) and np.bincount(data.y_test).tolist() == [1000] * 10
     assert len(data.class_names) == 10 and data.class_names[9] == "Ankle boot"
+
+
+@pytest.mark.parametrize("kind", ["standard", "minmax"])
+def test_scaler_on_float32_keeps_float32_and_needs_no_float64_copy(kind):
+    """Scaling 60000 x 784 images must not cost 4x their size (a float64 copy and temporaries)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    X = (rng.random((5000, 300)) * 255).astype(np.float32)  # 6 MB
+    reference = Scaler(kind).fit(X.astype(np.float64))
+    tracemalloc.start()
+    try:
+        scaler = Scaler(kind).fit(X)
+        fit_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        out = scaler.transform(X)
+        transform_peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_allclose(scaler.shift, reference.shift, rtol=1e-6)
+    np.testing.assert_allclose(scaler.scale, reference.scale, rtol=1e-6)
+    assert out.dtype == np.float32 and out is not X
+    np.testing.assert_allclose(out, reference.transform(X.astype(np.float64)), rtol=1e-5, atol=1e-5)
+    assert fit_peak < X.nbytes / 2  # float64 blocks of 4096 rows, not a float64 X
+    assert transform_peak < 1.2 * X.nbytes  # the one float32 result
+
+
+def test_scaler_in_place_overwrites_a_float_array_only():
+    X = np.array([[1.0, 10.0], [3.0, 30.0]], dtype=np.float32)
+    scaler = Scaler("minmax").fit(X)
+    assert scaler.transform(X, in_place=True) is X and X.tolist() == [[0, 0], [1, 1]]
+    ints = np.array([[1, 10], [3, 30]])
+    out = Scaler("minmax").fit(ints).transform(ints, in_place=True)
+    assert out.dtype == np.float64 and ints.tolist() == [[1, 10], [3, 30]]

@@ -76,7 +76,8 @@ def run(args) -> int:
         net = build_network(opts, data.X_train.shape[1], data.y_train)
         net.extra = {"scaler": scaler.to_config(), "data": opts["data"], "target": opts["target"],
                      "feature_names": list(map(str, feature_names)), "class_names": list(data.class_names)}
-    X_train, X_test = scaler.transform(data.X_train), scaler.transform(data.X_test)
+    # in place: the arrays were just loaded for this run, and a scaled copy would double the memory
+    X_train, X_test = scaler.transform(data.X_train, in_place=True), scaler.transform(data.X_test, in_place=True)
     out = Path(opts["out"] or (Path(opts["resume"]).parent if opts["resume"] else f"runs/{Path(opts['data']).stem}"))
     out.mkdir(parents=True, exist_ok=True)
     history, seconds, flow = train(net, opts, X_train, data.y_train, out)

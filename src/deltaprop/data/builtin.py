@@ -73,6 +73,8 @@ def load_idx_folder(folder: Path, name: str) -> Dataset:
     X_train, y_train, X_test, y_test = (read_idx(p) for p in paths)
     if X_train.shape[0] != y_train.shape[0] or X_test.shape[0] != y_test.shape[0] or y_train.ndim != 1:
         raise DataError(f"{folder}: the image and label files of {name} do not match")
-    flat = [x.reshape(x.shape[0], -1).astype(np.float32) / 255.0 for x in (X_train, X_test)]
+    flat = [x.reshape(x.shape[0], -1).astype(np.float32) for x in (X_train, X_test)]
+    for x in flat:
+        x /= 255  # in place: one float32 copy of the pixels, not two
     names = FASHION_CLASSES if name == "fashion-mnist" else [str(k) for k in range(10)]
     return Dataset(name, flat[0], y_train.astype(np.int64), flat[1], y_test.astype(np.int64), names)

@@ -7,6 +7,25 @@ import numpy as np
 from ..errors import ConfigError, DataError
 
 KINDS = ("standard", "minmax", "none")
+BLOCK_BYTES = 2**20  # float64 blocks of about 1 MB when summing over the rows
+
+
+def _blocks(X: np.ndarray):
+    """X's rows in float64 blocks of about BLOCK_BYTES (never a float64 copy of all of X)."""
+    rows = max(1, BLOCK_BYTES // (8 * max(X.shape[1], 1)))
+    for start in range(0, X.shape[0], rows):
+        yield X[start:start + rows].astype(np.float64)
+
+
+def _mean_and_std(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and (population) standard deviation of X (m, n), two passes in float64."""
+    m = max(X.shape[0], 1)
+    mean = sum((block.sum(axis=0) for block in _blocks(X)), np.zeros(X.shape[1])) / m
+    squares = np.zeros(X.shape[1])
+    for block in _blocks(X):
+        block -= mean
+        squares += np.einsum("ij,ij->j", block, block)
+    return mean, np.sqrt(squares / m)
 
 
 class Scaler:
@@ -23,24 +42,39 @@ class Scaler:
         self.scale: np.ndarray | None = None
 
     def fit(self, X: np.ndarray) -> Scaler:
-        X = np.asarray(X, dtype=np.float64)
+        """The per-feature statistics of X (m, n), in float64, without a float64 copy of X."""
+        X = np.asarray(X)
+        if X.dtype.kind not in "biuf" or X.ndim != 2:
+            raise DataError(f"the scaler needs a numeric 2-D X, got dtype {X.dtype} and shape {X.shape}")
         if self.kind == "standard":
-            self.shift, scale = X.mean(axis=0), X.std(axis=0)
+            self.shift, scale = _mean_and_std(X)
         elif self.kind == "minmax":
-            self.shift, scale = X.min(axis=0), X.max(axis=0) - X.min(axis=0)
+            low = X.min(axis=0).astype(np.float64)
+            self.shift, scale = low, X.max(axis=0) - low
         else:
             self.shift, scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
         self.scale = np.where(scale > 0, scale, 1.0)
         return self
 
-    def transform(self, X: np.ndarray) -> np.ndarray:
+    def transform(self, X: np.ndarray, in_place: bool = False) -> np.ndarray:
+        """(X - shift) / scale, keeping a float X's dtype (others become float64).
+
+        ``in_place``: overwrite X itself when it is a float array (the CLI does, on data it
+        just loaded), so that scaling needs no second copy of the data.
+        """
         if self.shift is None:
             raise ConfigError("the scaler is not fitted")
-        X = np.asarray(X, dtype=np.float64)
+        X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != self.shift.shape[0]:
             got = X.shape[1] if X.ndim == 2 else X.shape
             raise DataError(f"X has {got} features per sample, the model expects {self.shift.shape[0]}")
-        return (X - self.shift) / self.scale
+        if X.dtype.kind == "f":
+            out = X if in_place and X.flags.writeable else X.copy()
+        else:
+            out = X.astype(np.float64)
+        out -= self.shift.astype(out.dtype)
+        out /= self.scale.astype(out.dtype)
+        return out
 
     def to_config(self) -> dict:
         return {"kind": self.kind, "shift": self.shift.tolist(), "scale": self.scale.tolist()}
