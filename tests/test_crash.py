@@ -1,5 +1,6 @@
 """SIGKILL during training and checkpointing: the previous checkpoint survives, resuming is exact."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -72,3 +73,15 @@ def test_cli_resume_equals_an_uninterrupted_run(tmp_path):
     assert resumed.epochs_trained == 4
     for key, value in full.get_weights().items():
         np.testing.assert_array_equal(resumed.get_weights()[key], value)
+
+
+def test_a_later_save_removes_the_temp_file_of_a_killed_save(tmp_path):
+    checkpoint = kill_at(tmp_path, "mid-write", 3)
+    orphans = list(tmp_path.glob(".ckpt.safetensors.*.tmp"))
+    assert len(orphans) == 1  # the killed writer's half-written file
+    mine = tmp_path / f".ckpt.safetensors.{os.getpid()}.busy.tmp"  # a live writer's: kept
+    other = tmp_path / ".ckpt.safetensors.notapid.tmp"  # not ours to judge: kept
+    mine.write_bytes(b"x")
+    other.write_bytes(b"x")
+    dp.load(checkpoint).save(checkpoint)
+    assert sorted(p.name for p in tmp_path.glob(".ckpt.safetensors.*.tmp")) == sorted([mine.name, other.name])

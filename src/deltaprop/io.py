@@ -57,9 +57,13 @@ def named_tensors(net, include_optimizer: bool = True) -> dict:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temp file beside ``path``, fsync it, rename it over ``path``."""
+    """Write ``data`` to a temp file beside ``path``, fsync it, rename it over ``path``.
+
+    The temp file's name carries the writer's process id; a later successful write to
+    the same path deletes the temp files of writers that no longer run (killed mid-save).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -75,6 +79,29 @@ def atomic_write(path: Path, data: bytes) -> None:
         os.fsync(dir_fd)  # make the rename itself durable
     finally:
         os.close(dir_fd)
+    _remove_orphaned_temp_files(path)
+
+
+def _remove_orphaned_temp_files(path: Path) -> None:
+    """Delete ``.NAME.PID.*.tmp`` beside ``path`` whose writer PID is gone (left by a killed save)."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _running(int(pid)):
+            continue  # another writer may be busy with it
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it runs, as another user
+        return True
+    return True
 
 
 def _config(net) -> dict:
