@@ -56,14 +56,26 @@ class Dense:
 
         ``z`` and ``a``, when given, are arrays to write into (the training buffers).
         """
-        name = self.activation.bias_kernel
-        kernel = fused.kernel(name + "_over_z" if a is z else name) if name and a is not None else None
-        if kernel is not None and fused.ready(self.W, a):
-            z = np.matmul(a_prev, self.W, out=z)
-            kernel(z, self.b) if a is z else kernel(z, self.b, a)  # z += b and a = sigma(z) in one pass
+        z = np.matmul(a_prev, self.W, out=z)
+        if self._fused_bias_activation(z, a):
             return z, a
-        z = self.pre_activation(a_prev, out=z)
+        z += self.b
         return z, self.activation.forward(z, out=a)
+
+    def _fused_bias_activation(self, z: Array, a: Array | None) -> bool:
+        """z += b and a = sigma(z) in one pass (fused.py) when sigma has such a kernel and a buffer
+        is given (a may be z itself: inference); False, doing nothing, otherwise."""
+        name = self.activation.bias_kernel
+        if name is None or a is None:
+            return False
+        kernel = fused.kernel(name + "_over_z" if a is z else name)
+        if kernel is None or not fused.ready(z, self.b, a):
+            return False
+        if a is z:
+            kernel(z, self.b)
+        else:
+            kernel(z, self.b, a)
+        return True
 
     def pre_activation(self, a_prev: Array, out: Array | None = None) -> Array:
         """z = a_prev W + b (m, n_out), into ``out`` when given."""
