@@ -199,16 +199,14 @@ class Adam(Optimizer):
             if not 0 <= beta < 1:
                 raise ConfigError(f"{label} must be in [0, 1), got {beta!r}")
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        self._betas_cache = None  # ((scalar type, betas), the four constants), for the fused step
 
     def update(self, theta, g, slots, tmp):
+        if self._fused_update(theta, g, slots):
+            return
         m, v = slots["m"], slots["v"]
         bias1 = 1 - self.beta1**self.t
         bias2 = 1 - self.beta2**self.t
-        kernel, arrays = fused.kernel("adam"), fused.flat(theta, g, m, v)
-        if kernel is not None and arrays is not None:  # the lines below in one pass
-            c = theta.dtype.type
-            kernel(*arrays, *self._betas(c), c(self.eps * math.sqrt(bias2)), c(self.lr * math.sqrt(bias2) / bias1))
-            return
         m *= self.beta1                       # m = b1 m + (1 - b1) g
         np.multiply(g, 1 - self.beta1, out=tmp)
         m += tmp
@@ -223,10 +221,20 @@ class Adam(Optimizer):
         tmp *= self.lr * math.sqrt(bias2) / bias1
         theta -= tmp
 
+    def _fused_update(self, theta, g, slots) -> bool:
+        """The same update in one pass (fused.py), when a kernel is available."""
+        kernel, arrays = fused.kernel("adam"), fused.flat(theta, g, slots["m"], slots["v"])
+        if kernel is None or arrays is None:
+            return False
+        bias1, bias2 = 1 - self.beta1**self.t, 1 - self.beta2**self.t
+        c = theta.dtype.type
+        kernel(*arrays, *self._betas(c), c(self.eps * math.sqrt(bias2)), c(self.lr * math.sqrt(bias2) / bias1))
+        return True
+
     def _betas(self, c) -> tuple:
         """beta1, 1 - beta1, beta2, 1 - beta2 as scalars of type ``c`` (made once per dtype)."""
-        key = (c, self.beta1, self.beta2)
-        if getattr(self, "_betas_cache", (None,))[0] != key:
+        key = (c, self.beta1, self.beta2)  # rebuilt if someone changes the betas
+        if self._betas_cache is None or self._betas_cache[0] != key:
             self._betas_cache = (key, (c(self.beta1), c(1 - self.beta1), c(self.beta2), c(1 - self.beta2)))
         return self._betas_cache[1]
 
