@@ -226,3 +226,29 @@ def test_no_writable_cache_folder_still_compiles(monkeypatch):
     theta, g = np.ones(5, np.float32), np.full(5, 2, np.float32)
     kernel(theta, g, np.float32(0.25))
     np.testing.assert_array_equal(theta, 0.5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_flush_of_tiny_optimizer_state_equals_the_numpy_flush(dtype):
+    """Every FLUSH_EVERY steps, state below 2^20 x the smallest normal is zeroed; the rest, NaN and inf stay."""
+    from deltaprop.optimizers import FLUSH_EVERY
+
+    tiny = float(np.finfo(dtype).tiny)
+    values = np.array([0.0, tiny * 2**19, -tiny * 2**20, tiny * 2**21, -1e-3, 0.5, np.nan, -np.inf], dtype=dtype)
+
+    def flushed(kernels):
+        previous = fused.use_kernels(kernels)
+        try:
+            opt = dp.Adam()
+            opt.t = FLUSH_EVERY
+            state = {"m": values.copy(), "v": values[::-1].copy()}
+            with np.errstate(invalid="ignore"):
+                opt._flush_denormals(state, np.empty_like(values))
+            return state
+        finally:
+            fused.use_kernels(previous)
+
+    fast, slow = flushed(True), flushed(False)
+    for slot in ("m", "v"):
+        np.testing.assert_array_equal(fast[slot], slow[slot])
+    np.testing.assert_array_equal(fast["m"][:4], [0, 0, 0, values[3]])

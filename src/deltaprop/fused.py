@@ -69,6 +69,13 @@ def _rmsprop_momentum(theta, g, square_avg, buf, alpha, one_minus_alpha, eps, mu
         theta[i] -= buf[i] * lr
 
 
+def _flush_small(x, threshold):
+    """x_i = 0 where |x_i| <= threshold (optimizer state about to turn subnormal); NaN and inf stay."""
+    for i in range(x.size):
+        if abs(x[i]) <= threshold:
+            x[i] = x[i] * 0
+
+
 def _relu_chain(g, z):
     """g *= sigma'(z) = 1[z > 0] for relu; NaN in z stays NaN in g (divergence shows)."""
     for i in range(g.size):
@@ -135,8 +142,8 @@ def _cross_entropy_from_z(z, y, weights):
 
 KERNELS = {
     "adam": _adam, "sgd": _sgd, "sgd_momentum": _sgd_momentum, "rmsprop": _rmsprop,
-    "rmsprop_momentum": _rmsprop_momentum, "relu_chain": _relu_chain, "bias_relu": _bias_relu,
-    "bias_relu_over_z": _bias_relu_over_z,
+    "rmsprop_momentum": _rmsprop_momentum, "flush_small": _flush_small,
+    "relu_chain": _relu_chain, "bias_relu": _bias_relu, "bias_relu_over_z": _bias_relu_over_z,
     "softmax": _softmax, "cross_entropy_from_z": _cross_entropy_from_z,
 }
 

@@ -89,7 +89,12 @@ class Optimizer:
         if self.t % FLUSH_EVERY:
             return
         threshold = float(np.finfo(tmp.dtype).tiny) * 2**20
+        kernel = fused.kernel("flush_small")
         for state in slots.values():
+            arrays = fused.flat(state)
+            if kernel is not None and arrays is not None:
+                kernel(*arrays, tmp.dtype.type(threshold))  # the three lines below in one pass
+                continue
             np.abs(state, out=tmp)
             tmp -= threshold
             state *= step(tmp)  # 0 below the threshold, 1 above: no boolean array
