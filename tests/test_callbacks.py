@@ -82,3 +82,10 @@ def test_progress_bar_on_a_terminal(noisy):
     text = screen.getvalue()
     assert "\r" in text and "/8 [" in text and "batch/s" in text  # 60 samples in batches of 8: 8 steps
     assert text.count("epoch   1  loss") == 1 and text.rstrip().endswith("s") and "epoch   2  loss" in text
+
+
+def test_epoch_line_shows_milliseconds_for_fast_epochs():
+    from deltaprop.callbacks import format_logs
+
+    assert format_logs(2, {"loss": 0.5, "time": 0.0043}).endswith("  4.3 ms")  # not '0.00s'
+    assert format_logs(2, {"loss": 0.5, "time": 2.1}) == "epoch   3  loss 0.5000  2.10 s"

@@ -126,12 +126,13 @@ class GradientFlow(Callback):
 
 
 def format_logs(epoch: int, logs: dict) -> str:
-    """One line per epoch: 'epoch 3  loss 0.4213  accuracy 0.8732  val_loss ...  2.1s'."""
+    """One line per epoch: 'epoch 3  loss 0.4213  accuracy 0.8732  val_loss ...  2.10 s' (or '4.3 ms')."""
     parts = [f"epoch {epoch + 1:>3}"]
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         if key in logs:
             parts.append(f"{key} {logs[key]:.4f}")
-    parts.append(f"{logs['time']:.2f}s")
+    seconds = logs["time"]
+    parts.append(f"{seconds * 1000:.1f} ms" if seconds < 0.1 else f"{seconds:.2f} s")  # a digits epoch takes ms
     return "  ".join(parts)
 
 
