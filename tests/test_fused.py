@@ -252,3 +252,11 @@ def test_flush_of_tiny_optimizer_state_equals_the_numpy_flush(dtype):
     for slot in ("m", "v"):
         np.testing.assert_array_equal(fast[slot], slow[slot])
     np.testing.assert_array_equal(fast["m"][:4], [0, 0, 0, values[3]])
+
+
+def test_float16_arrays_take_the_numpy_path():
+    """numba cannot compile float16 arithmetic: such arrays must fall back, not crash."""
+    theta, g = np.ones(4, np.float16), np.full(4, 2, np.float16)
+    dp.SGD(lr=0.25).step({(1, "b"): theta}, {(1, "b"): g})
+    np.testing.assert_array_equal(theta, 0.5)
+    assert not fused.ready(theta, g)

@@ -203,9 +203,9 @@ def _compile(function):
 
 
 def ready(*arrays: Array) -> bool:
-    """True when the arrays are C-contiguous and of one float dtype (what the kernels take)."""
+    """True when the arrays are C-contiguous and of one dtype, float32 or float64 (what the kernels take)."""
     dtype = arrays[0].dtype
-    if dtype.kind != "f":
+    if dtype.type is not np.float32 and dtype.type is not np.float64:  # numba has no float16 arithmetic
         return False
     for a in arrays:  # a loop, not all(...): this runs several times per training step
         if a.dtype != dtype or not a.flags.c_contiguous:
