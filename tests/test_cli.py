@@ -153,3 +153,50 @@ def test_explain_a_trained_model_and_train_plots_gradient_flow(tmp_path):
     assert "64-8-8-10 network" in text and "The chain rule for one weight, w_34^2" in text
     result = deltaprop("explain", tmp_path / "model.safetensors", "--weight", "9,1,1", check=False)
     assert result.returncode == 2 and "--weight layer must be in 1..3" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def quantity_csv(tmp_path_factory):
+    """A regression CSV whose target is whole numbers in the hundred thousands (prices, say)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3))
+    price = np.round(200_000 + 40_000 * X[:, 0] - 25_000 * X[:, 1] + 5_000 * rng.normal(size=400), -3)
+    path = tmp_path_factory.mktemp("csv") / "prices.csv"
+    np.savetxt(path, np.column_stack([X, price]), delimiter=",", header="a,b,c,price", comments="", fmt="%.6g")
+    return path, price
+
+
+def test_integer_quantities_are_regressed_on_standardized_targets(quantity_csv, tmp_path):
+    """Whole-number targets with many distinct values are a quantity (auto task); the target is
+    standardized for training, and evaluate/predict answer in the target's units."""
+    path, price = quantity_csv
+    result = deltaprop("train", "--data", path, "--epochs", 40, "--out", tmp_path, "--quiet", "--no-plots")
+    assert "test R^2" in result.stdout and "test accuracy" not in result.stdout
+    r2 = float(result.stdout.strip().splitlines()[-3].split("|")[4])
+    assert r2 > 0.8  # a near-linear target: an unscaled 2e5 output would still be far off after 40 epochs
+    net = dp.load(tmp_path / "model.safetensors")
+    assert not net.is_classifier and net.loss_fn.name == "mse" and "target_scaler" in net.extra
+    predicted = np.array([float(row["prediction"]) for row in csv.DictReader(
+        deltaprop("predict", tmp_path / "model.safetensors", "--data", path).stdout.splitlines())])
+    assert abs(predicted.mean() - price.mean()) < 0.1 * price.std()  # in dollars, not in standard units
+    report = deltaprop("evaluate", tmp_path / "model.safetensors").stdout
+    assert "standardized targets" in report and float(report.split("R^2:")[1].split()[0]) > 0.8
+
+
+def test_a_class_missing_from_training_is_refused_before_training(quantity_csv, tmp_path):
+    path, _ = quantity_csv
+    result = deltaprop("train", "--data", path, "--task", "classification", "--epochs", 1, "--out", tmp_path,
+                       check=False)
+    assert result.returncode == 2 and "never seen in training" in result.stderr
+    assert "--task regression" in result.stderr and "epoch" not in result.stdout
+
+
+def test_predict_piped_into_head_exits_quietly(digits_run):
+    out, _ = digits_run
+    exe = shutil.which("deltaprop", path=str(Path(sys.executable).parent))
+    data = out / "rows.npz"
+    np.savez(data, X=np.random.default_rng(0).random((20000, 64)), y=np.zeros(20000, int))  # ~2 MB of CSV:
+    # far more than a pipe holds, so predict is still writing when head exits
+    result = subprocess.run(f"'{exe}' predict '{out / 'model.safetensors'}' --data '{data}' --proba | head -1",
+                            shell=True, capture_output=True, text=True, timeout=120)
+    assert result.stdout.startswith("prediction,p_0") and result.stderr == ""

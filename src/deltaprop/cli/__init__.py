@@ -8,6 +8,7 @@ code 2 (``--debug`` shows the traceback instead).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..errors import DeltapropError
@@ -36,14 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
+    except BrokenPipeError:  # output piped into head or similar: not an error (before OSError, its parent)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit-time flush is quiet too
+        return 0
     except (DeltapropError, OSError) as exc:  # bad input, or a path that cannot be read or written
         if args.debug:
             raise
         print(f"deltaprop {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # output piped into head or similar: not an error
-        sys.stderr.close()
-        return 0
     except KeyboardInterrupt:
         print("deltaprop: interrupted", file=sys.stderr)
         return 130

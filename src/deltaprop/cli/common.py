@@ -52,6 +52,24 @@ def inputs_for(net, X: np.ndarray) -> np.ndarray:
     return Scaler.from_config(scaler).transform(X)
 
 
+def targets_for(net, y: np.ndarray) -> np.ndarray:
+    """Regression targets standardized with the model's saved target scaling (labels unchanged)."""
+    config = net.extra.get("target_scaler")
+    if config is None:
+        return y
+    y = np.asarray(y, dtype=np.float64)
+    return Scaler.from_config(config).transform(y.reshape(len(y), -1)).reshape(y.shape)
+
+
+def outputs_for(net, predicted: np.ndarray) -> np.ndarray:
+    """A regressor's predictions back in the target's units (the inverse of targets_for)."""
+    config = net.extra.get("target_scaler")
+    if config is None:
+        return predicted
+    return Scaler.from_config(config).inverse_transform(predicted.reshape(len(predicted), -1)).reshape(
+        predicted.shape)
+
+
 def table(rows: list[list], header: list[str]) -> str:
     """A plain aligned text table."""
     cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]

@@ -13,7 +13,7 @@ from ..data.files import read_table
 from ..errors import DataError
 from ..io import load
 from ..training import evaluate as evaluate_net
-from .common import DATA_HELP, inputs_for, load_data, table
+from .common import DATA_HELP, inputs_for, load_data, outputs_for, table, targets_for
 
 
 def add_parser(sub) -> None:
@@ -50,10 +50,11 @@ def run_evaluate(args) -> int:
         data, _ = load_data(spec, target, args.data_dir, seed=net.seed)
         X, y = data.X_test, data.y_test
     X = inputs_for(net, X)
-    result = evaluate_net(net, X, y)
-    print(f"samples: {len(y)}   loss: {result['loss']:.4f}")
+    result = evaluate_net(net, X, targets_for(net, y))
+    scaled = " (on standardized targets, as in training)" if "target_scaler" in net.extra else ""
+    print(f"samples: {len(y)}   loss: {result['loss']:.4f}{scaled}")
     if not net.is_classifier:
-        return _regression_report(net.predict(X), y)
+        return _regression_report(outputs_for(net, net.predict(X)), y)
     from sklearn.metrics import classification_report, confusion_matrix
 
     predicted = net.predict(X)
@@ -82,7 +83,7 @@ def _regression_report(predicted: np.ndarray, y: np.ndarray) -> int:
 def run_predict(args) -> int:
     net = load(args.model)
     X = _prediction_inputs(net, Path(args.data))
-    predicted = net.predict(X)
+    predicted = net.predict(X) if net.is_classifier else outputs_for(net, net.predict(X))
     header = ["prediction"]
     rows = [[p] for p in (predicted.tolist() if predicted.ndim == 1 else predicted[:, 0].tolist())]
     if args.proba:

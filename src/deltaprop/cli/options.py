@@ -13,8 +13,10 @@ DEFAULTS = {
     "optimizer": "adam", "lr": 1e-3, "momentum": 0.0, "weight_decay": 0.0, "dropout": 0.0, "schedule": None,
     "epochs": 30, "batch_size": 32, "validation_split": 0.1, "patience": 0, "clip_norm": None,
     "scaling": "standard", "dtype": "float32", "seed": 0, "out": None, "plots": False, "no_plots": False,
-    "quiet": False, "resume": None,
+    "quiet": False, "resume": None, "task": "auto",
 }
+TASKS = ("auto", "classification", "regression")
+MAX_AUTO_CLASSES = 100  # integer targets with more distinct values are taken as quantities (--task auto)
 
 
 def read_toml(path) -> dict:
@@ -53,4 +55,6 @@ def resolve(cli: dict) -> dict:
             raise ConfigError(f"option {key} must be a number, got {opts[key]!r}")
     if not 0 < opts["test_size"] < 1:
         raise ConfigError(f"test_size must be in (0, 1), got {opts['test_size']}")
+    if opts["task"] not in TASKS:
+        raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {opts['task']!r}")
     return opts

@@ -11,12 +11,12 @@ import numpy as np
 from .. import optimizers
 from ..callbacks import EarlyStopping, GradientFlow, ModelCheckpoint
 from ..data import Scaler
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..io import load
 from ..layers import Dense
 from ..network import Network
-from .common import DATA_HELP, load_data, table
-from .options import DEFAULTS, resolve
+from .common import DATA_HELP, load_data, table, targets_for
+from .options import DEFAULTS, MAX_AUTO_CLASSES, resolve
 
 CHECKPOINT = "checkpoint.safetensors"
 
@@ -37,6 +37,9 @@ def add_parser(sub) -> None:
                                         "identity (default relu)")
     p.add_argument("--output-activation", help="output activation (default: softmax for cross_entropy, "
                                                "sigmoid for binary_cross_entropy, identity for regression)")
+    p.add_argument("--task", help="classification, regression or auto (default): text, boolean and integer "
+                                  f"targets with at most {MAX_AUTO_CLASSES} distinct values are classes, "
+                                  "other numbers are quantities")
     p.add_argument("--loss", help="cross_entropy, binary_cross_entropy or mse (default: cross_entropy for "
                                   "labels, mse for real-valued targets)")
     p.add_argument("--optimizer", help="sgd, adam, adamw or rmsprop (default adam)")
@@ -72,21 +75,27 @@ def run(args) -> int:
         net = load(opts["resume"])
         scaler = Scaler.from_config(net.extra.get("scaler") or Scaler("none").fit(data.X_train).to_config())
     else:
+        if is_classification(opts, data.y_train) and data.y_train.dtype.kind != "f":  # floats: fit names them
+            check_test_labels(data.y_train, data.y_test)
         scaler = Scaler(opts["scaling"]).fit(data.X_train)
         net = build_network(opts, data.X_train.shape[1], data.y_train)
         net.extra = {"scaler": scaler.to_config(), "data": opts["data"], "target": opts["target"],
                      "feature_names": list(map(str, feature_names)), "class_names": list(data.class_names)}
+        if not net.is_classifier:  # quantities are standardized too: an output of 1e5 would take ages to reach
+            y = np.asarray(data.y_train, dtype=np.float64)
+            net.extra["target_scaler"] = Scaler("standard").fit(y.reshape(len(y), -1)).to_config()
     # in place: the arrays were just loaded for this run, and a scaled copy would double the memory
     X_train, X_test = scaler.transform(data.X_train, in_place=True), scaler.transform(data.X_test, in_place=True)
     out = Path(opts["out"] or (Path(opts["resume"]).parent if opts["resume"] else f"runs/{Path(opts['data']).stem}"))
     out.mkdir(parents=True, exist_ok=True)
-    history, seconds, flow = train(net, opts, X_train, data.y_train, out)
+    y_train, y_test = targets_for(net, data.y_train), targets_for(net, data.y_test)
+    history, seconds, flow = train(net, opts, X_train, y_train, out)
     net.save(out / "model.safetensors")
     (out / CHECKPOINT).unlink(missing_ok=True)
     write_history(history, out / "history.csv")
-    test = summarise(net, history, X_test, data.y_test, seconds)
+    test = summarise(net, history, X_test, y_test, seconds)
     if not opts["no_plots"]:
-        write_plots(net, history, X_test, data.y_test, out, flow)
+        write_plots(net, history, X_test, y_test, out, flow)
     print(f"\nwrote {out / 'model.safetensors'}" + ("" if opts["no_plots"] else f" and plots in {out}/"))
     return 0 if np.isfinite(test) else 1
 
@@ -110,9 +119,21 @@ def train(net, opts: dict, X_train, y_train, out: Path):
 
 
 def is_classification(opts: dict, y: np.ndarray) -> bool:
-    if opts["loss"] in ("cross_entropy", "binary_cross_entropy"):
+    """--task, else: a classification loss, text or booleans, or integers with few distinct values."""
+    if opts["task"] != "auto":
+        return opts["task"] == "classification"
+    if opts["loss"] in ("cross_entropy", "binary_cross_entropy") or y.dtype.kind in "USOb":
         return True
-    return y.dtype.kind in "iuUSOb"
+    return y.dtype.kind in "iu" and len(np.unique(y)) <= MAX_AUTO_CLASSES
+
+
+def check_test_labels(y_train: np.ndarray, y_test: np.ndarray) -> None:
+    """Refuse, before training, a test split with labels the training split lacks."""
+    unseen = np.setdiff1d(np.unique(y_test), np.unique(y_train))
+    if unseen.size:
+        raise DataError(f"the test split holds {unseen.size} label(s) never seen in training (e.g. "
+                        f"{unseen[:1].tolist()[0]!r}); if the target is a quantity rather than a class, pass "
+                        "--task regression")
 
 
 def build_network(opts: dict, n_in: int, y: np.ndarray) -> Network:
@@ -187,11 +208,16 @@ def summarise(net, history, X_test, y_test, seconds: float) -> float:
     from ..training import evaluate
 
     test = evaluate(net, X_test, y_test)
-    header = ["epochs", "train loss", "val loss", "test loss"] + (["test accuracy"] if net.is_classifier else [])
+    header = ["epochs", "train loss", "val loss", "test loss"] + (["test accuracy"] if net.is_classifier
+                                                                   else ["test R^2"])
     row = [len(history), f"{history['loss'][-1]:.4f}",
            f"{history['val_loss'][-1]:.4f}" if "val_loss" in history else "-", f"{test['loss']:.4f}"]
     if net.is_classifier:
         row.append(f"{test['accuracy']:.4f}")
+    else:  # R^2 is the same on standardized targets and in the target's units
+        residual = net.output(X_test) - np.asarray(y_test, dtype=np.float64).reshape(len(y_test), -1)
+        spread = np.asarray(y_test, dtype=np.float64).reshape(len(y_test), -1)
+        row.append(f"{1 - (residual**2).sum() / max(((spread - spread.mean(axis=0)) ** 2).sum(), 1e-300):.4f}")
     print("\n" + table([row + [f"{seconds:.1f} s"]], header + ["time"]))
     return test["loss"]
 

@@ -76,6 +76,12 @@ class Scaler:
         out /= self.scale.astype(out.dtype)
         return out
 
+    def inverse_transform(self, X: np.ndarray) -> np.ndarray:
+        """X * scale + shift: values back in the units the scaler was fitted on (float64)."""
+        if self.shift is None:
+            raise ConfigError("the scaler is not fitted")
+        return np.asarray(X, dtype=np.float64) * self.scale + self.shift
+
     def to_config(self) -> dict:
         return {"kind": self.kind, "shift": self.shift.tolist(), "scale": self.scale.tolist()}
 
