@@ -89,3 +89,52 @@ def test_epoch_line_shows_milliseconds_for_fast_epochs():
 
     assert format_logs(2, {"loss": 0.5, "time": 0.0043}).endswith("  4.3 ms")  # not '0.00s'
     assert format_logs(2, {"loss": 0.5, "time": 2.1}) == "epoch   3  loss 0.5000  2.10 s"
+
+
+class _KillAfter(dp.callbacks.Callback):
+    """Ends the process's training abruptly after an epoch (after the checkpoint is written)."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, net, epoch, logs):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def _blobs():
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(3, 5))
+    y = rng.integers(0, 3, 200)
+    return centers[y] + rng.normal(size=(200, 5)), y
+
+
+@pytest.mark.parametrize("keep_record", [True, False])
+def test_resume_with_early_stopping_stops_and_restores_like_the_uninterrupted_run(tmp_path, keep_record):
+    """Here the best epoch (6) comes before the kill (after epoch 8) and patience ends the run at 10:
+    the checkpoint's early-stopping record makes the resumed run do the same. Without the record
+    (keep_record=False, how checkpoints were before) the resumed run counts afresh and ends elsewhere."""
+    X, y = _blobs()
+    options = dict(batch_size=16, validation_split=0.3, verbose=0)
+
+    def fresh():
+        return make_net([5, 32, 3], "relu", "softmax", "cross_entropy", seed=0)
+
+    whole = fresh()
+    whole.fit(X, y, epochs=30, optimizer=dp.Adam(0.05), callbacks=[dp.EarlyStopping(patience=4)], **options)
+    assert whole.epochs_trained == 10  # the scenario: stopped by patience, best weights from epoch 6
+
+    path = tmp_path / "ckpt.safetensors"
+    with pytest.raises(KeyboardInterrupt):
+        fresh().fit(X, y, epochs=30, optimizer=dp.Adam(0.05), **options,
+                    callbacks=[dp.EarlyStopping(patience=4), dp.ModelCheckpoint(path), _KillAfter(7)])
+    saved = dp.load(path)
+    assert saved.epochs_trained == 8 and saved.early_stopping["best_epoch"] == 5
+    if not keep_record:
+        saved.early_stopping = None
+        saved.save(path)
+    resumed = dp.resume(path, X, y, epochs=30, callbacks=[dp.EarlyStopping(patience=4)], **options)
+    same = resumed.epochs_trained == whole.epochs_trained and all(
+        np.array_equal(resumed.params()[k], v) for k, v in whole.params().items())
+    assert same == keep_record
+    assert resumed.early_stopping is None  # the finished fit leaves no record behind

@@ -153,3 +153,39 @@ def test_a_changed_byte_anywhere_is_detected(tmp_path, data):
     rewrite_config(path, lambda c: c["optimizer"]["hyperparameters"].update(lr=0.5))
     with pytest.raises(dp.ModelFileError, match="checksum mismatch"):
         dp.load(path)
+
+
+def _with_early_stopping_record(data):
+    """A network saved mid-fit by a checkpoint: EarlyStopping's record is on it."""
+    net = trained(data)
+    net.early_stopping = {"monitor": "val_loss", "best": 0.25, "best_epoch": 1, "wait": 0,
+                          "weights": net.get_weights()}
+    for value in net.params().values():
+        value += 1.0  # the current weights differ from the best ones
+    return net
+
+
+def test_early_stopping_record_round_trips(tmp_path, data):
+    net = _with_early_stopping_record(data)
+    net.save(tmp_path / "ckpt.safetensors")
+    loaded = dp.load(tmp_path / "ckpt.safetensors")
+    record = loaded.early_stopping
+    assert {k: record[k] for k in ("monitor", "best", "best_epoch", "wait")} == \
+        {"monitor": "val_loss", "best": 0.25, "best_epoch": 1, "wait": 0}
+    for key, value in net.early_stopping["weights"].items():
+        np.testing.assert_array_equal(record["weights"][key], value)
+    dp.save(net, tmp_path / "final.safetensors", include_optimizer=False)  # a final model: no training state
+    assert dp.load(tmp_path / "final.safetensors").early_stopping is None
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda c: c["early_stopping"].update(best_epoch=7), "best_epoch must be an epoch already trained"),
+    (lambda c: c["early_stopping"].update(best=None), "finite best value"),
+    (lambda c: c["early_stopping"].update(weights="yes"), "weights flag"),
+])
+def test_tampered_early_stopping_record_fails_clearly(tmp_path, data, change, message):
+    path = tmp_path / "ckpt.safetensors"
+    _with_early_stopping_record(data).save(path)
+    rewrite_config(path, change)
+    with pytest.raises(dp.ModelFileError, match=message):
+        dp.load(path)

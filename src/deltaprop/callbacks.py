@@ -44,7 +44,10 @@ class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
 
     With ``restore_best_weights`` the network ends with the weights of its best
-    epoch, not its last.
+    epoch, not its last. While a fit runs, its record (best value and epoch, epochs
+    waited, best weights) is kept on ``net.early_stopping``, which checkpoints save:
+    a run resumed from one stops and restores exactly as the uninterrupted run would.
+    List it before ModelCheckpoint, so that each checkpoint holds the epoch's record.
     """
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
@@ -56,6 +59,10 @@ class EarlyStopping(Callback):
     def on_train_begin(self, net):
         self.best = math.inf if self.mode == "min" else -math.inf
         self.best_epoch, self.best_weights, self.wait = None, None, 0
+        record = net.early_stopping  # left by an interrupted run (loaded from its checkpoint)
+        if record is not None and record["monitor"] == self.monitor:
+            self.best, self.best_epoch, self.wait = record["best"], record["best_epoch"], record["wait"]
+            self.best_weights = record["weights"] if self.restore_best_weights else None
 
     def on_epoch_end(self, net, epoch, logs):
         if self.monitor not in logs:
@@ -66,12 +73,15 @@ class EarlyStopping(Callback):
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best_weights:
                 self.best_weights = net.get_weights()
-            return
-        self.wait += 1
-        if self.wait >= self.patience:
-            net.stop_training = True
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                net.stop_training = True
+        net.early_stopping = {"monitor": self.monitor, "best": self.best, "best_epoch": self.best_epoch,
+                              "wait": self.wait, "weights": self.best_weights} if math.isfinite(self.best) else None
 
     def on_train_end(self, net):
+        net.early_stopping = None  # the fit finished: nothing left to resume
         if self.restore_best_weights and self.best_weights is not None:
             net.set_weights(self.best_weights)
 

@@ -42,6 +42,10 @@ def save(net, path, include_optimizer: bool = True) -> None:
     if include_optimizer:
         config["optimizer"] = {"name": net.optimizer.name, "hyperparameters": net.optimizer.hyperparameters(),
                                "t": net.optimizer.t}
+        if net.early_stopping is not None:  # training state too: a resumed run stops where this one would
+            record = net.early_stopping
+            config["early_stopping"] = {**{k: record[k] for k in ("monitor", "best", "best_epoch", "wait")},
+                                        "weights": record["weights"] is not None}
     config_json = json.dumps(config)
     data = st_save(tensors, metadata={"format": FORMAT, "config": config_json,
                                       "sha256": checksum(config_json, tensors)})
@@ -49,10 +53,13 @@ def save(net, path, include_optimizer: bool = True) -> None:
 
 
 def named_tensors(net, include_optimizer: bool = True) -> dict:
-    """{file name: array}: ``layers.{l}.{W|b}``, and ``optimizer.{l}.{W|b}.{slot}`` when included."""
+    """{file name: array}: ``layers.{l}.{W|b}``; with the optimizer, ``optimizer.{l}.{W|b}.{slot}`` and
+    early stopping's best weights ``early_stopping.{l}.{W|b}`` (during a fit)."""
     tensors = {f"layers.{l}.{name}": value for (l, name), value in net.params().items()}
     if include_optimizer and net.optimizer is not None:
         tensors |= {"optimizer.{}.{}.{}".format(*key): value for key, value in net.optimizer.state_arrays().items()}
+        best = (net.early_stopping or {}).get("weights")
+        tensors |= {f"early_stopping.{l}.{name}": value for (l, name), value in (best or {}).items()}
     return tensors
 
 
@@ -134,6 +141,11 @@ def load(path):
             from .schema import build_optimizer
 
             net.optimizer = build_optimizer(config["optimizer"], net, lambda key, shape: _tensor(
+                f, tensors, key, shape, net.dtype, path), path)
+        if "early_stopping" in config:
+            from .schema import build_early_stopping
+
+            net.early_stopping = build_early_stopping(config["early_stopping"], net, lambda key, shape: _tensor(
                 f, tensors, key, shape, net.dtype, path), path)
     _expect_names(tensors, net, path)
     _verify_checksum(header["__metadata__"], net, path)

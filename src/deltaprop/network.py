@@ -52,6 +52,7 @@ class Network:
         self.history = None  # the training History, extended by each fit call
         self.stop_training = False  # set by a callback to end fit after this epoch
         self.extra: dict = {}  # JSON-able notes saved with the model (e.g. the CLI's feature scaling)
+        self.early_stopping = None  # EarlyStopping's record during a fit: checkpoints carry it (exact resume)
         rng = np.random.default_rng(self.seed)
         for layer in self.layers:
             layer.initialize(rng, self.dtype)

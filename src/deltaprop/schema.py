@@ -7,6 +7,7 @@ the file's size before any array is allocated.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -128,3 +129,21 @@ def build_optimizer(spec, net, get_tensor, path: Path):
                 arrays[(l, name, slot)] = get_tensor(f"optimizer.{l}.{name}.{slot}", value.shape)
     optimizer.load_state_arrays(arrays, spec["t"])
     return optimizer
+
+
+def build_early_stopping(spec, net, get_tensor, path: Path) -> dict:
+    """EarlyStopping's saved record (monitor, best, best_epoch, wait) and best weights, checked."""
+    _need(isinstance(spec, dict) and isinstance(spec.get("monitor"), str), path,
+          "early_stopping needs the monitored name")
+    _need(isinstance(spec.get("best"), (int, float)) and not isinstance(spec.get("best"), bool)
+          and math.isfinite(spec["best"]), path, "early_stopping needs a finite best value")
+    _need(_is_int(spec.get("best_epoch")) and 0 <= spec["best_epoch"] < max(net.epochs_trained, 1), path,
+          "early_stopping's best_epoch must be an epoch already trained")
+    _need(_is_int(spec.get("wait")) and spec["wait"] >= 0 and isinstance(spec.get("weights"), bool), path,
+          "early_stopping needs a wait count and a weights flag")
+    weights = None
+    if spec["weights"]:
+        weights = {(l, name): get_tensor(f"early_stopping.{l}.{name}", value.shape)
+                   for (l, name), value in net.params().items()}
+    return {"monitor": spec["monitor"], "best": float(spec["best"]), "best_epoch": spec["best_epoch"],
+            "wait": spec["wait"], "weights": weights}
