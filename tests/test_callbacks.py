@@ -127,7 +127,7 @@ def test_resume_with_early_stopping_stops_and_restores_like_the_uninterrupted_ru
     path = tmp_path / "ckpt.safetensors"
     with pytest.raises(KeyboardInterrupt):
         fresh().fit(X, y, epochs=30, optimizer=dp.Adam(0.05), **options,
-                    callbacks=[dp.EarlyStopping(patience=4), dp.ModelCheckpoint(path), _KillAfter(7)])
+                    callbacks=[dp.ModelCheckpoint(path), dp.EarlyStopping(patience=4), _KillAfter(7)])  # any order
     saved = dp.load(path)
     assert saved.epochs_trained == 8 and saved.early_stopping["best_epoch"] == 5
     if not keep_record:

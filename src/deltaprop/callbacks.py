@@ -1,9 +1,10 @@
 """Callbacks: code that runs at the edges of training epochs.
 
-A callback sees ``on_train_begin(net)``, ``on_epoch_end(net, epoch, logs)`` and
-``on_train_end(net)``; ``logs`` holds the epoch's figures ("loss", "val_loss",
-"accuracy", "val_accuracy", "time", "lr"). Setting ``net.stop_training = True``
-ends training after the current epoch.
+A callback sees ``on_train_begin(net)``, then for each epoch ``on_epoch_logs(net,
+epoch, logs)`` (every callback updates its own state) followed by ``on_epoch_end(net,
+epoch, logs)`` (every callback acts: saves, prints), and finally ``on_train_end(net)``;
+``logs`` holds the epoch's figures ("loss", "val_loss", "accuracy", "val_accuracy",
+"time", "lr"). Setting ``net.stop_training = True`` ends training after the current epoch.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ class Callback:
     def on_batch_end(self, net, batch: int, n_batches: int) -> None: ...
 
     def on_backward(self, net, grads) -> None: ...
+
+    def on_epoch_logs(self, net, epoch: int, logs: dict) -> None: ...
 
     def on_epoch_end(self, net, epoch: int, logs: dict) -> None: ...
 
@@ -47,7 +50,8 @@ class EarlyStopping(Callback):
     epoch, not its last. While a fit runs, its record (best value and epoch, epochs
     waited, best weights) is kept on ``net.early_stopping``, which checkpoints save:
     a run resumed from one stops and restores exactly as the uninterrupted run would.
-    List it before ModelCheckpoint, so that each checkpoint holds the epoch's record.
+    The record is updated in on_epoch_logs, before any callback's on_epoch_end, so a
+    checkpoint holds the epoch's record wherever the two stand in the callback list.
     """
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
@@ -64,7 +68,7 @@ class EarlyStopping(Callback):
             self.best, self.best_epoch, self.wait = record["best"], record["best_epoch"], record["wait"]
             self.best_weights = record["weights"] if self.restore_best_weights else None
 
-    def on_epoch_end(self, net, epoch, logs):
+    def on_epoch_logs(self, net, epoch, logs):
         if self.monitor not in logs:
             raise ConfigError(f"EarlyStopping monitors {self.monitor!r}, which training does not report; "
                               f"available: {', '.join(sorted(logs))}")

@@ -86,7 +86,9 @@ def fit(net, X, y, epochs: int = 10, batch_size: int = 32, optimizer=None, valid
             logs.update({f"val_{k}": v for k, v in evaluate_encoded(net, *val).items()})
         net.epochs_trained = epoch + 1
         history.append(epoch, logs)
-        for cb in callbacks:
+        for cb in callbacks:  # bookkeeping first (early stopping's record), so that ...
+            cb.on_epoch_logs(net, epoch, logs)
+        for cb in callbacks:  # ... whatever acts on the epoch (a checkpoint) sees all of it, in any order
             cb.on_epoch_end(net, epoch, logs)
         if net.stop_training:
             break

@@ -107,9 +107,9 @@ def train(net, opts: dict, X_train, y_train, out: Path):
         raise ConfigError(f"the checkpoint has trained {net.epochs_trained} epochs, more than --epochs "
                           f"{opts['epochs']}")
     flow = GradientFlow() if opts["plots"] else None
-    # EarlyStopping first: each checkpoint then holds its record of the epoch (exact --resume)
-    callbacks = ([EarlyStopping(patience=opts["patience"])] if opts["patience"] else [])
-    callbacks += [ModelCheckpoint(out / CHECKPOINT)] + ([flow] if flow else [])
+    callbacks = [ModelCheckpoint(out / CHECKPOINT)] + ([flow] if flow else [])
+    if opts["patience"]:
+        callbacks.append(EarlyStopping(patience=opts["patience"]))
     started = time.perf_counter()
     history = net.fit(X_train, y_train, epochs=remaining, batch_size=opts["batch_size"],
                       optimizer=None if opts["resume"] else make_optimizer(opts), schedule=make_schedule(opts),
