@@ -193,3 +193,15 @@ def test_scaler_in_place_overwrites_a_float_array_only():
     ints = np.array([[1, 10], [3, 30]])
     out = Scaler("minmax").fit(ints).transform(ints, in_place=True)
     assert out.dtype == np.float64 and ints.tolist() == [[1, 10], [3, 30]]
+
+
+@pytest.mark.parametrize("dims", [(1381911, 404298267, 471670303), (0, 2**31, 2**31)])
+def test_idx_header_whose_size_product_overflows_int64_is_refused(tmp_path, dims):
+    """Found by the fuzz test: the product of three uint32 sizes wrapped around in int64 and
+    passed the size check, so NumPy's reshape raised instead of a DataError."""
+    import struct
+
+    path = tmp_path / "huge.idx"
+    path.write_bytes(b"\x00\x00\x08" + bytes([len(dims)]) + struct.pack(">" + "I" * len(dims), *dims))
+    with pytest.raises(dp.DataError, match="more than any supported file holds"):
+        read_idx(path)

@@ -7,6 +7,7 @@ big-endian uint32 sizes, then the values, big-endian, row-major.
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 
@@ -42,9 +43,9 @@ def _read(f, path: Path) -> np.ndarray:
     if len(dims_raw) < 4 * ndim:
         raise DataError(f"{path}: truncated IDX file (header ends after {4 + len(dims_raw)} bytes)")
     shape = tuple(int(d) for d in np.frombuffer(dims_raw, dtype=">u4"))
-    count = int(np.prod(shape, dtype=np.int64))
-    if count > MAX_VALUES:
-        raise DataError(f"{path}: IDX header claims {count} values, more than any supported file")
+    count = math.prod(shape)  # Python integers: a product of uint32 sizes overflows int64
+    if math.prod(d for d in shape if d) > MAX_VALUES:  # zero-size arrays with absurd other sizes too
+        raise DataError(f"{path}: IDX header claims shape {shape}: more than any supported file holds")
     dtype = np.dtype(TYPES[head[2]])
     expected = count * dtype.itemsize
     data = _read_at_most(f, expected)
