@@ -137,9 +137,14 @@ class EpochData:
         arrays = (self.X, self.Y, self.w, self.labels)
         if self.order is None:
             return tuple([None if a is None else a[start:stop] for a in arrays])
-        rows = self.order[start:stop]
-        return tuple([None if a is None else a.take(rows, axis=0, out=buffer[:len(rows)], mode="clip")
-                      for a, buffer in zip(arrays, self._buffers, strict=True)])  # mode "raise" would buffer
+        return gather(arrays, self.order[start:stop], self._buffers)
+
+
+def gather(arrays, rows: Array, buffers) -> tuple:
+    """Rows ``rows`` of each array, taken into the first len(rows) rows of its buffer (None stays None):
+    no allocation, no copy of the whole array."""
+    return tuple([None if a is None else a.take(rows, axis=0, out=buffer[:len(rows)], mode="clip")
+                  for a, buffer in zip(arrays, buffers, strict=True)])  # mode "raise" would buffer
 
 
 def resume(path, X, y, epochs: int, **options):
@@ -247,9 +252,7 @@ def evaluate_encoded(net, X, Y, rows=None, w=None, chunk: int | None = None) -> 
         if rows is None:
             xb, yb = X[start:start + chunk], Y[start:start + chunk]
         else:
-            picked = rows[start:start + chunk]
-            xb, yb = (A.take(picked, axis=0, out=buffer[:len(picked)], mode="clip")
-                      for A, buffer in zip((X, Y), buffers, strict=True))
+            xb, yb = gather((X, Y), rows[start:start + chunk], buffers)
         wb = None if w is None else w[start:start + chunk]
         trace = net.propagate(xb)
         total_loss += net.loss_fn.value(trace.z[net.L], trace.a[net.L], yb, net.layers[-1].activation, wb) \

@@ -70,6 +70,13 @@ def outputs_for(net, predicted: np.ndarray) -> np.ndarray:
         predicted.shape)
 
 
+def r_squared(predicted: np.ndarray, y: np.ndarray) -> float:
+    """1 - sum (y - prediction)^2 / sum (y - mean y)^2: the same on standardized targets and in their units."""
+    y = np.asarray(y, dtype=np.float64).reshape(predicted.shape)
+    residual = predicted - y
+    return float(1 - (residual**2).sum() / max(((y - y.mean(axis=0)) ** 2).sum(), np.finfo(float).tiny))
+
+
 def table(rows: list[list], header: list[str]) -> str:
     """A plain aligned text table."""
     cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]

@@ -13,7 +13,7 @@ from ..data.files import read_table
 from ..errors import DataError
 from ..io import load
 from ..training import evaluate as evaluate_net
-from .common import DATA_HELP, inputs_for, load_data, outputs_for, table, targets_for
+from .common import DATA_HELP, inputs_for, load_data, outputs_for, r_squared, table, targets_for
 
 
 def add_parser(sub) -> None:
@@ -73,17 +73,15 @@ def _class_names(net) -> list[str]:
 
 
 def _regression_report(predicted: np.ndarray, y: np.ndarray) -> int:
-    y = y.astype(np.float64).reshape(predicted.shape)
-    residual = predicted - y
-    r2 = 1 - (residual**2).sum() / max(((y - y.mean(axis=0)) ** 2).sum(), np.finfo(float).tiny)
-    print(f"mean absolute error: {np.abs(residual).mean():.4f}   R^2: {r2:.4f}")
+    residual = predicted - y.astype(np.float64).reshape(predicted.shape)
+    print(f"mean absolute error: {np.abs(residual).mean():.4f}   R^2: {r_squared(predicted, y):.4f}")
     return 0
 
 
 def run_predict(args) -> int:
     net = load(args.model)
     X = _prediction_inputs(net, Path(args.data))
-    predicted = net.predict(X) if net.is_classifier else outputs_for(net, net.predict(X))
+    predicted = outputs_for(net, net.predict(X))  # a regressor's back in the target's units; labels as they are
     header = ["prediction"]
     rows = [[p] for p in (predicted.tolist() if predicted.ndim == 1 else predicted[:, 0].tolist())]
     if args.proba:

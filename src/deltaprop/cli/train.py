@@ -15,7 +15,7 @@ from ..errors import ConfigError, DataError
 from ..io import load
 from ..layers import Dense
 from ..network import Network
-from .common import DATA_HELP, load_data, table, targets_for
+from .common import DATA_HELP, load_data, r_squared, table, targets_for
 from .options import DEFAULTS, MAX_AUTO_CLASSES, resolve
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -214,10 +214,8 @@ def summarise(net, history, X_test, y_test, seconds: float) -> float:
            f"{history['val_loss'][-1]:.4f}" if "val_loss" in history else "-", f"{test['loss']:.4f}"]
     if net.is_classifier:
         row.append(f"{test['accuracy']:.4f}")
-    else:  # R^2 is the same on standardized targets and in the target's units
-        residual = net.output(X_test) - np.asarray(y_test, dtype=np.float64).reshape(len(y_test), -1)
-        spread = np.asarray(y_test, dtype=np.float64).reshape(len(y_test), -1)
-        row.append(f"{1 - (residual**2).sum() / max(((spread - spread.mean(axis=0)) ** 2).sum(), 1e-300):.4f}")
+    else:
+        row.append(f"{r_squared(net.output(X_test), y_test):.4f}")
     print("\n" + table([row + [f"{seconds:.1f} s"]], header + ["time"]))
     return test["loss"]
 
