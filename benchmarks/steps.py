@@ -5,9 +5,10 @@
     PYTHONPATH=/tmp/old/src python benchmarks/steps.py  # an older commit, same machine, same data
 
 It uses only the public API of the first release (Network, Dense, Adam, fit, predict), so
-every commit since runs it; speed.py is the comparison with PyTorch and scikit-learn. The
-workloads are speed.py's, on random data of the same shapes (no download): for each, one
-untimed warm-up fit, then ``--repeats`` timed fits; the median is printed.
+every commit since runs it; speed.py is the comparison with PyTorch and scikit-learn, and
+lends it its workloads and network builder. Random data of the workloads' shapes (no
+download): for each, one untimed warm-up fit, then ``--repeats`` timed fits; the median
+is printed.
 """
 
 from __future__ import annotations
@@ -18,27 +19,23 @@ import time
 
 import numpy as np
 
-WORKLOADS = {  # sizes, batch, training rows, epochs
-    "small": ([64, 64, 10], 32, 1437, 5),
-    "medium": ([784, 256, 128, 10], 128, 15000, 1),
-    "large": ([784, 1024, 1024, 10], 512, 15000, 1),
-}
+from speed import PREDICT_ROWS, WORKLOADS, deltaprop_net, epochs_for
+
+ROWS = {"small": 1437, "medium": 15000, "large": 15000}  # training rows: digits' and speed.py --quick's
 
 
 def measure(name: str, repeats: int) -> tuple[float, float]:
     """Median training samples/s and prediction samples/s (10,000 rows) for one workload."""
     import deltaprop as dp
 
-    sizes, batch, rows, epochs = WORKLOADS[name]
+    sizes, batch, rows, epochs = WORKLOADS[name]["sizes"], WORKLOADS[name]["batch"], ROWS[name], epochs_for(name)
     rng = np.random.default_rng(0)
     X = rng.random((rows, sizes[0]), dtype=np.float32)
     y = rng.integers(0, sizes[-1], rows)
-    X_predict = rng.random((10_000, sizes[0]), dtype=np.float32)
-    layers = [dp.Dense(sizes[l - 1], sizes[l], "relu") for l in range(1, len(sizes) - 1)]
-    layers.append(dp.Dense(sizes[-2], sizes[-1], "softmax"))
+    X_predict = rng.random((PREDICT_ROWS, sizes[0]), dtype=np.float32)
     train, predict = [], []
     for repeat in range(repeats + 1):  # the first is the warm-up
-        net = dp.Network(layers, loss="cross_entropy", dtype="float32", seed=0)
+        net = deltaprop_net(sizes)
         started = time.perf_counter()
         net.fit(X, y, epochs=epochs, batch_size=batch, optimizer=dp.Adam(lr=1e-3), verbose=0)
         middle = time.perf_counter()
