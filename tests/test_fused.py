@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop import activations, fused
+from deltaprop import activations, backprop, fused
 
 pytest.importorskip("numba", reason="the fused kernels need numba (pip install 'deltaprop[fast]')")
 
@@ -183,19 +183,40 @@ def test_cross_entropy_kernel_equals_the_numpy_loss(dtype, weighted):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_bias_relu_kernel_equals_the_two_numpy_lines(dtype):
+@pytest.mark.parametrize("activation", ["relu", "softmax"])
+def test_bias_activation_kernels_equal_the_two_numpy_lines(activation, dtype):
+    """z = a_prev W + b and a = sigma(z) in one kernel call equal z += b, then sigma; NaN stays NaN."""
     rng = np.random.default_rng(7)
-    layer = dp.Dense(6, 9, "relu")
+    layer = dp.Dense(6, 9, activation)
     layer.initialize(rng, np.dtype(dtype))
     layer.b[:] = rng.standard_normal(9)
     a_prev = rng.standard_normal((20, 6)).astype(dtype)
     a_prev[0, 0] = np.nan
-    fast_z, fast_a = layer.forward(a_prev, z=np.empty((20, 9), dtype), a=np.empty((20, 9), dtype))
+    calls = []
+    real = fused.kernel(layer.activation.bias_kernel)
+    fused._compiled[layer.activation.bias_kernel] = lambda *args: calls.append(1) or real(*args)
+    try:
+        fast_z, fast_a = layer.forward(a_prev, z=np.empty((20, 9), dtype), a=np.empty((20, 9), dtype))
+    finally:
+        fused._compiled[layer.activation.bias_kernel] = real
     with np.errstate(invalid="ignore"):
         slow_z, slow_a = _without_kernels(layer.forward, a_prev, np.empty((20, 9), dtype), np.empty((20, 9), dtype))
+    assert calls == [1]  # the kernel ran, once
     np.testing.assert_allclose(fast_z, slow_z, rtol=RTOL[dtype])
-    np.testing.assert_allclose(fast_a, slow_a, rtol=RTOL[dtype])  # NaN rows match too (equal_nan)
+    np.testing.assert_allclose(fast_a, slow_a, rtol=RTOL[dtype] * 10)  # NaN rows match too (equal_nan)
     assert np.isnan(fast_a[0]).all() and (fast_a[1:] >= 0).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m", [1, 2, 33, 500])
+def test_batch_sum_kernel_equals_numpy_column_sum_bit_for_bit(m, dtype):
+    """Equation (4)'s sum over the batch adds the rows in NumPy's order: the same bits, NaN, inf and -0 kept."""
+    delta = (np.random.default_rng(9).standard_normal((m, 7)) * 1e3).astype(dtype)
+    delta[:, 0] = -0.0
+    delta[0, 1], delta[-1, 2] = np.nan, np.inf
+    expected = delta.sum(axis=0)
+    got = backprop.batch_sum(delta, out=np.empty(7, dtype))
+    assert got.tobytes() == expected.tobytes()
 
 
 def test_whole_suite_of_numbers_agrees_for_predict(kernels_off):

@@ -178,3 +178,19 @@ def test_validation_split_trains_on_the_rows_it_names(blobs):
     np.testing.assert_allclose(h_split["val_loss"], h_copy["val_loss"], rtol=1e-12)
     for key, value in copy.params().items():
         np.testing.assert_array_equal(split.params()[key], value)
+
+
+@pytest.mark.parametrize("output, loss, n_out", [("softmax", "cross_entropy", 3), ("sigmoid", "binary_cross_entropy", 1)])
+def test_training_accuracy_counts_each_epochs_own_rows(blobs, output, loss, n_out):
+    """The epoch's accuracy is recorded batch by batch in shuffled order and compared with the targets
+    once per epoch: with weights that do not move (lr 1e-30), it must equal evaluate() on the same rows."""
+    X, y = blobs
+    y = y if n_out > 1 else (y > 0).astype(int)
+    net = make_net([5, 4, n_out], "tanh", output, loss, seed=3)
+    history = net.fit(X, y, epochs=2, batch_size=32, validation_split=0.25, optimizer=dp.SGD(lr=1e-30), verbose=0)
+    held_out = np.sort(np.random.default_rng([net.seed, 2**31]).permutation(300)[:75])
+    train_rows = np.setdiff1d(np.arange(300), held_out)
+    expected = dp.evaluate(net, X[train_rows], y[train_rows])["accuracy"]
+    assert 0.2 < expected < 1  # a half-trained net: right and wrong rows both present
+    assert history["accuracy"] == [expected, expected]
+    assert history["val_accuracy"][-1] == dp.evaluate(net, X[held_out], y[held_out])["accuracy"]

@@ -198,7 +198,7 @@ def identity_chain(g: Array, z: Array) -> Array:
 def softmax(z: Array, out: Array | None = None) -> Array:
     kernel = fused.kernel("softmax") if out is not None and z.ndim == 2 else None
     if kernel is not None and fused.ready(z, out):
-        kernel(z, out)  # the three lines below, one row at a time
+        kernel(z, None, out)  # the three lines below, one row at a time
         return out
     out = np.subtract(z, z.max(axis=1, keepdims=True), out=out)  # shift by the row max: exponents <= 0
     np.exp(out, out=out)
@@ -232,7 +232,7 @@ ACTIVATIONS: dict[str, Activation] = {
                    writes_out=True),
         Activation("identity", identity, identity_prime, chain=identity_chain, writes_out=True),
         Activation("softmax", softmax, None, output_range=(0.0, 1.0), jvp=softmax_jvp, chain=softmax_chain,
-                   writes_out=True),
+                   writes_out=True, bias_kernel="bias_softmax"),
     ]
 }
 

@@ -84,12 +84,17 @@ def _relu_chain(g, z):
 
 
 def _bias_relu(z, b, a):
-    """z += b for every row of z (m, n), then a = max(z, 0): z^l and a^l in one pass (a is not z)."""
+    """z += b for every row of z (m, n), then a = max(z, 0): z^l and a^l in one call (a is not z).
+
+    Two short loops per row, not one: a loop that writes both z and a cannot be
+    vectorized (they might overlap), and the row is still in cache for the second.
+    """
     for r in range(z.shape[0]):
-        for j in range(z.shape[1]):
-            v = z[r, j] + b[j]
-            z[r, j] = v
-            a[r, j] = v if v > 0 else v * 0  # v * 0 keeps NaN
+        z_r, a_r = z[r], a[r]
+        for j in range(b.size):
+            z_r[j] += b[j]
+        for j in range(b.size):
+            a_r[j] = z_r[j] if z_r[j] > 0 else z_r[j] * 0  # v * 0 keeps NaN
 
 
 def _bias_relu_over_z(z, b):
@@ -104,9 +109,16 @@ def _bias_relu_over_z(z, b):
             z[r, j] = v if v > 0 else v * 0
 
 
-def _softmax(z, a):
-    """a_rj = exp(z_rj - max_k z_rk) / sum_k exp(z_rk - max_k z_rk), row by row of z (m, n)."""
+def _softmax(z, b, a):
+    """a_rj = exp(z_rj - max_k z_rk) / sum_k exp(z_rk - max_k z_rk), row by row of z (m, n).
+
+    With a bias b (n,), z += b first, stored (z^l, then a^l, in one call: the output
+    layer's forward); with b None, z is left as it is. a may be z.
+    """
     for r in range(z.shape[0]):
+        if b is not None:
+            for j in range(z.shape[1]):
+                z[r, j] += b[j]
         top = z[r, 0]
         for j in range(1, z.shape[1]):
             top = max(top, z[r, j])
@@ -117,6 +129,15 @@ def _softmax(z, a):
             total += a[r, j]
         for j in range(z.shape[1]):
             a[r, j] /= total
+
+
+def _batch_sum(delta, out):
+    """out_j = sum_r delta_rj for delta (m, n): from 0, rows added in order, as NumPy's sum(axis=0) does."""
+    for j in range(out.size):
+        out[j] = 0
+    for r in range(delta.shape[0]):
+        for j in range(out.size):
+            out[j] += delta[r, j]
 
 
 def _cross_entropy_from_z(z, y, weights):
@@ -144,7 +165,8 @@ KERNELS = {
     "adam": _adam, "sgd": _sgd, "sgd_momentum": _sgd_momentum, "rmsprop": _rmsprop,
     "rmsprop_momentum": _rmsprop_momentum, "flush_small": _flush_small,
     "relu_chain": _relu_chain, "bias_relu": _bias_relu, "bias_relu_over_z": _bias_relu_over_z,
-    "softmax": _softmax, "cross_entropy_from_z": _cross_entropy_from_z,
+    "softmax": _softmax, "bias_softmax": _softmax,
+    "batch_sum": _batch_sum, "cross_entropy_from_z": _cross_entropy_from_z,
 }
 
 
@@ -181,8 +203,8 @@ def describe() -> str:
 
 
 def kernel(name: str):
-    """The compiled kernel ``name``, or None (numba missing or kernels turned off)."""
-    if not _enabled:
+    """The compiled kernel ``name``, or None (no such kernel, numba missing or kernels turned off)."""
+    if not _enabled or name not in KERNELS:
         return None
     if name not in _compiled:
         _compiled[name] = _compile(KERNELS[name])
@@ -217,4 +239,4 @@ def flat(*arrays: Array) -> tuple | None:
     """1-D views of C-contiguous arrays of one dtype, or None when a kernel cannot take them."""
     if not ready(*arrays):
         return None
-    return tuple([a if a.ndim == 1 else a.reshape(-1) for a in arrays])
+    return tuple([a.ravel() for a in arrays])  # views: the arrays are C-contiguous

@@ -43,7 +43,7 @@ class Optimizer:
         self.weight_decay = float(weight_decay)
         self.state: dict = {}  # (l, name) -> {slot: array}
         self.t = 0
-        self._flat = None  # (FlatParams, {slot: vector}) once step_flat has run
+        self._flat = None  # (FlatParams, {slot: vector}, scratch vector) once step_flat has run
         self._scratch: dict = {}
 
     def step(self, params: dict, grads) -> None:
@@ -68,14 +68,13 @@ class Optimizer:
         The state lives in vectors of the same layout; ``state[(l, name)]`` holds views of them.
         """
         self.t += 1
-        slots = self._flat_slots(flat)
+        slots, tmp = self._flat_slots(flat)
         if self.weight_decay:
             for theta_W, g_W in zip(flat.weight_views(flat.theta), flat.weight_views(flat.grad), strict=True):
                 if self.decoupled:
                     theta_W *= 1 - self.lr * self.weight_decay
                 else:
                     g_W += self.weight_decay * theta_W  # L2: adds lambda W to dL/dW (grad is scratch)
-        tmp = self.scratch(flat.theta)
         self.update(flat.theta, flat.grad, slots, tmp)
         self._flush_denormals(slots, tmp)
 
@@ -99,10 +98,11 @@ class Optimizer:
             tmp -= threshold
             state *= step(tmp)  # 0 below the threshold, 1 above: no boolean array
 
-    def _flat_slots(self, flat) -> dict:
-        """Flat state vectors for ``flat``'s layout, carrying over any state held per key."""
+    def _flat_slots(self, flat) -> tuple[dict, Array]:
+        """Flat state vectors for ``flat``'s layout, carrying over any state held per key, and a
+        scratch vector of the same length."""
         if self._flat is not None and self._flat[0] is flat:
-            return self._flat[1]
+            return self._flat[1:]
         vectors = {slot: np.zeros_like(flat.theta) for slot in self.slots}
         flush = fused.kernel("flush_small")
         if flush is not None and fused.ready(flat.theta):  # load it now: at step 64 it would stall a batch
@@ -112,8 +112,8 @@ class Optimizer:
                 if key in self.state and slot in self.state[key]:
                     view[...] = self.state[key][slot]
         self.state = {key: {slot: flat.views(vectors[slot])[key] for slot in self.slots} for key in flat.keys}
-        self._flat = (flat, vectors)
-        return vectors
+        self._flat = (flat, vectors, self.scratch(flat.theta))
+        return self._flat[1:]
 
     def scratch(self, like: Array) -> Array:
         """A reusable work array shaped like ``like`` (no allocation per step)."""

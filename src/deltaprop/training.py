@@ -104,14 +104,16 @@ class EpochData:
     buffers (np.take with out=): no copy of the whole data set, no allocation per batch.
     ``rows``, if given, are the (sorted) indices of the training rows, the rest being
     held out for validation; without it every row trains. Without shuffling, batches
-    of all rows are plain slices.
+    of all rows are plain slices. For a classifier, each batch's predicted classes are
+    recorded (``record``) and compared with the targets once per epoch (``n_correct``).
     """
 
     def __init__(self, X: Array, Y: Array, w: Array | None, shuffle: bool, classifier: bool,
                  rows: Array | None = None):
         self.X, self.Y, self.w, self.shuffle, self.rows = X, Y, w, shuffle, rows
         self.m = X.shape[0] if rows is None else len(rows)  # training samples per epoch
-        self.labels = Y.argmax(axis=1) if classifier and Y.shape[1] > 1 else None
+        self.labels = _classes_of(Y) if classifier else None
+        self.predicted = None if self.labels is None else np.empty(self.m, self.labels.dtype)
         self.order = None
         self._buffers = None
         self._workspace = None
@@ -121,8 +123,8 @@ class EpochData:
         rows = min(batch_size, self.m)
         if self._workspace is None or not self._workspace.fits(net, rows):
             self._workspace = Workspace(net, rows)
-            arrays = (self.X, self.Y, self.w, self.labels)
-            self._buffers = [None if a is None else np.empty((rows,) + a.shape[1:], a.dtype) for a in arrays]
+            self._buffers = [None if a is None else np.empty((rows,) + a.shape[1:], a.dtype)
+                             for a in (self.X, self.Y, self.w)]
         return self._workspace
 
     def new_epoch(self, rng: np.random.Generator) -> None:
@@ -133,11 +135,20 @@ class EpochData:
             self.order = self.rows
 
     def batch(self, start: int, stop: int) -> tuple:
-        """(X, Y, w, labels) of rows start..stop-1 of this epoch's order (None where absent)."""
-        arrays = (self.X, self.Y, self.w, self.labels)
+        """(X, Y, w) of rows start..stop-1 of this epoch's order (w None when absent)."""
+        arrays = (self.X, self.Y, self.w)
         if self.order is None:
             return tuple([None if a is None else a[start:stop] for a in arrays])
         return gather(arrays, self.order[start:stop], self._buffers)
+
+    def record(self, start: int, a_L: Array) -> None:
+        """Keep the predicted classes of the batch starting at ``start`` (classifiers only)."""
+        _classes_of(a_L, out=self.predicted[start:start + a_L.shape[0]])
+
+    def n_correct(self) -> int:
+        """How many of this epoch's recorded predictions match their targets."""
+        labels = self.labels if self.order is None else self.labels[self.order]
+        return int(np.count_nonzero(self.predicted == labels))
 
 
 def gather(arrays, rows: Array, buffers) -> tuple:
@@ -171,11 +182,11 @@ def run_epoch(net, data: EpochData, epoch, batch_size, clip_norm, callbacks: lis
     ws = data.workspace(net, batch_size)  # the batch's z, a, delta; dW, db are views of flat.grad
     data.new_epoch(rng)
     snapshot = flat.theta.copy()  # the last finite state, restored if training diverges
-    total_loss = correct = 0.0
+    total_loss = 0.0
     n_batches = -(-m // batch_size)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is checked explicitly
         for batch, start in enumerate(range(0, m, batch_size)):
-            xb, yb, wb, labels = data.batch(start, start + batch_size)
+            xb, yb, wb = data.batch(start, start + batch_size)
             try:
                 loss, a_L = train_step(net, ws, xb, yb, wb, rng, clip_norm, callbacks)
             except DivergenceError as exc:
@@ -184,8 +195,8 @@ def run_epoch(net, data: EpochData, epoch, batch_size, clip_norm, callbacks: lis
                                       "weights restored to the start of the epoch. Lower the learning rate "
                                       "or set clip_norm.") from None
             total_loss += loss * a_L.shape[0]
-            if net.is_classifier:
-                correct += _n_correct(a_L, yb, labels)
+            if data.predicted is not None:
+                data.record(start, a_L)
             for cb in callbacks:
                 cb.on_batch_end(net, batch, n_batches)
         if not np.isfinite(np.dot(flat.theta, flat.theta)):
@@ -193,8 +204,8 @@ def run_epoch(net, data: EpochData, epoch, batch_size, clip_norm, callbacks: lis
             raise DivergenceError(f"training diverged in epoch {epoch + 1}: the weights overflowed; weights "
                                   "restored to the start of the epoch. Lower the learning rate.")
     logs = {"loss": total_loss / m}
-    if net.is_classifier:
-        logs["accuracy"] = correct / m
+    if data.predicted is not None:
+        logs["accuracy"] = data.n_correct() / m
     logs.update(time=time.perf_counter() - started, lr=net.optimizer.lr)
     return logs
 
@@ -265,11 +276,16 @@ def evaluate_encoded(net, X, Y, rows=None, w=None, chunk: int | None = None) -> 
     return out
 
 
-def _n_correct(a_L: Array, Y: Array, labels: Array | None = None) -> int:
-    """Rows whose predicted class is the target's (``labels``: Y's argmax, if known already)."""
-    if a_L.shape[1] == 1:
-        return int(np.count_nonzero((a_L[:, 0] > 0.5) == (Y[:, 0] > 0.5)))
-    return int(np.count_nonzero(a_L.argmax(axis=1) == (Y.argmax(axis=1) if labels is None else labels)))
+def _n_correct(a_L: Array, Y: Array) -> int:
+    """Rows whose predicted class is the target's."""
+    return int(np.count_nonzero(_classes_of(a_L) == _classes_of(Y)))
+
+
+def _classes_of(a: Array, out: Array | None = None) -> Array:
+    """The class each row of a (m, n_L) stands for: its argmax, or a > 0.5 for one output (as 0/1)."""
+    if a.shape[1] == 1:
+        return np.greater(a[:, 0], 0.5, out=out)
+    return a.argmax(axis=1, out=out)
 
 
 def _where_non_finite(trace, grads, loss) -> str:
