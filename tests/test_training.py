@@ -180,7 +180,8 @@ def test_validation_split_trains_on_the_rows_it_names(blobs):
         np.testing.assert_array_equal(split.params()[key], value)
 
 
-@pytest.mark.parametrize("output, loss, n_out", [("softmax", "cross_entropy", 3), ("sigmoid", "binary_cross_entropy", 1)])
+@pytest.mark.parametrize("output, loss, n_out",
+                         [("softmax", "cross_entropy", 3), ("sigmoid", "binary_cross_entropy", 1)])
 def test_training_accuracy_counts_each_epochs_own_rows(blobs, output, loss, n_out):
     """The epoch's accuracy is recorded batch by batch in shuffled order and compared with the targets
     once per epoch: with weights that do not move (lr 1e-30), it must equal evaluate() on the same rows."""
