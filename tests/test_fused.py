@@ -74,19 +74,26 @@ def test_fused_optimizer_step_equals_the_numpy_update(name, dtype):
         np.testing.assert_array_equal(fast_state[key], slow_state[key])
 
 
+def _spy_on_run(monkeypatch) -> list:
+    """The names of the kernels that fused.run really ran (not SKIPPED), in order."""
+    ran, real = [], fused.run
+
+    def spy(name, *args):
+        result = real(name, *args)
+        if result is not fused.SKIPPED:
+            ran.append(name)
+        return result
+
+    monkeypatch.setattr(fused, "run", spy)
+    return ran
+
+
 def test_fused_steps_really_run_in_the_kernel(monkeypatch):
     """Without this, a kernel never chosen (wrong name, rejected arrays) would pass the comparisons above."""
-    called = []
-    real = fused.kernel
-
-    def spy(name):
-        called.append(name)
-        return real(name)
-
-    monkeypatch.setattr(fused, "kernel", spy)
+    ran = _spy_on_run(monkeypatch)
     _steps(dp.Adam(), np.float32, kernels=True, n_steps=1)
     _steps(dp.RMSprop(momentum=0.5), np.float32, kernels=True, n_steps=1)
-    assert {"adam", "rmsprop_momentum"} <= set(called)
+    assert {"adam", "rmsprop_momentum"} <= set(ran)
 
 
 def test_non_contiguous_parameters_fall_back_to_numpy():
@@ -184,7 +191,7 @@ def test_cross_entropy_kernel_equals_the_numpy_loss(dtype, weighted):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("activation", ["relu", "softmax"])
-def test_bias_activation_kernels_equal_the_two_numpy_lines(activation, dtype):
+def test_bias_activation_kernels_equal_the_two_numpy_lines(activation, dtype, monkeypatch):
     """z = a_prev W + b and a = sigma(z) in one kernel call equal z += b, then sigma; NaN stays NaN."""
     rng = np.random.default_rng(7)
     layer = dp.Dense(6, 9, activation)
@@ -192,16 +199,11 @@ def test_bias_activation_kernels_equal_the_two_numpy_lines(activation, dtype):
     layer.b[:] = rng.standard_normal(9)
     a_prev = rng.standard_normal((20, 6)).astype(dtype)
     a_prev[0, 0] = np.nan
-    calls = []
-    real = fused.kernel(layer.activation.bias_kernel)
-    fused._compiled[layer.activation.bias_kernel] = lambda *args: calls.append(1) or real(*args)
-    try:
-        fast_z, fast_a = layer.forward(a_prev, z=np.empty((20, 9), dtype), a=np.empty((20, 9), dtype))
-    finally:
-        fused._compiled[layer.activation.bias_kernel] = real
+    ran = _spy_on_run(monkeypatch)
+    fast_z, fast_a = layer.forward(a_prev, z=np.empty((20, 9), dtype), a=np.empty((20, 9), dtype))
     with np.errstate(invalid="ignore"):
         slow_z, slow_a = _without_kernels(layer.forward, a_prev, np.empty((20, 9), dtype), np.empty((20, 9), dtype))
-    assert calls == [1]  # the kernel ran, once
+    assert ran == ["bias_" + activation]  # the kernel ran, once
     np.testing.assert_allclose(fast_z, slow_z, rtol=RTOL[dtype])
     np.testing.assert_allclose(fast_a, slow_a, rtol=RTOL[dtype] * 10)  # NaN rows match too (equal_nan)
     assert np.isnan(fast_a[0]).all() and (fast_a[1:] >= 0).all()
@@ -281,3 +283,25 @@ def test_float16_arrays_take_the_numpy_path():
     dp.SGD(lr=0.25).step({(1, "b"): theta}, {(1, "b"): g})
     np.testing.assert_array_equal(theta, 0.5)
     assert not fused.ready(theta, g)
+
+
+def test_run_compiles_only_for_arrays_the_kernels_take():
+    """run() skips strided, float16 and mixed-dtype arrays, leaving them untouched (the caller's NumPy
+    code does the work), compiles for new valid types, and never holds a version for anything else."""
+    g = np.full((4, 6), 2.0, np.float32)
+    assert fused.run("relu_chain", g, -np.ones((4, 6), np.float32)) is not fused.SKIPPED
+    np.testing.assert_array_equal(g, 0)
+    refused = [(np.ones((4, 12), np.float32)[:, ::2], -np.ones((4, 6), np.float32)),
+               (np.ones(5, np.float16), -np.ones(5, np.float16)),
+               (np.ones(5, np.float32), -np.ones(5, np.float64))]
+    for g, z in refused:
+        before = g.copy()
+        assert fused.run("relu_chain", g, z) is fused.SKIPPED
+        np.testing.assert_array_equal(g, before)
+    g64 = np.ones(3)
+    assert fused.run("relu_chain", g64, np.array([1.0, -1.0, 0.0])) is not fused.SKIPPED
+    np.testing.assert_array_equal(g64, [1, 0, 0])
+    for signature in fused.kernel("relu_chain").signatures:
+        assert all(t.layout == "C" and str(t.dtype) in ("float32", "float64") for t in signature)
+        assert len({t.dtype for t in signature}) == 1
+    assert fused.run("no_such_kernel", g64) is fused.SKIPPED

@@ -122,11 +122,8 @@ def step(z: Array) -> Array:
 
 
 def relu_chain(g: Array, z: Array) -> Array:
-    kernel, arrays = fused.kernel("relu_chain"), fused.flat(g, z)
-    if kernel is not None and arrays is not None:
-        kernel(*arrays)  # the line below in one pass, z untouched
-        return g
-    g *= step(z)
+    if fused.run("relu_chain", g, z) is fused.SKIPPED:  # the kernel: the line below in one pass, z untouched
+        g *= step(z)
     return g
 
 
@@ -196,10 +193,8 @@ def identity_chain(g: Array, z: Array) -> Array:
 
 # --- softmax: a_j = e^{z_j} / sum_k e^{z_k};  Jacobian da_j/dz_i = a_j (1[i=j] - a_i)
 def softmax(z: Array, out: Array | None = None) -> Array:
-    kernel = fused.kernel("softmax") if out is not None and z.ndim == 2 else None
-    if kernel is not None and fused.ready(z, out):
-        kernel(z, None, out)  # the three lines below, one row at a time
-        return out
+    if out is not None and z.ndim == 2 and fused.run("softmax", z, None, out) is not fused.SKIPPED:
+        return out  # the kernel did the three lines below, one row at a time
     out = np.subtract(z, z.max(axis=1, keepdims=True), out=out)  # shift by the row max: exponents <= 0
     np.exp(out, out=out)
     out /= out.sum(axis=1, keepdims=True)

@@ -67,9 +67,7 @@ def batch_sum(delta: Array, out: Array | None = None) -> Array:
     A compiled loop (fused.py) when it can take the arrays: NumPy's column sum of a
     small batch costs more in overhead than in adding.
     """
-    kernel = fused.kernel("batch_sum") if out is not None else None
-    if kernel is not None and fused.ready(delta, out):
-        kernel(delta, out)
+    if out is not None and fused.run("batch_sum", delta, out) is not fused.SKIPPED:
         return out
     return delta.sum(axis=0, out=out)
 

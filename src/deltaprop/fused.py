@@ -8,9 +8,11 @@ Without numba, or with ``DELTAPROP_KERNELS=numpy`` in the environment, or after
 plain NumPy code instead: that code is the readable reference, and the tests hold
 each kernel to it.
 
-Every kernel takes C-contiguous arrays of one float dtype (flat vectors for the
-element-wise ones, (m, n) batches for the row-wise ones) and scalars already cast
-to that dtype (a Python float would turn a float32 loop into float64). Operations
+Every kernel takes C-contiguous arrays of one float dtype (of any shape for the
+element-wise ones, which walk them as flat vectors; (m, n) batches for the row-wise
+ones) and scalars already cast to that dtype (a Python float would turn a float32
+loop into float64). Callers go through ``run``, which answers SKIPPED for anything
+else. Operations
 keep NumPy's order, so results match the NumPy path to within rounding (the
 optimizer steps bit for bit; exp and log may differ in the last place).
 
@@ -29,11 +31,13 @@ Array = np.ndarray
 
 _enabled = os.environ.get("DELTAPROP_KERNELS", "numba").lower() != "numpy"
 _compiled: dict = {}
+_locked: set = set()  # compiled kernels that compile no new signature at call time (see run)
 
 
 # --- the kernels, as plain Python loops (numba compiles them) -------------------------
 def _adam(theta, g, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2, eps_hat, step_size):
     """m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  theta -= step_size m / (sqrt(v) + eps_hat)."""
+    theta, g, m, v = theta.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1)  # flat views (C-contiguous)
     for i in range(theta.size):
         m[i] = beta1 * m[i] + one_minus_beta1 * g[i]
         v[i] = beta2 * v[i] + one_minus_beta2 * (g[i] * g[i])
@@ -42,12 +46,14 @@ def _adam(theta, g, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2, eps_ha
 
 def _sgd(theta, g, lr):
     """theta -= lr g."""
+    theta, g = theta.reshape(-1), g.reshape(-1)
     for i in range(theta.size):
         theta[i] -= g[i] * lr
 
 
 def _sgd_momentum(theta, g, velocity, mu, lr, first, nesterov):
     """v = g (first step) or mu v + g;  theta -= lr (g + mu v) (Nesterov) or lr v."""
+    theta, g, velocity = theta.reshape(-1), g.reshape(-1), velocity.reshape(-1)
     for i in range(theta.size):
         velocity[i] = g[i] if first else velocity[i] * mu + g[i]
         direction = velocity[i] * mu + g[i] if nesterov else velocity[i]
@@ -56,6 +62,7 @@ def _sgd_momentum(theta, g, velocity, mu, lr, first, nesterov):
 
 def _rmsprop(theta, g, square_avg, alpha, one_minus_alpha, eps, lr):
     """v = alpha v + (1-alpha) g^2;  theta -= lr g / (sqrt(v) + eps)."""
+    theta, g, square_avg = theta.reshape(-1), g.reshape(-1), square_avg.reshape(-1)
     for i in range(theta.size):
         square_avg[i] = alpha * square_avg[i] + one_minus_alpha * (g[i] * g[i])
         theta[i] -= (g[i] / (np.sqrt(square_avg[i]) + eps)) * lr
@@ -63,6 +70,7 @@ def _rmsprop(theta, g, square_avg, alpha, one_minus_alpha, eps, lr):
 
 def _rmsprop_momentum(theta, g, square_avg, buf, alpha, one_minus_alpha, eps, mu, lr):
     """As _rmsprop, with buf = mu buf + g / (sqrt(v) + eps) taking the step."""
+    theta, g, square_avg, buf = theta.reshape(-1), g.reshape(-1), square_avg.reshape(-1), buf.reshape(-1)
     for i in range(theta.size):
         square_avg[i] = alpha * square_avg[i] + one_minus_alpha * (g[i] * g[i])
         buf[i] = buf[i] * mu + g[i] / (np.sqrt(square_avg[i]) + eps)
@@ -71,6 +79,7 @@ def _rmsprop_momentum(theta, g, square_avg, buf, alpha, one_minus_alpha, eps, mu
 
 def _flush_small(x, threshold):
     """x_i = 0 where |x_i| <= threshold (optimizer state about to turn subnormal); NaN and inf stay."""
+    x = x.reshape(-1)
     for i in range(x.size):
         if abs(x[i]) <= threshold:
             x[i] = x[i] * 0
@@ -78,6 +87,7 @@ def _flush_small(x, threshold):
 
 def _relu_chain(g, z):
     """g *= sigma'(z) = 1[z > 0] for relu; NaN in z stays NaN in g (divergence shows)."""
+    g, z = g.reshape(-1), z.reshape(-1)
     for i in range(g.size):
         if not z[i] > 0:
             g[i] = g[i] * 0 if z[i] <= 0 else z[i]
@@ -202,6 +212,38 @@ def describe() -> str:
     return f"numba {numba.__version__} (fused optimizer steps and sigma' products)"
 
 
+SKIPPED = object()  # what run() answers when no kernel ran
+
+
+def run(name: str, *args):
+    """Kernel ``name`` applied to ``args``: its result, or SKIPPED when it did not run (no such
+    kernel, numba missing or kernels off, or arrays it cannot take), leaving the work to the
+    caller's NumPy code.
+
+    A kernel compiles only for argument types whose arrays pass ``ready``, and is then locked:
+    numba's dispatcher recognises a known signature in C, so the calls of a training step cost
+    no check here. Other types are refused by the locked dispatcher (a TypeError), checked
+    once here, and compiled for, or skipped.
+    """
+    compiled = kernel(name)
+    if compiled is None:
+        return SKIPPED
+    if compiled in _locked:
+        try:
+            return compiled(*args)
+        except TypeError:  # no version for these argument types yet
+            pass
+    if not ready(*[a for a in args if isinstance(a, np.ndarray)]):
+        return SKIPPED
+    compiled.disable_compile(False)
+    try:
+        return compiled(*args)
+    finally:
+        if compiled.signatures:
+            compiled.disable_compile()
+            _locked.add(compiled)
+
+
 def kernel(name: str):
     """The compiled kernel ``name``, or None (no such kernel, numba missing or kernels turned off)."""
     if not _enabled or name not in KERNELS:
@@ -233,10 +275,3 @@ def ready(*arrays: Array) -> bool:
         if a.dtype != dtype or not a.flags.c_contiguous:
             return False
     return True
-
-
-def flat(*arrays: Array) -> tuple | None:
-    """1-D views of C-contiguous arrays of one dtype, or None when a kernel cannot take them."""
-    if not ready(*arrays):
-        return None
-    return tuple([a.ravel() for a in arrays])  # views: the arrays are C-contiguous

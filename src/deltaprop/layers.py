@@ -68,14 +68,9 @@ class Dense:
         name = self.activation.bias_kernel
         if name is None or a is None:
             return False
-        kernel = fused.kernel(name + "_over_z" if a is z else name)
-        if kernel is None or not fused.ready(z, self.b, a):
-            return False
         if a is z:
-            kernel(z, self.b)
-        else:
-            kernel(z, self.b, a)
-        return True
+            return fused.run(name + "_over_z", z, self.b) is not fused.SKIPPED
+        return fused.run(name, z, self.b, a) is not fused.SKIPPED
 
     def pre_activation(self, a_prev: Array, out: Array | None = None) -> Array:
         """z = a_prev W + b (m, n_out), into ``out`` when given."""

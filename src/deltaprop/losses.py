@@ -120,10 +120,10 @@ class Loss:
 
         ``scratch``, an (m, n_L) array, saves the temporaries (training passes one).
         """
-        if self.cancels_with(act):
-            kernel = fused.kernel(self.from_z_kernel) if self.from_z_kernel else None
-            if kernel is not None and fused.ready(z, y) and (weights is None or fused.ready(weights)):
-                return float(kernel(z, y, weights)) / z.shape[0]  # the lines below in one pass
+        if self.cancels_with(act) and self.from_z_kernel:
+            total = fused.run(self.from_z_kernel, z, y, weights)
+            if total is not fused.SKIPPED:
+                return float(total) / z.shape[0]  # the lines below in one pass
         per = self.from_z(z, y, scratch) if self.cancels_with(act) else self.per_sample(a, y, scratch)
         if weights is not None:
             per = per * weights

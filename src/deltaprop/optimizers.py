@@ -88,12 +88,9 @@ class Optimizer:
         if self.t % FLUSH_EVERY:
             return
         threshold = float(np.finfo(tmp.dtype).tiny) * 2**20
-        kernel = fused.kernel("flush_small")
         for state in slots.values():
-            arrays = fused.flat(state)
-            if kernel is not None and arrays is not None:
-                kernel(*arrays, tmp.dtype.type(threshold))  # the three lines below in one pass
-                continue
+            if fused.run("flush_small", state, state.dtype.type(threshold)) is not fused.SKIPPED:
+                continue  # the kernel did the three lines below in one pass
             np.abs(state, out=tmp)
             tmp -= threshold
             state *= step(tmp)  # 0 below the threshold, 1 above: no boolean array
@@ -104,9 +101,7 @@ class Optimizer:
         if self._flat is not None and self._flat[0] is flat:
             return self._flat[1:]
         vectors = {slot: np.zeros_like(flat.theta) for slot in self.slots}
-        flush = fused.kernel("flush_small")
-        if flush is not None and fused.ready(flat.theta):  # load it now: at step 64 it would stall a batch
-            flush(flat.theta[:0], flat.theta.dtype.type(0))
+        fused.run("flush_small", flat.theta[:0], flat.theta.dtype.type(0))  # load it now, not at step 64
         for slot, vector in vectors.items():
             for key, view in flat.views(vector).items():
                 if key in self.state and slot in self.state[key]:
@@ -178,16 +173,13 @@ class SGD(Optimizer):
 
     def _fused_update(self, theta, g, slots) -> bool:
         """The same update in one pass (fused.py), when a kernel is available."""
-        name, state = ("sgd_momentum", [slots["velocity"]]) if self.momentum else ("sgd", [])
-        kernel, arrays = fused.kernel(name), fused.flat(theta, g, *state)
-        if kernel is None or arrays is None:
-            return False
         c = theta.dtype.type
         if self.momentum:
-            kernel(*arrays, c(self.momentum), c(self.lr), self.t == 1, self.nesterov)
+            args = ("sgd_momentum", theta, g, slots["velocity"], c(self.momentum), c(self.lr), self.t == 1,
+                    self.nesterov)
         else:
-            kernel(*arrays, c(self.lr))
-        return True
+            args = ("sgd", theta, g, c(self.lr))
+        return fused.run(*args) is not fused.SKIPPED
 
     def hyperparameters(self):
         return {"lr": self.base_lr, "momentum": self.momentum, "nesterov": self.nesterov,
@@ -231,13 +223,10 @@ class Adam(Optimizer):
 
     def _fused_update(self, theta, g, slots) -> bool:
         """The same update in one pass (fused.py), when a kernel is available."""
-        kernel, arrays = fused.kernel("adam"), fused.flat(theta, g, slots["m"], slots["v"])
-        if kernel is None or arrays is None:
-            return False
         bias1, bias2 = 1 - self.beta1**self.t, 1 - self.beta2**self.t
         c = theta.dtype.type
-        kernel(*arrays, *self._betas(c), c(self.eps * math.sqrt(bias2)), c(self.lr * math.sqrt(bias2) / bias1))
-        return True
+        return fused.run("adam", theta, g, slots["m"], slots["v"], *self._betas(c), c(self.eps * math.sqrt(bias2)),
+                         c(self.lr * math.sqrt(bias2) / bias1)) is not fused.SKIPPED
 
     def _betas(self, c) -> tuple:
         """beta1, 1 - beta1, beta2, 1 - beta2 as scalars of type ``c`` (made once per dtype)."""
@@ -298,13 +287,10 @@ class RMSprop(Optimizer):
         """The same update in one pass (fused.py), when a kernel is available."""
         name = "rmsprop_momentum" if self.momentum else "rmsprop"
         state = [slots[s] for s in self.slots]  # square_avg (, momentum_buffer)
-        kernel, arrays = fused.kernel(name), fused.flat(theta, g, *state)
-        if kernel is None or arrays is None:
-            return False
         c = theta.dtype.type
         extra = (c(self.momentum),) if self.momentum else ()
-        kernel(*arrays, c(self.alpha), c(1 - self.alpha), c(self.eps), *extra, c(self.lr))
-        return True
+        return fused.run(name, theta, g, *state, c(self.alpha), c(1 - self.alpha), c(self.eps), *extra,
+                         c(self.lr)) is not fused.SKIPPED
 
     def hyperparameters(self):
         return {"lr": self.base_lr, "alpha": self.alpha, "eps": self.eps, "momentum": self.momentum,
