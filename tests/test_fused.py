@@ -305,3 +305,18 @@ def test_run_compiles_only_for_arrays_the_kernels_take():
         assert all(t.layout == "C" and str(t.dtype) in ("float32", "float64") for t in signature)
         assert len({t.dtype for t in signature}) == 1
     assert fused.run("no_such_kernel", g64) is fused.SKIPPED
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_shortcut_delta_kernel_equals_numpy_bit_for_bit(dtype, monkeypatch):
+    """Equation (1)'s shortcut (a^L - y) / m in one pass: the same bits as subtract, then *= 1/m."""
+    from deltaprop.losses import shortcut_delta
+
+    rng = np.random.default_rng(10)
+    a, y = rng.random((37, 5)).astype(dtype), np.eye(5, dtype=dtype)[rng.integers(0, 5, 37)]
+    a[3, 1] = np.nan
+    ran = _spy_on_run(monkeypatch)
+    fast = shortcut_delta(a, y, None, out=np.empty_like(a))
+    assert ran == ["scaled_difference"]
+    slow = _without_kernels(shortcut_delta, a, y, None, np.empty_like(a))
+    assert fast.tobytes() == slow.tobytes()

@@ -195,3 +195,17 @@ def test_training_accuracy_counts_each_epochs_own_rows(blobs, output, loss, n_ou
     assert 0.2 < expected < 1  # a half-trained net: right and wrong rows both present
     assert history["accuracy"] == [expected, expected]
     assert history["val_accuracy"][-1] == dp.evaluate(net, X[held_out], y[held_out])["accuracy"]
+
+
+def test_a_replaced_weight_array_is_what_training_continues_from(blobs):
+    """Assigning a new array to layer.W (not writing into it) must rebind the one-vector view,
+    or training would go on updating the old, detached weights."""
+    X, y = blobs
+    net = make_net([5, 4, 3], "tanh", "softmax", "cross_entropy", seed=3)
+    net.fit(X, y, epochs=1, optimizer=dp.Adam(0.01), verbose=0)
+    replaced = np.full((5, 4), 0.25)
+    net.layers[0].W = replaced.copy()
+    net.fit(X, y, epochs=1, optimizer=dp.SGD(lr=1e-30), verbose=0)
+    np.testing.assert_array_equal(net.layers[0].W, replaced)
+    assert np.shares_memory(net.layers[0].W, net.flat_params().theta)
+    np.testing.assert_array_equal(net.flat_params().theta[:20], replaced.ravel())

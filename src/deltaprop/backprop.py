@@ -14,7 +14,7 @@ import numpy as np
 
 from . import fused
 from .activations import Activation
-from .losses import Loss, batch_scale
+from .losses import Loss, shortcut_delta
 
 Array = np.ndarray
 
@@ -57,7 +57,7 @@ def output_delta(loss: Loss, sigma: Activation, z: Array, a: Array, y: Array, we
     applied on top of it.
     """
     if loss.cancels_with(sigma):
-        return batch_scale(np.subtract(a, y, out=out), weights)  # shortcut: (a^L - y) / m, weighted per sample
+        return shortcut_delta(a, y, weights, out=out)  # shortcut: (a^L - y) / m, weighted per sample
     return sigma.times_sigma_prime(loss.dL_da(a, y, weights, out=out), z, in_place=out is not None)
 
 

@@ -85,6 +85,13 @@ def _flush_small(x, threshold):
             x[i] = x[i] * 0
 
 
+def _scaled_difference(a, y, scale, out):
+    """out = (a - y) * scale, element by element."""
+    a, y, out = a.reshape(-1), y.reshape(-1), out.reshape(-1)
+    for i in range(out.size):
+        out[i] = (a[i] - y[i]) * scale
+
+
 def _relu_chain(g, z):
     """g *= sigma'(z) = 1[z > 0] for relu; NaN in z stays NaN in g (divergence shows)."""
     g, z = g.reshape(-1), z.reshape(-1)
@@ -176,7 +183,7 @@ KERNELS = {
     "rmsprop_momentum": _rmsprop_momentum, "flush_small": _flush_small,
     "relu_chain": _relu_chain, "bias_relu": _bias_relu, "bias_relu_over_z": _bias_relu_over_z,
     "softmax": _softmax, "bias_softmax": _softmax,
-    "batch_sum": _batch_sum, "cross_entropy_from_z": _cross_entropy_from_z,
+    "batch_sum": _batch_sum, "scaled_difference": _scaled_difference, "cross_entropy_from_z": _cross_entropy_from_z,
 }
 
 

@@ -143,6 +143,15 @@ class Loss:
             )
 
 
+def shortcut_delta(a: Array, y: Array, weights: Array | None, out: Array | None = None) -> Array:
+    """delta^L = (a^L - y) w_i / m (w_i = 1 without weights), into ``out`` if given: the
+    shortcut's output error, where sigma' cancels against dL/da^L."""
+    if weights is None and out is not None and \
+            fused.run("scaled_difference", a, y, a.dtype.type(1 / a.shape[0]), out) is not fused.SKIPPED:
+        return out  # the kernel did the line below in one pass
+    return batch_scale(np.subtract(a, y, out=out), weights)
+
+
 def batch_scale(g: Array, weights: Array | None) -> Array:
     """g_i * w_i / m, in place: the per-sample derivative scaled for the batch average."""
     m = g.shape[0]

@@ -102,11 +102,12 @@ class Optimizer:
             return self._flat[1:]
         vectors = {slot: np.zeros_like(flat.theta) for slot in self.slots}
         fused.run("flush_small", flat.theta[:0], flat.theta.dtype.type(0))  # load it now, not at step 64
-        for slot, vector in vectors.items():
-            for key, view in flat.views(vector).items():
+        views = {slot: flat.views(vector) for slot, vector in vectors.items()}
+        for slot in self.slots:
+            for key, view in views[slot].items():
                 if key in self.state and slot in self.state[key]:
                     view[...] = self.state[key][slot]
-        self.state = {key: {slot: flat.views(vectors[slot])[key] for slot in self.slots} for key in flat.keys}
+        self.state = {key: {slot: views[slot][key] for slot in self.slots} for key in flat.keys}
         self._flat = (flat, vectors, self.scratch(flat.theta))
         return self._flat[1:]
 

@@ -38,17 +38,18 @@ class FlatParams:
 
     def bind(self, layers: list) -> None:
         """Copy the layers' current arrays into ``theta`` and make the layers use its views."""
-        for (l, name), view in self.views(self.theta).items():
+        self._bound = self.views(self.theta)
+        for (l, name), view in self._bound.items():
             view[...] = getattr(layers[l - 1], name)
             setattr(layers[l - 1], name, view)
 
     def is_bound(self, layers: list) -> bool:
-        """True while every layer still uses its view (nobody assigned a new array to W or b)."""
-        views = self.views(self.theta)
-        return all(getattr(layers[l - 1], name) is not None and
-                   np.shares_memory(getattr(layers[l - 1], name), views[(l, name)]) and
-                   getattr(layers[l - 1], name).shape == views[(l, name)].shape
-                   for (l, name) in self.keys)
+        """True while every layer still holds the very view it was given (nobody assigned a new
+        array to W or b; writing into them is fine)."""
+        for (l, name), view in self._bound.items():
+            if getattr(layers[l - 1], name) is not view:
+                return False
+        return True
 
     def grads_out(self, L: int) -> Grads:
         """Grads whose dW[l], db[l] are views of ``grad``: where backward(out=...) writes."""
