@@ -55,9 +55,11 @@ The code, from line {line} of `backprop.py`:
   arrays; the training loop passes preallocated views of one gradient vector instead, so the
   optimizer updates every parameter in a few whole-vector operations.
 * In the training loop, with numba installed, a few element-wise steps run as compiled one-pass
-  loops (`fused.py`): relu's `g ⊙ sigma'(z)`, softmax, `z = a W + b` with relu, and the
-  optimizer step. They compute the same numbers as the NumPy lines beside them (the tests hold
-  them to it); the matrix products and the four lines above are the same either way.
+  loops (`fused.py`): the shortcut's `(a^L - y) / m`, relu's `g ⊙ sigma'(z)`, the sum over the
+  batch in (4) (`batch_sum`), `z = a W + b` with relu or softmax, and the optimizer step. They
+  compute the same numbers as the NumPy lines they replace (the tests hold them to it, bit for
+  bit where no exp or log is involved); the matrix products and the four lines above are the
+  same either way.
   `DELTAPROP_KERNELS=numpy` runs everything as the NumPy you read.
 
 ## The notes' example, computed
@@ -76,7 +78,7 @@ def backward_lines() -> tuple[int, str]:
     """The four-equation part of backward(), and its first line number."""
     source = (ROOT / "src" / "deltaprop" / "backprop.py").read_text(encoding="utf-8")
     start = source.index("    delta[L] = output_delta(")
-    end = source.index("    return Grads(dW, db, delta)")
+    end = source.index("    return grads\n")
     return source[:start].count("\n") + 1, "```python\n" + source[start:end]
 
 

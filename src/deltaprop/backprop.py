@@ -77,17 +77,17 @@ def backward(layers: list, loss: Loss, trace: Trace, y: Array, weights: Array | 
     """Equations (1)-(4) for one batch; returns dW, db, delta lists (index 0 unused).
 
     ``y`` is the encoded target (m, n_L); ``weights`` optional per-sample weights (m,).
-    Without ``out`` every array is fresh. Training passes ``out`` (a workspace): then
-    dW^l, db^l, delta^l are written into its preallocated arrays, and z^l is used as
-    scratch once sigma'(z^l) has been applied.
+    Without ``out`` every array is fresh. Training passes ``out`` (a workspace's Grads,
+    which is returned): then dW^l, db^l, delta^l are written into its preallocated arrays,
+    and z^l is used as scratch once sigma'(z^l) has been applied.
     """
     L = len(layers)
     z, a = trace.z, trace.a
     W = [None] + [layer.W for layer in layers]
     sigma = [None] + [layer.activation for layer in layers]
     in_place = out is not None
-    dW, db, delta = (list(out.dW), list(out.db), list(out.delta)) if in_place else \
-        ([None] * (L + 1), [None] * (L + 1), [None] * (L + 1))
+    grads = out if in_place else Grads([None] * (L + 1), [None] * (L + 1), [None] * (L + 1))
+    dW, db, delta = grads.dW, grads.db, grads.delta  # with out, every line below writes into its own array
 
     delta[L] = output_delta(loss, sigma[L], z[L], a[L], y, weights, out=delta[L])  # (1) dL/da^L ⊙ sigma'(z^L)
     for l in range(L, 0, -1):
@@ -98,4 +98,4 @@ def backward(layers: list, loss: Loss, trace: Trace, y: Array, weights: Array | 
             if trace.mask[l - 1] is not None:
                 g *= trace.mask[l - 1]                       # dropout: a^{l-1} was multiplied by the mask
             delta[l - 1] = sigma[l - 1].times_sigma_prime(g, z[l - 1], in_place)  # (2) ⊙ sigma'(z^{l-1})
-    return Grads(dW, db, delta)
+    return grads

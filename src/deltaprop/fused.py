@@ -232,9 +232,11 @@ def run(name: str, *args):
     no check here. Other types are refused by the locked dispatcher (a TypeError), checked
     once here, and compiled for, or skipped.
     """
-    compiled = kernel(name)
+    compiled = _compiled.get(name) if _enabled else None  # kernel(name), without a call in the common case
     if compiled is None:
-        return SKIPPED
+        compiled = kernel(name)
+        if compiled is None:
+            return SKIPPED
     if compiled in _locked:
         try:
             return compiled(*args)

@@ -57,17 +57,15 @@ class Dense:
         ``z`` and ``a``, when given, are arrays to write into (the training buffers).
         """
         z = np.matmul(a_prev, self.W, out=z)
-        if self._fused_bias_activation(z, a):
+        if a is not None and self.activation.bias_kernel is not None and self._fused_bias_activation(z, a):
             return z, a
         z += self.b
         return z, self.activation.forward(z, out=a)
 
-    def _fused_bias_activation(self, z: Array, a: Array | None) -> bool:
-        """z += b and a = sigma(z) in one pass (fused.py) when sigma has such a kernel and a buffer
-        is given (a may be z itself: inference); False, doing nothing, otherwise."""
+    def _fused_bias_activation(self, z: Array, a: Array) -> bool:
+        """z += b and a = sigma(z) in one pass (fused.py's kernel for sigma; a may be z itself:
+        inference); False, doing nothing, when it cannot run."""
         name = self.activation.bias_kernel
-        if name is None or a is None:
-            return False
         if a is z:
             return fused.run(name + "_over_z", z, self.b) is not fused.SKIPPED
         return fused.run(name, z, self.b, a) is not fused.SKIPPED
