@@ -298,6 +298,7 @@ def test_run_compiles_only_for_arrays_the_kernels_take():
         before = g.copy()
         assert fused.run("relu_chain", g, z) is fused.SKIPPED
         np.testing.assert_array_equal(g, before)
+    assert "relu_chain" in fused._refused  # from now on checked before the call, not refused by numba
     g64 = np.ones(3)
     assert fused.run("relu_chain", g64, np.array([1.0, -1.0, 0.0])) is not fused.SKIPPED
     np.testing.assert_array_equal(g64, [1, 0, 0])
@@ -320,3 +321,22 @@ def test_shortcut_delta_kernel_equals_numpy_bit_for_bit(dtype, monkeypatch):
     assert ran == ["scaled_difference"]
     slow = _without_kernels(shortcut_delta, a, y, None, np.empty_like(a))
     assert fast.tobytes() == slow.tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_kernel_takes_underflowed_rows_from_z(dtype, monkeypatch):
+    """The kernel reads -log a_y from the forward pass; where a_y underflowed to 0 (a target far below
+    the row's top logit) that would be inf, so such rows must come from z by log-sum-exp: finite, exact."""
+    z = np.array([[0.0, 1.0, 2.0], [-1000.0, 0.0, 5.0], [np.nan, 0.0, 0.0]], dtype=dtype)
+    y = np.eye(3, dtype=dtype)[[2, 0, 1]]
+    loss, sigma = dp.LOSSES["cross_entropy"], dp.ACTIVATIONS["softmax"]
+    with np.errstate(invalid="ignore"):
+        a = sigma.forward(z)
+    assert a[1, 0] == 0  # underflowed
+    ran = _spy_on_run(monkeypatch)
+    finite = loss.value(z[:2], a[:2], y[:2], sigma)
+    assert ran == ["cross_entropy"]
+    row0 = np.log(np.exp(z[0]).sum()) - 2.0
+    assert finite == pytest.approx((row0 + 1005.0 + np.log1p(np.exp(-5.0))) / 2, rel=RTOL[dtype] * 10)
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(loss.value(z, a, y, sigma))  # a NaN logit still shows in the loss

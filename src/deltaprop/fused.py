@@ -32,6 +32,7 @@ Array = np.ndarray
 _enabled = os.environ.get("DELTAPROP_KERNELS", "numba").lower() != "numpy"
 _compiled: dict = {}
 _locked: set = set()  # compiled kernels that compile no new signature at call time (see run)
+_refused: set = set()  # names of kernels that were given arrays they cannot take (see run)
 
 
 # --- the kernels, as plain Python loops (numba compiles them) -------------------------
@@ -157,23 +158,32 @@ def _batch_sum(delta, out):
             out[j] += delta[r, j]
 
 
-def _cross_entropy_from_z(z, y, weights):
-    """sum_r w_r L_r with L_r = sum_j y_rj logsumexp(z_r) - sum_j y_rj z_rj (w_r = 1 without weights).
+def _cross_entropy(z, a, y, weights):
+    """sum_r w_r L_r with L_r = -sum_j y_rj log a_rj, a = softmax(z) (w_r = 1 without weights).
 
-    The per-sample value of losses.cross_entropy_from_z, summed in float64.
+    a^L comes from the forward pass, so a row costs a log per nonzero target (one, for
+    one-hot labels) instead of an exp per output. A row where such an a_rj is below the
+    smallest normal number (it underflowed) or NaN takes losses.cross_entropy_from_z's
+    formula instead: L_r = sum_j y_rj logsumexp(z_r) - sum_j y_rj z_rj. Summed in float64.
     """
+    tiny = np.finfo(a.dtype).tiny
     total = 0.0
     for r in range(z.shape[0]):
-        top = z[r, 0]
-        for j in range(1, z.shape[1]):
-            top = max(top, z[r, j])
-        sum_exp = np.exp(z[r, 0] - top)
-        sum_y, y_dot_z = y[r, 0], y[r, 0] * z[r, 0]
-        for j in range(1, z.shape[1]):
-            sum_exp += np.exp(z[r, j] - top)
-            sum_y += y[r, j]
-            y_dot_z += y[r, j] * z[r, j]
-        per_sample = sum_y * (top + np.log(sum_exp)) - y_dot_z
+        per_sample = 0.0
+        for j in range(z.shape[1]):
+            if y[r, j] != 0:
+                if not a[r, j] >= tiny:  # the whole row from z, by log-sum-exp
+                    top = z[r, 0]
+                    for k in range(1, z.shape[1]):
+                        top = max(top, z[r, k])
+                    sum_exp = 0.0
+                    for k in range(z.shape[1]):
+                        sum_exp += np.exp(z[r, k] - top)
+                    per_sample = 0.0
+                    for k in range(z.shape[1]):
+                        per_sample += y[r, k] * (top + np.log(sum_exp) - z[r, k])
+                    break
+                per_sample -= y[r, j] * np.log(a[r, j])
         total += per_sample if weights is None else per_sample * weights[r]
     return total
 
@@ -183,7 +193,7 @@ KERNELS = {
     "rmsprop_momentum": _rmsprop_momentum, "flush_small": _flush_small,
     "relu_chain": _relu_chain, "bias_relu": _bias_relu, "bias_relu_over_z": _bias_relu_over_z,
     "softmax": _softmax, "bias_softmax": _softmax,
-    "batch_sum": _batch_sum, "scaled_difference": _scaled_difference, "cross_entropy_from_z": _cross_entropy_from_z,
+    "batch_sum": _batch_sum, "scaled_difference": _scaled_difference, "cross_entropy": _cross_entropy,
 }
 
 
@@ -229,20 +239,22 @@ def run(name: str, *args):
 
     A kernel compiles only for argument types whose arrays pass ``ready``, and is then locked:
     numba's dispatcher recognises a known signature in C, so the calls of a training step cost
-    no check here. Other types are refused by the locked dispatcher (a TypeError), checked
-    once here, and compiled for, or skipped.
+    no check here. Other types are refused by the locked dispatcher (a TypeError, slow to
+    build), checked here, and compiled for, or skipped; a kernel once given arrays it cannot
+    take checks every call here first, so that refusal is never paid twice.
     """
     compiled = _compiled.get(name) if _enabled else None  # kernel(name), without a call in the common case
     if compiled is None:
         compiled = kernel(name)
         if compiled is None:
             return SKIPPED
-    if compiled in _locked:
+    if compiled in _locked and name not in _refused:
         try:
             return compiled(*args)
         except TypeError:  # no version for these argument types yet
             pass
     if not ready(*[a for a in args if isinstance(a, np.ndarray)]):
+        _refused.add(name)
         return SKIPPED
     compiled.disable_compile(False)
     try:

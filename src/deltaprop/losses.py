@@ -108,7 +108,7 @@ class Loss:
     from_z: Callable[[Array, Array], Array] | None = None
     needs_probabilities: bool = False
     classification: bool = False
-    from_z_kernel: str | None = None  # fused.py's one-pass sum of from_z, if it has one
+    kernel: str | None = None  # fused.py's one-pass sum of the per-sample values for the shortcut, if any
 
     def cancels_with(self, act: Activation) -> bool:
         """True when delta^L = a^L - y exactly (the sigma' factor cancels)."""
@@ -120,8 +120,9 @@ class Loss:
 
         ``scratch``, an (m, n_L) array, saves the temporaries (training passes one).
         """
-        if self.cancels_with(act) and self.from_z_kernel:
-            total = fused.run(self.from_z_kernel, z, y, weights)
+        if self.cancels_with(act) and self.kernel:
+            w = weights if weights is None or weights.dtype == z.dtype else weights.astype(z.dtype)
+            total = fused.run(self.kernel, z, a, y, w)
             if total is not fused.SKIPPED:
                 return float(total) / z.shape[0]  # the lines below in one pass
         per = self.from_z(z, y, scratch) if self.cancels_with(act) else self.per_sample(a, y, scratch)
@@ -169,7 +170,7 @@ LOSSES: dict[str, Loss] = {
         Loss(
             "cross_entropy", cross_entropy, cross_entropy_dL_da, shortcut="softmax",
             from_z=cross_entropy_from_z, needs_probabilities=True, classification=True,
-            from_z_kernel="cross_entropy_from_z",
+            kernel="cross_entropy",
         ),
         Loss(
             "binary_cross_entropy", binary_cross_entropy, binary_cross_entropy_dL_da,
