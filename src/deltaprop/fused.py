@@ -31,7 +31,7 @@ Array = np.ndarray
 
 _enabled = os.environ.get("DELTAPROP_KERNELS", "numba").lower() != "numpy"
 _compiled: dict = {}
-_locked: set = set()  # compiled kernels that compile no new signature at call time (see run)
+_locked: dict = {}  # name: compiled kernel that compiles no new signature at call time (see run)
 _refused: set = set()  # names of kernels that were given arrays they cannot take (see run)
 
 
@@ -243,18 +243,18 @@ def run(name: str, *args):
     build), checked here, and compiled for, or skipped; a kernel once given arrays it cannot
     take checks every call here first, so that refusal is never paid twice.
     """
-    compiled = _compiled.get(name) if _enabled else None  # kernel(name), without a call in the common case
-    if compiled is None:
-        compiled = kernel(name)
-        if compiled is None:
-            return SKIPPED
-    if compiled in _locked and name not in _refused:
+    compiled = _locked.get(name) if _enabled else None  # the common case: one lookup, one call
+    if compiled is not None:
         try:
             return compiled(*args)
         except TypeError:  # no version for these argument types yet
             pass
+    compiled = kernel(name)
+    if compiled is None:
+        return SKIPPED
     if not ready(*[a for a in args if isinstance(a, np.ndarray)]):
         _refused.add(name)
+        _locked.pop(name, None)
         return SKIPPED
     compiled.disable_compile(False)
     try:
@@ -262,7 +262,8 @@ def run(name: str, *args):
     finally:
         if compiled.signatures:
             compiled.disable_compile()
-            _locked.add(compiled)
+            if name not in _refused:
+                _locked[name] = compiled
 
 
 def kernel(name: str):
