@@ -99,8 +99,7 @@ def _finite_float(y: Array, dtype: np.dtype) -> Array:
 def label_indices(y: Array, n_out: int, classes: Array | None = None) -> Array:
     """Class indices 0..n_L-1 for the labels y (mapped through ``classes`` if given)."""
     if classes is not None:
-        pos = np.searchsorted(classes, y)
-        pos = np.clip(pos, 0, len(classes) - 1)
+        pos = np.minimum(np.searchsorted(classes, y), len(classes) - 1)  # a label above all classes: checked next
         unknown = classes[pos] != y
         if unknown.any():
             raise DataError(f"label {y[np.argmax(unknown)].item()!r} was never seen in training; "

@@ -7,7 +7,7 @@ import numpy as np
 from . import backprop
 from .activations import step
 from .backprop import Grads, Trace
-from .checks import check_weights, check_whole_numbers, check_X, encode_targets, label_indices
+from .checks import check_weights, check_whole_numbers, check_X, encode_targets
 from .errors import ConfigError, DataError, ShapeError
 from .layers import Dense
 from .losses import get_loss
@@ -174,8 +174,7 @@ class Network:
         if n_out > 1 and len(classes) < n_out and classes.dtype.kind in "iu" and classes.min() >= 0 \
                 and classes.max() < n_out:
             classes = np.arange(n_out)  # integer labels 0..n_L-1, some missing from this sample
-        self.classes = classes
-        label_indices(np.asarray(y), n_out, classes)
+        self.classes = classes  # every label of y is among them, by construction
 
     # --- parameters -----------------------------------------------------------
     def params(self) -> dict:
