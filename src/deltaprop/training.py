@@ -181,7 +181,8 @@ def run_epoch(net, data: EpochData, epoch, batch_size, clip_norm, callbacks: lis
     flat, m = net.flat_params(), data.m
     ws = data.workspace(net, batch_size)  # the batch's z, a, delta; dW, db are views of flat.grad
     data.new_epoch(rng)
-    snapshot = flat.theta.copy()  # the last finite state, restored if training diverges
+    snapshot = ws.snapshot  # the last finite state, restored if training diverges
+    np.copyto(snapshot, flat.theta)
     total_loss = 0.0
     n_batches = -(-m // batch_size)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is checked explicitly

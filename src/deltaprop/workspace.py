@@ -25,6 +25,7 @@ class Workspace:
         self.mask = buffers(lambda layer: layer.dropout > 0)
         self.flat = net.flat_params()
         self.grads = self.flat.grads_out(net.L)
+        self.snapshot = np.empty_like(self.flat.theta)  # the parameters at the start of an epoch
         self._full = (self._trace_rows(batch_size), self._out_rows(batch_size))  # every batch but the last
 
     def fits(self, net, batch_size: int) -> bool:
