@@ -15,6 +15,7 @@ import numpy as np
 from . import fused
 from .activations import Activation
 from .losses import Loss, shortcut_delta
+from .products import matmul
 
 Array = np.ndarray
 
@@ -91,10 +92,10 @@ def backward(layers: list, loss: Loss, trace: Trace, y: Array, weights: Array | 
 
     delta[L] = output_delta(loss, sigma[L], z[L], a[L], y, weights, out=delta[L])  # (1) dL/da^L ⊙ sigma'(z^L)
     for l in range(L, 0, -1):
-        dW[l] = np.matmul(a[l - 1].T, delta[l], out=dW[l])   # (3) dL/dW^l = (a^{l-1})^T delta^l
+        dW[l] = matmul(a[l - 1].T, delta[l], out=dW[l])      # (3) dL/dW^l = (a^{l-1})^T delta^l
         db[l] = batch_sum(delta[l], out=db[l])               # (4) dL/db^l = sum over the batch of delta^l
         if l > 1:
-            g = np.matmul(delta[l], W[l].T, out=delta[l - 1])  # sum_k w_jk^l delta_k^l = dL/da^{l-1}
+            g = matmul(delta[l], W[l].T, out=delta[l - 1])   # sum_k w_jk^l delta_k^l = dL/da^{l-1}
             if trace.mask[l - 1] is not None:
                 g *= trace.mask[l - 1]                       # dropout: a^{l-1} was multiplied by the mask
             delta[l - 1] = sigma[l - 1].times_sigma_prime(g, z[l - 1], in_place)  # (2) ⊙ sigma'(z^{l-1})

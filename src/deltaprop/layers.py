@@ -11,6 +11,7 @@ import numpy as np
 from . import fused
 from .activations import Activation, get_activation
 from .errors import ConfigError
+from .products import matmul
 
 Array = np.ndarray
 
@@ -56,7 +57,7 @@ class Dense:
 
         ``z`` and ``a``, when given, are arrays to write into (the training buffers).
         """
-        z = np.matmul(a_prev, self.W, out=z)
+        z = matmul(a_prev, self.W, out=z)
         if a is not None and self.activation.bias_kernel is not None and self._fused_bias_activation(z, a):
             return z, a
         z += self.b
@@ -72,7 +73,7 @@ class Dense:
 
     def pre_activation(self, a_prev: Array, out: Array | None = None) -> Array:
         """z = a_prev W + b (m, n_out), into ``out`` when given."""
-        z = np.matmul(a_prev, self.W, out=out)
+        z = matmul(a_prev, self.W, out=out)
         z += self.b
         return z
 
