@@ -154,8 +154,12 @@ class EpochData:
 def gather(arrays, rows: Array, buffers) -> tuple:
     """Rows ``rows`` of each array, taken into the first len(rows) rows of its buffer (None stays None):
     no allocation, no copy of the whole array."""
-    return tuple([None if a is None else a.take(rows, axis=0, out=buffer[:len(rows)], mode="clip")
-                  for a, buffer in zip(arrays, buffers, strict=True)])  # mode "raise" would buffer
+    n, taken = len(rows), []
+    for a, buffer in zip(arrays, buffers, strict=True):  # a plain loop: this runs for every batch
+        if a is not None:  # mode "raise" would gather into a temporary first
+            a = a.take(rows, 0, buffer if n == len(buffer) else buffer[:n], "clip")
+        taken.append(a)
+    return tuple(taken)
 
 
 def resume(path, X, y, epochs: int, **options):
