@@ -12,9 +12,9 @@ Every kernel takes C-contiguous arrays of one float dtype (of any shape for the
 element-wise ones, which walk them as flat vectors; (m, n) batches for the row-wise
 ones) and scalars already cast to that dtype (a Python float would turn a float32
 loop into float64). Callers go through ``run``, which answers SKIPPED for anything
-else. Operations
-keep NumPy's order, so results match the NumPy path to within rounding (the
-optimizer steps bit for bit; exp and log may differ in the last place).
+else. Operations keep NumPy's order, so results match the NumPy path to within
+rounding (bit for bit where no exp or log is involved; those may differ in the last
+place, and the cross-entropy value is computed from a^L rather than z^L).
 
 They pay off twice: fewer passes over memory for big arrays, and one call instead
 of several (about 1 us of Python and NumPy overhead each) for the small batches of
@@ -112,7 +112,7 @@ def _bias_relu(z, b, a):
         for j in range(b.size):
             z_r[j] += b[j]
         for j in range(b.size):
-            a_r[j] = z_r[j] if z_r[j] > 0 else z_r[j] * 0  # v * 0 keeps NaN
+            a_r[j] = z_r[j] if z_r[j] > 0 else z_r[j] * 0  # z * 0 keeps NaN
 
 
 def _bias_relu_over_z(z, b):
@@ -226,7 +226,7 @@ def describe() -> str:
         return "numpy (fused kernels turned off: DELTAPROP_KERNELS=numpy or use_kernels(False))"
     import numba
 
-    return f"numba {numba.__version__} (fused optimizer steps and sigma' products)"
+    return f"numba {numba.__version__} (fused optimizer steps, bias + activation, loss and sigma' loops)"
 
 
 SKIPPED = object()  # what run() answers when no kernel ran
