@@ -25,9 +25,9 @@ notes and the code side by side, then shows every number of the notes' own 2-2-2
 | notes | the line in `backward()` | shapes |
 |---|---|---|
 | (1) `delta^L = dL/da^L ⊙ sigma'(z^L)` | `delta[L] = output_delta(loss, sigma[L], z[L], a[L], y, weights)` | `(m, n_L)` |
-| (2) `delta^l = (delta^{{l+1}} (W^{{l+1}})^T) ⊙ sigma'(z^l)` | `g = delta[l] @ W[l].T` then `delta[l - 1] = sigma[l - 1].times_sigma_prime(g, z[l - 1])` | `(m, n_{{l-1}})` |
-| (3) `dL/dW^l = (a^{{l-1}})^T delta^l` | `dW[l] = np.matmul(a[l - 1].T, delta[l], out=dW[l])` | `(n_{{l-1}}, n_l)`, the shape of `W^l` |
-| (4) `dL/db^l = sum over the batch of delta^l` | `db[l] = np.sum(delta[l], axis=0, out=db[l])` | `(n_l,)` |
+| (2) `delta^l = (delta^{{l+1}} (W^{{l+1}})^T) ⊙ sigma'(z^l)` | `g = matmul(delta[l], W[l].T)` then `delta[l - 1] = sigma[l - 1].times_sigma_prime(g, z[l - 1])` | `(m, n_{{l-1}})` |
+| (3) `dL/dW^l = (a^{{l-1}})^T delta^l` | `dW[l] = matmul(a[l - 1].T, delta[l], out=dW[l])` | `(n_{{l-1}}, n_l)`, the shape of `W^l` |
+| (4) `dL/db^l = sum over the batch of delta^l` | `db[l] = batch_sum(delta[l], out=db[l])` | `(n_l,)` |
 
 The loop runs `l = L, L-1, ..., 1`; equation (2) is written for the layer below the current one
 (`l - 1`), which is the notes' `delta^l` from `delta^{{l+1}}` with the index shifted by one. The
@@ -47,6 +47,9 @@ The code, from line {line} of `backprop.py`:
 * `times_sigma_prime(g, z)` (`activations.py`) is `g ⊙ sigma'(z)`, with `sigma'` evaluated at `z`,
   not at `a`. For softmax, whose `sigma'` is a Jacobian, it is the product
   `a ⊙ (g - rowsum(g ⊙ a))` of the notes.
+* `matmul(A, B)` (`products.py`) is the matrix product `A @ B` (NumPy's `np.dot` for small
+  products, whose call is cheaper, `np.matmul` for large ones); `batch_sum(delta)` (same file as
+  `backward`) is `delta.sum(axis=0)`, the sum over the rows of the batch.
 * `dL/da^L` (`losses.py`) carries the `1/m` of the batch average, so `dW` and `db` are the
   gradients of the averaged loss.
 * Dropout, when a layer has it, multiplies `g` by the layer's mask: the forward pass multiplied
