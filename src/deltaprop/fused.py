@@ -24,6 +24,7 @@ small networks.
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 
@@ -33,6 +34,7 @@ _enabled = os.environ.get("DELTAPROP_KERNELS", "numba").lower() != "numpy"
 _compiled: dict = {}
 _locked: dict = {}  # name: compiled kernel that compiles no new signature at call time (see run)
 _refused: set = set()  # names of kernels that were given arrays they cannot take (see run)
+_compiling = threading.Lock()  # one thread at a time lets a kernel compile (see run)
 
 
 # --- the kernels, as plain Python loops (numba compiles them) -------------------------
@@ -249,21 +251,22 @@ def run(name: str, *args):
             return compiled(*args)
         except TypeError:  # no version for these argument types yet
             pass
-    compiled = kernel(name)
-    if compiled is None:
-        return SKIPPED
-    if not ready(*[a for a in args if isinstance(a, np.ndarray)]):
-        _refused.add(name)
-        _locked.pop(name, None)
-        return SKIPPED
-    compiled.disable_compile(False)
-    try:
-        return compiled(*args)
-    finally:
-        if compiled.signatures:
-            compiled.disable_compile()
-            if name not in _refused:
-                _locked[name] = compiled
+    with _compiling:
+        compiled = kernel(name)
+        if compiled is None:
+            return SKIPPED
+        if not ready(*[a for a in args if isinstance(a, np.ndarray)]):
+            _refused.add(name)
+            _locked.pop(name, None)
+            return SKIPPED
+        compiled.disable_compile(False)
+        try:
+            return compiled(*args)
+        finally:
+            if compiled.signatures:
+                compiled.disable_compile()
+                if name not in _refused:
+                    _locked[name] = compiled
 
 
 def kernel(name: str):
