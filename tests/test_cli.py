@@ -200,3 +200,12 @@ def test_predict_piped_into_head_exits_quietly(digits_run):
     result = subprocess.run(f"'{exe}' predict '{out / 'model.safetensors'}' --data '{data}' --proba | head -1",
                             shell=True, capture_output=True, text=True, timeout=120)
     assert result.stdout.startswith("prediction,p_0") and result.stderr == ""
+
+
+def test_a_prefix_of_an_option_is_not_taken_for_it(tmp_path):
+    """argparse would read "--output m.safetensors" as --output-activation and fail on an unknown
+    activation (or train with a wrong one): options must be spelled out."""
+    result = deltaprop("train", "--output", tmp_path / "m.safetensors", check=False)
+    assert result.returncode == 2
+    assert "unrecognized arguments: --output" in result.stderr and "activation" not in result.stderr
+    assert not list(tmp_path.iterdir())

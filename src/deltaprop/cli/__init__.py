@@ -8,6 +8,7 @@ code 2 (``--debug`` shows the traceback instead).
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 
@@ -21,12 +22,14 @@ def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
     parser = argparse.ArgumentParser(
-        prog="deltaprop",
+        prog="deltaprop", allow_abbrev=False,
         description="Train fully-connected networks by the backpropagation of the notes.",
         epilog="Run 'deltaprop COMMAND --help' for the options of one command.")
     parser.add_argument("--version", action="version", version=f"deltaprop {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    # no abbreviations: "--output m.safetensors" must not quietly become --output-activation
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                parser_class=functools.partial(argparse.ArgumentParser, allow_abbrev=False))
     for command in COMMANDS:
         command.add_parser(sub)
     return parser
