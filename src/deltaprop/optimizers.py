@@ -60,8 +60,7 @@ class Optimizer:
             if slots is None:
                 slots = self.state[key] = {s: np.zeros_like(theta) for s in self.slots}
             self.update(theta, g, slots, self.scratch(theta))
-            if self.t % FLUSH_EVERY == 0:
-                self._flush_denormals(slots, self.scratch(theta))
+            self._flush_denormals(slots, self.scratch(theta))
 
     def step_flat(self, flat) -> None:
         """The same update for all parameters at once, on a FlatParams' ``theta`` and ``grad``.
@@ -77,16 +76,17 @@ class Optimizer:
                 else:
                     g_W += self.weight_decay * theta_W  # L2: adds lambda W to dL/dW (grad is scratch)
         self.update(flat.theta, flat.grad, slots, tmp)
-        if self.t % FLUSH_EVERY == 0:
-            self._flush_denormals(slots, tmp)
+        self._flush_denormals(slots, tmp)
 
     def _flush_denormals(self, slots: dict, tmp: Array) -> None:
-        """Zero state entries about to become subnormal (called every FLUSH_EVERY steps).
+        """Zero state entries about to become subnormal (every FLUSH_EVERY steps).
 
         A weight whose gradient stays 0 (a dead unit) has its moments multiplied by beta
         forever; once subnormal, arithmetic on them runs many times slower. Entries below
         2^20 times the smallest normal number are far too small to move a weight.
         """
+        if self.t % FLUSH_EVERY:
+            return
         threshold = float(np.finfo(tmp.dtype).tiny) * 2**20
         for state in slots.values():
             if fused.run("flush_small", state, state.dtype.type(threshold)) is not fused.SKIPPED:
