@@ -138,3 +138,60 @@ def test_resume_with_early_stopping_stops_and_restores_like_the_uninterrupted_ru
         np.array_equal(resumed.params()[k], v) for k, v in whole.params().items())
     assert same == keep_record
     assert resumed.early_stopping is None  # the finished fit leaves no record behind
+
+
+class Explode(dp.Callback):
+    """After epoch ``at``, raise the learning rate so far that the next epoch diverges."""
+
+    def __init__(self, at):
+        self.at = at
+
+    def on_epoch_end(self, net, epoch, logs):
+        if epoch == self.at:
+            net.optimizer.base_lr = 1e12
+
+
+def test_a_diverged_fit_leaves_no_early_stopping_record_for_the_next(noisy):
+    """Keras resets EarlyStopping at each fit; a DivergenceError used to leave the failed run's best
+    value and weights on net.early_stopping, and the next fit started from them."""
+    X, y, Xv, yv = noisy
+    y, yv = y.astype(float), yv.astype(float)
+    net = make_net([10, 8, 1], "relu", "identity", "mse", seed=0)
+    start = net.get_weights()
+    with pytest.raises(dp.DivergenceError):
+        net.fit(X, y, epochs=10, validation_data=(Xv, yv), optimizer=dp.SGD(lr=1e-3),
+                callbacks=[dp.EarlyStopping(patience=5), Explode(at=2)], verbose=0)
+    assert net.early_stopping is None
+    net.set_weights(start)  # the blown-up weights of epochs 3-4 (finite) would make any next run diverge
+    stop = dp.EarlyStopping(patience=5)
+    history = net.fit(X, y, epochs=1, validation_data=(Xv, yv), optimizer=dp.SGD(lr=1e-3), callbacks=[stop],
+                      verbose=0)
+    assert stop.best == history["val_loss"][-1] and stop.best_epoch == net.epochs_trained - 1  # history spans fits
+
+
+@pytest.mark.parametrize("monitor,mode", [("loss", "min"), ("val_loss", "min"), ("accuracy", "max"),
+                                          ("val_accuracy", "max"), ("acc", "max"), ("val_acc", "max"),
+                                          ("auc", "max"), ("val_auc", "max")])
+def test_auto_mode_follows_keras(monitor, mode):
+    """Keras 3 maximises accuracy-like metrics in mode 'auto' ("acc" and "auc" were minimised)."""
+    assert dp.EarlyStopping(monitor=monitor).mode == mode
+    assert dp.ModelCheckpoint("m.safetensors", monitor=monitor).mode == mode
+
+
+def test_min_delta_counts_by_its_size_and_patience_may_be_infinite(noisy):
+    """Keras takes |min_delta| (a negative one used as given counted worsening as improvement);
+    patience=np.inf never stops (it raised OverflowError) but still keeps the best weights."""
+    X, y, Xv, yv = noisy
+    assert dp.EarlyStopping(min_delta=-0.5).min_delta == 0.5
+    runs = {}
+    for min_delta in (-1e9, 1e9):
+        net = make_net([10, 8, 2], "relu", "softmax", "cross_entropy", seed=0)
+        stop = dp.EarlyStopping(patience=2, min_delta=min_delta)
+        runs[min_delta] = len(net.fit(X, y, epochs=10, validation_data=(Xv, yv), callbacks=[stop], verbose=0))
+    assert runs[-1e9] == runs[1e9] == 3  # no epoch improves by 1e9: stops after 1 + patience, either sign
+    net = make_net([10, 8, 2], "relu", "softmax", "cross_entropy", seed=0)
+    stop = dp.EarlyStopping(patience=np.inf, min_delta=1e9)
+    assert len(net.fit(X, y, epochs=6, validation_data=(Xv, yv), callbacks=[stop], verbose=0)) == 6
+    for bad in (-1, 2.5, "3", float("nan")):
+        with pytest.raises(dp.ConfigError, match="patience"):
+            dp.EarlyStopping(patience=bad)

@@ -62,3 +62,27 @@ def test_probability_losses_refuse_unbounded_outputs():
         make_net([2, 3], [], "relu", "cross_entropy")
     with pytest.raises(dp.ConfigError, match="unknown loss"):
         make_net([2, 3], [], "softmax", "hinge")
+
+
+
+def test_cross_entropy_after_sigmoid_at_minus_40_is_the_issue_reproduction():
+    net = make_net([1, 1], [], "sigmoid", "cross_entropy")
+    net.layers[0].W[...], net.layers[0].b[...] = 0.0, -40.0
+    X, y = np.array([[1.0]]), np.array([[1.0]])
+    assert net.loss(X, y) == pytest.approx(40.0, rel=1e-15)           # was 36.04 (log of eps)
+    assert net.backward(net.forward(X), y).db[1][0] == pytest.approx(-1.0, rel=1e-15)  # was -0.019
+    assert dp.gradcheck(net, X, y).max_rel_error < 1e-7  # central differences agree (the clip broke them)
+
+
+def test_softmax_cross_entropy_refuses_rows_that_do_not_sum_to_one():
+    """The shortcut a - y is dL/dz only when sum_j y_j = 1: multi-hot and all-zero rows are refused
+    (they gave db = [-0.160, -0.902, 0.061] where PyTorch has [0.681, -0.804, 0.123])."""
+    net = make_net([2, 3], [], "softmax", "cross_entropy")
+    X = np.array([[0.5, -1.0]])
+    for y in ([[1.0, 1.0, 0.0]], [[0.0, 0.0, 0.0]]):
+        with pytest.raises(dp.DataError, match="sum to 1.*row 0 of y sums to"):
+            net.backward(net.forward(X), np.array(y))
+        with pytest.raises(dp.DataError, match="sum to 1"):
+            net.fit(X, np.array(y), epochs=1, verbose=0)
+    with pytest.raises(dp.DataError, match=r"targets in \[0, 1\]"):
+        net.loss(X, np.array([[1.5, -0.5, 0.0]]))

@@ -77,3 +77,89 @@ def test_matches_torch_autograd(arch, loss, data, m, seed):
     for l, (W, b) in enumerate(params, start=1):
         assert close(grads.dW[l], W.grad.numpy()), f"dW^{l}"
         assert close(grads.db[l], b.grad.numpy()), f"db^{l}"
+
+
+# --- the crossed pairs, against PyTorch's autograd on log-space definitions (float64) ---------------------
+def _log_one_minus_softmax(z):
+    """log(1 - a_j) = logsumexp_{k != j} z_k - logsumexp_k z_k, each j by its own masked log-sum-exp
+    (O(n^2), exact where 1 - a_j rounds to 0 or a_j to 1)."""
+    n = z.shape[1]
+    others = z.unsqueeze(1).expand(-1, n, -1).masked_fill(torch.eye(n, dtype=torch.bool), -torch.inf)
+    return torch.logsumexp(others, 2) - torch.logsumexp(z, 1, keepdim=True)
+
+
+def _torch_oracle(output, loss, z, y):
+    """Per-sample loss and dL/dz (summed loss) by autograd from log a, never from a clipped a."""
+    zt, yt = torch.tensor(z, requires_grad=True), torch.tensor(y)
+    log_a = torch.log_softmax(zt, 1) if output == "softmax" else F.logsigmoid(zt)
+    if loss == "cross_entropy":
+        per = -(yt * log_a).sum(1)
+    else:
+        per = -(yt * log_a + (1 - yt) * _log_one_minus_softmax(zt)).sum(1)
+    per.sum().backward()
+    return per.detach().numpy(), zt.grad.numpy()
+
+
+
+@pytest.mark.parametrize("output,loss", [("sigmoid", "cross_entropy"), ("softmax", "binary_cross_entropy")])
+@pytest.mark.parametrize("scale", [1.0, 40.0])
+def test_crossed_pairs_match_autograd_where_a_is_below_eps(output, loss, scale):
+    """cross_entropy after sigmoid and binary_cross_entropy after softmax, value and delta^L from z.
+
+    At scale 40 many a_j are below float64's eps (2.2e-16): the old clip inside dL/da made the
+    gradient vanish there (CE + sigmoid at z = -40: loss 36.04 instead of 40, db -0.019
+    instead of -1). Tolerance: relative 1e-12 on the loss plus 1e-15 absolute (float64 rounding
+    of log-sum-exp near 0, in either formulation), and 1e-12 of the largest |dL/dz|.
+    """
+    rng = np.random.default_rng(7)
+    z = rng.normal(size=(64, 4)) * scale
+    y = rng.integers(0, 2, size=(64, 4)).astype(float)
+    pair = dp.LOSSES[loss].crossed[output]
+    value, grad = _torch_oracle(output, loss, z, y)
+    np.testing.assert_allclose(pair.value(z, y), value, rtol=1e-12, atol=1e-15)
+    assert np.abs(pair.delta(z, y) - grad).max() <= 1e-12 * np.abs(grad).max()
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_soft_targets_that_sum_to_one_keep_the_exact_shortcut(dtype):
+    """Label-smoothed rows (0.9, 0.05, 0.05) stay on the shortcut and match PyTorch's soft-label
+    cross-entropy (relative 1e-12 in float64, 1e-5 in float32)."""
+    rng = np.random.default_rng(3)
+    net = make_net([4, 3], [], "softmax", "cross_entropy", dtype=dtype)
+    X = rng.normal(size=(6, 4))
+    Y = np.full((6, 3), 0.05)
+    Y[np.arange(6), rng.integers(0, 3, 6)] = 0.9
+    grads = net.backward(net.forward(X), Y.astype(dtype))
+    W = torch.tensor(net.layers[0].W.astype(np.float64), requires_grad=True)
+    b = torch.tensor(net.layers[0].b.astype(np.float64), requires_grad=True)
+    z = torch.tensor(X.astype(dtype).astype(np.float64)) @ W + b
+    F.cross_entropy(z, torch.tensor(Y)).backward()  # soft targets: mean of -sum y log softmax(z)
+    rtol = 1e-12 if dtype == "float64" else 1e-5
+    np.testing.assert_allclose(grads.db[1], b.grad.numpy(), rtol=rtol, atol=rtol * 1e-3)
+    np.testing.assert_allclose(grads.dW[1], W.grad.numpy(), rtol=rtol, atol=rtol * 1e-3)
+
+
+@pytest.mark.parametrize("hidden", ["relu", "tanh"])
+def test_dropout_backward_matches_autograd_with_the_same_masks(hidden):
+    """The backward pass through inverted dropout (g *= mask before sigma') against autograd on
+    a^l = sigma(z^l) * mask with deltaprop's own masks: float64, the file's tolerance."""
+    layers = [dp.Dense(5, 7, hidden, dropout=0.4), dp.Dense(7, 6, hidden, dropout=0.2), dp.Dense(6, 3, "softmax")]
+    net = dp.Network(layers, loss="cross_entropy", dtype="float64", seed=3)
+    rng = np.random.default_rng(4)
+    X, y = rng.normal(size=(9, 5)), rng.integers(0, 3, 9)
+    trace = net.forward(X, training=True, rng=np.random.default_rng(0))
+    assert trace.mask[1] is not None and (trace.mask[1] == 0).any()  # some units really are dropped
+    grads = net.backward(trace, y)
+
+    params = [(torch.tensor(layer.W, requires_grad=True), torch.tensor(layer.b, requires_grad=True))
+              for layer in net.layers]
+    a = torch.tensor(X)
+    for l, (layer, (W, b)) in enumerate(zip(net.layers, params, strict=True), start=1):
+        z = a @ W + b
+        a = TORCH_ACT[layer.activation.name](z)
+        if trace.mask[l] is not None:
+            a = a * torch.tensor(trace.mask[l])
+    F.cross_entropy(z, torch.tensor(y)).backward()
+    for l, (W, b) in enumerate(params, start=1):
+        assert close(grads.dW[l], W.grad.numpy()), f"dW^{l}"
+        assert close(grads.db[l], b.grad.numpy()), f"db^{l}"

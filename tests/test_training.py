@@ -85,25 +85,30 @@ def test_same_seed_gives_bit_identical_weights_with_dropout(blobs):
         np.testing.assert_array_equal(runs[0][key], runs[1][key])
 
 
-def test_sample_weight_scales_the_gradient(blobs):
-    """Weights of 2 everywhere with SGD(lr) equal SGD(2 lr): the loss is (1/m) sum w_i L_i."""
+def test_sample_weight_is_a_weighted_mean(blobs):
+    """The loss is sum_i w_i L_i / sum_i w_i: weights of 2 everywhere are the same run as no weights
+    (with the old (1/m) sum w_i L_i they doubled the learning rate)."""
     X, y = blobs
     a = make_net([5, 4, 3], "tanh", "softmax", "cross_entropy", seed=2)
     b = make_net([5, 4, 3], "tanh", "softmax", "cross_entropy", seed=2)
-    a.fit(X, y, epochs=2, optimizer=dp.SGD(lr=0.05), sample_weight=np.full(300, 2.0), verbose=0)
+    a.fit(X, y, epochs=2, optimizer=dp.SGD(lr=0.1), sample_weight=np.full(300, 2.0), verbose=0)
     b.fit(X, y, epochs=2, optimizer=dp.SGD(lr=0.1), verbose=0)
     for key, value in a.get_weights().items():
         np.testing.assert_allclose(value, b.get_weights()[key], rtol=1e-10, atol=1e-12)
 
 
-def test_zero_sample_weight_removes_a_sample(blobs):
+def test_zero_sample_weight_removes_a_sample_and_two_repeats_it(blobs):
     X, y = blobs
     net = make_net([5, 4, 3], "tanh", "softmax", "cross_entropy", seed=2)
     w = np.ones(300)
-    w[0] = 0
+    w[0], w[1] = 0, 2
     full = net.backward(net.forward(X), y, sample_weight=w)
-    rest = net.backward(net.forward(X[1:]), y[1:])
-    np.testing.assert_allclose(full.dW[1] * 300 / 299, rest.dW[1], rtol=1e-10)
+    rows = np.r_[1, 1:300]  # row 0 left out, row 1 twice
+    rest = net.backward(net.forward(X[rows]), y[rows])
+    np.testing.assert_allclose(full.dW[1], rest.dW[1], rtol=1e-10)
+    assert net.loss(X, y, sample_weight=w) == pytest.approx(net.loss(X[rows], y[rows]), rel=1e-12)
+    nothing = net.backward(net.forward(X[:1]), y[:1], sample_weight=np.zeros(1))  # all weights 0: no step
+    assert not nothing.dW[1].any() and net.loss(X[:1], y[:1], sample_weight=np.zeros(1)) == 0.0
 
 
 def test_class_weight_balanced_and_dict(blobs):

@@ -201,6 +201,12 @@ def softmax(z: Array, out: Array | None = None) -> Array:
     return out
 
 
+def log_softmax(z: Array) -> Array:
+    """log a_j = z_j - logsumexp(z), (m, n): finite where softmax(z)_j underflows to 0."""
+    shifted = z - z.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
 def softmax_jvp(g: Array, z: Array) -> Array:
     """delta = J^T g = a ⊙ (g - rowsum(g ⊙ a)) for g = dL/da of shape (m, n)."""
     a = softmax(z)

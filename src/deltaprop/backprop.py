@@ -55,11 +55,21 @@ def output_delta(loss: Loss, sigma: Activation, z: Array, a: Array, y: Array, we
 
     For softmax + cross_entropy and sigmoid + binary_cross_entropy the sigma'
     factor cancels and delta^L = (a^L - y) / m; the general product must not be
-    applied on top of it.
+    applied on top of it. The crossed pairs (cross_entropy after sigmoid,
+    binary_cross_entropy after softmax) compute the same product from z, so an a^L
+    below the dtype's eps does not clip the gradient away.
     """
     if loss.cancels_with(sigma):
         return shortcut_delta(a, y, weights, out=out)  # shortcut: (a^L - y) / m, weighted per sample
+    delta = loss.delta_from_z(sigma, z, y, weights)    # a crossed pair: dL/da^L ⊙ sigma'(z^L) from z
+    if delta is not None:
+        return delta if out is None else _into(out, delta)
     return sigma.times_sigma_prime(loss.dL_da(a, y, weights, out=out), z, in_place=out is not None)
+
+
+def _into(out: Array, value: Array) -> Array:
+    np.copyto(out, value)
+    return out
 
 
 def batch_sum(delta: Array, out: Array | None = None) -> Array:

@@ -36,8 +36,11 @@ def _better(mode: str, value: float, best: float, min_delta: float) -> bool:
 
 
 def _mode_for(monitor: str, mode: str) -> str:
+    """"min" or "max"; "auto" is Keras's rule: "max" for accuracy-like metrics ("acc", "accuracy", "auc",
+    with or without "val_"), "min" for the rest (losses)."""
     if mode == "auto":
-        return "max" if "accuracy" in monitor else "min"
+        name = monitor.removeprefix("val_")
+        return "max" if name in ("acc", "auc") or "accuracy" in name else "min"
     if mode not in ("min", "max"):
         raise ConfigError(f"mode must be 'min', 'max' or 'auto', got {mode!r}")
     return mode
@@ -56,7 +59,11 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
                  mode: str = "auto", restore_best_weights: bool = True):
-        self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
+        if not (isinstance(patience, (int, float, np.integer, np.floating)) and not isinstance(patience, bool)
+                and patience >= 0 and (patience == math.inf or float(patience).is_integer())):
+            raise ConfigError(f"patience must be a whole number of epochs >= 0 or inf, got {patience!r}")
+        # Keras: the size of min_delta counts, not its sign; patience=inf never stops (best weights still kept)
+        self.monitor, self.patience, self.min_delta = monitor, patience, abs(float(min_delta))
         self.mode = _mode_for(monitor, mode)
         self.restore_best_weights = restore_best_weights
 

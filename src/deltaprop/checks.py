@@ -6,6 +6,8 @@ never meets a NumPy broadcasting traceback from inside the backward pass.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from .errors import DataError, ShapeError
@@ -36,8 +38,15 @@ def _first_bad_row(values: Array) -> int:
     return int(np.argmax(bad))
 
 
-def check_X(X, n_in: int, dtype: np.dtype) -> Array:
-    """X as a C-contiguous (m, n_0) array of ``dtype``, finite, with n_0 == n_in."""
+def check_X(X, n_in: int, dtype: np.dtype, sparse_ok: bool = False) -> Array:
+    """X as a C-contiguous (m, n_0) array of ``dtype``, finite, with n_0 == n_in.
+
+    A SciPy sparse matrix or array comes back as CSR of ``dtype`` with ``sparse_ok``
+    (training and inference densify it a batch at a time), else as a dense array.
+    """
+    if is_sparse(X):
+        X = _check_sparse(X, n_in, dtype)
+        return X if sparse_ok else X.toarray()
     X = np.asarray(X)
     if X.dtype.kind not in "biuf":
         raise DataError(f"X must be numeric, got dtype {X.dtype}; encode text columns first")
@@ -54,6 +63,39 @@ def check_X(X, n_in: int, dtype: np.dtype) -> Array:
     if not all_finite(X):
         raise DataError(f"X contains NaN or inf (first at row {_first_bad_row(X)})")
     return X
+
+
+def is_sparse(X) -> bool:
+    """A SciPy sparse matrix or array. Without scipy.sparse imported there can be none, so the
+    check costs no import of SciPy (deltaprop itself needs NumPy only)."""
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and sparse.issparse(X)
+
+
+def _check_sparse(X, n_in: int, dtype: np.dtype):
+    """A sparse X as CSR rows of ``dtype``: 2-D, non-empty, n_in columns, finite stored values."""
+    if X.ndim != 2:
+        raise ShapeError(f"X must be 2-D (m, {n_in}), got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise DataError("X is empty: it has no samples (0 rows)")
+    if X.shape[1] != n_in:
+        raise ShapeError(f"X has {X.shape[1]} features per sample, the network expects {n_in}")
+    if X.dtype.kind not in "biuf":
+        raise DataError(f"X must be numeric, got dtype {X.dtype}")
+    X = X.tocsr().astype(dtype, copy=False)
+    if not all_finite(X.data):
+        raise DataError(f"X contains NaN or inf (first at row {_first_bad_csr_row(X)})")
+    return X
+
+
+def _first_bad_csr_row(X) -> int:
+    bad = int(np.argmax(~np.isfinite(X.data)))
+    return int(np.searchsorted(X.indptr, bad, side="right") - 1)
+
+
+def dense_rows(X, rows: Array, out: Array) -> Array:
+    """Rows ``rows`` of a CSR matrix written densely into ``out`` (len(rows), n_0): one batch at a time."""
+    return X[rows].toarray(out=out)
 
 
 def encode_targets(y, m: int, n_out: int, loss: Loss, dtype: np.dtype, classes: Array | None = None) -> Array:

@@ -9,22 +9,53 @@ Network is ``network_``; ``coefs_[l - 1]`` is the notes' W^l.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from .callbacks import EarlyStopping
+from .activations import log_softmax
+from .callbacks import Callback
 from .layers import Dense
 from .network import Network
-from .optimizers import get_optimizer
+from .optimizers import Optimizer, get_optimizer
+
+
+class NoImprovementStop(Callback):
+    """scikit-learn's stopping rule for MLPClassifier / MLPRegressor (``tol``, ``n_iter_no_change``).
+
+    An epoch whose training loss is above ``best - tol`` (best: the lowest loss so far)
+    counts as one without improvement, any other resets the count; training stops once
+    the count exceeds ``n_iter_no_change`` (``np.inf``: never).
+    """
+
+    def __init__(self, tol: float, n_iter_no_change: float):
+        self.tol, self.n_iter_no_change = tol, n_iter_no_change
+
+    def on_train_begin(self, net):
+        self.best, self.count = math.inf, 0
+
+    def on_epoch_logs(self, net, epoch, logs):
+        loss = logs["loss"]
+        self.count = self.count + 1 if loss > self.best - self.tol else 0
+        self.best = min(self.best, loss)
+        if self.count > self.n_iter_no_change:
+            net.stop_training = True
 
 
 class _DeltaEstimator(BaseEstimator):
-    """What both estimators share: the options, building and training the network."""
+    """What both estimators share: the options, building and training the network.
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", optimizer="adam", learning_rate=1e-3,
+    ``alpha`` is scikit-learn's L2 penalty: (alpha / 2) sum_l ||W^l||^2 divided by the
+    batch's size (its weight total), so dL/dW^l gains alpha W^l / m; biases are not
+    penalised. ``learning_rate`` None takes the optimizer's own (1e-3 for a name); with
+    an Optimizer instance, a copy of it with fresh state trains each ``fit``.
+    """
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", optimizer="adam", learning_rate=None,
                  alpha=0.0, batch_size=32, max_iter=200, tol=1e-4, n_iter_no_change=10, dropout=0.0,
                  dtype="float64", random_state=None, verbose=0):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -47,19 +78,32 @@ class _DeltaEstimator(BaseEstimator):
         layers.append(Dense(sizes[-1], n_out, output))
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         net = Network(layers, loss=loss, dtype=self.dtype, seed=seed)
-        net.optimizer = get_optimizer(self.optimizer, lr=self.learning_rate, weight_decay=self.alpha)
+        net.optimizer = self._new_optimizer()
         return net
 
+    def _new_optimizer(self) -> Optimizer:
+        """A fresh optimizer for a new fit: the named one, or a stateless copy of the instance given."""
+        if not isinstance(self.optimizer, Optimizer):
+            return get_optimizer(self.optimizer, lr=1e-3 if self.learning_rate is None else self.learning_rate)
+        settings = self.optimizer.hyperparameters()
+        if self.learning_rate is not None and self.learning_rate != settings["lr"]:
+            raise ValueError(f"learning_rate={self.learning_rate} conflicts with the optimizer's "
+                             f"lr={settings['lr']}; set one of them (learning_rate=None keeps the optimizer's)")
+        return type(self.optimizer)(**settings)
+
     def _train(self, X, Y, sample_weight, epochs: int) -> None:
-        """``epochs`` passes; stops when the training loss improves by < tol for n_iter_no_change epochs."""
-        stop = EarlyStopping(monitor="loss", patience=self.n_iter_no_change, min_delta=self.tol,
-                             restore_best_weights=False)
+        """``epochs`` passes; stops as scikit-learn's MLP does (see NoImprovementStop)."""
+        if not (self.n_iter_no_change == np.inf or (isinstance(self.n_iter_no_change, (int, np.integer))
+                                                    and self.n_iter_no_change >= 1)):
+            raise ValueError(f"n_iter_no_change must be an integer >= 1 or np.inf, got {self.n_iter_no_change!r}")
+        stop = NoImprovementStop(self.tol, self.n_iter_no_change)
         self.network_.fit(X, Y, epochs=epochs, batch_size=min(self.batch_size, X.shape[0]),
                           sample_weight=sample_weight, callbacks=[stop] if epochs > 1 else [],
-                          verbose=self.verbose)
+                          verbose=self.verbose, l2=self.alpha)
 
     def _check(self, X, y, sample_weight, reset: bool, **options):
-        X, y = validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32], **options)
+        X, y = validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32], accept_sparse=["csr", "csc"],
+                             **options)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         return X, y, sample_weight
@@ -88,7 +132,12 @@ class _DeltaEstimator(BaseEstimator):
 
     def _inputs(self, X):
         check_is_fitted(self)
-        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32], accept_sparse=["csr", "csc"])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # CSR/CSC rows are densified one batch at a time
+        return tags
 
 
 class DeltaClassifier(ClassifierMixin, _DeltaEstimator):
@@ -109,6 +158,9 @@ class DeltaClassifier(ClassifierMixin, _DeltaEstimator):
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit")
             self._start(X, y, classes)
+        elif classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
+            raise ValueError(f"classes={np.asarray(classes).tolist()} is not the same as on the first call to "
+                             f"partial_fit, was {self.classes_.tolist()}")
         self._train(X, self._encode(y), sample_weight, 1)
         return self
 
@@ -132,6 +184,11 @@ class DeltaClassifier(ClassifierMixin, _DeltaEstimator):
         """Class probabilities, columns in the order of ``classes_``."""
         X = self._inputs(X)
         return self.network_.predict_proba(X)
+
+    def predict_log_proba(self, X) -> np.ndarray:
+        """log of ``predict_proba``, from z^L (log-softmax): finite where a probability underflows to 0."""
+        X = self._inputs(X)
+        return log_softmax(self.network_.output(X, sigma_L=False))
 
     def predict(self, X) -> np.ndarray:
         """The most probable label of each row."""

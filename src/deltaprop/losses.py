@@ -6,19 +6,26 @@ average (and any sample weights) is carried by ``dL/da``, as the notes say.
 Two pairs cancel sigma' in equation (1) and take the named shortcut
 ``delta^L = (a^L - y) / m``: softmax + cross_entropy and sigmoid +
 binary_cross_entropy. Their loss values are then computed from z (log-sum-exp,
-softplus), so logits of +-1000 never take log(0).
+softplus), so logits of +-1000 never take log(0). The crossed pairs (cross_entropy
+after sigmoid, binary_cross_entropy after softmax) do not cancel, but they too are
+computed from z, value and delta^L, because log(a) of an a below the dtype's eps
+would otherwise be clipped and the gradient would vanish.
+
+With sample weights w_i the batch loss is the weighted mean sum_i w_i L_i / sum_i w_i
+(scikit-learn's and PyTorch's normalisation): a weight of 2 is the same loss as the
+row repeated, in the batch that holds it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import fused
-from .activations import Activation, softplus
-from .errors import ConfigError
+from .activations import Activation, log_softmax, sigmoid, softplus
+from .errors import ConfigError, DataError
 
 Array = np.ndarray
 
@@ -92,13 +99,81 @@ def binary_cross_entropy_from_z(z: Array, y: Array, out: Array | None = None) ->
     return softplus(z, out=out).sum(axis=1) - y_dot_z
 
 
+# --- the crossed pairs, from z. cross_entropy after sigmoid: log a = -softplus(-z)
+def cross_entropy_sigmoid_from_z(z: Array, y: Array) -> Array:
+    """-sum_j y_j log sigmoid(z_j) = sum_j y_j softplus(-z_j), finite for any z."""
+    return _rowdot(y, softplus(-z))
+
+
+def cross_entropy_sigmoid_delta(z: Array, y: Array) -> Array:
+    """dL/dz = -y / a ⊙ a (1 - a) = -y ⊙ sigmoid(-z): (1 - a) without the cancellation of 1 - a."""
+    return -y * sigmoid(-z)
+
+
+def _softmax_logs(z: Array) -> tuple[Array, Array, Array]:
+    """log a, log(1 - a) for a = softmax(z), and each row's argmax, stably.
+
+    For j off the row's top, a_j <= 1/2 and log1p(-a_j) is exact; at the top,
+    1 - a_top = sum of the other a_k, taken by a log-sum-exp over the other logits.
+    """
+    rows, top = np.arange(z.shape[0]), z.argmax(axis=1)
+    log_a = log_softmax(z)
+    with np.errstate(divide="ignore"):
+        log_1ma = np.log1p(-np.exp(log_a))
+    others = z - z[rows, top][:, None]
+    others[rows, top] = -np.inf
+    second = others.max(axis=1)
+    log_others = second + np.log(np.exp(others - second[:, None]).sum(axis=1))
+    log_1ma[rows, top] = log_others + log_a[rows, top]  # log sum_{k != top} e^{z_k - z_top} + z_top - lse
+    return log_a, log_1ma, top
+
+
+def binary_cross_entropy_softmax_from_z(z: Array, y: Array) -> Array:
+    """-sum_j [y_j log a_j + (1 - y_j) log(1 - a_j)] for a = softmax(z), from z."""
+    log_a, log_1ma, _ = _softmax_logs(z)
+    return -(y * log_a + (1 - y) * log_1ma).sum(axis=1)
+
+
+def binary_cross_entropy_softmax_delta(z: Array, y: Array) -> Array:
+    """dL/dz for binary_cross_entropy after softmax, in bounded terms.
+
+    With r_k = a_k / (1 - a_k) and R = sum_j (1 - y_j) r_j, the Jacobian product is
+    delta_k = a_k sum(y) - y_k + (1 - y_k) r_k - a_k R. Only r_top can be huge; its
+    terms combine to (1 - y_top) a_top at the top and to a_top (1 - y_top) a_k / (1 - a_top)
+    elsewhere, both at most 1, so nothing cancels.
+    """
+    log_a, log_1ma, top = _softmax_logs(z)
+    rows = np.arange(z.shape[0])
+    a, y_top, a_top = np.exp(log_a), y[rows, top], np.exp(log_a[rows, top])
+    with np.errstate(over="ignore", invalid="ignore"):  # r_top may overflow (and 0 * inf): replaced next
+        u = (1 - y) * np.exp(log_a - log_1ma)  # (1 - y_k) r_k
+        t = np.exp(log_a - log_1ma[rows, top][:, None])  # a_k / (1 - a_top)
+    u[rows, top] = t[rows, top] = 0
+    R_rest = u.sum(axis=1)  # R without the top's term
+    y_sum = y.sum(axis=1)
+    delta = a * (y_sum - R_rest)[:, None] - y + u - (a_top * (1 - y_top))[:, None] * t
+    delta[rows, top] = a_top * (y_sum - R_rest) - y_top + (1 - y_top) * a_top
+    return delta
+
+
+@dataclass(frozen=True)
+class FromZ:
+    """A loss after one output activation, computed from z^L: per-sample value and dL/dz^L."""
+
+    value: Callable[[Array, Array], Array]
+    delta: Callable[[Array, Array], Array]
+
+
 @dataclass(frozen=True)
 class Loss:
     """A named loss: per-sample value and dL/da, with an optional cancelling pair.
 
     ``shortcut`` names the output activation whose sigma' cancels (delta = a - y);
-    ``from_z`` then computes the per-sample value stably from z.
-    ``needs_probabilities`` refuses output activations whose values leave (0, 1).
+    ``from_z`` then computes the per-sample value stably from z. ``crossed`` holds, per
+    output activation that does not cancel but saturates, the value and delta^L from z.
+    ``needs_probabilities`` refuses output activations whose values leave (0, 1), and
+    targets outside [0, 1]; ``rows_sum_to_one``: the shortcut a - y is the gradient only
+    for target rows that sum to 1 (cross_entropy after softmax), so others are refused.
     """
 
     name: str
@@ -109,6 +184,8 @@ class Loss:
     needs_probabilities: bool = False
     classification: bool = False
     kernel: str | None = None  # fused.py's one-pass sum of the per-sample values for the shortcut, if any
+    crossed: dict = field(default_factory=dict, hash=False, compare=False)
+    rows_sum_to_one: bool = False
 
     def cancels_with(self, act: Activation) -> bool:
         """True when delta^L = a^L - y exactly (the sigma' factor cancels)."""
@@ -116,7 +193,7 @@ class Loss:
 
     def value(self, z: Array, a: Array, y: Array, act: Activation, weights: Array | None = None,
               scratch: Array | None = None) -> float:
-        """L averaged over the batch: (1/m) sum_i w_i L_i (w_i = 1 without weights).
+        """L averaged over the batch: sum_i w_i L_i / sum_i w_i (the plain mean without weights).
 
         ``scratch``, an (m, n_L) array, saves the temporaries (training passes one).
         """
@@ -124,14 +201,43 @@ class Loss:
             w = weights if weights is None or weights.dtype == z.dtype else weights.astype(z.dtype)
             total = fused.run(self.kernel, z, a, y, w)
             if total is not fused.SKIPPED:
-                return float(total) / z.shape[0]  # the lines below in one pass
-        per = self.from_z(z, y, scratch) if self.cancels_with(act) else self.per_sample(a, y, scratch)
+                return float(total) * mean_factor(weights, z.shape[0])  # the lines below in one pass
+        if self.cancels_with(act):
+            per = self.from_z(z, y, scratch)
+        elif act.name in self.crossed:
+            per = self.crossed[act.name].value(z, y)
+        else:
+            per = self.per_sample(a, y, scratch)
         if weights is not None:
-            per = per * weights
+            return float(np.dot(per, weights)) * mean_factor(weights, z.shape[0])
         return float(per.mean())
 
+    def delta_from_z(self, act: Activation, z: Array, y: Array, weights: Array | None) -> Array | None:
+        """delta^L for a crossed pair, computed from z (batch-scaled), or None for other pairs."""
+        pair = self.crossed.get(act.name)
+        return None if pair is None else batch_scale(pair.delta(z, y), weights)
+
+    def check_targets(self, Y: Array, act: Activation) -> None:
+        """Refuse encoded targets (m, n_L) this loss cannot stand behind, naming the first bad row."""
+        if not self.needs_probabilities:
+            return
+        outside = (Y < 0) | (Y > 1)
+        if outside.any():
+            row = int(np.argmax(outside.any(axis=1)))
+            raise DataError(f"loss {self.name!r} needs targets in [0, 1]; row {row} of y is {Y[row].tolist()}")
+        if self.rows_sum_to_one and self.cancels_with(act):
+            sums = Y.sum(axis=1, dtype=np.float64)
+            off = np.abs(sums - 1) > 4 * Y.shape[1] * np.finfo(Y.dtype).eps
+            if off.any():
+                row = int(np.argmax(off))
+                raise DataError(
+                    f"cross_entropy after softmax needs each target row to sum to 1 (one class, or soft "
+                    f"labels that are a distribution); row {row} of y sums to {sums[row]:.6g}. For several "
+                    f"labels per sample use sigmoid outputs with binary_cross_entropy; to leave a row out "
+                    f"give it sample_weight 0")
+
     def dL_da(self, a: Array, y: Array, weights: Array | None = None, out: Array | None = None) -> Array:
-        """dL/da^L of the batch average, shape (m, n_L): carries 1/m and w_i (into ``out`` if given)."""
+        """dL/da^L of the batch mean, shape (m, n_L): carries 1/m or w_i / sum(w) (into ``out`` if given)."""
         return batch_scale(self.per_sample_dL_da(a, y, out), weights)
 
     def check_output(self, act: Activation) -> None:
@@ -145,7 +251,7 @@ class Loss:
 
 
 def shortcut_delta(a: Array, y: Array, weights: Array | None, out: Array | None = None) -> Array:
-    """delta^L = (a^L - y) w_i / m (w_i = 1 without weights), into ``out`` if given: the
+    """delta^L = (a^L - y) / m, or (a^L - y) w_i / sum(w), into ``out`` if given: the
     shortcut's output error, where sigma' cancels against dL/da^L."""
     if weights is None and out is not None and \
             fused.run("scaled_difference", a, y, a.dtype.type(1 / a.shape[0]), out) is not fused.SKIPPED:
@@ -154,13 +260,21 @@ def shortcut_delta(a: Array, y: Array, weights: Array | None, out: Array | None 
 
 
 def batch_scale(g: Array, weights: Array | None) -> Array:
-    """g_i * w_i / m, in place: the per-sample derivative scaled for the batch average."""
-    m = g.shape[0]
+    """g_i / m, or g_i w_i / sum(w), in place: the per-sample derivative scaled for the batch mean."""
+    factor = mean_factor(weights, g.shape[0])
     if weights is None:
-        g *= 1 / m
+        g *= factor
     else:
-        g *= (weights[:, None] / m).astype(g.dtype)
+        g *= (weights[:, None] * factor).astype(g.dtype)
     return g
+
+
+def mean_factor(weights: Array | None, m: int) -> float:
+    """1 / m, or 1 / sum(w) for weights (0 when every weight is 0: such a batch contributes nothing)."""
+    if weights is None:
+        return 1 / m
+    total = float(weights.sum())
+    return 1 / total if total > 0 else 0.0
 
 
 LOSSES: dict[str, Loss] = {
@@ -170,12 +284,14 @@ LOSSES: dict[str, Loss] = {
         Loss(
             "cross_entropy", cross_entropy, cross_entropy_dL_da, shortcut="softmax",
             from_z=cross_entropy_from_z, needs_probabilities=True, classification=True,
-            kernel="cross_entropy",
+            kernel="cross_entropy", rows_sum_to_one=True,
+            crossed={"sigmoid": FromZ(cross_entropy_sigmoid_from_z, cross_entropy_sigmoid_delta)},
         ),
         Loss(
             "binary_cross_entropy", binary_cross_entropy, binary_cross_entropy_dL_da,
             shortcut="sigmoid", from_z=binary_cross_entropy_from_z,
             needs_probabilities=True, classification=True,
+            crossed={"softmax": FromZ(binary_cross_entropy_softmax_from_z, binary_cross_entropy_softmax_delta)},
         ),
     ]
 }

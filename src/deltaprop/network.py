@@ -110,8 +110,10 @@ class Network:
         return backprop.backward(self.layers, self.loss_fn, trace, target, check_weights(sample_weight, m))
 
     def targets(self, y, m: int) -> Array:
-        """y encoded as (m, n_L) in the network's dtype (one-hot for labels)."""
-        return encode_targets(y, m, self.layers[-1].n_out, self.loss_fn, self.dtype, self.classes)
+        """y encoded as (m, n_L) in the network's dtype (one-hot for labels), checked for the loss."""
+        Y = encode_targets(y, m, self.layers[-1].n_out, self.loss_fn, self.dtype, self.classes)
+        self.loss_fn.check_targets(Y, self.layers[-1].activation)
+        return Y
 
     def loss(self, X, y, sample_weight=None) -> float:
         """L averaged over the batch (no dropout), a Python float."""
@@ -127,16 +129,18 @@ class Network:
         Inference keeps no trace: each hidden layer's a^l is written over its z^l in one
         buffer per layer, reused from chunk to chunk (no allocation per chunk), and
         layer L writes straight into the result. The default chunk holds about 4 MB of
-        buffers, and at least 1024 rows so the matrix products stay efficient.
+        buffers, and at least 1024 rows so the matrix products stay efficient. A sparse X
+        is densified a chunk at a time (its dense rows count towards the 4 MB).
         """
-        a0 = check_X(X, self.layers[0].n_in, self.dtype)
-        m = a0.shape[0]
-        widths = sum(layer.n_out for layer in self.layers)
-        chunk = chunk or max(1024, 2**22 // (self.dtype.itemsize * widths))
+        a0 = check_X(X, self.layers[0].n_in, self.dtype, sparse_ok=True)
+        m, dense = a0.shape[0], isinstance(a0, np.ndarray)
+        widths = sum(layer.n_out for layer in self.layers) + (0 if dense else self.layers[0].n_in)
+        chunk = chunk or max(1024 if dense else 1, 2**22 // (self.dtype.itemsize * widths))
         out = np.empty((m, self.layers[-1].n_out), dtype=self.dtype)
         buffers = [np.empty((min(chunk, m), layer.n_out), dtype=self.dtype) for layer in self.layers[:-1]]
+        rows = None if dense else np.empty((min(chunk, m), self.layers[0].n_in), dtype=self.dtype)
         for start in range(0, m, chunk):
-            a = a0[start:start + chunk]
+            a = a0[start:start + chunk] if dense else a0[start:start + chunk].toarray(out=rows[:min(chunk, m - start)])
             for layer, buffer in zip(self.layers[:-1], buffers, strict=True):
                 z = buffer[:a.shape[0]]
                 _, a = layer.forward(a, z=z, a=z)  # a^l written over z^l

@@ -15,8 +15,9 @@ import numpy as np
 
 from . import backprop
 from .callbacks import Callback, Progress
-from .checks import check_weights, check_X, label_indices
+from .checks import check_weights, check_X, dense_rows, label_indices
 from .errors import ConfigError, DataError, DivergenceError
+from .losses import mean_factor
 from .optimizers import Adam, get_optimizer
 from .schedules import get_schedule
 from .workspace import Workspace
@@ -51,7 +52,8 @@ class History:
 
 def fit(net, X, y, epochs: int = 10, batch_size: int = 32, optimizer=None, validation_data=None,
         validation_split: float = 0.0, shuffle: bool = True, callbacks=(), verbose: int = 1,
-        sample_weight=None, class_weight=None, schedule=None, clip_norm: float | None = None) -> History:
+        sample_weight=None, class_weight=None, schedule=None, clip_norm: float | None = None,
+        l2: float = 0.0) -> History:
     """Train ``net`` by mini-batch gradient descent and return its History.
 
     optimizer: an Optimizer, a name ("adam", "sgd", ...) or None to keep the
@@ -60,12 +62,18 @@ def fit(net, X, y, epochs: int = 10, batch_size: int = 32, optimizer=None, valid
     schedule: a Schedule (or name) giving each epoch's learning rate.
     clip_norm: rescale the gradients when their global L2 norm exceeds it.
     sample_weight, class_weight: per-sample weights (m,), and per-label weights
-        (a dict, or "balanced"); the loss becomes (1/m) sum_i w_i L_i.
+        (a dict, or "balanced"); each batch's loss becomes the weighted mean
+        sum_i w_i L_i / sum_i w_i, so a weight of 2 counts as the row twice.
+    l2: scikit-learn's ``alpha``: each batch's loss gains (l2 / 2) sum_l ||W^l||^2
+        divided by the batch's size (its weight total, with weights), so dL/dW^l gains
+        (l2 / m) W^l; biases are not penalised. The "loss" history includes the term.
     verbose: 0 silent, 1 a progress bar on a terminal and a line per epoch.
     """
     if epochs < 0 or batch_size < 1:
         raise ConfigError(f"epochs must be >= 0 and batch_size >= 1 (got {epochs}, {batch_size})")
-    X = check_X(X, net.layers[0].n_in, net.dtype)
+    if not (isinstance(l2, (int, float, np.integer, np.floating)) and math.isfinite(l2) and l2 >= 0):
+        raise ConfigError(f"l2 must be a finite number >= 0, got {l2!r}")
+    X = check_X(X, net.layers[0].n_in, net.dtype, sparse_ok=True)
     y = np.asarray(y)
     _set_classes(net, y)
     Y = net.targets(y, X.shape[0])
@@ -79,9 +87,22 @@ def fit(net, X, y, epochs: int = 10, batch_size: int = 32, optimizer=None, valid
     for cb in callbacks:
         cb.on_train_begin(net)
     data = EpochData(X, Y, w, shuffle, net.is_classifier, rows=train_rows)
+    try:
+        _run_epochs(net, data, epochs, batch_size, clip_norm, l2, schedule, val, callbacks)
+    except BaseException:
+        net.early_stopping = None  # a failed run's record must not seed the next fit (resume reads the file)
+        raise
+    for cb in callbacks:
+        cb.on_train_end(net)
+    return history
+
+
+def _run_epochs(net, data, epochs, batch_size, clip_norm, l2, schedule, val, callbacks) -> None:
+    """Epochs ``net.epochs_trained`` onwards: train, validate, record, callbacks; stops when asked."""
+    history = net.history
     for epoch in range(net.epochs_trained, net.epochs_trained + epochs):
         net.optimizer.lr = schedule.lr_at(net.optimizer.base_lr, epoch)
-        logs = run_epoch(net, data, epoch, batch_size, clip_norm, callbacks)
+        logs = run_epoch(net, data, epoch, batch_size, clip_norm, l2, callbacks)
         if val is not None:
             logs.update({f"val_{k}": v for k, v in evaluate_encoded(net, *val).items()})
         net.epochs_trained = epoch + 1
@@ -92,9 +113,6 @@ def fit(net, X, y, epochs: int = 10, batch_size: int = 32, optimizer=None, valid
             cb.on_epoch_end(net, epoch, logs)
         if net.stop_training:
             break
-    for cb in callbacks:
-        cb.on_train_end(net)
-    return history
 
 
 class EpochData:
@@ -102,6 +120,7 @@ class EpochData:
 
     A batch's rows are gathered from the arrays as given into preallocated batch
     buffers (np.take with out=): no copy of the whole data set, no allocation per batch.
+    A sparse X (CSR) is gathered the same way, its batch rows written densely into the buffer.
     ``rows``, if given, are the (sorted) indices of the training rows, the rest being
     held out for validation; without it every row trains. Without shuffling, batches
     of all rows are plain slices. For a classifier, each batch's predicted classes are
@@ -133,6 +152,8 @@ class EpochData:
             self.order = rng.permutation(self.m) if self.rows is None else self.rows[rng.permutation(self.m)]
         else:
             self.order = self.rows
+        if self.order is None and not isinstance(self.X, np.ndarray):
+            self.order = np.arange(self.m)  # sparse rows are densified by gathering, never sliced
 
     def batch(self, start: int, stop: int) -> tuple:
         """(X, Y, w) of rows start..stop-1 of this epoch's order (w None when absent)."""
@@ -156,8 +177,10 @@ def gather(arrays, rows: Array, buffers) -> tuple:
     no allocation, no copy of the whole array."""
     n, taken = len(rows), []
     for a, buffer in zip(arrays, buffers, strict=True):  # a plain loop: this runs for every batch
-        if a is not None:  # mode "raise" would gather into a temporary first
+        if isinstance(a, np.ndarray):  # mode "raise" would gather into a temporary first
             a = a.take(rows, 0, buffer if n == len(buffer) else buffer[:n], "clip")
+        elif a is not None:  # a sparse X
+            a = dense_rows(a, rows, buffer[:n])
         taken.append(a)
     return tuple(taken)
 
@@ -178,7 +201,7 @@ def resume(path, X, y, epochs: int, **options):
     return net
 
 
-def run_epoch(net, data: EpochData, epoch, batch_size, clip_norm, callbacks: list[Callback]) -> dict:
+def run_epoch(net, data: EpochData, epoch, batch_size, clip_norm, l2, callbacks: list[Callback]) -> dict:
     """One pass over the data in mini-batches; returns the epoch's training figures."""
     started = time.perf_counter()
     rng = np.random.default_rng([net.seed, epoch])
@@ -193,7 +216,7 @@ def run_epoch(net, data: EpochData, epoch, batch_size, clip_norm, callbacks: lis
         for batch, start in enumerate(range(0, m, batch_size)):
             xb, yb, wb = data.batch(start, start + batch_size)
             try:
-                loss, a_L = train_step(net, ws, xb, yb, wb, rng, clip_norm, callbacks)
+                loss, a_L = train_step(net, ws, xb, yb, wb, rng, clip_norm, callbacks, l2)
             except DivergenceError as exc:
                 flat.theta[...] = snapshot
                 raise DivergenceError(f"training diverged in epoch {epoch + 1}, batch {batch + 1}: {exc}; "
@@ -215,7 +238,7 @@ def run_epoch(net, data: EpochData, epoch, batch_size, clip_norm, callbacks: lis
     return logs
 
 
-def train_step(net, ws: Workspace, xb, yb, wb, rng, clip_norm, callbacks) -> tuple[float, Array]:
+def train_step(net, ws: Workspace, xb, yb, wb, rng, clip_norm, callbacks, l2: float = 0.0) -> tuple[float, Array]:
     """Forward, the loss, backward (equations (1)-(4)), checks, one optimizer step, all in ``ws``.
 
     Returns the batch loss and a^L; raises DivergenceError before the step when the
@@ -227,6 +250,8 @@ def train_step(net, ws: Workspace, xb, yb, wb, rng, clip_norm, callbacks) -> tup
     # the loss first: backward may use z^L as scratch; delta^L's buffer is scratch until then
     loss = net.loss_fn.value(trace.z[L], trace.a[L], yb, net.layers[-1].activation, wb, scratch=out.delta[L])
     grads = backprop.backward(net.layers, net.loss_fn, trace, yb, wb, out=out)
+    if l2:
+        loss += add_l2(ws.flat, l2, mean_factor(wb, m))
     squared_norm = float(np.dot(ws.flat.grad, ws.flat.grad))  # NaN or inf if any dW, db entry is
     if not (math.isfinite(loss) and math.isfinite(squared_norm)):
         raise DivergenceError(_where_non_finite(trace, grads, loss))
@@ -236,6 +261,16 @@ def train_step(net, ws: Workspace, xb, yb, wb, rng, clip_norm, callbacks) -> tup
         clip_gradients(ws.flat.grad, clip_norm)
     net.optimizer.step_flat(ws.flat)
     return loss, trace.a[L]
+
+
+def add_l2(flat, l2: float, factor: float) -> float:
+    """dL/dW^l += l2 factor W^l for every layer (factor: 1/m, or 1/sum(w)); returns the penalty
+    (l2 / 2) factor sum_l ||W^l||^2 that this adds to the batch loss. Biases are left alone."""
+    squares = 0.0
+    for W, dW in zip(flat.weight_views(flat.theta), flat.weight_views(flat.grad), strict=True):
+        dW += (l2 * factor) * W
+        squares += float(np.vdot(W, W))
+    return 0.5 * l2 * factor * squares
 
 
 def clip_gradients(g: Array, max_norm: float) -> float:
@@ -252,7 +287,7 @@ def clip_gradients(g: Array, max_norm: float) -> float:
 
 def evaluate(net, X, y, sample_weight=None) -> dict:
     """{"loss": L, "accuracy": fraction correct (classifiers)} on (X, y), no dropout."""
-    X = check_X(X, net.layers[0].n_in, net.dtype)
+    X = check_X(X, net.layers[0].n_in, net.dtype, sparse_ok=True)
     return evaluate_encoded(net, X, net.targets(y, X.shape[0]), w=check_weights(sample_weight, X.shape[0]))
 
 
@@ -260,10 +295,12 @@ def evaluate_encoded(net, X, Y, rows=None, w=None, chunk: int | None = None) -> 
     """evaluate() for already checked X and encoded Y (only ``rows`` of them, if given), in chunks
     to bound memory (by default about 2 MB of X per chunk)."""
     m = X.shape[0] if rows is None else len(rows)
-    chunk = chunk or max(256, 2**21 // X[:1].nbytes)
+    chunk = chunk or max(256, 2**21 // (X.shape[1] * X.dtype.itemsize))
+    if rows is None and not isinstance(X, np.ndarray):
+        rows = np.arange(m)  # a sparse X is densified a chunk at a time by gathering
     if rows is not None:  # held-out rows are gathered a chunk at a time into these, not copied as a set
         buffers = [np.empty((min(chunk, m),) + A.shape[1:], A.dtype) for A in (X, Y)]
-    total_loss = correct = 0.0
+    total_loss = correct = weight = 0.0
     for start in range(0, m, chunk):
         if rows is None:
             xb, yb = X[start:start + chunk], Y[start:start + chunk]
@@ -271,11 +308,13 @@ def evaluate_encoded(net, X, Y, rows=None, w=None, chunk: int | None = None) -> 
             xb, yb = gather((X, Y), rows[start:start + chunk], buffers)
         wb = None if w is None else w[start:start + chunk]
         trace = net.propagate(xb)
+        chunk_weight = xb.shape[0] if wb is None else float(wb.sum())  # the chunk's mean times this: its sum
         total_loss += net.loss_fn.value(trace.z[net.L], trace.a[net.L], yb, net.layers[-1].activation, wb) \
-            * xb.shape[0]
+            * chunk_weight
+        weight += chunk_weight
         if net.is_classifier:
             correct += _n_correct(trace.a[net.L], yb)
-    out = {"loss": total_loss / m}
+    out = {"loss": total_loss / weight if weight else 0.0}
     if net.is_classifier:
         out["accuracy"] = correct / m
     return out
@@ -344,7 +383,7 @@ def _validation(net, X, Y, validation_data, validation_split):
     (X, Y, rows): the held-out rows of the training arrays, read in place, not copied.
     """
     if validation_data is not None:
-        Xv = check_X(validation_data[0], net.layers[0].n_in, net.dtype)
+        Xv = check_X(validation_data[0], net.layers[0].n_in, net.dtype, sparse_ok=True)
         return None, (Xv, net.targets(validation_data[1], Xv.shape[0]))
     if not validation_split:
         return None, None
