@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop.data import Scaler, load_builtin, read_csv, read_idx, read_npz
+from deltaprop.data import Scaler, TableEncoder, load_builtin, read_idx, read_npz, read_table
 from deltaprop.data.builtin import load_idx_folder
 
 
@@ -79,31 +79,31 @@ def test_builtin_sklearn_sets_split_stratified():
 def test_csv_with_header_string_labels_and_target_by_name(tmp_path):
     path = tmp_path / "d.csv"
     path.write_text("a,label,b\n1,cat,2.5\n3,dog,4\n5,cat,6\n")
-    X, y, names = read_csv(path, "label")
+    frame = read_table(path)
+    assert list(frame.columns) == ["a", "label", "b"] and list(frame["label"]) == ["cat", "dog", "cat"]
+    X = TableEncoder().fit(frame, target="label").transform(frame)
     np.testing.assert_array_equal(X, [[1, 2.5], [3, 4], [5, 6]])
-    assert list(y) == ["cat", "dog", "cat"] and names == ["a", "b"]
 
 
-def test_csv_without_header_uses_the_last_column(tmp_path):
+def test_csv_without_header_names_columns_by_position(tmp_path):
     path = tmp_path / "d.csv"
     path.write_text("1,2,0\n3,4,1\n")
-    X, y, names = read_csv(path)
-    assert X.shape == (2, 2) and y.dtype.kind == "i" and list(y) == [0, 1] and names == ["column0", "column1"]
+    frame = read_table(path)
+    assert list(frame.columns) == ["column0", "column1", "column2"] and frame.shape == (2, 3)
 
 
-@pytest.mark.parametrize("text,target,message", [
-    ("a,b,y\n1,red,0\n2,blue,1\n", "y", "column 'b' is not numeric: data row 1 holds 'red'"),
-    ("a,y\n1,0\n,1\n", "y", "column 'a' is not numeric: data row 2 is empty"),
-    ("a,y\n1,0\n2,1,5\n", "y", "data row 2 has 3 fields"),
-    ("a,y\n1,0\nnan,1\n", "y", "column 'a' holds NaN or inf"),
-    ("a,y\n1,0\n", "label", "no target column 'label'; columns: a, y"),
-    ("", None, "empty"),
+@pytest.mark.parametrize("text,message", [
+    ("a,y\n1,0\n2,1,5\n", "malformed CSV"),
+    ("", "empty"),
+    ("a,b,a\n1,2,3\n", "duplicated column name\\(s\\) \\['a'\\]"),
+    ("a,y\n", "has a header but no data rows"),
+    ("a,y\n\x00\x01,2\n", "not a text file"),
 ])
-def test_bad_csv_files(tmp_path, text, target, message):
+def test_bad_csv_files(tmp_path, text, message):
     path = tmp_path / "bad.csv"
     path.write_text(text)
     with pytest.raises(dp.DataError, match=message):
-        read_csv(path, target)
+        read_table(path)
 
 
 def test_npz_needs_X_and_y_and_refuses_pickles(tmp_path):
@@ -144,64 +144,9 @@ def test_scaler_fits_on_training_data_and_round_trips():
 
 def test_csv_huge_whole_numbers_stay_floats(tmp_path):
     """1e20 is integral but no int64: the target stays float instead of overflowing (found by fuzzing)."""
+    from deltaprop.data.tables import target_values
+
     path = tmp_path / "big.csv"
     path.write_text("1,1e20\n2,3\n")
-    _, y, _ = read_csv(path)
+    y = target_values(read_table(path)["column1"], "column1")
     assert y.dtype == np.float64 and y[0] == 1e20
-
-
-@pytest.mark.skipif(not __import__("pathlib").Path("/usr/share/datasets/fashion-mnist").is_dir(),
-                    reason="Debian's dataset-fashion-mnist is not installed (CI installs it)")
-def test_real_fashion_mnist_from_the_debian_package():
-    data = load_builtin("fashion-mnist")
-    assert data.X_train.shape == (60000, 784) and data.X_test.shape == (10000, 784)
-    assert data.X_train.dtype == np.float32 and 0.0 == data.X_train.min() and data.X_train.max() == 1.0
-    assert sorted(np.unique(data.y_train)) == list(range(10)) and np.bincount(data.y_test).tolist() == [1000] * 10
-    assert len(data.class_names) == 10 and data.class_names[9] == "Ankle boot"
-
-
-@pytest.mark.parametrize("kind", ["standard", "minmax"])
-def test_scaler_on_float32_keeps_float32_and_needs_no_float64_copy(kind):
-    """Scaling 60000 x 784 images must not cost 4x their size (a float64 copy and temporaries)."""
-    import tracemalloc
-
-    rng = np.random.default_rng(0)
-    X = (rng.random((5000, 300)) * 255).astype(np.float32)  # 6 MB
-    reference = Scaler(kind).fit(X.astype(np.float64))
-    tracemalloc.start()
-    try:
-        scaler = Scaler(kind).fit(X)
-        fit_peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.reset_peak()
-        before = tracemalloc.get_traced_memory()[0]
-        out = scaler.transform(X)
-        transform_peak = tracemalloc.get_traced_memory()[1] - before
-    finally:
-        tracemalloc.stop()
-    np.testing.assert_allclose(scaler.shift, reference.shift, rtol=1e-6)
-    np.testing.assert_allclose(scaler.scale, reference.scale, rtol=1e-6)
-    assert out.dtype == np.float32 and out is not X
-    np.testing.assert_allclose(out, reference.transform(X.astype(np.float64)), rtol=1e-5, atol=1e-5)
-    assert fit_peak < X.nbytes / 2  # float64 blocks of 4096 rows, not a float64 X
-    assert transform_peak < 1.2 * X.nbytes  # the one float32 result
-
-
-def test_scaler_in_place_overwrites_a_float_array_only():
-    X = np.array([[1.0, 10.0], [3.0, 30.0]], dtype=np.float32)
-    scaler = Scaler("minmax").fit(X)
-    assert scaler.transform(X, in_place=True) is X and X.tolist() == [[0, 0], [1, 1]]
-    ints = np.array([[1, 10], [3, 30]])
-    out = Scaler("minmax").fit(ints).transform(ints, in_place=True)
-    assert out.dtype == np.float64 and ints.tolist() == [[1, 10], [3, 30]]
-
-
-@pytest.mark.parametrize("dims", [(1381911, 404298267, 471670303), (0, 2**31, 2**31)])
-def test_idx_header_whose_size_product_overflows_int64_is_refused(tmp_path, dims):
-    """Found by the fuzz test: the product of three uint32 sizes wrapped around in int64 and
-    passed the size check, so NumPy's reshape raised instead of a DataError."""
-    import struct
-
-    path = tmp_path / "huge.idx"
-    path.write_bytes(b"\x00\x00\x08" + bytes([len(dims)]) + struct.pack(">" + "I" * len(dims), *dims))
-    with pytest.raises(dp.DataError, match="more than any supported file holds"):
-        read_idx(path)

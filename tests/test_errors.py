@@ -59,9 +59,10 @@ def files(tmp_path_factory):
     (folder / "good.csv").write_text(good)
     deltaprop("train", "--data", folder / "good.csv", "--target", "label", "--epochs", 2, "--out", folder / "run",
               "--quiet", "--no-plots")
-    (folder / "nan.csv").write_text("a,b,c,label\n1,2,3,x\n4,,6,y\n")
-    (folder / "text.csv").write_text("a,b,c,label\n1,red,3,x\n4,blue,6,y\n")
-    (folder / "wide.csv").write_text("a,b,c,d,e\n1,2,3,4,5\n")
+    (folder / "notarget.csv").write_text("a,b,c,label\n1,2,3,\n4,,6,\n")
+    (folder / "text.csv").write_text("a,b,c,label\n" + "1,red,3,x\n4,2,6,y\n" * 4)
+    (folder / "narrow.csv").write_text("a,d,label\n1,2,x\n")
+    (folder / "twice.csv").write_text("a,b,b,label\n1,2,3,x\n")
     (folder / "unknown.csv").write_text("a,b,c,label\n1,2,3,x\n4,5,6,zebra\n")
     (folder / "real.csv").write_text("a,b,t\n" + "\n".join(f"{i},{i % 3},{i * 0.37:.2f}" for i in range(30)) + "\n")
     (folder / "empty.csv").write_text("")
@@ -71,12 +72,17 @@ def files(tmp_path_factory):
 
 
 CLI_CASES = [
-    ("NaN in a CSV", ["train", "--data", "{d}/nan.csv", "--target", "label"],
-     "column 'b' is not numeric: data row 2 is empty"),
-    ("non-numeric CSV column", ["train", "--data", "{d}/text.csv", "--target", "label"],
-     "column 'b' is not numeric: data row 1 holds 'red'"),
-    ("wrong number of features", ["predict", "{d}/run/model.safetensors", "--data", "{d}/wide.csv"],
-     "X has 5 features per sample, the model expects 3"),
+    ("no target values", ["train", "--data", "{d}/notarget.csv", "--target", "label"],
+     "no row has a value in the target column 'label'"),
+    ("text in a column declared numeric", ["train", "--data", "{d}/text.csv", "--target", "label", "--numeric", "b"],
+     "column 'b' is numeric but data row 1 holds 'red'"),
+    ("a column the model needs is missing", ["predict", "{d}/run/model.safetensors", "--data", "{d}/narrow.csv"],
+     "the table lacks column(s) ['b', 'c'] that the model was trained on"),
+    ("duplicated column names", ["predict", "{d}/run/model.safetensors", "--data", "{d}/twice.csv"],
+     "duplicated column name(s) ['b']"),
+    ("zero epochs", ["train", "--epochs", "0", "--out", "{d}/zero"], "epochs must be at least 1"),
+    ("an override naming no column", ["train", "--data", "{d}/good.csv", "--categorical", "nope"],
+     "no column(s) ['nope'] in the table"),
     ("label never seen", ["evaluate", "{d}/run/model.safetensors", "--data", "{d}/unknown.csv"],
      "label 'zebra' was never seen in training"),
     ("regression targets for a classifier", ["train", "--data", "{d}/real.csv", "--loss", "cross_entropy"],

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import deltaprop as dp
-from deltaprop.data import read_csv, read_idx
+from deltaprop.data import TableEncoder, read_idx, read_table
 
 FUZZ = settings(max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -120,7 +120,14 @@ CSV_ALPHABET = st.sampled_from(list("0123456789.,-+e\n\r\"' abcxyzNnaIif;\t") + 
 def test_csv_reader_on_csv_like_text(tmp_path, text, target):
     path = tmp_path / "fuzz.csv"
     path.write_text(text, encoding="utf-8")
-    only_our_errors(lambda p: read_csv(p, target), path)
+    only_our_errors(lambda p: _read_and_encode(p, target), path)
+
+
+def _read_and_encode(path, target):
+    """What train does with a table: read it, fit the column encoder, encode (DataError or numbers)."""
+    frame = read_table(path)
+    X = TableEncoder().fit(frame, target=target).transform(frame)
+    assert X.dtype == np.float64 and np.isfinite(X).all()
 
 
 @FUZZ
@@ -128,4 +135,4 @@ def test_csv_reader_on_csv_like_text(tmp_path, text, target):
 def test_csv_reader_on_arbitrary_bytes(tmp_path, data):
     path = tmp_path / "fuzz.csv"
     path.write_bytes(data)
-    only_our_errors(read_csv, path)
+    only_our_errors(lambda p: _read_and_encode(p, None), path)

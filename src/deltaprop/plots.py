@@ -40,6 +40,25 @@ def plot_curves(history, folder) -> list[Path]:
     return written
 
 
+def plot_predicted(predicted: np.ndarray, actual: np.ndarray, path) -> Path:
+    """A regression's test predictions against the actual values (both in the target's units),
+    with the diagonal where they would be equal."""
+    plt = _pyplot()
+    predicted, actual = np.ravel(predicted), np.ravel(actual).astype(np.float64)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.scatter(actual, predicted, s=8, alpha=0.5)
+    low, high = float(min(actual.min(), predicted.min())), float(max(actual.max(), predicted.max()))
+    ax.plot([low, high], [low, high], color="grey", linewidth=1, label="predicted = actual")
+    ax.set_xlabel("actual")
+    ax.set_ylabel("predicted")
+    ax.set_title("test set: predicted against actual")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
 def plot_confusion(matrix: np.ndarray, class_names: list, path) -> Path:
     """The confusion matrix: rows true labels, columns predictions, counts in the cells."""
     plt = _pyplot()

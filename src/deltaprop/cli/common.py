@@ -8,40 +8,66 @@ import numpy as np
 
 from ..data import Dataset, Scaler, load_builtin, load_file
 from ..data.builtin import BUILTIN, load_idx_folder
+from ..data.columns import TableEncoder
+from ..data.tables import ReadOptions
 from ..errors import DataError
+from .tables import held_out, is_table, labelled_table, split_rows, table_dataset
 
-DATA_HELP = (f"a built-in set ({', '.join(BUILTIN)}), a .csv or .npz file, or a folder holding the four "
-             "MNIST-style IDX files")
+DATA_HELP = (f"a built-in set ({', '.join(BUILTIN)}), a table (.csv, .tsv, .parquet), an .npz file, or a "
+             "folder holding the four MNIST-style IDX files")
 
 
 def load_data(spec: str, target: str | None = None, data_dir: str | None = None, test_size: float = 0.25,
-              seed: int = 0) -> tuple[Dataset, list]:
-    """A Dataset (train/test split) and the feature names, from a name, file or IDX folder."""
+              seed: int = 0, read: ReadOptions | None = None, encoder: TableEncoder | None = None):
+    """(Dataset of train/test arrays, feature names, the model's ``extra["table"]`` or None, notes to print)
+    from a built-in name, an IDX folder, an NPZ file or a table (CSV, Parquet; ``encoder`` fitted on its
+    training rows)."""
     path = Path(spec)
     if spec in BUILTIN and not path.exists():
         data = load_builtin(spec, data_dir=data_dir, test_size=test_size, seed=seed)
-        return data, [f"x{i}" for i in range(data.X_train.shape[1])]
+        return data, [f"x{i}" for i in range(data.X_train.shape[1])], None, []
     if path.is_dir():
         data = load_idx_folder(path, path.name)
-        return data, [f"pixel{i}" for i in range(data.X_train.shape[1])]
+        return data, [f"pixel{i}" for i in range(data.X_train.shape[1])], None, []
     if not path.exists():
         raise DataError(f"no data set or file {spec!r}; use {DATA_HELP}")
+    if is_table(path):
+        encoder = encoder or TableEncoder()
+        data, info, notes = table_dataset(path, target, test_size, seed, read or ReadOptions(), encoder)
+        return data, encoder.feature_names, info, notes
     X, y, names = load_file(path, target)
-    return split(spec, X, y, test_size, seed), names
+    train, test = split_rows(y, test_size, seed, spec)
+    return Dataset(spec, X[train], y[train], X[test], y[test]), names, None, []
 
 
-def split(name: str, X: np.ndarray, y: np.ndarray, test_size: float, seed: int) -> Dataset:
-    """Hold out ``test_size`` of the rows (stratified when every class has 2+ samples)."""
-    from sklearn.model_selection import train_test_split
+def model_test_data(net, data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The held-out test rows of the data ``net`` was trained on (encoded, unscaled X, and y)."""
+    if net.extra.get("table"):
+        return held_out(net.extra["table"])
+    spec = net.extra.get("data")
+    if spec is None:
+        raise DataError("this model does not say what data it was trained on; pass --data")
+    if Path(spec).is_file():
+        raise DataError(f"this model does not record which rows of {spec} it held out (it predates that); "
+                        "pass --data to score a file")
+    data, _, _, _ = load_data(spec, net.extra.get("target"), data_dir, seed=net.seed)
+    return data.X_test, data.y_test
 
-    if X.shape[0] < 4:
-        raise DataError(f"{name}: {X.shape[0]} rows are too few to split into training and test data")
-    labels = y.dtype.kind in "iuUSOb"
-    counts = np.unique(y, return_counts=True)[1] if labels else None
-    stratify = y if labels and counts.min() >= 2 and len(counts) <= test_size * len(y) else None
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=test_size, random_state=seed,
-                                                        stratify=stratify)
-    return Dataset(name, X_train, y_train, X_test, y_test)
+
+def labelled_data(net, spec: str, data_dir: str | None = None, target: str | None = None):
+    """All labelled rows of the data named by --data, encoded as ``net`` was trained: (X unscaled, y).
+    A built-in set gives its test part."""
+    path, target = Path(spec), target or net.extra.get("target")
+    if net.extra.get("table") and is_table(path):
+        return labelled_table(net.extra["table"], path)
+    if is_table(path):  # a model trained on numeric arrays: the table's columns as numbers
+        data, _, _, _ = load_data(spec, target, test_size=0.5, seed=net.seed)
+        return np.concatenate([data.X_train, data.X_test]), np.concatenate([data.y_train, data.y_test])
+    if path.is_file():
+        X, y, _ = load_file(path, target)
+        return X, y
+    data, _, _, _ = load_data(spec, target, data_dir, seed=net.seed)
+    return data.X_test, data.y_test
 
 
 def inputs_for(net, X: np.ndarray) -> np.ndarray:

@@ -7,19 +7,21 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from ..data import read_csv, read_npz
-from ..data.files import read_table
+from ..data import read_npz, read_table
 from ..errors import DataError
 from ..io import load
 from ..training import evaluate as evaluate_net
-from .common import DATA_HELP, inputs_for, load_data, outputs_for, r_squared, table, targets_for
+from .common import DATA_HELP, inputs_for, labelled_data, model_test_data, outputs_for, r_squared, table, targets_for
+from .tables import encode, read_for
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="accuracy, per-class precision/recall/F1 and confusion matrix",
-                       description="Evaluate a saved model. Without --data it uses the test part of the data "
-                                   "it was trained on; a file given with --data is used whole.")
+                       description="Evaluate a saved model. Without --data it scores exactly the rows held out "
+                                   "for testing when it was trained (refusing a data file that has changed "
+                                   "since); a file given with --data is scored whole.")
     p.add_argument("model", help="a model file written by 'deltaprop train' (model.safetensors)")
     p.add_argument("--data", help=DATA_HELP)
     p.add_argument("--target", help="CSV target column (default: the one used in training, else the last)")
@@ -27,8 +29,8 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run_evaluate)
 
     p = sub.add_parser("predict", help="write predictions (and probabilities) for new data as CSV",
-                       description="Predict with a saved model. The CSV may include the target column "
-                                   "(it is ignored) or hold only the feature columns.")
+                       description="Predict with a saved model. Table columns are matched by name, in any "
+                                   "order; extra columns (the target, say) are ignored, a missing one is an error.")
     p.add_argument("model", help="a model file written by 'deltaprop train'")
     p.add_argument("--data", required=True, help="a .csv or .npz file of inputs")
     p.add_argument("--output", "-o", help="CSV file to write (default: standard output)")
@@ -38,17 +40,10 @@ def add_parser(sub) -> None:
 
 def run_evaluate(args) -> int:
     net = load(args.model)
-    spec = args.data or net.extra.get("data")
-    if spec is None:
-        raise DataError("this model does not say what data it was trained on; pass --data")
-    target = args.target or net.extra.get("target")
-    if Path(spec).is_file():
-        from ..data import load_file
-
-        X, y, _ = load_file(spec, target)
+    if args.data:
+        X, y = labelled_data(net, args.data, args.data_dir, args.target)
     else:
-        data, _ = load_data(spec, target, args.data_dir, seed=net.seed)
-        X, y = data.X_test, data.y_test
+        X, y = model_test_data(net, args.data_dir)
     X = inputs_for(net, X)
     result = evaluate_net(net, X, targets_for(net, y))
     scaled = " (on standardized targets, as in training)" if "target_scaler" in net.extra else ""
@@ -101,15 +96,27 @@ def run_predict(args) -> int:
 
 
 def _prediction_inputs(net, path: Path) -> np.ndarray:
-    """Feature columns of a CSV or NPZ file, dropping the training target column if present."""
+    """The model's inputs from an NPZ file, or a table whose columns are matched by name."""
     if path.suffix.lower() == ".npz":
         return inputs_for(net, read_npz(path)[0])
-    names, _, has_header = read_table(path)
-    target = net.extra.get("target")
-    if has_header and target in names:
-        X = read_csv(path, target)[0]
-    elif len(names) == net.layers[0].n_in + 1:  # trained with the last column as target: drop it
-        X = read_csv(path)[0]
-    else:
-        X = read_csv(path, features_only=True)[0]
-    return inputs_for(net, X)
+    if net.extra.get("table"):
+        return inputs_for(net, encode(net.extra["table"], read_for(net.extra["table"], path)))
+    return inputs_for(net, _numeric_columns(net, read_table(path), path))
+
+
+def _numeric_columns(net, frame, path: Path) -> np.ndarray:
+    """A model trained on numbers alone: its feature columns by name where the file names them all,
+    else by position (a file without a header: the features, or the features and a last target)."""
+    names, wanted = list(map(str, frame.columns)), list(net.extra.get("feature_names") or [])
+    if wanted and set(wanted) <= set(names):
+        frame = frame[wanted]
+    elif names != [f"column{i}" for i in range(len(names))]:
+        missing = [n for n in wanted if n not in names]
+        raise DataError(f"{path}: the table lacks column(s) {missing[:10]} that the model was trained on")
+    elif len(names) == net.layers[0].n_in + 1:
+        frame = frame.iloc[:, :-1]
+    X = frame.apply(lambda column: pd.to_numeric(column, errors="coerce")).to_numpy(np.float64)
+    if np.isnan(X).any():
+        row, col = np.argwhere(np.isnan(X))[0]
+        raise DataError(f"{path}: column {frame.columns[col]!r} is not numeric or is missing at data row {row + 1}")
+    return X

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import ConfigError, DataError
 from ..explain import explain, notes_example, render_html, render_markdown, render_text
 from ..io import load
-from .common import inputs_for, load_data
+from .common import inputs_for, labelled_data, load_data, model_test_data
 
 
 def add_parser(sub) -> None:
@@ -47,16 +47,13 @@ def _subject(args):
         return notes_example()
     if args.model is not None:
         net = load(args.model)
-        spec = args.data or net.extra.get("data")
-        if spec is None:
-            raise DataError("this model does not say what data it was trained on; pass --data")
-        data, _ = load_data(spec, net.extra.get("target"), seed=net.seed)
-        X, y = inputs_for(net, data.X_test), data.y_test
+        X, y = labelled_data(net, args.data) if args.data else model_test_data(net)
+        X = inputs_for(net, X)
     else:
         from ..data import Scaler
         from .train import new_network
 
-        data, _ = load_data(args.data or "digits", seed=args.seed)
+        data, _, _, _ = load_data(args.data or "digits", seed=args.seed)
         X, y = Scaler("standard").fit(data.X_train).transform(data.X_test), data.y_test
         net = new_network(args.layers, args.activation, args.loss, args.seed, X.shape[1], data.y_train)
     if not 0 <= args.sample < len(y):

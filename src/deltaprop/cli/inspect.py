@@ -37,7 +37,7 @@ def add_parser(sub) -> None:
 def run_gradcheck(args) -> int:
     from .train import new_network
 
-    data, _ = load_data(args.data, seed=args.seed)
+    data, _, _, _ = load_data(args.data, seed=args.seed)
     rows = np.random.default_rng(args.seed).choice(len(data.y_train), size=min(args.samples, len(data.y_train)),
                                                    replace=False)
     if args.model:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from pathlib import Path
 
@@ -10,13 +11,13 @@ import numpy as np
 
 from .. import optimizers
 from ..callbacks import EarlyStopping, GradientFlow, ModelCheckpoint
-from ..data import Scaler
+from ..data import ReadOptions, Scaler, TableEncoder
 from ..errors import ConfigError, DataError
 from ..io import load
 from ..layers import Dense
 from ..network import Network
-from .common import DATA_HELP, load_data, r_squared, table, targets_for
-from .options import DEFAULTS, MAX_AUTO_CLASSES, resolve
+from .common import DATA_HELP, load_data, outputs_for, r_squared, table, targets_for
+from .options import AUTO_PATIENCE, AUTO_STEPS, DEFAULTS, FEW_CLASSES, MAX_AUTO_CLASSES, resolve
 
 CHECKPOINT = "checkpoint.safetensors"
 
@@ -32,14 +33,20 @@ def add_parser(sub) -> None:
                                       "(default /usr/share/datasets/NAME)")
     p.add_argument("--target", help="CSV target column, by name or 0-based index (default: the last column)")
     p.add_argument("--test-size", type=float, help="fraction held out for testing (default 0.25)")
+    p.add_argument("--categorical", help="table columns to one-hot encode, comma-separated (default: text columns)")
+    p.add_argument("--numeric", help="table columns to read as numbers, comma-separated (default: number columns)")
+    p.add_argument("--drop", help="table columns to leave out, comma-separated")
+    p.add_argument("--na-values", help="cell values that mean missing, besides empty, NA, NaN, ?, null, None")
+    p.add_argument("--delimiter", help="CSV delimiter: , ; tab or | (default: detected)")
+    p.add_argument("--decimal", help="decimal mark of CSV numbers: . or , (default: detected)")
     p.add_argument("--layers", help="hidden layer widths, comma-separated, e.g. 256,128 (default 128)")
     p.add_argument("--activation", help="hidden activation: sigmoid, tanh, relu, leaky_relu, elu, softplus, "
                                         "identity (default relu)")
     p.add_argument("--output-activation", help="output activation (default: softmax for cross_entropy, "
                                                "sigmoid for binary_cross_entropy, identity for regression)")
     p.add_argument("--task", help="classification, regression or auto (default): text, boolean and integer "
-                                  f"targets with at most {MAX_AUTO_CLASSES} distinct values are classes, "
-                                  "other numbers are quantities")
+                                  f"targets with at most {FEW_CLASSES} distinct values (or label codes 0..k-1 up "
+                                  f"to {MAX_AUTO_CLASSES}) are classes, other numbers are quantities")
     p.add_argument("--loss", help="cross_entropy, binary_cross_entropy or mse (default: cross_entropy for "
                                   "labels, mse for real-valued targets)")
     p.add_argument("--optimizer", help="sgd, adam, adamw or rmsprop (default adam)")
@@ -48,7 +55,8 @@ def add_parser(sub) -> None:
     p.add_argument("--weight-decay", type=float, help="L2 weight decay (decoupled for adamw; default 0)")
     p.add_argument("--dropout", type=float, help="dropout probability of every hidden layer (default 0)")
     p.add_argument("--schedule", help="learning-rate schedule: constant, step, exponential, cosine")
-    p.add_argument("--epochs", type=int, help="passes over the training data (default 30)")
+    p.add_argument("--epochs", type=int, help="passes over the training data (default: enough for 4000 steps, "
+                                              "at least 30, with early stopping on the validation loss)")
     p.add_argument("--batch-size", type=int, help="samples per gradient step (default 32)")
     p.add_argument("--validation-split", type=float, help="fraction of training data for validation "
                                                           "(default 0.1; 0 for none)")
@@ -70,7 +78,14 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     opts = resolve(vars(args))
-    data, feature_names = load_data(opts["data"], opts["target"], opts["data_dir"], opts["test_size"], opts["seed"])
+    read = ReadOptions(opts["delimiter"], opts["decimal"], opts["na_values"])
+    encoder = TableEncoder(opts["categorical"], opts["numeric"], opts["drop"])
+    data, feature_names, table_info, notes = load_data(opts["data"], opts["target"], opts["data_dir"],
+                                                       opts["test_size"], opts["seed"], read, encoder)
+    if table_info is not None and not opts["quiet"]:
+        print(table(encoder.report(), ["column", "kind", "what was done"]) + "\n")
+    for note in notes + unseen_notes(encoder):
+        print(f"note: {note}")
     if opts["resume"]:
         net = load(opts["resume"])
         scaler = Scaler.from_config(net.extra.get("scaler") or Scaler("none").fit(data.X_train).to_config())
@@ -78,12 +93,20 @@ def run(args) -> int:
         if is_classification(opts, data.y_train) and data.y_train.dtype.kind != "f":  # floats: fit names them
             check_test_labels(data.y_train, data.y_test)
         scaler = Scaler(opts["scaling"]).fit(data.X_train)
+        if table_info is not None:
+            scaler.leave(encoder.binary_outputs)  # 0/1 inputs stay 0/1
         net = build_network(opts, data.X_train.shape[1], data.y_train)
-        net.extra = {"scaler": scaler.to_config(), "data": opts["data"], "target": opts["target"],
+        spec = str(Path(opts["data"]).resolve()) if Path(opts["data"]).exists() else opts["data"]
+        net.extra = {"scaler": scaler.to_config(), "data": spec,
+                     "target": table_info["target"] if table_info else opts["target"],
                      "feature_names": list(map(str, feature_names)), "class_names": list(data.class_names)}
+        if table_info is not None:
+            net.extra["table"] = table_info
         if not net.is_classifier:  # quantities are standardized too: an output of 1e5 would take ages to reach
             y = np.asarray(data.y_train, dtype=np.float64)
             net.extra["target_scaler"] = Scaler("standard").fit(y.reshape(len(y), -1)).to_config()
+    if opts["epochs"] is None:
+        opts["epochs"], opts["patience"] = auto_epochs(opts, len(data.y_train))
     # in place: the arrays were just loaded for this run, and a scaled copy would double the memory
     X_train, X_test = scaler.transform(data.X_train, in_place=True), scaler.transform(data.X_test, in_place=True)
     out = Path(opts["out"] or (Path(opts["resume"]).parent if opts["resume"] else f"runs/{Path(opts['data']).stem}"))
@@ -118,13 +141,32 @@ def train(net, opts: dict, X_train, y_train, out: Path):
     return history, time.perf_counter() - started, flow
 
 
+def auto_epochs(opts: dict, n_train: int) -> tuple[int, int]:
+    """(epochs, patience) when --epochs is not given: AUTO_STEPS gradient steps, early stopping on the
+    validation loss unless --patience says otherwise (see options.py)."""
+    batches = math.ceil(n_train * (1 - opts["validation_split"]) / opts["batch_size"])
+    epochs = min(1000, max(30, math.ceil(AUTO_STEPS / max(batches, 1))))
+    patience = opts["patience"] or (AUTO_PATIENCE if opts["validation_split"] else 0)
+    return epochs, patience
+
+
+def unseen_notes(encoder: TableEncoder) -> list[str]:
+    """One note per column whose test rows hold categories the training rows lack."""
+    return [f"column {name!r}: {count} test row(s) hold a category never seen in training (encoded as all zeros)"
+            for name, count in encoder.unseen.items()]
+
+
 def is_classification(opts: dict, y: np.ndarray) -> bool:
     """--task, else: a classification loss, text or booleans, or integers with few distinct values."""
     if opts["task"] != "auto":
         return opts["task"] == "classification"
     if opts["loss"] in ("cross_entropy", "binary_cross_entropy") or y.dtype.kind in "USOb":
         return True
-    return y.dtype.kind in "iu" and len(np.unique(y)) <= MAX_AUTO_CLASSES
+    if y.dtype.kind not in "iu":
+        return False
+    values = np.unique(y)
+    codes = values[0] in (0, 1) and values[-1] - values[0] == len(values) - 1  # 0..k-1 or 1..k, none missing
+    return len(values) <= FEW_CLASSES or (codes and len(values) <= MAX_AUTO_CLASSES)
 
 
 def check_test_labels(y_train: np.ndarray, y_test: np.ndarray) -> None:
@@ -221,11 +263,14 @@ def summarise(net, history, X_test, y_test, seconds: float) -> float:
 
 
 def write_plots(net, history, X_test, y_test, out: Path, flow=None) -> None:
-    from ..plots import plot_confusion, plot_curves, plot_gradient_flow
+    from ..plots import plot_confusion, plot_curves, plot_gradient_flow, plot_predicted
 
     plot_curves(history, out)
     if flow is not None:
         plot_gradient_flow(flow, out / "gradient-flow.png")
+    if not net.is_classifier:  # in the target's units (training saw them standardized)
+        predicted, actual = outputs_for(net, net.predict(X_test)), outputs_for(net, np.asarray(y_test))
+        plot_predicted(predicted, actual, out / "predicted.png")
     if net.is_classifier:
         from sklearn.metrics import confusion_matrix
 

@@ -1,12 +1,15 @@
-"""Data sources: built-in sets, IDX, CSV and NPZ files, and feature scaling.
+"""Data sources: built-in sets, IDX, NPZ, tables (CSV, Parquet) and their column encoding, feature scaling.
 
 Each reader returns plain NumPy arrays and raises DataError with a message that
 names the file, the problem and, where there is one, the fix.
 """
 
 from .builtin import BUILTIN, Dataset, load_builtin
-from .files import load_file, read_csv, read_npz
+from .columns import TableEncoder, model_inputs
+from .files import load_file, read_npz
 from .idx import read_idx
 from .scaling import Scaler
+from .tables import ReadOptions, read_table
 
-__all__ = ["BUILTIN", "Dataset", "Scaler", "load_builtin", "load_file", "read_csv", "read_idx", "read_npz"]
+__all__ = ["BUILTIN", "Dataset", "ReadOptions", "Scaler", "TableEncoder", "load_builtin", "load_file", "model_inputs",
+           "read_idx", "read_npz", "read_table"]

@@ -56,6 +56,13 @@ class Scaler:
         self.scale = np.where(scale > 0, scale, 1.0)
         return self
 
+    def leave(self, columns) -> Scaler:
+        """Scale the given feature columns by 1 and shift them by 0: they pass through unchanged."""
+        if self.shift is None:
+            raise ConfigError("the scaler is not fitted")
+        self.shift[list(columns)], self.scale[list(columns)] = 0.0, 1.0
+        return self
+
     def transform(self, X: np.ndarray, in_place: bool = False) -> np.ndarray:
         """(X - shift) / scale, keeping a float X's dtype (others become float64).
 

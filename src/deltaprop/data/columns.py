@@ -1,0 +1,249 @@
+"""A table's columns as the numbers a network takes: types decided on the training rows, saved as JSON.
+
+``TableEncoder`` looks at each column of the training part once and decides what it is:
+
+- numeric: kept; a missing value becomes the training median, plus a 0/1 column saying it was missing
+  (only where training had missing values);
+- boolean: 1/0, then as numeric;
+- categorical (text, or a column named in ``categorical``): one 0/1 column per category seen in
+  training (the ``max_categories`` most frequent), a "missing" level of its own where training had
+  missing values; a category never seen in training becomes all zeros and is counted in ``unseen``;
+- dropped: named in ``drop``; an unnamed or pandas index column; a text column whose values are
+  mostly distinct (more distinct values than half its rows: a name or an identifier, whose one-hot
+  columns could only memorise rows); a column with no values at all.
+
+Columns are matched by name: ``transform`` takes them in any order, ignores extra ones and refuses a
+missing one, naming it. Everything fitted is plain JSON (``to_config``), so a saved model rebuilds
+the encoder exactly, without pickle.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from .scaling import Scaler
+from .tables import as_frame
+
+MISSING = "<missing>"
+ID_DISTINCT = 0.5  # a text column with more distinct values than this fraction of its rows is an identifier
+ID_MIN_VALUES = 20  # ... and at least this many (a 5-row table's text is not an identifier)
+_UNNAMED = re.compile(r"^(Unnamed: \d+|index|level_0)$")
+
+
+@dataclass
+class Column:
+    """One kept column: its kind and what was fitted for it."""
+
+    name: str
+    kind: str  # "numeric", "boolean" or "categorical"
+    median: float | None = None
+    indicator: bool = False  # a was-missing 0/1 column follows the value
+    categories: list = field(default_factory=list)
+    missing_level: bool = False
+
+    def outputs(self) -> list[str]:
+        """The names of the network inputs this column becomes."""
+        if self.kind == "categorical":
+            return [f"{self.name}={c}" for c in self.categories] + ([f"{self.name}={MISSING}"] if self.missing_level
+                                                                   else [])
+        return [self.name] + ([f"{self.name} missing"] if self.indicator else [])
+
+
+class TableEncoder:
+    """Fit on a training table, then ``transform`` any table with those columns into a float64 X."""
+
+    def __init__(self, categorical=(), numeric=(), drop=(), max_categories: int = 100):
+        self.categorical, self.numeric, self.drop = list(categorical), list(numeric), list(drop)
+        self.max_categories = int(max_categories)
+        self.columns: list[Column] = []
+        self.dropped: list[tuple[str, str]] = []  # (name, why)
+        self.unseen: dict[str, int] = {}  # rows per column whose category training never saw (last transform)
+
+    # --- fitting --------------------------------------------------------------
+    def fit(self, table, target: str | None = None) -> TableEncoder:
+        """Decide each column's kind on ``table`` (the training rows) and fit what it needs."""
+        frame = as_frame(table)
+        names = [str(c) for c in frame.columns]
+        unknown = sorted(set(self.categorical + self.numeric + self.drop) - set(names))
+        if unknown:
+            raise DataError(f"no column(s) {unknown} in the table; columns: {', '.join(names)}")
+        both = sorted(set(self.categorical) & set(self.numeric))
+        if both:
+            raise DataError(f"column(s) {both} cannot be both categorical and numeric")
+        self.columns, self.dropped = [], []
+        for name, series in zip(names, (frame.iloc[:, j] for j in range(frame.shape[1])), strict=True):
+            if name == target:
+                continue
+            why = self._drop_reason(name, series)
+            if why:
+                self.dropped.append((name, why))
+            else:
+                self.columns.append(self._fit_column(name, series))
+        if not self.columns:
+            raise DataError("no feature columns are left to train on (all were dropped or are the target)")
+        return self
+
+    def _drop_reason(self, name: str, series: pd.Series) -> str | None:
+        if name in self.drop:
+            return "--drop"
+        if name in self.categorical or name in self.numeric:
+            return None
+        if name == "" or _UNNAMED.match(name):
+            return "an unnamed (index) column"
+        present = series.dropna()
+        if present.empty:
+            return "no values"
+        if _is_text(series) and present.size >= ID_MIN_VALUES and present.nunique() > ID_DISTINCT * present.size:
+            return f"an identifier: {present.nunique()} distinct values in {present.size} rows"
+        return None
+
+    def _fit_column(self, name: str, series: pd.Series) -> Column:
+        missing = int(series.isna().sum())
+        if name in self.categorical or (name not in self.numeric and _is_text(series) and not _is_bool(series)):
+            counts = _labels(series).value_counts()
+            ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:self.max_categories]
+            return Column(name, "categorical", categories=sorted(c for c, _ in ranked), missing_level=missing > 0)
+        kind = "boolean" if _is_bool(series) else "numeric"
+        values = _numbers(series, name)
+        present = values[~np.isnan(values)]
+        return Column(name, kind, median=float(np.median(present)), indicator=missing > 0)
+
+    # --- transforming ---------------------------------------------------------
+    def transform(self, table) -> np.ndarray:
+        """X (m, n_inputs) in float64, columns found by name; unseen categories counted in ``unseen``."""
+        frame = as_frame(table)
+        missing = [c.name for c in self.columns if c.name not in frame.columns]
+        if missing:
+            raise DataError(f"the table lacks column(s) {missing} that the model was trained on; "
+                            f"columns given: {', '.join(map(str, frame.columns))}")
+        self.unseen = {}
+        blocks = [self._column(c, frame[c.name]) for c in self.columns]
+        return np.ascontiguousarray(np.concatenate(blocks, axis=1), dtype=np.float64)
+
+    def _column(self, column: Column, series: pd.Series) -> np.ndarray:
+        if isinstance(series, pd.DataFrame):
+            raise DataError(f"the table has more than one column named {column.name!r}")
+        if column.kind == "categorical":
+            labels = _labels(series)
+            codes = pd.Categorical(labels, categories=column.categories).codes  # -1: missing or unseen
+            absent = labels.isna().to_numpy()
+            out = np.zeros((len(series), len(column.outputs())))
+            known = codes >= 0
+            out[np.flatnonzero(known), codes[known]] = 1.0
+            if column.missing_level:
+                out[absent, -1] = 1.0
+            unseen = int(np.count_nonzero(~known & ~absent))
+            if unseen:
+                self.unseen[column.name] = unseen
+            return out
+        values = _numbers(series, column.name)
+        absent = np.isnan(values)
+        filled = np.where(absent, column.median, values)
+        return np.column_stack([filled, absent]) if column.indicator else filled[:, None]
+
+    @property
+    def binary_outputs(self) -> list[int]:
+        """Indices of the 0/1 inputs (one-hot columns, missing indicators, booleans): feature scaling
+        leaves them as they are, so a rare category does not become a large input."""
+        indices, k = [], 0
+        for c in self.columns:
+            n = len(c.outputs())
+            if c.kind != "numeric":
+                indices += range(k, k + n)
+            elif c.indicator:
+                indices.append(k + 1)
+            k += n
+        return indices
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [name for c in self.columns for name in c.outputs()]
+
+    def report(self) -> list[list[str]]:
+        """Rows (column, kind, what was done) for the table printed at the start of training."""
+        rows = []
+        for c in self.columns:
+            if c.kind == "categorical":
+                done = f"one-hot, {len(c.categories)} categories" + (" + a missing level" if c.missing_level else "")
+            else:
+                done = f"missing -> median {c.median:.6g} + indicator" if c.indicator else "as is"
+            rows.append([c.name, c.kind, done])
+        return rows + [[name, "dropped", why] for name, why in self.dropped]
+
+    # --- saving ---------------------------------------------------------------
+    def to_config(self) -> dict:
+        return {"columns": [asdict(c) for c in self.columns], "dropped": [list(d) for d in self.dropped],
+                "max_categories": self.max_categories}
+
+    @classmethod
+    def from_config(cls, config: dict) -> TableEncoder:
+        try:
+            encoder = cls(max_categories=config["max_categories"])
+            encoder.columns = [Column(**c) for c in config["columns"]]
+            encoder.dropped = [(str(name), str(why)) for name, why in config["dropped"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"invalid column settings in the model file ({exc})") from None
+        for c in encoder.columns:
+            ok = isinstance(c.name, str) and c.kind in ("numeric", "boolean", "categorical") and (
+                c.kind == "categorical" and all(isinstance(v, str) for v in c.categories)
+                or c.kind != "categorical" and isinstance(c.median, (int, float)) and np.isfinite(c.median))
+            if not ok:
+                raise DataError(f"invalid column settings in the model file (column {c.name!r})")
+        return encoder
+
+
+def _is_bool(series: pd.Series) -> bool:
+    present = series.dropna()
+    return series.dtype == bool or (not present.empty and all(isinstance(v, (bool, np.bool_)) for v in present))
+
+
+def _is_text(series: pd.Series) -> bool:
+    return series.dtype.kind in "OSU" or isinstance(series.dtype, pd.StringDtype)
+
+
+def _labels(series: pd.Series) -> pd.Series:
+    """Category labels as strings (None where missing); whole-number floats written as integers, so a
+    column read as 3 in one file and 3.0 in another (it had a gap) names the same category."""
+    def label(v):
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+            return None
+        if isinstance(v, (float, np.floating)) and float(v).is_integer():
+            return str(int(v))
+        return str(v).strip()
+
+    return series.map(label).astype(object)
+
+
+def _numbers(series: pd.Series, name: str) -> np.ndarray:
+    """A numeric (or boolean) column as float64 with NaN where missing; text in it is refused."""
+    if series.dtype.kind in "iufb":
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        converted = pd.to_numeric(series.map(lambda v: float(v) if isinstance(v, (bool, np.bool_)) else v),
+                                  errors="coerce")
+        bad = converted.isna() & series.notna()
+        if bad.any():
+            row = int(np.argmax(bad.to_numpy()))
+            raise DataError(f"column {name!r} is numeric but data row {row + 1} holds {series.iloc[row]!r}; "
+                            f"mark such cells missing with --na-values, or pass --categorical {name}")
+        values = converted.to_numpy(dtype=np.float64, na_value=np.nan)
+    infinite = np.isinf(values)
+    if infinite.any():
+        raise DataError(f"column {name!r} holds inf (first at data row {int(np.argmax(infinite)) + 1})")
+    return values
+
+
+def model_inputs(net, table) -> np.ndarray:
+    """X for a loaded model from a raw table: its saved column encoding (by name), then its saved
+    feature scaling, as ``deltaprop predict`` applies them. ``net.predict(model_inputs(net, df))``."""
+    info = net.extra.get("table")
+    if not info:
+        raise DataError("this model was not trained on a table (it has no saved column encoding)")
+    X = TableEncoder.from_config(info["columns"]).transform(table)
+    scaler = net.extra.get("scaler")
+    return X if scaler is None else Scaler.from_config(scaler).transform(X, in_place=True)

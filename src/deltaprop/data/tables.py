@@ -1,0 +1,238 @@
+"""Reading tables: CSV (delimiter sniffed, header detected, decimal commas) and Parquet, into pandas.
+
+The parsing is pandas' (its C reader: quoted fields, newlines inside quotes, memory
+near the data's size); this module decides what pandas cannot: which delimiter, whether
+the first row is a header (also for files whose every cell is text), which decimal mark,
+and which cells are missing. Duplicated column names are refused, never renamed.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+
+DELIMITERS = (",", ";", "\t", "|")
+NA_VALUES = ("", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None", "none", "?", "#N/A", "-nan")
+SAMPLE_BYTES = 1 << 16  # what the sniffing reads of a file
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
+
+
+@dataclass
+class ReadOptions:
+    """How a table file is read; saved with a model so that predict reads new files the same way.
+
+    ``delimiter`` / ``decimal`` None: detected per file. ``na_values``: cells read as missing
+    on top of NA_VALUES. ``header`` None: detected; True / False force it.
+    """
+
+    delimiter: str | None = None
+    decimal: str | None = None
+    na_values: list = field(default_factory=list)
+    header: bool | None = None
+
+    def to_config(self) -> dict:
+        return {"delimiter": self.delimiter, "decimal": self.decimal, "na_values": list(self.na_values),
+                "header": self.header}
+
+    @classmethod
+    def from_config(cls, config: dict | None) -> ReadOptions:
+        config = config or {}
+        options = cls(config.get("delimiter"), config.get("decimal"), list(config.get("na_values") or []),
+                      config.get("header"))
+        if options.delimiter not in (None, *DELIMITERS) or options.decimal not in (None, ".", ",") or \
+                options.header not in (None, True, False) or not all(isinstance(v, str) for v in options.na_values):
+            raise DataError(f"invalid table read options in the model file: {config!r}")
+        return options
+
+
+def read_table(path, options: ReadOptions | None = None) -> pd.DataFrame:
+    """The table in a .csv / .tsv / .txt or .parquet file as a DataFrame (missing cells NaN/None)."""
+    path, options = Path(path), options or ReadOptions()
+    if not path.is_file():
+        raise DataError(f"{path}: no such data file")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return _read_parquet(path)
+    sample = _sample(path)
+    if not sample.strip():
+        raise DataError(f"{path}: the CSV file is empty")
+    delimiter = options.delimiter or ("\t" if path.suffix.lower() == ".tsv" else sniff_delimiter(sample))
+    first_rows = _first_rows(sample, delimiter, path)
+    header = options.header if options.header is not None else has_header(first_rows)
+    decimal = options.decimal or sniff_decimal(first_rows[1 if header else 0:], delimiter)
+    if header:
+        _refuse_duplicates(first_rows[0], path)
+    try:
+        frame = pd.read_csv(path, sep=delimiter, decimal=decimal, header=0 if header else None,
+                            na_values=list(NA_VALUES) + list(options.na_values), keep_default_na=False,
+                            skipinitialspace=True, skip_blank_lines=True, encoding="utf-8-sig",
+                            low_memory=False, engine="c", on_bad_lines="error")
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a UTF-8 text file") from None
+    except (pd.errors.ParserError, ValueError, csv.Error) as exc:
+        raise DataError(f"{path}: malformed CSV ({str(exc).strip().splitlines()[-1]})") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the CSV file is empty") from None
+    if not header:
+        frame.columns = [f"column{i}" for i in range(frame.shape[1])]
+    if frame.shape[0] == 0:
+        raise DataError(f"{path}: the CSV file has a header but no data rows")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError(f"{path}: reading Parquet needs pyarrow: pip install \"deltaprop[parquet]\"") from None
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises its own ArrowInvalid / OSError family
+        raise DataError(f"{path}: unreadable Parquet file ({exc.__class__.__name__}: {exc})") from None
+    names = table.column_names
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise DataError(f"{path}: duplicated column name(s) {duplicated}; every column needs its own name")
+    frame = table.to_pandas()
+    if frame.shape[0] == 0:
+        raise DataError(f"{path}: the Parquet file has no rows")
+    return frame
+
+
+def _sample(path: Path) -> str:
+    with path.open("rb") as f:
+        raw = f.read(SAMPLE_BYTES)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(raw) - 3:  # not merely a character cut at the sample's end
+            raise DataError(f"{path}: not a UTF-8 text file") from None
+        text = raw[:exc.start].decode("utf-8-sig")
+    if "\x00" in text:
+        raise DataError(f"{path}: not a text file (it holds NUL bytes)")
+    return text
+
+
+def sniff_delimiter(sample: str) -> str:
+    """The delimiter among , ; tab | that splits the sample's lines into the most equal field counts."""
+    lines = [line for line in sample.splitlines()[:50] if line.strip()]
+    if len(lines) > 1 and not sample.endswith("\n"):
+        lines = lines[:-1]  # the sample may cut its last line
+    best, best_score = ",", (0, 0)
+    for delimiter in DELIMITERS:
+        try:
+            counts = [len(row) for row in csv.reader(lines, delimiter=delimiter)]
+        except csv.Error:
+            continue
+        if not counts or max(counts) < 2:
+            continue
+        mode = max(set(counts), key=counts.count)
+        score = (counts.count(mode), mode)  # the most lines that agree, then the most columns
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _first_rows(sample: str, delimiter: str, path: Path) -> list[list[str]]:
+    lines = sample.splitlines(keepends=True)[:200]
+    try:
+        rows = [[cell.strip() for cell in row] for row in csv.reader(io.StringIO("".join(lines)), delimiter=delimiter)]
+    except csv.Error as exc:
+        raise DataError(f"{path}: malformed CSV ({exc})") from None
+    rows = [row for row in rows if any(row)]
+    if not rows:
+        raise DataError(f"{path}: the CSV file is empty")
+    return rows
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell.replace(",", ".", 1) if _DECIMAL_COMMA.match(cell) else cell)
+    except ValueError:
+        return False
+    return True
+
+
+def has_header(rows: list[list[str]]) -> bool:
+    """Whether the first row names the columns.
+
+    Yes if one of its cells is text above a column of numbers, or if every cell is a
+    distinct text none of which recurs in its column below (an all-text table: "sex"
+    heads a column of "male"/"female"). A row of numbers is data.
+    """
+    top, below = rows[0], rows[1:]
+    if all(_is_number(c) for c in top if c):
+        return False
+    if not below:
+        return True
+    for j, cell in enumerate(top):
+        column = [row[j] for row in below if j < len(row) and row[j] not in NA_VALUES]
+        if cell and not _is_number(cell) and column and all(_is_number(c) for c in column):
+            return True
+    texts = [c for c in top if c]
+    if len(texts) != len(top) or len(set(texts)) != len(texts):
+        return False
+    return not any(cell in {row[j] for row in below if j < len(row)} for j, cell in enumerate(top))
+
+
+def sniff_decimal(rows: list[list[str]], delimiter: str) -> str:
+    """"," when the delimiter is not a comma and numbers are written 3,5 (never 3.5), else "."."""
+    if delimiter == ",":
+        return "."
+    cells = [c for row in rows for c in row]
+    commas = sum(bool(_DECIMAL_COMMA.match(c)) for c in cells)
+    points = sum(bool(re.match(r"^[+-]?\d*\.\d+$", c)) for c in cells)
+    return "," if commas and not points else "."
+
+
+def _refuse_duplicates(names: list[str], path: Path) -> None:
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise DataError(f"{path}: duplicated column name(s) {duplicated}; every column needs its own name")
+
+
+def fingerprint(path) -> str:
+    """SHA-256 of the file's bytes: a model remembers its data by it, to refuse a changed file."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def as_frame(table) -> pd.DataFrame:
+    """A pandas DataFrame from one (as is), a polars DataFrame (to_pandas), a dict of columns or a
+    structured NumPy array (its field names are the column names)."""
+    if isinstance(table, pd.DataFrame):
+        return table
+    if hasattr(table, "to_pandas"):  # polars, pyarrow tables
+        return table.to_pandas()
+    if isinstance(table, dict) or (isinstance(table, np.ndarray) and table.dtype.names):
+        return pd.DataFrame(table)  # columns by name: a dict of columns, or a structured array
+    raise DataError(f"a table must be a pandas or polars DataFrame, a dict of columns or a structured array "
+                    f"(columns are matched by name), got {type(table).__name__}")
+
+
+def target_values(column: pd.Series, name: str) -> np.ndarray:
+    """A target column as labels or numbers: integers where every value is a whole number that int64
+    holds, floats for other numbers, strings for text (booleans stay booleans)."""
+    values = column.to_numpy()
+    if column.dtype == bool:
+        return values
+    if column.dtype.kind in "iuf":
+        y = values.astype(np.float64)
+        if not np.isfinite(y).all():
+            first = int(np.argmax(~np.isfinite(y))) + 1
+            raise DataError(f"the target column {name!r} holds inf (first at data row {first})")
+        integral = np.all(y == np.round(y)) and np.abs(y).max() < 2**53
+        return y.astype(np.int64) if integral else y
+    return np.array([str(v).strip() for v in values])
