@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -100,7 +101,9 @@ class EarlyStopping(Callback):
 class ModelCheckpoint(Callback):
     """Save the network (with optimizer state) after each epoch, or only on improvement.
 
-    ``path`` may contain ``{epoch}`` (1-based). Files are written atomically.
+    The file name (not the folders above it) may contain ``{epoch}``, replaced by the 1-based
+    epoch; nothing else in a path is a template (a folder named ``runs{a}`` is just that).
+    Files are written atomically.
     """
 
     def __init__(self, path, monitor: str = "val_loss", save_best_only: bool = False, mode: str = "auto"):
@@ -116,7 +119,8 @@ class ModelCheckpoint(Callback):
             if value is None or not _better(self.mode, value, self.best, 0.0):
                 return
             self.best = value
-        save(net, self.path.format(epoch=epoch + 1), include_optimizer=True)
+        path = Path(self.path)
+        save(net, path.with_name(path.name.replace("{epoch}", str(epoch + 1))), include_optimizer=True)
 
 
 class GradientFlow(Callback):

@@ -72,6 +72,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would make the model private: the user's umask decides
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -87,6 +88,13 @@ def atomic_write(path: Path, data: bytes) -> None:
     finally:
         os.close(dir_fd)
     _remove_orphaned_temp_files(path)
+
+
+def _umask() -> int:
+    """The process's file-creation mask (reading it means setting it: it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _remove_orphaned_temp_files(path: Path) -> None:
@@ -128,12 +136,14 @@ def _config(net) -> dict:
 def load(path):
     """Read a model file written by ``save``; returns a Network ready to predict or train on."""
     path = Path(path)
-    header = read_header(path)
+    header, data_bytes = read_header(path)
     config = _parse_config(header, path)
-    from .schema import build_network
+    from .schema import build_network, check_layers, check_tensor_headers
 
-    net = build_network(config, path)
     tensors = {k: v for k, v in header.items() if k != "__metadata__"}
+    if config.get("dtype") in _DTYPE_NAMES:  # (build_network names a bad dtype)
+        check_tensor_headers(check_layers(config, path), config["dtype"], tensors, data_bytes, path)
+    net = build_network(config, path)
     with _open(path) as f:
         for (l, name), value in net.params().items():
             value[...] = _tensor(f, tensors, f"layers.{l}.{name}", value.shape, net.dtype, path)
@@ -166,8 +176,9 @@ def _verify_checksum(meta: dict, net, path: Path) -> None:
         raise ModelFileError(f"{path}: checksum mismatch: the file is corrupt or was modified after saving")
 
 
-def read_header(path: Path) -> dict:
-    """The safetensors JSON header, after checking its declared size against the file."""
+def read_header(path: Path) -> tuple[dict, int]:
+    """The safetensors JSON header, after checking its declared size against the file, and the number
+    of bytes after it (where the tensors lie)."""
     try:
         size = path.stat().st_size
         with open(path, "rb") as f:
@@ -177,6 +188,10 @@ def read_header(path: Path) -> dict:
             n = int.from_bytes(prefix, "little")
             if n > MAX_HEADER_BYTES or n > size - 8:
                 raise ModelFileError(f"{path}: corrupt model file (header claims {n} bytes, file has {size})")
+            stored = getattr(path.stat(), "st_blocks", None)
+            if stored is not None and size > 2**24 and stored * 512 < size // 2:
+                raise ModelFileError(f"{path}: the file claims {size} bytes but only {stored * 512} are stored on "
+                                     "disk (a sparse file: its weights would be holes, not a trained model)")
             raw = f.read(n)
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such model file") from None
@@ -184,11 +199,11 @@ def read_header(path: Path) -> dict:
         raise ModelFileError(f"{path}: is a folder, not a model file") from None
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: JSON errors, 5000-digit ints
         raise ModelFileError(f"{path}: corrupt model file header ({exc.__class__.__name__})") from None
     if not isinstance(header, dict):
         raise ModelFileError(f"{path}: corrupt model file header (not a JSON object)")
-    return header
+    return header, size - 8 - n
 
 
 def _parse_config(header: dict, path: Path) -> dict:
@@ -197,7 +212,7 @@ def _parse_config(header: dict, path: Path) -> dict:
         raise ModelFileError(f"{path}: not a deltaprop model file (no deltaprop config in its header)")
     try:
         config = json.loads(meta["config"])
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # JSON errors, and integers of more than 4300 digits
         raise ModelFileError(f"{path}: the model config is not valid JSON (file tampered with?)") from None
     if not isinstance(config, dict):
         raise ModelFileError(f"{path}: the model config must be a JSON object")

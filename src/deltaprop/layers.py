@@ -52,6 +52,11 @@ class Dense:
         self.W = W.astype(dtype)
         self.b = np.zeros(self.n_out, dtype=dtype)
 
+    def allocate(self, dtype: np.dtype) -> None:
+        """W and b as zeros, for weights about to be read from a file (no random draws to discard)."""
+        self.W = np.zeros((self.n_in, self.n_out), dtype=dtype)
+        self.b = np.zeros(self.n_out, dtype=dtype)
+
     def forward(self, a_prev: Array, z: Array | None = None, a: Array | None = None) -> tuple[Array, Array]:
         """z = a_prev W + b (m, n_out) and a = sigma(z) (m, n_out), for a_prev (m, n_in).
 

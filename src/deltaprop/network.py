@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from . import backprop
 from .activations import step
 from .backprop import Grads, Trace
-from .checks import check_weights, check_whole_numbers, check_X, encode_targets
-from .errors import ConfigError, DataError, ShapeError
+from .checks import all_finite, check_weights, check_whole_numbers, check_X, encode_targets
+from .errors import ConfigError, DataError, DivergenceError, ShapeError
 from .layers import Dense
 from .losses import get_loss
 from .params import FlatParams
+from .schema import MAX_LAYERS
 
 Array = np.ndarray
 DTYPES = ("float32", "float64")
@@ -25,10 +28,12 @@ class Network:
     layers : list of Dense, consecutive sizes matching (n_out of l == n_in of l+1).
     loss : "mse", "cross_entropy" or "binary_cross_entropy".
     dtype : "float64" or "float32"; every array of the network's work has it.
-    seed : seeds the weight init and, in ``fit``, shuffling and dropout.
+    seed : seeds the weight init and, in ``fit``, shuffling and dropout (an integer in 0..2^63-1).
+    initialize : False gives zero weights, for a loader about to fill them in.
     """
 
-    def __init__(self, layers: list[Dense], loss: str = "mse", dtype: str = "float64", seed: int | None = None):
+    def __init__(self, layers: list[Dense], loss: str = "mse", dtype: str = "float64", seed: int | None = None,
+                 initialize: bool = True):
         if not layers or not all(isinstance(layer, Dense) for layer in layers):
             raise ConfigError("Network needs a non-empty list of Dense layers")
         for l in range(1, len(layers)):
@@ -41,10 +46,16 @@ class Network:
             raise ConfigError("a softmax over one output neuron is always 1; use sigmoid for one output")
         if str(dtype) not in DTYPES:
             raise ConfigError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+        if len(layers) > MAX_LAYERS:
+            raise ConfigError(f"a network of {len(layers)} layers is more than a model file holds ({MAX_LAYERS})")
+        check_memory(layers, np.dtype(str(dtype)), copies=2)  # the layers' arrays and the flat vector
         self.layers = list(layers)
         self.loss_fn = get_loss(loss)
         self.loss_fn.check_output(self.layers[-1].activation)
         self.dtype = np.dtype(str(dtype))
+        if seed is not None and not (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)
+                                     and 0 <= seed < 2**63):
+            raise ConfigError(f"seed must be an integer in 0..2^63-1, got {seed!r}")
         self.seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else int(seed)
         self.classes: Array | None = None  # labels behind output neurons 0..n_L-1, set by fit
         self.epochs_trained = 0
@@ -55,7 +66,10 @@ class Network:
         self.early_stopping = None  # EarlyStopping's record during a fit: checkpoints carry it (exact resume)
         rng = np.random.default_rng(self.seed)
         for layer in self.layers:
-            layer.initialize(rng, self.dtype)
+            if initialize:
+                layer.initialize(rng, self.dtype)
+            else:  # weights about to be loaded: no random draws to discard
+                layer.allocate(self.dtype)
         self.flat = FlatParams(self.layers, self.dtype)
 
     def flat_params(self) -> FlatParams:
@@ -147,7 +161,17 @@ class Network:
             z_L = self.layers[-1].pre_activation(a, out=out[start:start + chunk])
             if sigma_L:
                 self.layers[-1].activation.forward(z_L, out=z_L)
+        if not all_finite(out):
+            raise DivergenceError(self._non_finite_output(out, a0))
         return out
+
+    def _non_finite_output(self, out: Array, a0) -> str:
+        """Why a prediction is NaN or inf: the row, and the largest weight and input magnitudes."""
+        row = int(np.argmax(~np.isfinite(out).all(axis=1)))
+        biggest = max(range(1, self.L + 1), key=lambda l: float(np.abs(self.layers[l - 1].W).max()))
+        W_max = float(np.abs(self.layers[biggest - 1].W).max())
+        return (f"the network's output a^L is not finite for row {row}: a layer overflowed (largest |W| "
+                f"{W_max:.3g}, in layer {biggest}); the model's weights or the inputs are out of range")
 
     def predict_proba(self, X) -> Array:
         """Class probabilities (m, n_classes); one sigmoid output gives columns [1 - p, p]."""
@@ -217,6 +241,20 @@ class Network:
     def __repr__(self) -> str:
         inner = ",\n  ".join(repr(layer) for layer in self.layers)
         return f"Network([\n  {inner}],\n  loss={self.loss_fn.name!r}, dtype={self.dtype.name!r})"
+
+
+def check_memory(layers: list, dtype: np.dtype, copies: int) -> None:
+    """Refuse, naming the sizes, a network whose ``copies`` of all parameters exceed the machine's memory
+    (a MemoryError from deep inside, or swapping, otherwise)."""
+    n_params = sum(layer.n_in * layer.n_out + layer.n_out for layer in layers)
+    needed = n_params * dtype.itemsize * copies
+    try:
+        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not on this platform: no check
+        return
+    if needed > available:
+        raise ConfigError(f"the network has {n_params:,} parameters: {copies} copies in {dtype.name} need "
+                          f"{needed / 2**30:.1f} GiB, more than this machine's {available / 2**30:.1f} GiB of memory")
 
 
 def dropout_mask(rng: np.random.Generator, shape: tuple, p: float, dtype: np.dtype, out=None) -> Array:

@@ -15,6 +15,8 @@ import numpy as np
 from .errors import ConfigError, DeltapropError, ModelFileError
 
 MAX_LAYERS = 1000
+MAX_DEPTH = 32  # JSON nesting accepted in 'extra' (a real model's is 4 levels)
+MAX_STEPS = 2**53  # an optimizer step count beyond this is no real run (and no exact float)
 
 
 def _need(ok: bool, path: Path, what: str) -> None:
@@ -37,11 +39,39 @@ def check_layers(config: dict, path: Path) -> list:
               f"layer {l} needs positive integer n_in and n_out")
         _need(isinstance(spec.get("dropout", 0.0), (int, float)) and 0 <= spec.get("dropout", 0.0) < 1, path,
               f"layer {l} dropout must be in [0, 1)")
+        if l > 1:
+            _need(layers[l - 2]["n_out"] == spec["n_in"], path,
+                  f"layer {l - 1} has n_out={layers[l - 2]['n_out']} but layer {l} has n_in={spec['n_in']}")
         act = spec.get("activation")
         if act not in ACTIVATIONS:
             raise ModelFileError(f"{path}: layer {l} uses activation {act!r}, which is not registered here; "
                                  "register it with deltaprop.register_activation before loading")
     return layers
+
+
+def _depth(value, limit: int = 64) -> int:
+    """How deeply lists and objects nest in ``value`` (counting stops past ``limit``)."""
+    if limit <= 0 or not isinstance(value, (dict, list)):
+        return 0
+    items = value.values() if isinstance(value, dict) else value
+    return 1 + max((_depth(v, limit - 1) for v in items), default=0)
+
+
+def check_tensor_headers(layers: list, dtype_name: str, tensors: dict, data_bytes: int, path: Path) -> None:
+    """Before anything is allocated: every weight tensor the layers need is declared in the header with
+    their dtype and shape, and its byte range lies inside the file's data."""
+    code, itemsize = {"float32": ("F32", 4), "float64": ("F64", 8)}[dtype_name]
+    for l, spec in enumerate(layers, start=1):
+        for name, shape in (("W", [spec["n_in"], spec["n_out"]]), ("b", [spec["n_out"]])):
+            info = tensors.get(f"layers.{l}.{name}")
+            if not (isinstance(info, dict) and info.get("dtype") == code and info.get("shape") == shape):
+                declared = (info.get("dtype"), info.get("shape")) if isinstance(info, dict) else ("no", "tensor")
+                raise ModelFileError(f"{path}: tensor 'layers.{l}.{name}' is {declared[0]} {declared[1]}, "
+                                     f"the config says {code} {shape}")
+            offsets = info.get("data_offsets")
+            _need(isinstance(offsets, list) and len(offsets) == 2 and all(_is_int(o) for o in offsets)
+                  and offsets[1] - offsets[0] == math.prod(shape) * itemsize and offsets[1] <= data_bytes, path,
+                  f"tensor layers.{l}.{name} does not lie inside the file's {data_bytes} bytes of data")
 
 
 def check_sizes(layers: list, dtype: np.dtype, path: Path) -> None:
@@ -60,14 +90,14 @@ def build_network(config: dict, path: Path):
     layers = check_layers(config, path)
     _need(config.get("loss") in LOSSES, path, f"unknown loss {config.get('loss')!r}")
     _need(config.get("dtype") in DTYPES, path, f"dtype must be one of {DTYPES}")
-    _need(_is_int(config.get("seed")), path, "'seed' must be a non-negative integer")
+    _need(_is_int(config.get("seed")) and config["seed"] < 2**63, path, "'seed' must be an integer in 0..2^63-1")
     _need(_is_int(config.get("epochs_trained", 0)), path, "'epochs_trained' must be a non-negative integer")
     check_sizes(layers, np.dtype(config["dtype"]), path)
     from .layers import Dense
 
     try:
         net = Network([Dense(s["n_in"], s["n_out"], s["activation"], s.get("dropout", 0.0)) for s in layers],
-                      loss=config["loss"], dtype=config["dtype"], seed=config["seed"])
+                      loss=config["loss"], dtype=config["dtype"], seed=config["seed"], initialize=False)
     except DeltapropError as exc:
         raise ModelFileError(f"{path}: invalid model config: {exc}") from None
     net.epochs_trained = config.get("epochs_trained", 0)
@@ -75,6 +105,7 @@ def build_network(config: dict, path: Path):
     net.history = _history(config.get("history"), path)
     extra = config.get("extra", {})
     _need(isinstance(extra, dict), path, "'extra' must be an object")
+    _need(_depth(extra) <= MAX_DEPTH, path, f"'extra' is nested more than {MAX_DEPTH} levels deep")
     net.extra = extra
     return net
 
@@ -116,8 +147,8 @@ def build_optimizer(spec, net, get_tensor, path: Path):
     from .optimizers import OPTIMIZERS
 
     _need(isinstance(spec, dict) and spec.get("name") in OPTIMIZERS, path, "unknown optimizer")
-    _need(isinstance(spec.get("hyperparameters"), dict) and _is_int(spec.get("t")), path,
-          "optimizer needs hyperparameters and a step count t")
+    _need(isinstance(spec.get("hyperparameters"), dict) and _is_int(spec.get("t")) and spec["t"] <= MAX_STEPS,
+          path, f"optimizer needs hyperparameters and a step count t in 0..{MAX_STEPS}")
     try:
         optimizer = OPTIMIZERS[spec["name"]](**spec["hyperparameters"])
     except (TypeError, ConfigError) as exc:

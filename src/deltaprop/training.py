@@ -69,10 +69,7 @@ def fit(net, X, y, epochs: int = 10, batch_size: int = 32, optimizer=None, valid
         (l2 / m) W^l; biases are not penalised. The "loss" history includes the term.
     verbose: 0 silent, 1 a progress bar on a terminal and a line per epoch.
     """
-    if epochs < 0 or batch_size < 1:
-        raise ConfigError(f"epochs must be >= 0 and batch_size >= 1 (got {epochs}, {batch_size})")
-    if not (isinstance(l2, (int, float, np.integer, np.floating)) and math.isfinite(l2) and l2 >= 0):
-        raise ConfigError(f"l2 must be a finite number >= 0, got {l2!r}")
+    _check_options(epochs, batch_size, clip_norm, l2)
     X = check_X(X, net.layers[0].n_in, net.dtype, sparse_ok=True)
     y = np.asarray(y)
     _set_classes(net, y)
@@ -113,6 +110,27 @@ def _run_epochs(net, data, epochs, batch_size, clip_norm, l2, schedule, val, cal
             cb.on_epoch_end(net, epoch, logs)
         if net.stop_training:
             break
+
+
+def _whole(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
+def _check_options(epochs, batch_size, clip_norm, l2) -> None:
+    """Refuse fit's numeric options with a message, before anything deeper fails on them."""
+    if not (_whole(epochs) and epochs >= 0):
+        raise ConfigError(f"epochs must be a whole number >= 0, got {epochs!r}")
+    if not (_whole(batch_size) and batch_size >= 1):
+        raise ConfigError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+    if clip_norm is not None and not (_number(clip_norm) and clip_norm > 0):
+        raise ConfigError(f"clip_norm must be a finite number > 0 (or None), got {clip_norm!r}")
+    if not (_number(l2) and l2 >= 0):
+        raise ConfigError(f"l2 must be a finite number >= 0, got {l2!r}")
 
 
 class EpochData:
@@ -364,6 +382,8 @@ def _combined_weights(net, y: Array, w: Array | None, class_weight) -> Array | N
     if net.classes is None or y.ndim != 1:
         raise ConfigError("class_weight needs class labels y of shape (m,)")
     idx = label_indices(y, net.layers[-1].n_out, net.classes)
+    if not (class_weight == "balanced" or isinstance(class_weight, dict)):
+        raise ConfigError(f"class_weight must be a dict of label: weight or 'balanced', got {class_weight!r}")
     if class_weight == "balanced":
         counts = np.bincount(idx, minlength=len(net.classes)).astype(np.float64)
         per_class = np.where(counts > 0, len(y) / (len(net.classes) * np.maximum(counts, 1)), 0.0)
@@ -371,6 +391,8 @@ def _combined_weights(net, y: Array, w: Array | None, class_weight) -> Array | N
         unknown = set(class_weight) - set(net.classes.tolist())
         if unknown:
             raise DataError(f"class_weight names labels never seen in y: {sorted(map(str, unknown))}")
+        if not all(_number(v) and v >= 0 for v in class_weight.values()):
+            raise ConfigError(f"class_weight values must be finite numbers >= 0, got {class_weight!r}")
         per_class = np.array([float(class_weight.get(c, 1.0)) for c in net.classes.tolist()])
     cw = per_class[idx]
     return cw if w is None else w * cw

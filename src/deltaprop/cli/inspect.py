@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ACTIVATIONS, LOSSES, __version__, fused
+from ..errors import ConfigError
 from ..gradcheck import gradcheck
 from ..io import load
 from ..optimizers import OPTIMIZERS
@@ -37,6 +38,8 @@ def add_parser(sub) -> None:
 def run_gradcheck(args) -> int:
     from .train import new_network
 
+    if args.samples < 1 or args.max_entries < 1:
+        raise ConfigError(f"--samples and --max-entries must be at least 1, got {args.samples} and {args.max_entries}")
     data, _, _, _ = load_data(args.data, seed=args.seed)
     rows = np.random.default_rng(args.seed).choice(len(data.y_train), size=min(args.samples, len(data.y_train)),
                                                    replace=False)
@@ -64,18 +67,24 @@ def run_info(args) -> int:
         print(f"built-in data: {', '.join(BUILTIN)}")
         return 0
     net = load(args.model)
-    print(net)
+    print(printable(repr(net)))
     n_params = sum(v.size for v in net.params().values())
     print(f"layers: {' -> '.join([str(net.layers[0].n_in)] + [str(layer.n_out) for layer in net.layers])}")
     print(f"parameters: {n_params}   dtype: {net.dtype.name}   seed: {net.seed}")
     print(f"epochs trained: {net.epochs_trained}")
     if net.classes is not None:
-        print(f"classes: {', '.join(map(str, net.classes))}")
+        print(printable(f"classes: {', '.join(map(str, net.classes))}"))
     if net.optimizer is not None:
         print(f"optimizer: {net.optimizer.name} {net.optimizer.hyperparameters()} after {net.optimizer.t} steps")
     if net.history is not None and len(net.history):
         last = {k: f"{v[-1]:.4f}" for k, v in net.history.history.items() if k != "time"}
-        print(f"last epoch: {last}")
+        print(printable(f"last epoch: {last}"))
     if net.extra.get("data"):
-        print(f"trained on: {net.extra['data']}")
+        print(printable(f"trained on: {net.extra['data']}"))
     return 0
+
+
+def printable(text: str) -> str:
+    """Text from a model file made safe for a terminal: control characters (escape sequences that could
+    recolour, retitle or rewrite the screen) shown as \\x.. escapes, never sent raw."""
+    return "".join(c if c.isprintable() or c == "\n" else repr(c)[1:-1] for c in text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -18,6 +19,7 @@ DEFAULTS = {
 }
 COLUMN_LISTS = ("categorical", "numeric", "drop", "na_values")  # comma-separated on the command line
 TASKS = ("auto", "classification", "regression")
+MAX_CONFIG_BYTES = 2**20
 # --task auto: integer targets with at most FEW_CLASSES distinct values are classes, and so are those with at
 # most MAX_AUTO_CLASSES that are label codes (exactly 0..k-1 or 1..k); other integers (grams, prices) are quantities
 FEW_CLASSES = 20
@@ -36,11 +38,21 @@ def read_toml(path) -> dict:
         import tomli as tomllib
     try:
         with open(path, "rb") as f:
-            raw = tomllib.load(f)
+            if not Path(path).is_file():
+                raise ConfigError(f"{path}: not a regular file; --config takes a TOML file")
+            data = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: a config file of more than {MAX_CONFIG_BYTES} bytes is no training config")
+    try:
+        raw = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid TOML (nested too deeply)") from None
     options = {key.replace("-", "_"): value for key, value in raw.items()}
     unknown = sorted(set(options) - set(DEFAULTS))
     if unknown:
@@ -56,14 +68,14 @@ def resolve(cli: dict) -> dict:
     opts.update({k: v for k, v in cli.items() if k in DEFAULTS})
     if isinstance(opts["layers"], list):
         opts["layers"] = ",".join(str(w) for w in opts["layers"])
-    for key in ("epochs", "batch_size", "seed", "patience"):
-        if key == "epochs" and opts[key] is None:  # auto: see AUTO_STEPS
-            continue
-        if not isinstance(opts[key], int) or isinstance(opts[key], bool):
-            raise ConfigError(f"option {key} must be an integer, got {opts[key]!r}")
-    for key in ("lr", "momentum", "weight_decay", "dropout", "test_size", "validation_split"):
-        if not isinstance(opts[key], (int, float)) or isinstance(opts[key], bool):
-            raise ConfigError(f"option {key} must be a number, got {opts[key]!r}")
+    _check_types(opts)
+    if not 0 <= opts["seed"] < 2**32:
+        raise ConfigError(f"seed must be in 0..{2**32 - 1}, got {opts['seed']}")
+    if opts["batch_size"] < 1 or opts["patience"] < 0:
+        raise ConfigError(f"batch_size must be at least 1 and patience at least 0, got {opts['batch_size']} and "
+                          f"{opts['patience']}")
+    if opts["clip_norm"] is not None and not (math.isfinite(opts["clip_norm"]) and opts["clip_norm"] > 0):
+        raise ConfigError(f"clip_norm must be a finite number > 0, got {opts['clip_norm']}")
     if opts["epochs"] is not None and opts["epochs"] < 1:
         raise ConfigError(f"epochs must be at least 1, got {opts['epochs']} (an untrained model is not written)")
     for key in COLUMN_LISTS:
@@ -89,3 +101,33 @@ def _names(key: str, value) -> list[str]:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return list(value)
     raise ConfigError(f"option {key} takes comma-separated names or a list of strings, got {value!r}")
+
+
+INTEGERS = ("epochs", "batch_size", "seed", "patience")
+NUMBERS = ("lr", "momentum", "weight_decay", "dropout", "test_size", "validation_split", "clip_norm")
+FLAGS = ("plots", "no_plots", "quiet")
+TEXTS = ("data", "data_dir", "target", "layers", "activation", "output_activation", "loss", "optimizer",
+         "schedule", "scaling", "dtype", "out", "resume", "task", "delimiter", "decimal")
+OPTIONAL = ("epochs", "clip_norm", "data_dir", "target", "output_activation", "loss", "schedule", "out", "resume",
+            "delimiter", "decimal")
+
+
+def _check_types(opts: dict) -> None:
+    """Every option of the type it must have (a TOML file can hold anything): integers, numbers, true/false
+    flags (never the string "no"), texts; None where an option may be unset."""
+    for key, value in opts.items():
+        if value is None and key in OPTIONAL or key in COLUMN_LISTS:
+            continue
+        if key in INTEGERS:
+            ok, kind = isinstance(value, int) and not isinstance(value, bool), "an integer"
+        elif key in NUMBERS:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            kind = "a finite number"
+        elif key in FLAGS:
+            ok, kind = isinstance(value, bool), "true or false"
+        elif key in TEXTS:
+            ok, kind = isinstance(value, str) or (key == "layers" and isinstance(value, int)), "a string"
+        else:
+            continue
+        if not ok:
+            raise ConfigError(f"option {key} must be {kind}, got {value!r}")

@@ -106,4 +106,7 @@ def split_rows(y: np.ndarray, test_size: float, seed: int, name: str) -> tuple[n
     labels = y.dtype.kind in "iuUSOb"
     counts = np.unique(y, return_counts=True)[1] if labels else None
     stratify = y if labels and counts.min() >= 2 and len(counts) <= test_size * len(y) else None
-    return train_test_split(np.arange(len(y)), test_size=test_size, random_state=seed, stratify=stratify)
+    try:
+        return train_test_split(np.arange(len(y)), test_size=test_size, random_state=seed, stratify=stratify)
+    except ValueError as exc:  # a test part of no rows, or fewer rows than classes
+        raise DataError(f"{name}: test size {test_size} cannot split {len(y)} rows ({exc})") from None

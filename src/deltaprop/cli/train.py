@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -12,14 +15,18 @@ import numpy as np
 from .. import optimizers
 from ..callbacks import EarlyStopping, GradientFlow, ModelCheckpoint
 from ..data import ReadOptions, Scaler, TableEncoder
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, DivergenceError
 from ..io import load
 from ..layers import Dense
-from ..network import Network
+from ..network import Network, check_memory
 from .common import DATA_HELP, load_data, outputs_for, r_squared, table, targets_for
 from .options import AUTO_PATIENCE, AUTO_STEPS, DEFAULTS, FEW_CLASSES, MAX_AUTO_CLASSES, resolve
 
 CHECKPOINT = "checkpoint.safetensors"
+LOCK = ".deltaprop.lock"
+# copies of the parameters training holds: weights, gradients, the epoch's snapshot, two optimizer slots, and
+# the optimizer's scratch
+TRAINING_COPIES = 6
 
 
 def add_parser(sub) -> None:
@@ -110,17 +117,47 @@ def run(args) -> int:
     # in place: the arrays were just loaded for this run, and a scaled copy would double the memory
     X_train, X_test = scaler.transform(data.X_train, in_place=True), scaler.transform(data.X_test, in_place=True)
     out = Path(opts["out"] or (Path(opts["resume"]).parent if opts["resume"] else f"runs/{Path(opts['data']).stem}"))
-    out.mkdir(parents=True, exist_ok=True)
     y_train, y_test = targets_for(net, data.y_train), targets_for(net, data.y_test)
-    history, seconds, flow = train(net, opts, X_train, y_train, out)
-    net.save(out / "model.safetensors")
-    (out / CHECKPOINT).unlink(missing_ok=True)
-    write_history(history, out / "history.csv")
-    test = summarise(net, history, X_test, y_test, seconds)
-    if not opts["no_plots"]:
-        write_plots(net, history, X_test, y_test, out, flow)
+    with run_folder(out):
+        try:
+            history, seconds, flow = train(net, opts, X_train, y_train, out)
+        except KeyboardInterrupt:
+            if (out / CHECKPOINT).exists():
+                print(f"deltaprop train: the last checkpoint is {out / CHECKPOINT}; continue the run with the same "
+                      f"options and --resume {out / CHECKPOINT}", file=sys.stderr)
+            raise
+        net.save(out / "model.safetensors")
+        (out / CHECKPOINT).unlink(missing_ok=True)
+        write_history(history, out / "history.csv")
+        test = summarise(net, history, X_test, y_test, seconds)
+        if not opts["no_plots"]:
+            write_plots(net, history, X_test, y_test, out, flow)
+    if not np.isfinite(test):
+        raise DivergenceError(f"the test loss is {test}: the trained model's outputs overflow on the test data")
     print(f"\nwrote {out / 'model.safetensors'}" + ("" if opts["no_plots"] else f" and plots in {out}/"))
-    return 0 if np.isfinite(test) else 1
+    return 0
+
+
+@contextlib.contextmanager
+def run_folder(out: Path):
+    """The run's output folder, made if needed and locked for this process while it writes there: a second
+    `deltaprop train` on the same folder is refused (it would delete this run's checkpoint). A folder this
+    run made and left empty (interrupted before its first checkpoint) is removed again; otherwise the empty
+    lock file .deltaprop.lock stays in it."""
+    made = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with open(out / LOCK, "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ConfigError(f"another deltaprop train is writing to {out}; wait for it to finish or "
+                                  "choose another --out") from None
+            yield out
+    finally:  # the lock file stays (removing it would let a waiting run and a new one both lock)
+        if made and out.is_dir() and all(p.name == LOCK for p in out.iterdir()):
+            (out / LOCK).unlink(missing_ok=True)
+            out.rmdir()
 
 
 def train(net, opts: dict, X_train, y_train, out: Path):
@@ -192,6 +229,8 @@ def build_network(opts: dict, n_in: int, y: np.ndarray) -> Network:
     sizes = [n_in] + parse_layers(opts["layers"])
     layers = [Dense(sizes[l - 1], sizes[l], opts["activation"], opts["dropout"]) for l in range(1, len(sizes))]
     layers.append(Dense(sizes[-1], n_classes if classify else 1, output))
+    if opts["dtype"] in ("float32", "float64"):  # (Network names a bad one)
+        check_memory(layers, np.dtype(opts["dtype"]), copies=TRAINING_COPIES)
     return Network(layers, loss=loss, dtype=opts["dtype"], seed=opts["seed"])
 
 

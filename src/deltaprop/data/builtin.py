@@ -44,8 +44,11 @@ def _sklearn(name: str, test_size: float, seed: int) -> Dataset:
     from sklearn.model_selection import train_test_split
 
     bunch = getattr(sklearn.datasets, f"load_{name}")()
-    X_train, X_test, y_train, y_test = train_test_split(
-        bunch.data, bunch.target, test_size=test_size, random_state=seed, stratify=bunch.target)
+    try:
+        X_train, X_test, y_train, y_test = train_test_split(
+            bunch.data, bunch.target, test_size=test_size, random_state=seed, stratify=bunch.target)
+    except ValueError as exc:  # a test part of no rows, or fewer rows than classes
+        raise DataError(f"{name}: test size {test_size} cannot split {len(bunch.target)} rows ({exc})") from None
     return Dataset(name, X_train, y_train, X_test, y_test, [str(c) for c in bunch.target_names])
 
 
@@ -73,6 +76,9 @@ def load_idx_folder(folder: Path, name: str) -> Dataset:
     X_train, y_train, X_test, y_test = (read_idx(p) for p in paths)
     if X_train.shape[0] != y_train.shape[0] or X_test.shape[0] != y_test.shape[0] or y_train.ndim != 1:
         raise DataError(f"{folder}: the image and label files of {name} do not match")
+    for labels, path in ((y_train, paths[1]), (y_test, paths[3])):
+        if labels.dtype.kind == "f":  # cast to int, NaN would become -9223372036854775808
+            raise DataError(f"{path}: the label file holds floating-point values; class labels must be integers")
     flat = [x.reshape(x.shape[0], -1).astype(np.float32) for x in (X_train, X_test)]
     for x in flat:
         x /= 255  # in place: one float32 copy of the pixels, not two

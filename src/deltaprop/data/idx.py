@@ -17,6 +17,7 @@ from ..errors import DataError
 
 TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 MAX_VALUES = 2**32  # refuse headers that claim more than any real data set holds
+MAX_RATIO = 100  # a .gz may inflate to at most this many times its size (MNIST's files: about 5)
 
 
 def read_idx(path) -> np.ndarray:
@@ -27,14 +28,16 @@ def read_idx(path) -> np.ndarray:
             compressed = raw.read(2) == b"\x1f\x8b"
         opener = gzip.open if compressed else open
         with opener(path, "rb") as f:
-            return _read(f, path)
+            return _read(f, path, path.stat().st_size * (MAX_RATIO if compressed else 1))
     except FileNotFoundError:
         raise DataError(f"{path}: no such IDX file") from None
     except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"{path}: corrupt IDX file ({exc})") from None
 
 
-def _read(f, path: Path) -> np.ndarray:
+def _read(f, path: Path, limit: int) -> np.ndarray:
+    """The array; ``limit`` bounds the bytes its header may claim (the file's size, times MAX_RATIO for
+    gzip), so a small file cannot inflate to gigabytes."""
     head = f.read(4)
     if len(head) < 4 or head[:2] != b"\x00\x00" or head[2] not in TYPES or not 1 <= head[3] <= 8:
         raise DataError(f"{path}: not an IDX file (bad magic number {head.hex() or 'empty'})")
@@ -48,6 +51,9 @@ def _read(f, path: Path) -> np.ndarray:
         raise DataError(f"{path}: IDX header claims shape {shape}: more than any supported file holds")
     dtype = np.dtype(TYPES[head[2]])
     expected = count * dtype.itemsize
+    if expected > limit:
+        raise DataError(f"{path}: IDX header claims shape {shape} ({expected} bytes), more than a file of "
+                        f"{path.stat().st_size} bytes can hold")
     data = _read_at_most(f, expected)
     if len(data) < expected:
         raise DataError(f"{path}: truncated IDX file: shape {shape} needs {expected} bytes of data, "

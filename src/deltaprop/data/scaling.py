@@ -100,6 +100,8 @@ class Scaler:
             scaler.scale = np.asarray(config["scale"], dtype=np.float64)
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"invalid scaler settings in the model file ({exc})") from None
-        if scaler.shift.ndim != 1 or scaler.shift.shape != scaler.scale.shape or not np.all(scaler.scale > 0):
-            raise DataError("invalid scaler settings in the model file (shapes or scales)")
+        if scaler.shift.ndim != 1 or scaler.shift.shape != scaler.scale.shape or not np.all(scaler.scale > 0) \
+                or not (np.isfinite(scaler.shift).all() and np.isfinite(scaler.scale).all()):
+            raise DataError("invalid scaler settings in the model file (shapes, or scales that are not finite "
+                            "and positive, or shifts that are not finite)")
         return scaler

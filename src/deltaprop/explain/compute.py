@@ -126,7 +126,11 @@ def explain(net, x, y, weight: tuple[int, int, int] | None = None, neuron: int =
     layers = [_layer_step(net, trace, grads, l) for l in range(1, L + 1)]
     result = Explanation([net.layers[0].n_in] + [layer.n_out for layer in net.layers], net.loss_fn.name,
                          X[0], target[0], net.loss(X, y_row), layers, _output_step(net, trace, target, grads))
-    result.hidden = [_hidden_sum(result, l, min(neuron, net.layers[l - 1].n_out)) for l in range(L - 1, 0, -1)]
+    widths = [net.layers[l - 1].n_out for l in range(1, L)]
+    if widths and not (isinstance(neuron, int) and 1 <= neuron <= min(widths)):
+        raise ConfigError(f"neuron must be in 1..{min(widths)} (neurons are numbered from 1; the hidden layers "
+                          f"have {', '.join(map(str, widths))}), got {neuron!r}")
+    result.hidden = [_hidden_sum(result, l, neuron) for l in range(L - 1, 0, -1)]
     result.chain = _chain_rule(net, result, X, y_row, weight or (1, 1, 1), eps)
     return result
 
