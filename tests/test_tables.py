@@ -237,3 +237,14 @@ def test_a_model_from_before_tables_matches_its_feature_names(tmp_path):
     frame[["b"]].to_csv(tmp_path / "b.csv", index=False)
     failed = deltaprop("predict", tmp_path / "old.safetensors", "--data", tmp_path / "b.csv", check=False)
     assert failed.returncode == 2 and "lacks column(s) ['a']" in failed.stderr
+
+
+def test_a_number_column_with_stray_text_is_refused_not_made_categories():
+    """A price column with one "unknown" cell was read as text; as categories every price would be a
+    label of its own (or the column dropped as an identifier): refused, naming the value and the fixes."""
+    frame = pd.DataFrame({"price": [str(10.5 + i) for i in range(30)] + ["unknown"], "y": [0, 1] * 15 + [0]})
+    with pytest.raises(dp.DataError, match=r"column 'price' holds numbers but also 1 text value\(s\), e.g. "
+                                           r"'unknown' at data row 31; mark them missing with --na-values"):
+        TableEncoder().fit(frame, target="y")
+    X = TableEncoder(categorical=["price"]).fit(frame, target="y").transform(frame)  # when the user says so
+    assert X.shape == (31, 31)

@@ -48,17 +48,7 @@ def check_X(X, n_in: int, dtype: np.dtype, sparse_ok: bool = False) -> Array:
         X = _check_sparse(X, n_in, dtype)
         return X if sparse_ok else X.toarray()
     X = np.asarray(X)
-    if X.dtype.kind not in "biuf":
-        raise DataError(f"X must be numeric, got dtype {X.dtype}; encode text columns first")
-    if X.ndim == 1:
-        raise ShapeError(f"X must be 2-D (m samples, {n_in} features), got shape {X.shape}; "
-                         "use X.reshape(1, -1) for one sample")
-    if X.ndim != 2:
-        raise ShapeError(f"X must be 2-D (m, {n_in}), got shape {X.shape}")
-    if X.shape[0] == 0:
-        raise DataError("X is empty: it has no samples (0 rows)")
-    if X.shape[1] != n_in:
-        raise ShapeError(f"X has {X.shape[1]} features per sample, the network expects {n_in}")
+    _check_kind_and_shape(X, n_in)
     X = np.ascontiguousarray(X, dtype=dtype)
     if not all_finite(X):
         raise DataError(f"X contains NaN or inf (first at row {_first_bad_row(X)})")
@@ -72,16 +62,24 @@ def is_sparse(X) -> bool:
     return sparse is not None and sparse.issparse(X)
 
 
-def _check_sparse(X, n_in: int, dtype: np.dtype):
-    """A sparse X as CSR rows of ``dtype``: 2-D, non-empty, n_in columns, finite stored values."""
+def _check_kind_and_shape(X, n_in: int) -> None:
+    """X (dense or sparse) numeric, 2-D, with rows, and n_in features per row."""
+    if X.dtype.kind not in "biuf":
+        raise DataError(f"X must be numeric, got dtype {X.dtype}; encode text columns first")
+    if X.ndim == 1:
+        raise ShapeError(f"X must be 2-D (m samples, {n_in} features), got shape {X.shape}; "
+                         "use X.reshape(1, -1) for one sample")
     if X.ndim != 2:
         raise ShapeError(f"X must be 2-D (m, {n_in}), got shape {X.shape}")
     if X.shape[0] == 0:
         raise DataError("X is empty: it has no samples (0 rows)")
     if X.shape[1] != n_in:
         raise ShapeError(f"X has {X.shape[1]} features per sample, the network expects {n_in}")
-    if X.dtype.kind not in "biuf":
-        raise DataError(f"X must be numeric, got dtype {X.dtype}")
+
+
+def _check_sparse(X, n_in: int, dtype: np.dtype):
+    """A sparse X as CSR rows of ``dtype``: 2-D, non-empty, n_in columns, finite stored values."""
+    _check_kind_and_shape(X, n_in)
     X = X.tocsr().astype(dtype, copy=False)
     if not all_finite(X.data):
         raise DataError(f"X contains NaN or inf (first at row {_first_bad_csr_row(X)})")

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ..data import Dataset, Scaler, load_builtin, load_file
 from ..data.builtin import BUILTIN, load_idx_folder
 from ..data.columns import TableEncoder
-from ..data.tables import ReadOptions
+from ..data.tables import ReadOptions, read_table, target_values
 from ..errors import DataError
-from .tables import held_out, is_table, labelled_table, split_rows, table_dataset
+from .tables import held_out, is_table, labelled_table, split_rows, table_dataset, target_column
 
 DATA_HELP = (f"a built-in set ({', '.join(BUILTIN)}), a table (.csv, .tsv, .parquet), an .npz file, or a "
              "folder holding the four MNIST-style IDX files")
@@ -61,8 +62,9 @@ def labelled_data(net, spec: str, data_dir: str | None = None, target: str | Non
     if net.extra.get("table") and is_table(path):
         return labelled_table(net.extra["table"], path)
     if is_table(path):  # a model trained on numeric arrays: the table's columns as numbers
-        data, _, _, _ = load_data(spec, target, test_size=0.5, seed=net.seed)
-        return np.concatenate([data.X_train, data.X_test]), np.concatenate([data.y_train, data.y_test])
+        frame = read_table(path)
+        name = target_column(list(map(str, frame.columns)), target, path)
+        return numeric_columns(net, frame.drop(columns=[name]), path), target_values(frame[name], name)
     if path.is_file():
         X, y, _ = load_file(path, target)
         return X, y
@@ -110,3 +112,21 @@ def table(rows: list[list], header: list[str]) -> str:
     line = "+".join("-" * (w + 2) for w in widths)
     rows_text = [" " + " | ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
     return "\n".join([rows_text[0], line] + rows_text[1:])
+
+
+def numeric_columns(net, frame, path: Path) -> np.ndarray:
+    """A model trained on numbers alone: its feature columns by name where the file names them all,
+    else by position (a file without a header: the features, or the features and a last target)."""
+    names, wanted = list(map(str, frame.columns)), list(net.extra.get("feature_names") or [])
+    if wanted and set(wanted) <= set(names):
+        frame = frame[wanted]
+    elif names != [f"column{i}" for i in range(len(names))]:
+        missing = [n for n in wanted if n not in names]
+        raise DataError(f"{path}: the table lacks column(s) {missing[:10]} that the model was trained on")
+    elif len(names) == net.layers[0].n_in + 1:
+        frame = frame.iloc[:, :-1]
+    X = frame.apply(lambda column: pd.to_numeric(column, errors="coerce")).to_numpy(np.float64)
+    if np.isnan(X).any():
+        row, col = np.argwhere(np.isnan(X))[0]
+        raise DataError(f"{path}: column {frame.columns[col]!r} is not numeric or is missing at data row {row + 1}")
+    return X

@@ -7,13 +7,22 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from ..data import read_npz, read_table
 from ..errors import DataError
 from ..io import load
 from ..training import evaluate as evaluate_net
-from .common import DATA_HELP, inputs_for, labelled_data, model_test_data, outputs_for, r_squared, table, targets_for
+from .common import (
+    DATA_HELP,
+    inputs_for,
+    labelled_data,
+    model_test_data,
+    numeric_columns,
+    outputs_for,
+    r_squared,
+    table,
+    targets_for,
+)
 from .tables import encode, read_for
 
 
@@ -101,22 +110,4 @@ def _prediction_inputs(net, path: Path) -> np.ndarray:
         return inputs_for(net, read_npz(path)[0])
     if net.extra.get("table"):
         return inputs_for(net, encode(net.extra["table"], read_for(net.extra["table"], path)))
-    return inputs_for(net, _numeric_columns(net, read_table(path), path))
-
-
-def _numeric_columns(net, frame, path: Path) -> np.ndarray:
-    """A model trained on numbers alone: its feature columns by name where the file names them all,
-    else by position (a file without a header: the features, or the features and a last target)."""
-    names, wanted = list(map(str, frame.columns)), list(net.extra.get("feature_names") or [])
-    if wanted and set(wanted) <= set(names):
-        frame = frame[wanted]
-    elif names != [f"column{i}" for i in range(len(names))]:
-        missing = [n for n in wanted if n not in names]
-        raise DataError(f"{path}: the table lacks column(s) {missing[:10]} that the model was trained on")
-    elif len(names) == net.layers[0].n_in + 1:
-        frame = frame.iloc[:, :-1]
-    X = frame.apply(lambda column: pd.to_numeric(column, errors="coerce")).to_numpy(np.float64)
-    if np.isnan(X).any():
-        row, col = np.argwhere(np.isnan(X))[0]
-        raise DataError(f"{path}: column {frame.columns[col]!r} is not numeric or is missing at data row {row + 1}")
-    return X
+    return inputs_for(net, numeric_columns(net, read_table(path), path))

@@ -79,6 +79,8 @@ class TableEncoder:
         for name, series in zip(names, (frame.iloc[:, j] for j in range(frame.shape[1])), strict=True):
             if name == target:
                 continue
+            if _is_text(series) and name not in self.categorical + self.numeric + self.drop:
+                _refuse_mostly_numbers(name, series)  # before an identifier check would drop it quietly
             why = self._drop_reason(name, series)
             if why:
                 self.dropped.append((name, why))
@@ -195,6 +197,19 @@ class TableEncoder:
             if not ok:
                 raise DataError(f"invalid column settings in the model file (column {c.name!r})")
         return encoder
+
+
+def _refuse_mostly_numbers(name: str, series: pd.Series) -> None:
+    """A text column whose values are mostly numbers is a numeric column with stray text ("n/a", "12 kg"):
+    taking it as categories would misread every number, so it is refused, naming a stray value."""
+    present = series.dropna()
+    numbers = pd.to_numeric(present, errors="coerce")
+    stray = numbers.isna()
+    if len(present) and stray.any() and stray.mean() < 0.5:
+        row = int(np.flatnonzero(series.notna().to_numpy())[int(np.argmax(stray.to_numpy()))])
+        raise DataError(f"column {name!r} holds numbers but also {int(stray.sum())} text value(s), e.g. "
+                        f"{present[stray].iloc[0]!r} at data row {row + 1}; mark them missing with --na-values, "
+                        f"or pass --categorical {name} (or --drop {name})")
 
 
 def _is_bool(series: pd.Series) -> bool:
