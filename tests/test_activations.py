@@ -91,3 +91,14 @@ def test_register_refuses_duplicates_and_broken_functions(registry):
 def test_unknown_activation_names_the_known_ones():
     with pytest.raises(dp.ConfigError, match="unknown activation 'rleu'.*relu"):
         dp.Dense(2, 3, activation="rleu")
+
+
+@pytest.mark.parametrize("name", sorted(dp.ACTIVATIONS))
+def test_sigma_written_over_its_own_z_equals_sigma_into_a_fresh_array(name):
+    """Inference writes a^l over z^l (sigma(z, out=z)). leaky_relu and elu read z after writing out, so
+    predictions of networks with those hidden layers were wrong (found by the ONNX Runtime oracle)."""
+    act = dp.ACTIVATIONS[name]
+    z = np.array([[-1e4, -2.0, -0.5, 0.0, 0.3, 1.5, 1e4]])
+    over = z.copy()
+    np.testing.assert_array_equal(act.forward(over, out=over), act.forward(z, out=np.empty_like(z)))
+    np.testing.assert_array_equal(act.forward(z.copy()), act.forward(z, out=np.empty_like(z)))

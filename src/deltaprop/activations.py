@@ -131,9 +131,19 @@ def relu_chain(g: Array, z: Array) -> Array:
 LEAKY_ALPHA = 0.01
 
 
+def _holding(z: Array, out: Array | None) -> Array:
+    """``out`` holding z's values (a copy when None; nothing to copy when it is z itself: inference
+    writes a^l over z^l, so a sigma must never read z after writing out)."""
+    if out is None:
+        return z.copy()
+    if out is not z:
+        np.copyto(out, z)
+    return out
+
+
 def leaky_relu(z: Array, out: Array | None = None) -> Array:
-    out = np.multiply(z, LEAKY_ALPHA, out=out)
-    return np.maximum(z, out, out=out)  # alpha < 1: max(z, alpha z) picks the right branch
+    out = _holding(z, out)
+    return np.multiply(out, LEAKY_ALPHA, out=out, where=out < 0)  # alpha z where z < 0, z elsewhere
 
 
 def leaky_relu_prime(z: Array) -> Array:
@@ -150,9 +160,8 @@ def leaky_relu_chain(g: Array, z: Array) -> Array:
 
 # --- elu: z if z > 0 else e^z - 1;  sigma'(z) = 1 or e^z, i.e. e^min(z, 0)
 def elu(z: Array, out: Array | None = None) -> Array:
-    out = np.minimum(z, 0, out=out)
-    np.expm1(out, out=out)
-    return np.maximum(out, z, out=out)  # e^z - 1 >= z, with equality only at 0
+    out = _holding(z, out)
+    return np.expm1(out, out=out, where=out < 0)  # e^z - 1 where z < 0 (never overflows), z elsewhere
 
 
 def elu_prime(z: Array) -> Array:
