@@ -37,11 +37,15 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    """DeltaClassifier and DeltaRegressor load scikit-learn, so they are imported on first use."""
+    """DeltaClassifier and DeltaRegressor load scikit-learn, to_onnx the onnx package: imported on first use."""
     if name in ("DeltaClassifier", "DeltaRegressor"):
         from . import estimators
 
         return getattr(estimators, name)
+    if name == "to_onnx":  # loads the onnx package
+        from .export.onnx import to_onnx
+
+        return to_onnx
     raise AttributeError(f"module 'deltaprop' has no attribute {name!r}")
 
 
@@ -53,5 +57,5 @@ __all__ = [
     "ModelFileError", "explain",
     "Network", "RMSprop", "SGD", "ShapeError", "StepDecay", "Trace", "backward", "callbacks", "evaluate",
     "fit", "get_activation", "get_loss", "gradcheck", "load", "optimizers", "presets", "register_activation",
-    "resume", "save", "schedules", "__version__",
+    "resume", "save", "schedules", "to_onnx", "__version__",
 ]

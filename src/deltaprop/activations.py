@@ -131,19 +131,17 @@ def relu_chain(g: Array, z: Array) -> Array:
 LEAKY_ALPHA = 0.01
 
 
-def _holding(z: Array, out: Array | None) -> Array:
-    """``out`` holding z's values (a copy when None; nothing to copy when it is z itself: inference
-    writes a^l over z^l, so a sigma must never read z after writing out)."""
-    if out is None:
-        return z.copy()
-    if out is not z:
-        np.copyto(out, z)
-    return out
+def _over_z(z: Array, out: Array | None) -> bool:
+    """Whether sigma writes over z itself (inference writes a^l over z^l): then it must not read z
+    after writing out."""
+    return out is z
 
 
 def leaky_relu(z: Array, out: Array | None = None) -> Array:
-    out = _holding(z, out)
-    return np.multiply(out, LEAKY_ALPHA, out=out, where=out < 0)  # alpha z where z < 0, z elsewhere
+    if _over_z(z, out):  # scale the negative entries in place (a mask per call: inference only)
+        return np.multiply(z, LEAKY_ALPHA, out=out, where=z < 0)
+    out = np.multiply(z, LEAKY_ALPHA, out=out)
+    return np.maximum(z, out, out=out)  # alpha < 1: max(z, alpha z) picks the right branch
 
 
 def leaky_relu_prime(z: Array) -> Array:
@@ -160,8 +158,11 @@ def leaky_relu_chain(g: Array, z: Array) -> Array:
 
 # --- elu: z if z > 0 else e^z - 1;  sigma'(z) = 1 or e^z, i.e. e^min(z, 0)
 def elu(z: Array, out: Array | None = None) -> Array:
-    out = _holding(z, out)
-    return np.expm1(out, out=out, where=out < 0)  # e^z - 1 where z < 0 (never overflows), z elsewhere
+    if _over_z(z, out):  # e^z - 1 where z < 0, in place (a mask per call: inference only)
+        return np.expm1(z, out=out, where=z < 0)
+    out = np.minimum(z, 0, out=out)
+    np.expm1(out, out=out)
+    return np.maximum(out, z, out=out)  # e^z - 1 >= z, with equality only at 0
 
 
 def elu_prime(z: Array) -> Array:

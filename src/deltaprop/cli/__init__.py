@@ -1,4 +1,4 @@
-"""The ``deltaprop`` command: train, evaluate, predict, gradcheck, info, explain.
+"""The ``deltaprop`` command: train, evaluate, predict, gradcheck, info, explain, export.
 
 Each subcommand lives in its own module with ``add_parser(subparsers)`` and
 ``run(args) -> int``. deltaprop's own errors become one line on stderr and exit
@@ -13,9 +13,9 @@ import os
 import sys
 
 from ..errors import DeltapropError
-from . import evaluate, explain, inspect, train
+from . import evaluate, explain, export, inspect, train
 
-COMMANDS = [train, evaluate, inspect, explain]  # each adds its subcommands
+COMMANDS = [train, evaluate, inspect, explain, export]  # each adds its subcommands
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -132,7 +132,7 @@ class TableEncoder:
             raise DataError(f"the table has more than one column named {column.name!r}")
         if column.kind == "categorical":
             labels = _labels(series)
-            codes = pd.Categorical(labels, categories=column.categories).codes  # -1: missing or unseen
+            codes = pd.Index(column.categories, dtype=object).get_indexer(labels)  # -1: missing or unseen
             absent = labels.isna().to_numpy()
             out = np.zeros((len(series), len(column.outputs())))
             known = codes >= 0

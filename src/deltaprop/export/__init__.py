@@ -1,0 +1,1 @@
+"""Exporting trained networks to other runtimes: ``onnx.to_onnx`` (the ``onnx`` extra)."""
