@@ -138,12 +138,10 @@ def load(path):
     path = Path(path)
     header, data_bytes = read_header(path)
     config = _parse_config(header, path)
-    from .schema import build_network, check_layers, check_tensor_headers
+    from .schema import build_network
 
     tensors = {k: v for k, v in header.items() if k != "__metadata__"}
-    if config.get("dtype") in _DTYPE_NAMES:  # (build_network names a bad dtype)
-        check_tensor_headers(check_layers(config, path), config["dtype"], tensors, data_bytes, path)
-    net = build_network(config, path)
+    net = build_network(config, path, tensors, data_bytes)
     with _open(path) as f:
         for (l, name), value in net.params().items():
             value[...] = _tensor(f, tensors, f"layers.{l}.{name}", value.shape, net.dtype, path)

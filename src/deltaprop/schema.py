@@ -82,8 +82,9 @@ def check_sizes(layers: list, dtype: np.dtype, path: Path) -> None:
           f"the layers need {n_values * dtype.itemsize} bytes of weights but the file has {size}")
 
 
-def build_network(config: dict, path: Path):
-    """A Network with the config's architecture, loss, dtype, seed, classes and history."""
+def build_network(config: dict, path: Path, tensors: dict, data_bytes: int):
+    """A Network with the config's architecture, loss, dtype, seed, classes and history, built only once
+    the file's tensor headers (``tensors``, over ``data_bytes`` of data) hold the weights it describes."""
     from .losses import LOSSES
     from .network import DTYPES, Network
 
@@ -92,6 +93,7 @@ def build_network(config: dict, path: Path):
     _need(config.get("dtype") in DTYPES, path, f"dtype must be one of {DTYPES}")
     _need(_is_int(config.get("seed")) and config["seed"] < 2**63, path, "'seed' must be an integer in 0..2^63-1")
     _need(_is_int(config.get("epochs_trained", 0)), path, "'epochs_trained' must be a non-negative integer")
+    check_tensor_headers(layers, config["dtype"], tensors, data_bytes, path)
     check_sizes(layers, np.dtype(config["dtype"]), path)
     from .layers import Dense
 
