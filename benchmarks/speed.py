@@ -174,7 +174,7 @@ def cold_child() -> dict:
     started = time.perf_counter()
     deltaprop_net(WORKLOADS["small"]["sizes"]).fit(X[:32], y[:32], epochs=1, batch_size=32, verbose=0)
     return {"seconds": time.perf_counter() - started, "peak_mb": (status_kb("VmHWM") - base) / 1024,
-            "backend": dp.fused.backend()}
+            "backend": dp.ops.default_ops().name}
 
 
 def cold_start(repeats: int = 3) -> None:
@@ -248,10 +248,10 @@ def main():
         return
     repeats = args.repeats or (3 if args.quick else 5)
     peak = gemm_peak()
-    from deltaprop import fused
+    from deltaprop import ops
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"NumPy {np.__version__}; float32 GEMM peak {peak:.1f} GFLOP/s; deltaprop kernels: {fused.describe()}")
+          f"NumPy {np.__version__}; float32 GEMM peak {peak:.1f} GFLOP/s; deltaprop kernels: {ops.describe()}")
     print("| workload | framework | train samples/s | ratio to deltaprop | predict samples/s | test accuracy "
           "| peak MB over the data |\n|---|---|---|---|---|---|---|")
     for workload in args.workloads.split(","):

@@ -15,55 +15,60 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = """# From the notes to the code
 
 The notes (`shared/backprop-notes.md`) derive backpropagation by hand and collapse it to four
-equations. deltaprop computes exactly those four, in one short function,
-`backward()` in [`src/deltaprop/backprop.py`](../src/deltaprop/backprop.py). This page puts the
-notes and the code side by side, then shows every number of the notes' own 2-2-2 example as
+equations. deltaprop computes exactly those four: the loop over the layers in the notes' order
+is `backward()` in [`src/deltaprop/backprop.py`](../src/deltaprop/backprop.py), and a Dense
+layer's own lines of (2)-(4) are `Dense.backward` in
+[`src/deltaprop/layers/dense.py`](../src/deltaprop/layers/dense.py). This page puts the notes and
+the code side by side, then shows every number of the notes' own 2-2-2 example as
 `deltaprop explain` computes it.
 
 ## The four equations, line by line
 
-| notes | the line in `backward()` | shapes |
+| notes | the line | shapes |
 |---|---|---|
-| (1) `delta^L = dL/da^L ⊙ sigma'(z^L)` | `delta[L] = output_delta(loss, sigma[L], z[L], a[L], y, weights)` | `(m, n_L)` |
-| (2) `delta^l = (delta^{{l+1}} (W^{{l+1}})^T) ⊙ sigma'(z^l)` | `g = matmul(delta[l], W[l].T)` then `delta[l - 1] = sigma[l - 1].times_sigma_prime(g, z[l - 1])` | `(m, n_{{l-1}})` |
-| (3) `dL/dW^l = (a^{{l-1}})^T delta^l` | `dW[l] = matmul(a[l - 1].T, delta[l], out=dW[l])` | `(n_{{l-1}}, n_l)`, the shape of `W^l` |
-| (4) `dL/db^l = sum over the batch of delta^l` | `db[l] = batch_sum(delta[l], out=db[l])` | `(n_l,)` |
+| (1) `delta^L = dL/da^L ⊙ sigma'(z^L)` | `delta[L] = output_delta(loss, layers[L - 1].activation, z[L], a[L], y, weights, ...)` in `backward()` | `(m, n_L)` |
+| (2) `delta^l = (delta^{{l+1}} (W^{{l+1}})^T) ⊙ sigma'(z^l)` | `ops.gemm(delta, self.W.T)` in `Dense.backward` (`dL/da^{{l-1}}`), then `layers[l - 2].delta(g, z[l - 1], ...)` in `backward()`: `g ⊙ sigma'(z^{{l-1}})` (`Layer.delta`, `layers/base.py`) | `(m, n_{{l-1}})` |
+| (3) `dL/dW^l = (a^{{l-1}})^T delta^l` | `grads["W"] = ops.gemm(a_prev.T, delta)` in `Dense.backward` | `(n_{{l-1}}, n_l)`, the shape of `W^l` |
+| (4) `dL/db^l = sum over the batch of delta^l` | `grads["b"] = ops.batch_sum(delta)` in `Dense.backward` | `(n_l,)` |
 
 The loop runs `l = L, L-1, ..., 1`; equation (2) is written for the layer below the current one
 (`l - 1`), which is the notes' `delta^l` from `delta^{{l+1}}` with the index shifted by one. The
 input layer (`l = 0`) has no delta: the loop stops at `l = 1`.
 
-The code, from line {line} of `backprop.py`:
+The loop, from line {line} of `backprop.py`:
 
 <!-- code:begin -->
 {code}<!-- code:end -->
 
+A Dense layer's part, from line {dense_line} of `layers/dense.py`:
+
+<!-- dense:begin -->
+{dense}<!-- dense:end -->
+
 ### The details the four lines rely on
 
-* `output_delta` (same file) is equation (1). For softmax + cross-entropy and sigmoid + binary
+* `output_delta` (`backprop.py`) is equation (1). For softmax + cross-entropy and sigmoid + binary
   cross-entropy the `sigma'` factor cancels and it returns `(a^L - y) / m`; every other pairing
   (sigmoid + mse as in the notes, softmax + mse, ...) takes the general product
   `dL/da^L ⊙ sigma'(z^L)`, never both.
-* `times_sigma_prime(g, z)` (`activations.py`) is `g ⊙ sigma'(z)`, with `sigma'` evaluated at `z`,
-  not at `a`. For softmax, whose `sigma'` is a Jacobian, it is the product
-  `a ⊙ (g - rowsum(g ⊙ a))` of the notes.
-* `matmul(A, B)` (`products.py`) is the matrix product `A @ B` (NumPy's `np.dot` for small
-  products, whose call is cheaper, `np.matmul` for large ones); `batch_sum(delta)` (same file as
-  `backward`) is `delta.sum(axis=0)`, the sum over the rows of the batch.
+* `Layer.delta(g, z, ...)` is `g ⊙ sigma'(z)` (`times_sigma_prime` in `activations.py`), with
+  `sigma'` evaluated at `z`, not at `a`. For softmax, whose `sigma'` is a Jacobian, it is the
+  product `a ⊙ (g - rowsum(g ⊙ a))` of the notes.
+* `ops` is the network's array backend (`ops/`), chosen once: `ops.gemm(A, B)` is the matrix
+  product `A @ B`, `ops.batch_sum(delta)` is `delta.sum(axis=0)`, the sum over the rows of the
+  batch. `NumpyOps` (`ops/numpy_ops.py`) is each of them as the NumPy lines you read; with numba
+  installed, `NumbaOps` runs a few element-wise steps as compiled one-pass loops
+  (`ops/kernels.py`): the shortcut's `(a^L - y) / m`, relu's `g ⊙ sigma'(z)`, the batch sum of
+  (4), `z = a W + b` with relu or softmax, and the optimizer step. They compute the same numbers
+  (the tests hold them to it, bit for bit where no exp or log is involved);
+  `DELTAPROP_KERNELS=numpy` or `Network(..., ops="numpy")` runs everything as the NumPy you read.
 * `dL/da^L` (`losses.py`) carries the `1/m` of the batch average, so `dW` and `db` are the
   gradients of the averaged loss.
 * Dropout, when a layer has it, multiplies `g` by the layer's mask: the forward pass multiplied
   `a^{{l-1}}` by the same mask.
-* `out=dW[l]`: called as `net.backward(trace, y)`, the lists start empty and NumPy returns fresh
-  arrays; the training loop passes preallocated views of one gradient vector instead, so the
-  optimizer updates every parameter in a few whole-vector operations.
-* In the training loop, with numba installed, a few element-wise steps run as compiled one-pass
-  loops (`fused.py`): the shortcut's `(a^L - y) / m`, relu's `g ⊙ sigma'(z)`, the sum over the
-  batch in (4) (`batch_sum`), `z = a W + b` with relu or softmax, and the optimizer step. They
-  compute the same numbers as the NumPy lines they replace (the tests hold them to it, bit for
-  bit where no exp or log is involved); the matrix products and the four lines above are the
-  same either way.
-  `DELTAPROP_KERNELS=numpy` runs everything as the NumPy you read.
+* Called as `net.backward(trace, y)`, every gradient is a fresh array; the training loop passes
+  preallocated views of one gradient vector instead (`out=`), so the optimizer updates every
+  parameter in a few whole-vector operations.
 
 ## The notes' example, computed
 
@@ -85,10 +90,20 @@ def backward_lines() -> tuple[int, str]:
     return source[:start].count("\n") + 1, "```python\n" + source[start:end]
 
 
+def dense_lines() -> tuple[int, str]:
+    """Dense.backward, and its first line number."""
+    source = (ROOT / "src" / "deltaprop" / "layers" / "dense.py").read_text(encoding="utf-8")
+    start = source.index("    def backward(")
+    end = source.index("        return None\n", start) + len("        return None\n")
+    return source[:start].count("\n") + 1, "```python\n" + source[start:end]
+
+
 def page() -> str:
     line, code = backward_lines()
+    dense_line, dense = dense_lines()
     net, x, y = notes_example()
-    return TEMPLATE.format(line=line, code=code + "```\n", explain=render_markdown(dp.explain(net, x, y), level=3))
+    return TEMPLATE.format(line=line, code=code + "```\n", dense_line=dense_line, dense=dense + "```\n",
+                           explain=render_markdown(dp.explain(net, x, y), level=3))
 
 
 if __name__ == "__main__":

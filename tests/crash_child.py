@@ -29,7 +29,7 @@ def setup():
     X = X[:600] / 16.0
     net = dp.Network([dp.Dense(64, 24, "relu", dropout=0.1), dp.Dense(24, 10, "softmax")],
                      loss="cross_entropy", dtype="float32", seed=11)
-    net.optimizer = dp.Adam(lr=3e-3)
+    net.training = dp.TrainingState(dp.Adam(lr=3e-3))
     return net, X, y[:600]
 
 
@@ -82,7 +82,7 @@ def main(checkpoint, mode, epoch, marker):
 
     net, X, y = setup()
     net.fit(X, y, epochs=EPOCHS, callbacks=[dp.ModelCheckpoint(checkpoint), StopAfter()], **FIT)
-    np.save(Path(marker).with_suffix(".finished.npy"), net.flat_params().theta)
+    np.save(Path(marker).with_suffix(".finished.npy"), net.training.flat_for(net.layers, net.dtype).theta)
 
 
 if __name__ == "__main__":

@@ -52,9 +52,9 @@ def test_checkpoint_every_epoch_and_best_only(tmp_path, noisy):
     history = net.fit(X, y, epochs=3, validation_data=(Xv, yv), callbacks=[every, best], verbose=0)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.safetensors", "e1.safetensors",
                                                           "e2.safetensors", "e3.safetensors"]
-    assert dp.load(tmp_path / "e3.safetensors").epochs_trained == 3
+    assert dp.load(tmp_path / "e3.safetensors").training.epoch == 3
     best_epoch = int(np.argmin(history["val_loss"])) + 1
-    assert dp.load(tmp_path / "best.safetensors").epochs_trained == best_epoch
+    assert dp.load(tmp_path / "best.safetensors").training.epoch == best_epoch
 
 
 def test_progress_lines_and_silence(capsys, noisy):
@@ -122,22 +122,22 @@ def test_resume_with_early_stopping_stops_and_restores_like_the_uninterrupted_ru
 
     whole = fresh()
     whole.fit(X, y, epochs=30, optimizer=dp.Adam(0.05), callbacks=[dp.EarlyStopping(patience=4)], **options)
-    assert whole.epochs_trained == 10  # the scenario: stopped by patience, best weights from epoch 6
+    assert whole.training.epoch == 10  # the scenario: stopped by patience, best weights from epoch 6
 
     path = tmp_path / "ckpt.safetensors"
     with pytest.raises(KeyboardInterrupt):
         fresh().fit(X, y, epochs=30, optimizer=dp.Adam(0.05), **options,
                     callbacks=[dp.ModelCheckpoint(path), dp.EarlyStopping(patience=4), _KillAfter(7)])  # any order
     saved = dp.load(path)
-    assert saved.epochs_trained == 8 and saved.early_stopping["best_epoch"] == 5
+    assert saved.training.epoch == 8 and saved.training.early_stopping["best_epoch"] == 5
     if not keep_record:
-        saved.early_stopping = None
+        saved.training.early_stopping = None
         saved.save(path)
     resumed = dp.resume(path, X, y, epochs=30, callbacks=[dp.EarlyStopping(patience=4)], **options)
-    same = resumed.epochs_trained == whole.epochs_trained and all(
+    same = resumed.training.epoch == whole.training.epoch and all(
         np.array_equal(resumed.params()[k], v) for k, v in whole.params().items())
     assert same == keep_record
-    assert resumed.early_stopping is None  # the finished fit leaves no record behind
+    assert resumed.training.early_stopping is None  # the finished fit leaves no record behind
 
 
 class Explode(dp.Callback):
@@ -148,12 +148,12 @@ class Explode(dp.Callback):
 
     def on_epoch_end(self, net, epoch, logs):
         if epoch == self.at:
-            net.optimizer.base_lr = 1e12
+            net.training.optimizer.base_lr = 1e12
 
 
 def test_a_diverged_fit_leaves_no_early_stopping_record_for_the_next(noisy):
     """Keras resets EarlyStopping at each fit; a DivergenceError used to leave the failed run's best
-    value and weights on net.early_stopping, and the next fit started from them."""
+    value and weights on net.training.early_stopping, and the next fit started from them."""
     X, y, Xv, yv = noisy
     y, yv = y.astype(float), yv.astype(float)
     net = make_net([10, 8, 1], "relu", "identity", "mse", seed=0)
@@ -161,12 +161,12 @@ def test_a_diverged_fit_leaves_no_early_stopping_record_for_the_next(noisy):
     with pytest.raises(dp.DivergenceError):
         net.fit(X, y, epochs=10, validation_data=(Xv, yv), optimizer=dp.SGD(lr=1e-3),
                 callbacks=[dp.EarlyStopping(patience=5), Explode(at=2)], verbose=0)
-    assert net.early_stopping is None
+    assert net.training.early_stopping is None
     net.set_weights(start)  # the blown-up weights of epochs 3-4 (finite) would make any next run diverge
     stop = dp.EarlyStopping(patience=5)
     history = net.fit(X, y, epochs=1, validation_data=(Xv, yv), optimizer=dp.SGD(lr=1e-3), callbacks=[stop],
                       verbose=0)
-    assert stop.best == history["val_loss"][-1] and stop.best_epoch == net.epochs_trained - 1  # history spans fits
+    assert stop.best == history["val_loss"][-1] and stop.best_epoch == net.training.epoch - 1  # history spans fits
 
 
 @pytest.mark.parametrize("monitor,mode", [("loss", "min"), ("val_loss", "min"), ("accuracy", "max"),

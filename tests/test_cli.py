@@ -37,7 +37,7 @@ def test_train_on_digits_writes_model_plots_and_summary(digits_run):
     for name in ("loss.png", "accuracy.png", "confusion.png"):
         assert (out / name).read_bytes()[:8] == PNG, name
     net = dp.load(out / "model.safetensors")
-    assert [layer.n_out for layer in net.layers] == [32, 10] and net.epochs_trained == 10
+    assert [layer.n_out for layer in net.layers] == [32, 10] and net.training.epoch == 10
     history = list(csv.DictReader((out / "history.csv").read_text().splitlines()))
     assert len(history) == 10 and float(history[-1]["loss"]) < float(history[0]["loss"])
     assert not (out / "checkpoint.safetensors").exists()  # the per-epoch checkpoint is removed at the end
@@ -81,7 +81,7 @@ def test_csv_string_labels_round_trip_and_toml_config(tmp_path):
     deltaprop("train", "--data", tmp_path / "iris.csv", "--target", "species", "--config", tmp_path / "run.toml",
               "--out", tmp_path / "out", "--quiet", "--no-plots")
     net = dp.load(tmp_path / "out" / "model.safetensors")
-    assert net.layers[0].n_out == 16 and net.epochs_trained == 40  # from the TOML file
+    assert net.layers[0].n_out == 16 and net.training.epoch == 40  # from the TOML file
     assert list(net.classes) == ["setosa", "versicolor", "virginica"]
     deltaprop("predict", tmp_path / "out" / "model.safetensors", "--data", tmp_path / "iris.csv",
               "--output", tmp_path / "pred.csv")
@@ -96,7 +96,7 @@ def test_command_line_overrides_the_config_file(tmp_path):
     deltaprop("train", "--config", tmp_path / "run.toml", "--epochs", 1, "--out", tmp_path, "--quiet",
               "--no-plots")
     net = dp.load(tmp_path / "model.safetensors")
-    assert net.layers[0].n_out == 8 and net.epochs_trained == 1
+    assert net.layers[0].n_out == 8 and net.training.epoch == 1
 
 
 @pytest.mark.parametrize("args,message", [

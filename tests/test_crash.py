@@ -51,10 +51,10 @@ def test_kill_leaves_the_previous_checkpoint_and_resume_is_exact(tmp_path, unint
         assert not checkpoint.exists()
         return
     saved = dp.load(checkpoint)  # loads cleanly: never a half-written file at the target path
-    assert saved.epochs_trained == intact
+    assert saved.training.epoch == intact
     _, X, y = setup()
     resumed = dp.resume(checkpoint, X, y, epochs=EPOCHS, **FIT)
-    assert resumed.epochs_trained == EPOCHS
+    assert resumed.training.epoch == EPOCHS
     for key, value in uninterrupted.items():
         np.testing.assert_array_equal(resumed.get_weights()[key], value)
 
@@ -70,7 +70,7 @@ def test_cli_resume_equals_an_uninterrupted_run(tmp_path):
               "--quiet", "--no-plots")
     full = dp.load(tmp_path / "full" / "model.safetensors")
     resumed = dp.load(tmp_path / "resumed" / "model.safetensors")
-    assert resumed.epochs_trained == 4
+    assert resumed.training.epoch == 4
     for key, value in full.get_weights().items():
         np.testing.assert_array_equal(resumed.get_weights()[key], value)
 

@@ -91,11 +91,11 @@ def _our_stop_epoch(curve, tol, n_iter_no_change):
 
     from deltaprop.estimators import NoImprovementStop
 
-    rule, net = NoImprovementStop(tol, n_iter_no_change), SimpleNamespace(stop_training=False)
+    rule, net = NoImprovementStop(tol, n_iter_no_change), SimpleNamespace(training=SimpleNamespace(stop=False))
     rule.on_train_begin(net)
     for epoch, loss in enumerate(curve):
         rule.on_epoch_logs(net, epoch, {"loss": loss})
-        if net.stop_training:
+        if net.training.stop:
             return epoch + 1
     return None
 

@@ -33,7 +33,7 @@ def test_save_load_predict_is_identical(tmp_path, data, dtype):
     np.testing.assert_array_equal(loaded.predict_proba(X), net.predict_proba(X))
     np.testing.assert_array_equal(loaded.classes, net.classes)
     assert loaded.dtype == net.dtype and repr(loaded) == repr(net)
-    assert loaded.history.history == net.history.history
+    assert loaded.training.history.history == net.training.history.history
 
 
 def test_two_epochs_save_load_two_more_equals_four_straight(tmp_path, data):
@@ -41,7 +41,7 @@ def test_two_epochs_save_load_two_more_equals_four_straight(tmp_path, data):
     first = trained(data, epochs=2)
     first.save(tmp_path / "half.safetensors")
     resumed = dp.load(tmp_path / "half.safetensors")
-    assert isinstance(resumed.optimizer, dp.AdamW) and resumed.epochs_trained == 2
+    assert isinstance(resumed.training.optimizer, dp.AdamW) and resumed.training.epoch == 2
     resumed.fit(*data, epochs=2, batch_size=16, verbose=0)
     for key, value in straight.get_weights().items():
         np.testing.assert_array_equal(resumed.get_weights()[key], value)
@@ -87,7 +87,7 @@ TAMPERING = [
 def _with_early_stopping_record(data):
     """A network saved mid-fit by a checkpoint: EarlyStopping's record is on it."""
     net = trained(data)
-    net.early_stopping = {"monitor": "val_loss", "best": 0.25, "best_epoch": 1, "wait": 0,
+    net.training.early_stopping = {"monitor": "val_loss", "best": 0.25, "best_epoch": 1, "wait": 0,
                           "weights": net.get_weights()}
     for value in net.params().values():
         value += 1.0  # the current weights differ from the best ones
@@ -177,10 +177,10 @@ def test_early_stopping_record_round_trips(tmp_path, data):
     net = _with_early_stopping_record(data)
     net.save(tmp_path / "ckpt.safetensors")
     loaded = dp.load(tmp_path / "ckpt.safetensors")
-    record = loaded.early_stopping
+    record = loaded.training.early_stopping
     assert {k: record[k] for k in ("monitor", "best", "best_epoch", "wait")} == \
         {"monitor": "val_loss", "best": 0.25, "best_epoch": 1, "wait": 0}
-    for key, value in net.early_stopping["weights"].items():
+    for key, value in net.training.early_stopping["weights"].items():
         np.testing.assert_array_equal(record["weights"][key], value)
     dp.save(net, tmp_path / "final.safetensors", include_optimizer=False)  # a final model: no training state
-    assert dp.load(tmp_path / "final.safetensors").early_stopping is None
+    assert dp.load(tmp_path / "final.safetensors").training.early_stopping is None

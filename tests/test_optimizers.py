@@ -119,7 +119,7 @@ def test_step_flat_matches_torch_optim_on_a_whole_network(ours, theirs):
     from helpers import make_net
 
     net = make_net([3, 4, 2], "tanh", "softmax", "cross_entropy", seed=5)
-    flat, opt = net.flat_params(), ours()
+    flat, opt = dp.TrainingState().flat_for(net.layers, net.dtype), ours()
     tensors = {key: torch.tensor(value.copy(), requires_grad=True) for key, value in net.params().items()}
     torch_opt = theirs([{"params": [t for (l, name), t in tensors.items() if name == "W"]},
                         {"params": [t for (l, name), t in tensors.items() if name == "b"], "weight_decay": 0.0}])
@@ -127,7 +127,7 @@ def test_step_flat_matches_torch_optim_on_a_whole_network(ours, theirs):
     for _ in range(4):
         g = rng.normal(size=flat.grad.shape)
         flat.grad[...] = g
-        opt.step_flat(flat)
+        opt.step_flat(flat, net.ops)
         for key, view in flat.views(g).items():
             tensors[key].grad = torch.tensor(view.copy())
         torch_opt.step()

@@ -64,10 +64,10 @@ def test_second_fit_continues_with_the_same_optimizer(blobs):
     straight.fit(X, y, epochs=4, verbose=0)
     split = make_net([5, 8, 3], "relu", "softmax", "cross_entropy", seed=4)
     split.fit(X, y, epochs=2, verbose=0)
-    optimizer = split.optimizer
+    optimizer = split.training.optimizer
     split.fit(X, y, epochs=2, verbose=0)
-    assert split.optimizer is optimizer and optimizer.t == 4 * 10  # 300 samples in batches of 32: 10 steps an epoch
-    assert split.epochs_trained == 4 and len(split.history) == 4
+    assert split.training.optimizer is optimizer and optimizer.t == 4 * 10  # 300 samples, batches of 32: 10 an epoch
+    assert split.training.epoch == 4 and len(split.training.history) == 4
     for key, value in straight.get_weights().items():
         np.testing.assert_array_equal(split.get_weights()[key], value)
 
@@ -133,10 +133,10 @@ def test_schedules_set_the_learning_rate_per_epoch(blobs):
 def test_clip_norm_bounds_the_global_gradient_norm(blobs):
     X, y = blobs
     net = make_net([5, 4, 3], "tanh", "softmax", "cross_entropy")
-    flat = net.flat_params()
-    grads = dp.backprop.backward(net.layers, net.loss_fn, net.forward(X), net.targets(y, 300), out=flat.grads_out(2))
+    flat = dp.TrainingState().flat_for(net.layers, net.dtype)
+    grads = dp.backprop.backward(net.layers, net.loss_fn, net.forward(X), net.targets(y, 300), out=flat.grads_out())
     norm = np.sqrt(sum((g**2).sum() for _, g in grads.items()))  # over every dW^l, db^l
-    assert dp.training.clip_gradients(flat.grad, norm / 10) == pytest.approx(norm)
+    assert dp.training.loop.clip_gradients(flat.grad, norm / 10) == pytest.approx(norm)
     clipped = np.sqrt(sum((g**2).sum() for _, g in grads.items()))
     assert clipped == pytest.approx(norm / 10)
 
@@ -145,9 +145,10 @@ def test_training_with_clip_norm_limits_each_step(blobs):
     """With a tiny clip_norm, SGD moves the weights by at most lr * clip_norm per step."""
     X, y = blobs
     net = make_net([5, 4, 3], "tanh", "softmax", "cross_entropy")
-    before = net.flat_params().theta.copy()
+    before = np.concatenate([value.ravel() for value in net.params().values()])
     net.fit(X[:32], y[:32], epochs=1, batch_size=32, optimizer=dp.SGD(lr=0.1), clip_norm=1e-3, verbose=0)
-    assert np.linalg.norm(net.flat_params().theta - before) == pytest.approx(0.1 * 1e-3, rel=1e-5)
+    after = np.concatenate([value.ravel() for value in net.params().values()])
+    assert np.linalg.norm(after - before) == pytest.approx(0.1 * 1e-3, rel=1e-5)
 
 
 def test_divergence_raises_and_leaves_finite_weights(blobs):
@@ -164,7 +165,8 @@ def test_notes_preset_learns_digits_subset():
     X, y = load_digits(return_X_y=True)
     net = dp.presets.notes_network((64, 30, 10), seed=0)
     assert all(layer.activation.name == "sigmoid" for layer in net.layers)
-    assert net.loss_fn.name == "mse" and isinstance(net.optimizer, dp.SGD) and net.optimizer.momentum == 0
+    optimizer = net.training.optimizer
+    assert net.loss_fn.name == "mse" and isinstance(optimizer, dp.SGD) and optimizer.momentum == 0
     net.fit(X[:1000] / 16, y[:1000], epochs=10, batch_size=10, verbose=0)
     assert (net.predict(X[1000:] / 16) == y[1000:]).mean() > 0.85
 
@@ -212,5 +214,5 @@ def test_a_replaced_weight_array_is_what_training_continues_from(blobs):
     net.layers[0].W = replaced.copy()
     net.fit(X, y, epochs=1, optimizer=dp.SGD(lr=1e-30), verbose=0)
     np.testing.assert_array_equal(net.layers[0].W, replaced)
-    assert np.shares_memory(net.layers[0].W, net.flat_params().theta)
-    np.testing.assert_array_equal(net.flat_params().theta[:20], replaced.ravel())
+    assert np.shares_memory(net.layers[0].W, net.training.flat_for(net.layers, net.dtype).theta)
+    np.testing.assert_array_equal(net.training.flat_for(net.layers, net.dtype).theta[:20], replaced.ravel())

@@ -7,7 +7,7 @@ import pytest
 
 import deltaprop as dp
 from deltaprop import backprop
-from deltaprop.training import train_step
+from deltaprop.training.loop import train_step
 from deltaprop.workspace import Workspace
 
 CASES = [
@@ -35,32 +35,34 @@ def test_buffers_give_the_fresh_path_numbers(hidden, output, loss):
     """backward into the workspace equals net.backward's fresh arrays (float64, relative 1e-12)."""
     net, X, Y = build(hidden, output, loss, "float64", m=9)
     fresh = net.backward(net.forward(X), Y)
-    ws = Workspace(net, 16)  # larger than the batch: the first 9 rows are used
+    flat = dp.TrainingState().flat_for(net.layers, net.dtype)
+    ws = Workspace(net.layers, flat, 16)  # larger than the batch: the first 9 rows are used
     trace = net.propagate(X, workspace=ws)
-    loss_value = net.loss_fn.value(trace.z[3], trace.a[3], Y, net.layers[-1].activation, scratch=ws.out(9).delta[3])
+    loss_value = net.loss_fn.value(trace.z[3], trace.a[3], Y, net.layers[-1].activation, scratch=ws.out(9).delta[3],
+                                   ops=net.ops)
     assert loss_value == pytest.approx(net.loss(X, Y), rel=1e-12)
-    buffered = backprop.backward(net.layers, net.loss_fn, trace, Y, out=ws.out(9))
+    buffered = backprop.backward(net.layers, net.loss_fn, trace, Y, out=ws.out(9), ops=net.ops)
     for l in (1, 2, 3):
         np.testing.assert_allclose(buffered.dW[l], fresh.dW[l], rtol=1e-12, atol=1e-300)
         np.testing.assert_allclose(buffered.db[l], fresh.db[l], rtol=1e-12, atol=1e-300)
         np.testing.assert_allclose(buffered.delta[l], fresh.delta[l], rtol=1e-12, atol=1e-300)
-        assert np.shares_memory(buffered.dW[l], net.flat_params().grad)  # written into the gradient vector
+        assert np.shares_memory(buffered.dW[l], flat.grad)  # written into the gradient vector
 
 
 def peak_bytes_per_step(net, X, Y, steps=70):
     """The most memory (traced by tracemalloc, all domains) alive at once during training steps,
     above what was alive before them; 70 steps include one optimizer-state flush."""
-    net.optimizer = dp.Adam()
-    ws, rng = Workspace(net, X.shape[0]), np.random.default_rng(1)
+    state = dp.TrainingState(dp.Adam())
+    ws, rng = Workspace(net.layers, state.flat_for(net.layers, net.dtype), X.shape[0]), np.random.default_rng(1)
     for _ in range(3):
-        train_step(net, ws, X, Y, None, rng, None, [])
+        train_step(net, state.optimizer, ws, X, Y, None, rng, None, [])
     tracemalloc.start()
     try:
-        train_step(net, ws, X, Y, None, rng, None, [])
+        train_step(net, state.optimizer, ws, X, Y, None, rng, None, [])
         tracemalloc.reset_peak()
         before = tracemalloc.get_traced_memory()[0]
         for _ in range(steps):
-            train_step(net, ws, X, Y, None, rng, None, [])
+            train_step(net, state.optimizer, ws, X, Y, None, rng, None, [])
         return tracemalloc.get_traced_memory()[1] - before
     finally:
         tracemalloc.stop()
@@ -87,7 +89,7 @@ def test_fit_needs_no_copy_of_the_data(validation_split):
     y = rng.integers(0, 10, 20000)
     net = dp.Network([dp.Dense(784, 64, "relu"), dp.Dense(64, 10, "softmax")], loss="cross_entropy",
                      dtype="float32", seed=0)
-    params = net.flat_params().theta.nbytes
+    params = sum(value.nbytes for value in net.params().values())
     dp.Network([dp.Dense(784, 3, "relu"), dp.Dense(3, 10, "softmax")], loss="cross_entropy",
                dtype="float32").fit(X[:64], y[:64], epochs=1, verbose=0)  # kernels loaded: not training memory
     tracemalloc.start()

@@ -6,11 +6,12 @@
                      loss="cross_entropy", dtype="float64", seed=0)
     trace = net.forward(X)            # trace.z[l], trace.a[l] for l = 1..L; trace.a[0] is X
     grads = net.backward(trace, y)    # grads.dW[l], grads.db[l], grads.delta[l]
+    history = net.fit(X, y, epochs=20)  # the training state (optimizer, history, epochs) on net.training
 
 Only NumPy is imported here; heavier libraries load where they are used.
 """
 
-from . import callbacks, optimizers, presets, schedules
+from . import callbacks, ops, optimizers, presets, schedules
 from .activations import ACTIVATIONS, Activation, get_activation, register_activation
 from .backprop import Grads, Trace, backward
 from .callbacks import Callback, EarlyStopping, GradientFlow, ModelCheckpoint
@@ -25,15 +26,14 @@ from .errors import (
 )
 from .explain import explain
 from .gradcheck import GradcheckReport, gradcheck
-from .io import load, save
-from .layers import Dense
+from .io import save
+from .layers import Dense, Layer, register_layer
 from .losses import LOSSES, Loss, get_loss
-from .network import Network
+from .network import Network, load, resume
 from .optimizers import SGD, Adam, AdamW, RMSprop
 from .schedules import CosineDecay, ExponentialDecay, StepDecay
-from .training import History, evaluate, fit, resume
-
-__version__ = "0.1.0"
+from .training import History, TrainingState, evaluate, fit
+from .version import __version__
 
 
 def __getattr__(name: str):
@@ -53,8 +53,8 @@ __all__ = [
     "ACTIVATIONS", "LOSSES", "Activation", "DeltaClassifier", "DeltaRegressor", "ActivationError", "Adam",
     "AdamW", "Callback", "ConfigError",
     "CosineDecay", "DataError", "Dense", "DeltapropError", "DivergenceError", "EarlyStopping",
-    "ExponentialDecay", "GradcheckReport", "GradientFlow", "Grads", "History", "Loss", "ModelCheckpoint",
-    "ModelFileError", "explain",
+    "ExponentialDecay", "GradcheckReport", "GradientFlow", "Grads", "History", "Layer", "Loss", "ModelCheckpoint",
+    "ModelFileError", "TrainingState", "explain", "ops", "register_layer",
     "Network", "RMSprop", "SGD", "ShapeError", "StepDecay", "Trace", "backward", "callbacks", "evaluate",
     "fit", "get_activation", "get_loss", "gradcheck", "load", "optimizers", "presets", "register_activation",
     "resume", "save", "schedules", "to_onnx", "__version__",

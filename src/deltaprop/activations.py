@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import fused
 from .errors import ActivationError, ConfigError
 
 Array = np.ndarray
@@ -41,7 +40,6 @@ class Activation:
     jvp: Callable[[Array, Array], Array] | None = None
     chain: Callable[[Array, Array], Array] | None = None
     writes_out: bool = False
-    bias_kernel: str | None = None  # fused.py's kernel for z += b, a = sigma(z) in one pass, if any
 
     def forward(self, z: Array, out: Array | None = None) -> Array:
         """a = sigma(z), into ``out`` when given."""
@@ -122,8 +120,7 @@ def step(z: Array) -> Array:
 
 
 def relu_chain(g: Array, z: Array) -> Array:
-    if fused.run("relu_chain", g, z) is fused.SKIPPED:  # the kernel: the line below in one pass, z untouched
-        g *= step(z)
+    g *= step(z)
     return g
 
 
@@ -203,8 +200,6 @@ def identity_chain(g: Array, z: Array) -> Array:
 
 # --- softmax: a_j = e^{z_j} / sum_k e^{z_k};  Jacobian da_j/dz_i = a_j (1[i=j] - a_i)
 def softmax(z: Array, out: Array | None = None) -> Array:
-    if out is not None and z.ndim == 2 and fused.run("softmax", z, None, out) is not fused.SKIPPED:
-        return out  # the kernel did the three lines below, one row at a time
     out = np.subtract(z, z.max(axis=1, keepdims=True), out=out)  # shift by the row max: exponents <= 0
     np.exp(out, out=out)
     out /= out.sum(axis=1, keepdims=True)
@@ -230,20 +225,22 @@ def softmax_chain(g: Array, z: Array) -> Array:
     return g
 
 
+RELU = Activation("relu", relu, relu_prime, init="he", output_range=(0.0, np.inf), chain=relu_chain, writes_out=True)
+SOFTMAX = Activation("softmax", softmax, None, output_range=(0.0, 1.0), jvp=softmax_jvp, chain=softmax_chain,
+                     writes_out=True)
+
 ACTIVATIONS: dict[str, Activation] = {
     act.name: act
     for act in [
         Activation("sigmoid", sigmoid, sigmoid_prime, output_range=(0.0, 1.0), chain=sigmoid_chain, writes_out=True),
         Activation("tanh", tanh, tanh_prime, output_range=(-1.0, 1.0), chain=tanh_chain, writes_out=True),
-        Activation("relu", relu, relu_prime, init="he", output_range=(0.0, np.inf), chain=relu_chain,
-                   writes_out=True, bias_kernel="bias_relu"),
+        RELU,
         Activation("leaky_relu", leaky_relu, leaky_relu_prime, init="he", chain=leaky_relu_chain, writes_out=True),
         Activation("elu", elu, elu_prime, init="he", output_range=(-1.0, np.inf), chain=elu_chain, writes_out=True),
         Activation("softplus", softplus, sigmoid, output_range=(0.0, np.inf), chain=softplus_chain,
                    writes_out=True),
         Activation("identity", identity, identity_prime, chain=identity_chain, writes_out=True),
-        Activation("softmax", softmax, None, output_range=(0.0, 1.0), jvp=softmax_jvp, chain=softmax_chain,
-                   writes_out=True, bias_kernel="bias_softmax"),
+        SOFTMAX,
     ]
 }
 

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import fused
 from .activations import Activation
 from .losses import Loss, shortcut_delta
-from .products import matmul
+from .ops import NumpyOps, get_ops
 
 Array = np.ndarray
 
@@ -35,22 +34,37 @@ class Trace:
 
 @dataclass
 class Grads:
-    """The gradients of one backward pass: dW[l], db[l], delta[l] for l = 1..L (fresh arrays,
-    unless backward() was given buffers to write into)."""
+    """The gradients of one backward pass: ``params[l]`` = {name: dL/d(parameter)} for each parameter
+    layer l declares (Dense: "W", "b"), and delta[l], for l = 1..L (fresh arrays, unless backward()
+    was given buffers to write into)."""
 
-    dW: list
-    db: list
+    params: list
     delta: list
 
+    @classmethod
+    def empty(cls, L: int) -> Grads:
+        """Grads with nothing yet: backward() fills in fresh arrays."""
+        return cls([None] + [{} for _ in range(L)], [None] * (L + 1))
+
+    @property
+    def dW(self) -> list:
+        """[None, dW^1, ..., dW^L] (None for a layer without a W)."""
+        return [None] + [p.get("W") for p in self.params[1:]]
+
+    @property
+    def db(self) -> list:
+        """[None, db^1, ..., db^L] (None for a layer without a b)."""
+        return [None] + [p.get("b") for p in self.params[1:]]
+
     def items(self):
-        """((l, 'W'), dW^l), ((l, 'b'), db^l) for l = 1..L: the keys optimizers use."""
-        for l in range(1, len(self.dW)):
-            yield (l, "W"), self.dW[l]
-            yield (l, "b"), self.db[l]
+        """((l, name), dL/d(parameter)) for l = 1..L: the keys optimizers use."""
+        for l in range(1, len(self.params)):
+            for name, value in self.params[l].items():
+                yield (l, name), value
 
 
 def output_delta(loss: Loss, sigma: Activation, z: Array, a: Array, y: Array, weights: Array | None,
-                 out: Array | None = None) -> Array:
+                 out: Array | None = None, ops=None) -> Array:
     """Equation (1): delta^L = dL/da^L ⊙ sigma'(z^L), shape (m, n_L), into ``out`` if given.
 
     For softmax + cross_entropy and sigmoid + binary_cross_entropy the sigma'
@@ -60,7 +74,7 @@ def output_delta(loss: Loss, sigma: Activation, z: Array, a: Array, y: Array, we
     below the dtype's eps does not clip the gradient away.
     """
     if loss.cancels_with(sigma):
-        return shortcut_delta(a, y, weights, out=out)  # shortcut: (a^L - y) / m, weighted per sample
+        return shortcut_delta(a, y, weights, out=out, ops=ops)  # shortcut: (a^L - y) / m, weighted per sample
     delta = loss.delta_from_z(sigma, z, y, weights)    # a crossed pair: dL/da^L ⊙ sigma'(z^L) from z
     if delta is not None:
         return delta if out is None else _into(out, delta)
@@ -72,41 +86,27 @@ def _into(out: Array, value: Array) -> Array:
     return out
 
 
-def batch_sum(delta: Array, out: Array | None = None) -> Array:
-    """The sum over the batch of delta (m, n): the (n,) vector delta.sum(axis=0), into ``out`` if given.
-
-    A compiled loop (fused.py) when it can take the arrays: NumPy's column sum of a
-    small batch costs more in overhead than in adding.
-    """
-    if out is not None and fused.run("batch_sum", delta, out) is not fused.SKIPPED:
-        return out
-    return delta.sum(axis=0, out=out)
-
-
 def backward(layers: list, loss: Loss, trace: Trace, y: Array, weights: Array | None = None,
-             out: Grads | None = None) -> Grads:
-    """Equations (1)-(4) for one batch; returns dW, db, delta lists (index 0 unused).
+             out: Grads | None = None, ops: NumpyOps | None = None) -> Grads:
+    """Equations (1)-(4) for one batch, by the array backend ``ops`` (NumPy's by default); returns Grads.
 
     ``y`` is the encoded target (m, n_L); ``weights`` optional per-sample weights (m,).
-    Without ``out`` every array is fresh. Training passes ``out`` (a workspace's Grads,
-    which is returned): then dW^l, db^l, delta^l are written into its preallocated arrays,
-    and z^l is used as scratch once sigma'(z^l) has been applied.
+    Without ``out`` every array is fresh and the trace is left as it was. Training passes
+    ``out`` (a workspace's Grads, which is returned): then every gradient and delta^l is
+    written into its preallocated array, and z^l is used as scratch once sigma'(z^l) has
+    been applied. Each layer's own backward holds its lines of equations (2)-(4).
     """
-    L = len(layers)
-    z, a = trace.z, trace.a
-    W = [None] + [layer.W for layer in layers]
-    sigma = [None] + [layer.activation for layer in layers]
+    L, ops = len(layers), ops or get_ops("numpy")
+    z, a, mask = trace.z, trace.a, trace.mask
     in_place = out is not None
-    grads = out if in_place else Grads([None] * (L + 1), [None] * (L + 1), [None] * (L + 1))
-    dW, db, delta = grads.dW, grads.db, grads.delta  # with out, every line below writes into its own array
+    grads = out if in_place else Grads.empty(L)
+    delta = grads.delta  # with out, every line below writes into its own array
 
-    delta[L] = output_delta(loss, sigma[L], z[L], a[L], y, weights, out=delta[L])  # (1) dL/da^L ⊙ sigma'(z^L)
+    delta[L] = output_delta(loss, layers[L - 1].activation, z[L], a[L], y, weights,
+                            out=delta[L], ops=ops)            # (1) delta^L = dL/da^L ⊙ sigma'(z^L)
     for l in range(L, 0, -1):
-        dW[l] = matmul(a[l - 1].T, delta[l], out=dW[l])      # (3) dL/dW^l = (a^{l-1})^T delta^l
-        db[l] = batch_sum(delta[l], out=db[l])               # (4) dL/db^l = sum over the batch of delta^l
+        g = layers[l - 1].backward(delta[l], a[l - 1], grads.params[l], ops, below=l > 1,
+                                   out=delta[l - 1])          # (3), (4), and delta^l (W^l)^T
         if l > 1:
-            g = matmul(delta[l], W[l].T, out=delta[l - 1])   # sum_k w_jk^l delta_k^l = dL/da^{l-1}
-            if trace.mask[l - 1] is not None:
-                g *= trace.mask[l - 1]                       # dropout: a^{l-1} was multiplied by the mask
-            delta[l - 1] = sigma[l - 1].times_sigma_prime(g, z[l - 1], in_place)  # (2) ⊙ sigma'(z^{l-1})
+            delta[l - 1] = layers[l - 2].delta(g, z[l - 1], mask[l - 1], ops, in_place)  # (2) ⊙ sigma'(z^{l-1})
     return grads

@@ -4,7 +4,8 @@ A callback sees ``on_train_begin(net)``, then for each epoch ``on_epoch_logs(net
 epoch, logs)`` (every callback updates its own state) followed by ``on_epoch_end(net,
 epoch, logs)`` (every callback acts: saves, prints), and finally ``on_train_end(net)``;
 ``logs`` holds the epoch's figures ("loss", "val_loss", "accuracy", "val_accuracy",
-"time", "lr"). Setting ``net.stop_training = True`` ends training after the current epoch.
+"time", "lr"). Setting ``net.training.stop = True`` ends training after the current epoch
+(``net.training`` is the TrainingState that fit keeps: optimizer, history, epoch, ...).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError
+from .io import save
 
 
 class Callback:
@@ -52,7 +54,8 @@ class EarlyStopping(Callback):
 
     With ``restore_best_weights`` the network ends with the weights of its best
     epoch, not its last. While a fit runs, its record (best value and epoch, epochs
-    waited, best weights) is kept on ``net.early_stopping``, which checkpoints save:
+    waited, best weights) is kept in the training state (``net.training.early_stopping``), which
+    checkpoints save:
     a run resumed from one stops and restores exactly as the uninterrupted run would.
     The record is updated in on_epoch_logs, before any callback's on_epoch_end, so a
     checkpoint holds the epoch's record wherever the two stand in the callback list.
@@ -71,7 +74,7 @@ class EarlyStopping(Callback):
     def on_train_begin(self, net):
         self.best = math.inf if self.mode == "min" else -math.inf
         self.best_epoch, self.best_weights, self.wait = None, None, 0
-        record = net.early_stopping  # left by an interrupted run (loaded from its checkpoint)
+        record = net.training.early_stopping  # left by an interrupted run (loaded from its checkpoint)
         if record is not None and record["monitor"] == self.monitor:
             self.best, self.best_epoch, self.wait = record["best"], record["best_epoch"], record["wait"]
             self.best_weights = record["weights"] if self.restore_best_weights else None
@@ -88,12 +91,12 @@ class EarlyStopping(Callback):
         else:
             self.wait += 1
             if self.wait >= self.patience:
-                net.stop_training = True
-        net.early_stopping = {"monitor": self.monitor, "best": self.best, "best_epoch": self.best_epoch,
+                net.training.stop = True
+        net.training.early_stopping = {"monitor": self.monitor, "best": self.best, "best_epoch": self.best_epoch,
                               "wait": self.wait, "weights": self.best_weights} if math.isfinite(self.best) else None
 
     def on_train_end(self, net):
-        net.early_stopping = None  # the fit finished: nothing left to resume
+        net.training.early_stopping = None  # the fit finished: nothing left to resume
         if self.restore_best_weights and self.best_weights is not None:
             net.set_weights(self.best_weights)
 
@@ -112,8 +115,6 @@ class ModelCheckpoint(Callback):
         self.best = math.inf if self.mode == "min" else -math.inf
 
     def on_epoch_end(self, net, epoch, logs):
-        from .io import save
-
         if self.save_best_only:
             value = logs.get(self.monitor)
             if value is None or not _better(self.mode, value, self.best, 0.0):
@@ -140,7 +141,8 @@ class GradientFlow(Callback):
     def on_backward(self, net, grads):
         for l in range(1, net.L + 1):
             self._sums[0, l] += float(np.linalg.norm(grads.delta[l]))
-            self._sums[1, l] += float(np.linalg.norm(grads.dW[l]))
+            dW = grads.params[l].get("W")  # a layer kind without a W records 0
+            self._sums[1, l] += 0.0 if dW is None else float(np.linalg.norm(dW))
         self._batches += 1
 
     def on_epoch_end(self, net, epoch, logs):

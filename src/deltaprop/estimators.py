@@ -22,6 +22,7 @@ from .callbacks import Callback
 from .layers import Dense
 from .network import Network
 from .optimizers import Optimizer, get_optimizer
+from .training import TrainingState
 
 
 class NoImprovementStop(Callback):
@@ -43,7 +44,7 @@ class NoImprovementStop(Callback):
         self.count = self.count + 1 if loss > self.best - self.tol else 0
         self.best = min(self.best, loss)
         if self.count > self.n_iter_no_change:
-            net.stop_training = True
+            net.training.stop = True
 
 
 class _DeltaEstimator(BaseEstimator):
@@ -78,7 +79,7 @@ class _DeltaEstimator(BaseEstimator):
         layers.append(Dense(sizes[-1], n_out, output))
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         net = Network(layers, loss=loss, dtype=self.dtype, seed=seed)
-        net.optimizer = self._new_optimizer()
+        net.training = TrainingState(self._new_optimizer())
         return net
 
     def _new_optimizer(self) -> Optimizer:
@@ -123,12 +124,12 @@ class _DeltaEstimator(BaseEstimator):
     @property
     def loss_curve_(self) -> list:
         check_is_fitted(self)
-        return list(self.network_.history["loss"])
+        return list(self.network_.training.history["loss"])
 
     @property
     def n_iter_(self) -> int:
         check_is_fitted(self)
-        return self.network_.epochs_trained
+        return self.network_.training.epoch
 
     def _inputs(self, X):
         check_is_fitted(self)

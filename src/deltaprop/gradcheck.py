@@ -1,4 +1,4 @@
-"""Gradient check: backprop's dW^l, db^l against central finite differences of L.
+"""Gradient check: backprop's dL/d(parameter) (dW^l, db^l for Dense) against central finite differences of L.
 
 For each parameter entry theta the numeric derivative is
 
@@ -16,8 +16,6 @@ import copy
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from .params import FlatParams
 
 
 @dataclass
@@ -55,7 +53,7 @@ class GradcheckReport:
 
 def gradcheck(net, X, y, eps: float = 1e-6, tol: float = 1e-6, max_entries: int | None = None,
               seed: int = 0, sample_weight=None) -> GradcheckReport:
-    """Compare ``net.backward`` with central differences for every layer's W and b.
+    """Compare ``net.backward`` with central differences for every parameter of every layer (W and b for Dense).
 
     ``max_entries`` checks a random subset of that many entries per array (all
     entries when None). Returns a GradcheckReport; the network is not modified.
@@ -65,7 +63,7 @@ def gradcheck(net, X, y, eps: float = 1e-6, tol: float = 1e-6, max_entries: int 
     rng = np.random.default_rng(seed)
     report = GradcheckReport(tol=tol)
     for (l, name), theta in net64.params().items():
-        analytic = grads.dW[l] if name == "W" else grads.db[l]
+        analytic = grads.params[l][name]
         flat_idx = np.arange(theta.size)
         if max_entries is not None and theta.size > max_entries:
             flat_idx = rng.choice(theta.size, size=max_entries, replace=False)
@@ -95,9 +93,8 @@ def float64_copy(net):
     twin = copy.copy(net)
     twin.layers = [copy.copy(layer) for layer in net.layers]
     for layer in twin.layers:
-        layer.W = layer.W.astype(np.float64)
-        layer.b = layer.b.astype(np.float64)
+        for name, value in layer.params().items():
+            setattr(layer, name, value.astype(np.float64))
     twin.dtype = np.dtype(np.float64)
-    twin.flat = FlatParams(twin.layers, twin.dtype)
-    twin.optimizer = None
+    twin.training = None
     return twin

@@ -7,8 +7,10 @@ ModelFileError that says what is wrong. Saving is atomic: a temporary file in
 the same folder is written, flushed, fsynced and renamed over the target, so a
 crash never leaves a half-written model where a good one was.
 
-Tensor names: ``layers.{l}.W``, ``layers.{l}.b`` for l = 1..L, and
-``optimizer.{l}.{W|b}.{slot}`` when the optimizer's state is included.
+Tensor names: ``layers.{l}.{name}`` for each parameter layer l declares (Dense: W, b),
+l = 1..L; a checkpoint (model + training state) adds ``optimizer.{l}.{name}.{slot}`` and
+early stopping's best weights ``early_stopping.{l}.{name}``. This module reads and
+writes; it builds no Network (``network.load`` puts the parts it reads together).
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ import hashlib
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from . import schema
 from .checks import all_finite
 from .errors import ModelFileError
+from .version import __version__
 
 FORMAT = "deltaprop"
 FORMAT_VERSION = 1
@@ -30,20 +35,22 @@ MAX_HEADER_BYTES = 16 * 2**20  # a real header is a few KB; refuse to parse absu
 
 
 def save(net, path, include_optimizer: bool = True) -> None:
-    """Write ``net`` to ``path`` atomically: weights, config, and optimizer state if any."""
+    """Write ``net`` to ``path`` atomically: its parameters and config, and with ``include_optimizer``
+    its training state (the optimizer's state, early stopping's record during a fit) if it has one."""
     from safetensors.numpy import save as st_save
 
     for (l, name), value in net.params().items():
         if not all_finite(value):
             raise ModelFileError(f"refusing to save: layer {l} {name} holds NaN or inf")
-    include_optimizer = include_optimizer and net.optimizer is not None
-    tensors = {key: np.ascontiguousarray(value) for key, value in named_tensors(net, include_optimizer).items()}
-    config = _config(net)
-    if include_optimizer:
-        config["optimizer"] = {"name": net.optimizer.name, "hyperparameters": net.optimizer.hyperparameters(),
-                               "t": net.optimizer.t}
-        if net.early_stopping is not None:  # training state too: a resumed run stops where this one would
-            record = net.early_stopping
+    state = getattr(net, "training", None)
+    optimizer = state.optimizer if include_optimizer and state is not None else None
+    tensors = {key: np.ascontiguousarray(value) for key, value in named_tensors(net, optimizer is not None).items()}
+    config = _config(net, state)
+    if optimizer is not None:
+        config["optimizer"] = {"name": optimizer.name, "hyperparameters": optimizer.hyperparameters(),
+                               "t": optimizer.t}
+        if state.early_stopping is not None:  # a resumed run stops where this one would
+            record = state.early_stopping
             config["early_stopping"] = {**{k: record[k] for k in ("monitor", "best", "best_epoch", "wait")},
                                         "weights": record["weights"] is not None}
     config_json = json.dumps(config)
@@ -53,12 +60,13 @@ def save(net, path, include_optimizer: bool = True) -> None:
 
 
 def named_tensors(net, include_optimizer: bool = True) -> dict:
-    """{file name: array}: ``layers.{l}.{W|b}``; with the optimizer, ``optimizer.{l}.{W|b}.{slot}`` and
-    early stopping's best weights ``early_stopping.{l}.{W|b}`` (during a fit)."""
+    """{file name: array}: ``layers.{l}.{name}``; with the training state, ``optimizer.{l}.{name}.{slot}`` and
+    early stopping's best weights ``early_stopping.{l}.{name}`` (during a fit)."""
     tensors = {f"layers.{l}.{name}": value for (l, name), value in net.params().items()}
-    if include_optimizer and net.optimizer is not None:
-        tensors |= {"optimizer.{}.{}.{}".format(*key): value for key, value in net.optimizer.state_arrays().items()}
-        best = (net.early_stopping or {}).get("weights")
+    state = getattr(net, "training", None)
+    if include_optimizer and state is not None and state.optimizer is not None:
+        tensors |= {"optimizer.{}.{}.{}".format(*key): value for key, value in state.optimizer.state_arrays().items()}
+        best = (state.early_stopping or {}).get("weights")
         tensors |= {f"early_stopping.{l}.{name}": value for (l, name), value in (best or {}).items()}
     return tensors
 
@@ -119,45 +127,69 @@ def _running(pid: int) -> bool:
     return True
 
 
-def _config(net) -> dict:
-    from . import __version__
-
+def _config(net, state) -> dict:
     config = {"format": FORMAT, "format_version": FORMAT_VERSION, "library_version": __version__,
-              **net.config(), "epochs_trained": net.epochs_trained}
+              **net.config(), "epochs_trained": state.epoch if state is not None else 0}
     if net.classes is not None:
         config["classes"] = {"kind": net.classes.dtype.kind, "values": net.classes.tolist()}
-    if net.history is not None:
-        config["history"] = net.history.history
+    if state is not None and len(state.history):
+        config["history"] = state.history.history
     if net.extra:
         config["extra"] = net.extra
     return config
 
 
-def load(path):
-    """Read a model file written by ``save``; returns a Network ready to predict or train on."""
+@dataclass
+class Saved:
+    """What a model file holds, checked: the layers with their parameters, the model's settings, and the
+    training state's parts (history lists, optimizer, early stopping's record; None where absent)."""
+
+    layers: list
+    loss: str
+    dtype: str
+    seed: int
+    classes: np.ndarray | None
+    extra: dict
+    epochs_trained: int
+    history: dict | None
+    optimizer: object
+    early_stopping: dict | None
+
+
+def read(path) -> Saved:
+    """Read and check a model file written by ``save``: every size before allocating, every value after."""
     path = Path(path)
     header, data_bytes = read_header(path)
     config = _parse_config(header, path)
-    from .schema import build_network
-
     tensors = {k: v for k, v in header.items() if k != "__metadata__"}
-    net = build_network(config, path, tensors, data_bytes)
+    layers = schema.check_model(config, path, tensors, data_bytes)
+    classes = schema.classes(config.get("classes"), layers[-1].n_out, path)
+    history = schema.history_lists(config.get("history"), path)
+    dtype = np.dtype(config["dtype"])
+    shapes = {(l, name): shape for l, layer in enumerate(layers, start=1)
+              for name, shape in layer.param_shapes().items()}
+    read_values = {}
+
+    def get(key, shape):
+        read_values[key] = _tensor(f, tensors, key, shape, dtype, path)
+        return read_values[key]
+
+    optimizer = early_stopping = None
     with _open(path) as f:
-        for (l, name), value in net.params().items():
-            value[...] = _tensor(f, tensors, f"layers.{l}.{name}", value.shape, net.dtype, path)
+        for (l, name), shape in shapes.items():
+            setattr(layers[l - 1], name, get(f"layers.{l}.{name}", shape))
         if "optimizer" in config:
-            from .schema import build_optimizer
-
-            net.optimizer = build_optimizer(config["optimizer"], net, lambda key, shape: _tensor(
-                f, tensors, key, shape, net.dtype, path), path)
+            optimizer = schema.build_optimizer(config["optimizer"], shapes, get, path)
         if "early_stopping" in config:
-            from .schema import build_early_stopping
-
-            net.early_stopping = build_early_stopping(config["early_stopping"], net, lambda key, shape: _tensor(
-                f, tensors, key, shape, net.dtype, path), path)
-    _expect_names(tensors, net, path)
-    _verify_checksum(header["__metadata__"], net, path)
-    return net
+            early_stopping = schema.build_early_stopping(config["early_stopping"], config.get("epochs_trained", 0),
+                                                         shapes, get, path)
+    extra_names = set(tensors) - set(read_values)
+    if extra_names:
+        raise ModelFileError(f"{path}: unexpected tensors {sorted(extra_names)[:5]} (file tampered with?)")
+    if header["__metadata__"].get("sha256") != checksum(header["__metadata__"]["config"], read_values):
+        raise ModelFileError(f"{path}: checksum mismatch: the file is corrupt or was modified after saving")
+    return Saved(layers, config["loss"], config["dtype"], config["seed"], classes, config.get("extra", {}),
+                 config.get("epochs_trained", 0), history, optimizer, early_stopping)
 
 
 def checksum(config_json: str, tensors: dict) -> str:
@@ -167,11 +199,6 @@ def checksum(config_json: str, tensors: dict) -> str:
         digest.update(name.encode("utf-8"))
         digest.update(memoryview(np.ascontiguousarray(tensors[name])).cast("B"))
     return digest.hexdigest()
-
-
-def _verify_checksum(meta: dict, net, path: Path) -> None:
-    if meta.get("sha256") != checksum(meta["config"], named_tensors(net)):
-        raise ModelFileError(f"{path}: checksum mismatch: the file is corrupt or was modified after saving")
 
 
 def read_header(path: Path) -> tuple[dict, int]:
@@ -238,12 +265,6 @@ def _tensor(f, tensors: dict, key: str, shape: tuple, dtype: np.dtype, path: Pat
     if not all_finite(value):
         raise ModelFileError(f"{path}: tensor {key!r} holds NaN or inf")
     return value
-
-
-def _expect_names(tensors: dict, net, path: Path) -> None:
-    extra = set(tensors) - set(named_tensors(net))
-    if extra:
-        raise ModelFileError(f"{path}: unexpected tensors {sorted(extra)[:5]} (file tampered with?)")
 
 
 class _open:

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import fused
 from .activations import Activation, log_softmax, sigmoid, softplus
 from .errors import ConfigError, DataError
 
@@ -183,7 +182,7 @@ class Loss:
     from_z: Callable[[Array, Array], Array] | None = None
     needs_probabilities: bool = False
     classification: bool = False
-    kernel: str | None = None  # fused.py's one-pass sum of the per-sample values for the shortcut, if any
+    shortcut_total: Callable | None = None  # (ops, z, a, y, w, scratch) -> sum_i w_i L_i for the shortcut pair
     crossed: dict = field(default_factory=dict, hash=False, compare=False)
     rows_sum_to_one: bool = False
 
@@ -192,16 +191,14 @@ class Loss:
         return act.name == self.shortcut
 
     def value(self, z: Array, a: Array, y: Array, act: Activation, weights: Array | None = None,
-              scratch: Array | None = None) -> float:
+              scratch: Array | None = None, ops=None) -> float:
         """L averaged over the batch: sum_i w_i L_i / sum_i w_i (the plain mean without weights).
 
-        ``scratch``, an (m, n_L) array, saves the temporaries (training passes one).
+        ``scratch``, an (m, n_L) array, saves the temporaries (training passes one); with a
+        backend ``ops`` (training's), the shortcut pair's sum is the backend's.
         """
-        if self.cancels_with(act) and self.kernel:
-            w = weights if weights is None or weights.dtype == z.dtype else weights.astype(z.dtype)
-            total = fused.run(self.kernel, z, a, y, w)
-            if total is not fused.SKIPPED:
-                return float(total) * mean_factor(weights, z.shape[0])  # the lines below in one pass
+        if ops is not None and self.shortcut_total is not None and self.cancels_with(act):
+            return self.shortcut_total(ops, z, a, y, weights, scratch) * mean_factor(weights, z.shape[0])
         if self.cancels_with(act):
             per = self.from_z(z, y, scratch)
         elif act.name in self.crossed:
@@ -250,13 +247,17 @@ class Loss:
             )
 
 
-def shortcut_delta(a: Array, y: Array, weights: Array | None, out: Array | None = None) -> Array:
+def shortcut_delta(a: Array, y: Array, weights: Array | None, out: Array | None = None, ops=None) -> Array:
     """delta^L = (a^L - y) / m, or (a^L - y) w_i / sum(w), into ``out`` if given: the
-    shortcut's output error, where sigma' cancels against dL/da^L."""
-    if weights is None and out is not None and \
-            fused.run("scaled_difference", a, y, a.dtype.type(1 / a.shape[0]), out) is not fused.SKIPPED:
-        return out  # the kernel did the line below in one pass
+    shortcut's output error, where sigma' cancels against dL/da^L (by ``ops`` when given)."""
+    if weights is None and out is not None and ops is not None:
+        return ops.scaled_difference(a, y, 1 / a.shape[0], out)
     return batch_scale(np.subtract(a, y, out=out), weights)
+
+
+def softmax_cross_entropy_total(ops, z: Array, a: Array, y: Array, weights: Array | None, scratch) -> float:
+    """sum_i w_i L_i of cross_entropy after softmax, by the backend (one pass over a^L in NumbaOps)."""
+    return ops.softmax_xent(z, a, y, weights, scratch)
 
 
 def batch_scale(g: Array, weights: Array | None) -> Array:
@@ -284,7 +285,7 @@ LOSSES: dict[str, Loss] = {
         Loss(
             "cross_entropy", cross_entropy, cross_entropy_dL_da, shortcut="softmax",
             from_z=cross_entropy_from_z, needs_probabilities=True, classification=True,
-            kernel="cross_entropy", rows_sum_to_one=True,
+            shortcut_total=softmax_cross_entropy_total, rows_sum_to_one=True,
             crossed={"sigmoid": FromZ(cross_entropy_sigmoid_from_z, cross_entropy_sigmoid_delta)},
         ),
         Loss(

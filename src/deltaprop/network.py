@@ -1,4 +1,9 @@
-"""Network: layers 1..L, a loss, a dtype; the forward pass and its backward pass."""
+"""Network: the model. Layers 1..L, a loss, a dtype, classes, preprocessing; the forward and backward passes.
+
+What exists only because the model is trained (optimizer, history, epochs, early
+stopping's record, the flat parameter vector) is a TrainingState on ``net.training``,
+made and continued by ``fit`` (training/), saved with the model in checkpoints.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +11,19 @@ import os
 
 import numpy as np
 
-from . import backprop
+from . import backprop, io
 from .activations import step
 from .backprop import Grads, Trace
 from .checks import all_finite, check_weights, check_whole_numbers, check_X, encode_targets
-from .errors import ConfigError, DataError, DivergenceError, ShapeError
-from .layers import Dense
+from .errors import ConfigError, DataError, DeltapropError, DivergenceError, ModelFileError, ShapeError
+from .layers import Layer
 from .losses import get_loss
-from .params import FlatParams
-from .schema import MAX_LAYERS
+from .ops import NumpyOps, get_ops
+from .schema import DTYPES, MAX_LAYERS
+from .training import History, TrainingState
+from .training import fit as train
 
 Array = np.ndarray
-DTYPES = ("float32", "float64")
 
 
 class Network:
@@ -25,17 +31,18 @@ class Network:
 
     Parameters
     ----------
-    layers : list of Dense, consecutive sizes matching (n_out of l == n_in of l+1).
+    layers : list of Layer (Dense, ...), consecutive sizes matching (n_out of l == n_in of l+1).
     loss : "mse", "cross_entropy" or "binary_cross_entropy".
     dtype : "float64" or "float32"; every array of the network's work has it.
     seed : seeds the weight init and, in ``fit``, shuffling and dropout (an integer in 0..2^63-1).
-    initialize : False gives zero weights, for a loader about to fill them in.
+    initialize : False keeps the parameters the layers hold (a loader's), checked against their declaration.
+    ops : the array backend, "numpy", "numba" or a backend object; None takes ``ops.default_ops()``.
     """
 
-    def __init__(self, layers: list[Dense], loss: str = "mse", dtype: str = "float64", seed: int | None = None,
-                 initialize: bool = True):
-        if not layers or not all(isinstance(layer, Dense) for layer in layers):
-            raise ConfigError("Network needs a non-empty list of Dense layers")
+    def __init__(self, layers: list[Layer], loss: str = "mse", dtype: str = "float64", seed: int | None = None,
+                 initialize: bool = True, ops: str | NumpyOps | None = None):
+        if not layers or not all(isinstance(layer, Layer) for layer in layers):
+            raise ConfigError("Network needs a non-empty list of layers (Dense, or another Layer kind)")
         for l in range(1, len(layers)):
             if layers[l - 1].n_out != layers[l].n_in:
                 raise ShapeError(f"layer {l} has n_out={layers[l - 1].n_out} but layer {l + 1} "
@@ -58,27 +65,15 @@ class Network:
             raise ConfigError(f"seed must be an integer in 0..2^63-1, got {seed!r}")
         self.seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else int(seed)
         self.classes: Array | None = None  # labels behind output neurons 0..n_L-1, set by fit
-        self.epochs_trained = 0
-        self.optimizer = None
-        self.history = None  # the training History, extended by each fit call
-        self.stop_training = False  # set by a callback to end fit after this epoch
         self.extra: dict = {}  # JSON-able notes saved with the model (e.g. the CLI's feature scaling)
-        self.early_stopping = None  # EarlyStopping's record during a fit: checkpoints carry it (exact resume)
+        self.ops = get_ops(ops)  # the array backend of every pass and step, chosen once
+        self.training: TrainingState | None = None  # made by the first fit (or a loaded checkpoint)
         rng = np.random.default_rng(self.seed)
         for layer in self.layers:
             if initialize:
                 layer.initialize(rng, self.dtype)
-            else:  # weights about to be loaded: no random draws to discard
-                layer.allocate(self.dtype)
-        self.flat = FlatParams(self.layers, self.dtype)
-
-    def flat_params(self) -> FlatParams:
-        """The one-vector view of all parameters, rebuilt if a layer's W or b was replaced."""
-        if not self.flat.is_bound(self.layers):
-            self.flat = FlatParams(self.layers, self.dtype)
-            if self.optimizer is not None:  # its flat state belonged to the old vector
-                self.optimizer.load_state_arrays(self.optimizer.state_arrays(), self.optimizer.t)
-        return self.flat
+            else:
+                _check_loaded(layer, self.dtype)
 
     @property
     def L(self) -> int:
@@ -108,7 +103,7 @@ class Network:
         trace = workspace.trace(a0) if workspace is not None else Trace([None] * (L + 1), [a0] + [None] * L,
                                                                         [None] * (L + 1))
         for l, layer in enumerate(self.layers, start=1):
-            z, a = layer.forward(trace.a[l - 1], trace.z[l], trace.a[l])
+            z, a = layer.forward(trace.a[l - 1], self.ops, trace.z[l], trace.a[l])
             mask = None
             if training and layer.dropout:
                 mask = dropout_mask(rng or np.random.default_rng(), a.shape, layer.dropout, self.dtype,
@@ -121,7 +116,8 @@ class Network:
         """Equations (1)-(4): fresh dW[l], db[l], delta[l] for l = 1..L (see backprop.py)."""
         m = trace.a[0].shape[0]
         target = self.targets(y, m)
-        return backprop.backward(self.layers, self.loss_fn, trace, target, check_weights(sample_weight, m))
+        return backprop.backward(self.layers, self.loss_fn, trace, target, check_weights(sample_weight, m),
+                                 ops=self.ops)
 
     def targets(self, y, m: int) -> Array:
         """y encoded as (m, n_L) in the network's dtype (one-hot for labels), checked for the loss."""
@@ -157,10 +153,12 @@ class Network:
             a = a0[start:start + chunk] if dense else a0[start:start + chunk].toarray(out=rows[:min(chunk, m - start)])
             for layer, buffer in zip(self.layers[:-1], buffers, strict=True):
                 z = buffer[:a.shape[0]]
-                _, a = layer.forward(a, z=z, a=z)  # a^l written over z^l
-            z_L = self.layers[-1].pre_activation(a, out=out[start:start + chunk])
+                _, a = layer.forward(a, self.ops, z=z, a=z)  # a^l written over z^l
+            z_L = out[start:start + chunk]
             if sigma_L:
-                self.layers[-1].activation.forward(z_L, out=z_L)
+                self.layers[-1].forward(a, self.ops, z=z_L, a=z_L)  # a^L written over z^L, in the result
+            else:
+                self.layers[-1].pre_activation(a, self.ops, out=z_L)
         if not all_finite(out):
             raise DivergenceError(self._non_finite_output(out, a0))
         return out
@@ -168,10 +166,10 @@ class Network:
     def _non_finite_output(self, out: Array, a0) -> str:
         """Why a prediction is NaN or inf: the row, and the largest weight and input magnitudes."""
         row = int(np.argmax(~np.isfinite(out).all(axis=1)))
-        biggest = max(range(1, self.L + 1), key=lambda l: float(np.abs(self.layers[l - 1].W).max()))
-        W_max = float(np.abs(self.layers[biggest - 1].W).max())
-        return (f"the network's output a^L is not finite for row {row}: a layer overflowed (largest |W| "
-                f"{W_max:.3g}, in layer {biggest}); the model's weights or the inputs are out of range")
+        (l, name), value = max(self.params().items(), key=lambda item: float(np.abs(item[1]).max(initial=0)))
+        return (f"the network's output a^L is not finite for row {row}: a layer overflowed (largest parameter "
+                f"|{name}| {float(np.abs(value).max()):.3g}, in layer {l}); the model's weights or the inputs "
+                "are out of range")
 
     def predict_proba(self, X) -> Array:
         """Class probabilities (m, n_classes); one sigmoid output gives columns [1 - p, p]."""
@@ -206,12 +204,10 @@ class Network:
 
     # --- parameters -----------------------------------------------------------
     def params(self) -> dict:
-        """{(l, 'W'): W^l, (l, 'b'): b^l} for l = 1..L: the live arrays, updated in place."""
-        out = {}
-        for l, layer in enumerate(self.layers, start=1):
-            out[(l, "W")] = layer.W
-            out[(l, "b")] = layer.b
-        return out
+        """{(l, name): array} for every parameter layer l declares ((l, 'W'): W^l, (l, 'b'): b^l for Dense),
+        l = 1..L: the live arrays, updated in place."""
+        return {(l, name): value for l, layer in enumerate(self.layers, start=1)
+                for name, value in layer.params().items()}
 
     def get_weights(self) -> dict:
         """A copy of every parameter, keyed as ``params``."""
@@ -222,17 +218,13 @@ class Network:
         for key, value in self.params().items():
             value[...] = weights[key]
 
-    def fit(self, X, y, **options):
+    def fit(self, X, y, **options) -> History:
         """Train on (X, y); see ``deltaprop.training.fit`` for the options."""
-        from .training import fit
+        return train(self, X, y, **options)
 
-        return fit(self, X, y, **options)
-
-    def save(self, path) -> None:
-        """Write weights and config to ``path`` (safetensors, no pickle); see ``deltaprop.io``."""
-        from .io import save
-
-        save(self, path)
+    def save(self, path, include_optimizer: bool = True) -> None:
+        """Write weights and config (and the training state) to ``path`` (safetensors, no pickle); see io.py."""
+        io.save(self, path, include_optimizer)
 
     def config(self) -> dict:
         return {"layers": [layer.config() for layer in self.layers], "loss": self.loss_fn.name,
@@ -243,10 +235,49 @@ class Network:
         return f"Network([\n  {inner}],\n  loss={self.loss_fn.name!r}, dtype={self.dtype.name!r})"
 
 
+def _check_loaded(layer: Layer, dtype: np.dtype) -> None:
+    """A layer given with its parameters (``initialize=False``) holds each declared one, of its shape and dtype."""
+    for name, shape in layer.param_shapes().items():
+        value = getattr(layer, name, None)
+        if not (isinstance(value, np.ndarray) and value.shape == shape and value.dtype == dtype):
+            raise ConfigError(f"with initialize=False every layer must hold its parameters: {layer!r}'s {name} "
+                              f"must be a {dtype.name} array of shape {shape}")
+
+
+def load(path) -> Network:
+    """Read a model file written by ``save`` (io.read checks it): a Network ready to predict, or, from a
+    checkpoint, to continue training where it stopped."""
+    saved = io.read(path)
+    try:
+        net = Network(saved.layers, loss=saved.loss, dtype=saved.dtype, seed=saved.seed, initialize=False)
+    except DeltapropError as exc:
+        raise ModelFileError(f"{path}: invalid model config: {exc}") from None
+    net.classes, net.extra = saved.classes, saved.extra
+    if saved.epochs_trained or saved.history or saved.optimizer is not None:
+        net.training = TrainingState(saved.optimizer, History.from_lists(saved.history or {}), saved.epochs_trained,
+                                     saved.early_stopping)
+    return net
+
+
+def resume(path, X, y, epochs: int, **options) -> Network:
+    """Continue the run saved at ``path`` (a ModelCheckpoint file) until it has ``epochs`` epochs in all.
+
+    The file holds the weights, the optimizer state and the epoch count, and every
+    epoch's randomness derives from (seed, epoch), so the result equals a run that was
+    never interrupted. Returns the network.
+    """
+    net = load(path)
+    done = net.training.epoch if net.training is not None else 0
+    if epochs < done:
+        raise ConfigError(f"{path} has trained {done} epochs already, more than epochs={epochs}")
+    net.fit(X, y, epochs=epochs - done, **options)
+    return net
+
+
 def check_memory(layers: list, dtype: np.dtype, copies: int) -> None:
     """Refuse, naming the sizes, a network whose ``copies`` of all parameters exceed the machine's memory
     (a MemoryError from deep inside, or swapping, otherwise)."""
-    n_params = sum(layer.n_in * layer.n_out + layer.n_out for layer in layers)
+    n_params = sum(layer.n_params() for layer in layers)
     needed = n_params * dtype.itemsize * copies
     try:
         available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

@@ -1,4 +1,4 @@
-"""Optimizers: ``step(params, grads)`` updates each parameter in place.
+"""Optimizers: ``step(params, grads)`` updates each parameter in place, by an array backend's update.
 
 ``params`` and ``grads`` are dicts keyed by (l, name), e.g. (2, "W"), as
 ``Network.params()`` and ``Grads.items()`` give them. The optimizer's own state
@@ -7,18 +7,18 @@ arrays, never a reference to a weight array, so replacing a network's arrays
 (load, set_weights) cannot leave it updating stale copies.
 
 The update rules follow PyTorch's optimizers of the same name, so a run can be
-compared with torch step for step.
+compared with torch step for step. The arithmetic of each rule is the backend's
+(``ops.adam``, ``ops.sgd``, ...: NumpyOps' lines are the reference); an optimizer
+holds the hyperparameters, the state and the step count.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from . import fused
-from .activations import step
 from .errors import ConfigError
+from .ops import NumpyOps, get_ops
+from .ops.numpy_ops import adam_constants
 
 Array = np.ndarray
 
@@ -46,8 +46,12 @@ class Optimizer:
         self._flat = None  # (FlatParams, {slot: vector}, scratch vector) once step_flat has run
         self._scratch: dict = {}
 
-    def step(self, params: dict, grads) -> None:
-        """Apply one update to every parameter, in place (one array at a time)."""
+    def step(self, params: dict, grads, ops: NumpyOps | None = None) -> None:
+        """Apply one update to every parameter, in place (one array at a time), by ``ops`` (NumPy's by default).
+
+        ``params`` and ``grads`` are keyed (l, name); weight decay applies to the "W" parameters.
+        """
+        ops = ops or get_ops("numpy")
         self.t += 1
         for key, g in grads.items():
             theta = params[key]
@@ -59,10 +63,10 @@ class Optimizer:
             slots = self.state.get(key)
             if slots is None:
                 slots = self.state[key] = {s: np.zeros_like(theta) for s in self.slots}
-            self.update(theta, g, slots, self.scratch(theta))
-            self._flush_denormals(slots, self.scratch(theta))
+            self.update(theta, g, slots, self.scratch(theta), ops)
+            self._flush_denormals(slots, self.scratch(theta), ops)
 
-    def step_flat(self, flat) -> None:
+    def step_flat(self, flat, ops: NumpyOps) -> None:
         """The same update for all parameters at once, on a FlatParams' ``theta`` and ``grad``.
 
         The state lives in vectors of the same layout; ``state[(l, name)]`` holds views of them.
@@ -75,10 +79,10 @@ class Optimizer:
                     theta_W *= 1 - self.lr * self.weight_decay
                 else:
                     g_W += self.weight_decay * theta_W  # L2: adds lambda W to dL/dW (grad is scratch)
-        self.update(flat.theta, flat.grad, slots, tmp)
-        self._flush_denormals(slots, tmp)
+        self.update(flat.theta, flat.grad, slots, tmp, ops)
+        self._flush_denormals(slots, tmp, ops)
 
-    def _flush_denormals(self, slots: dict, tmp: Array) -> None:
+    def _flush_denormals(self, slots: dict, tmp: Array, ops: NumpyOps) -> None:
         """Zero state entries about to become subnormal (every FLUSH_EVERY steps).
 
         A weight whose gradient stays 0 (a dead unit) has its moments multiplied by beta
@@ -89,11 +93,7 @@ class Optimizer:
             return
         threshold = float(np.finfo(tmp.dtype).tiny) * 2**20
         for state in slots.values():
-            if fused.run("flush_small", state, state.dtype.type(threshold)) is not fused.SKIPPED:
-                continue  # the kernel did the three lines below in one pass
-            np.abs(state, out=tmp)
-            tmp -= threshold
-            state *= step(tmp)  # 0 below the threshold, 1 above: no boolean array
+            ops.flush_small(state, threshold, tmp)
 
     def _flat_slots(self, flat) -> tuple[dict, Array]:
         """Flat state vectors for ``flat``'s layout, carrying over any state held per key, and a
@@ -101,7 +101,6 @@ class Optimizer:
         if self._flat is not None and self._flat[0] is flat:
             return self._flat[1:]
         vectors = {slot: np.zeros_like(flat.theta) for slot in self.slots}
-        fused.run("flush_small", flat.theta[:0], flat.theta.dtype.type(0))  # load it now, not at step 64
         views = {slot: flat.views(vector) for slot, vector in vectors.items()}
         for slot in self.slots:
             for key, view in views[slot].items():
@@ -118,8 +117,8 @@ class Optimizer:
             self._scratch[key] = np.empty_like(like)
         return self._scratch[key]
 
-    def update(self, theta: Array, g: Array, slots: dict, tmp: Array) -> None:
-        """theta -= the step for gradient g, in place; ``tmp`` is scratch of theta's shape."""
+    def update(self, theta: Array, g: Array, slots: dict, tmp: Array, ops: NumpyOps) -> None:
+        """theta -= the step for gradient g, in place, by ``ops``; ``tmp`` is scratch of theta's shape."""
         raise NotImplementedError
 
     def hyperparameters(self) -> dict:
@@ -151,36 +150,11 @@ class SGD(Optimizer):
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
         self.slots = ("velocity",) if momentum else ()
 
-    def update(self, theta, g, slots, tmp):
-        if self._fused_update(theta, g, slots):
-            return
-        if not self.momentum:
-            np.multiply(g, self.lr, out=tmp)
-            theta -= tmp
-            return
-        v = slots["velocity"]
-        if self.t == 1:
-            v[...] = g  # torch starts the buffer at the first gradient
+    def update(self, theta, g, slots, tmp, ops):
+        if self.momentum:  # torch starts the velocity at the first gradient
+            ops.sgd_momentum(theta, g, slots["velocity"], self.momentum, self.lr, self.t == 1, self.nesterov, tmp)
         else:
-            v *= self.momentum
-            v += g
-        if self.nesterov:
-            np.multiply(v, self.momentum, out=tmp)
-            tmp += g
-        else:
-            tmp[...] = v
-        tmp *= self.lr
-        theta -= tmp
-
-    def _fused_update(self, theta, g, slots) -> bool:
-        """The same update in one pass (fused.py), when a kernel is available."""
-        c = theta.dtype.type
-        if self.momentum:
-            args = ("sgd_momentum", theta, g, slots["velocity"], c(self.momentum), c(self.lr), self.t == 1,
-                    self.nesterov)
-        else:
-            args = ("sgd", theta, g, c(self.lr))
-        return fused.run(*args) is not fused.SKIPPED
+            ops.sgd(theta, g, self.lr, tmp)
 
     def hyperparameters(self):
         return {"lr": self.base_lr, "momentum": self.momentum, "nesterov": self.nesterov,
@@ -200,41 +174,11 @@ class Adam(Optimizer):
             if not 0 <= beta < 1:
                 raise ConfigError(f"{label} must be in [0, 1), got {beta!r}")
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
-        self._betas_cache = None  # ((scalar type, betas), the four constants), for the fused step
 
-    def update(self, theta, g, slots, tmp):
-        if self._fused_update(theta, g, slots):
-            return
-        m, v = slots["m"], slots["v"]
-        bias1 = 1 - self.beta1**self.t
-        bias2 = 1 - self.beta2**self.t
-        m *= self.beta1                       # m = b1 m + (1 - b1) g
-        np.multiply(g, 1 - self.beta1, out=tmp)
-        m += tmp
-        v *= self.beta2                       # v = b2 v + (1 - b2) g^2
-        np.square(g, out=tmp)
-        tmp *= 1 - self.beta2
-        v += tmp
+    def update(self, theta, g, slots, tmp, ops):
         # lr m_hat / (sqrt(v_hat) + eps) = [lr sqrt(bias2) / bias1] m / (sqrt(v) + eps sqrt(bias2))
-        np.sqrt(v, out=tmp)
-        tmp += self.eps * math.sqrt(bias2)  # Python floats: a NumPy float64 scalar would force a cast buffer
-        np.divide(m, tmp, out=tmp)
-        tmp *= self.lr * math.sqrt(bias2) / bias1
-        theta -= tmp
-
-    def _fused_update(self, theta, g, slots) -> bool:
-        """The same update in one pass (fused.py), when a kernel is available."""
-        bias1, bias2 = 1 - self.beta1**self.t, 1 - self.beta2**self.t
-        c = theta.dtype.type
-        return fused.run("adam", theta, g, slots["m"], slots["v"], *self._betas(c), c(self.eps * math.sqrt(bias2)),
-                         c(self.lr * math.sqrt(bias2) / bias1)) is not fused.SKIPPED
-
-    def _betas(self, c) -> tuple:
-        """beta1, 1 - beta1, beta2, 1 - beta2 as scalars of type ``c`` (made once per dtype)."""
-        key = (c, self.beta1, self.beta2)  # rebuilt if someone changes the betas
-        if self._betas_cache is None or self._betas_cache[0] != key:
-            self._betas_cache = (key, (c(self.beta1), c(1 - self.beta1), c(self.beta2), c(1 - self.beta2)))
-        return self._betas_cache[1]
+        eps_hat, step_size = adam_constants(self.lr, self.beta1, self.beta2, self.eps, self.t)
+        ops.adam(theta, g, slots["m"], slots["v"], self.beta1, self.beta2, eps_hat, step_size, tmp)
 
     def hyperparameters(self):
         return {"lr": self.base_lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
@@ -265,33 +209,9 @@ class RMSprop(Optimizer):
         self.alpha, self.eps, self.momentum = float(alpha), float(eps), float(momentum)
         self.slots = ("square_avg", "momentum_buffer") if momentum else ("square_avg",)
 
-    def update(self, theta, g, slots, tmp):
-        if self._fused_update(theta, g, slots):
-            return
-        v = slots["square_avg"]
-        v *= self.alpha                       # v = alpha v + (1 - alpha) g^2
-        np.square(g, out=tmp)
-        tmp *= 1 - self.alpha
-        v += tmp
-        np.sqrt(v, out=tmp)
-        tmp += self.eps
-        np.divide(g, tmp, out=tmp)            # g / (sqrt(v) + eps)
-        if self.momentum:
-            buf = slots["momentum_buffer"]
-            buf *= self.momentum
-            buf += tmp
-            tmp[...] = buf
-        tmp *= self.lr
-        theta -= tmp
-
-    def _fused_update(self, theta, g, slots) -> bool:
-        """The same update in one pass (fused.py), when a kernel is available."""
-        name = "rmsprop_momentum" if self.momentum else "rmsprop"
-        state = [slots[s] for s in self.slots]  # square_avg (, momentum_buffer)
-        c = theta.dtype.type
-        extra = (c(self.momentum),) if self.momentum else ()
-        return fused.run(name, theta, g, *state, c(self.alpha), c(1 - self.alpha), c(self.eps), *extra,
-                         c(self.lr)) is not fused.SKIPPED
+    def update(self, theta, g, slots, tmp, ops):
+        ops.rmsprop(theta, g, slots["square_avg"], slots.get("momentum_buffer"), self.alpha, self.eps, self.momentum,
+                    self.lr, tmp)
 
     def hyperparameters(self):
         return {"lr": self.base_lr, "alpha": self.alpha, "eps": self.eps, "momentum": self.momentum,

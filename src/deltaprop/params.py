@@ -1,13 +1,16 @@
-"""All of a network's W^l and b^l in one contiguous vector, each layer's arrays a view of it.
+"""All of a network's parameters in one contiguous vector, each layer's arrays a view of it.
 
 Training updates every parameter with a handful of whole-vector operations
 (one fused optimizer step) instead of a loop of small ones per array, and the
-backward pass writes dW^l, db^l straight into the matching views of one
-gradient vector. ``layer.W`` and ``layer.b`` stay ordinary arrays of the
-notes' shapes; they just happen to share one buffer.
+backward pass writes each gradient straight into the matching view of one
+gradient vector. The layout follows what the layers declare (``param_shapes``:
+Dense's W^l then b^l, layer after layer); ``layer.W`` and ``layer.b`` stay
+ordinary arrays of the notes' shapes that happen to share one buffer.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -15,19 +18,20 @@ from .backprop import Grads
 
 
 class FlatParams:
-    """``theta`` holds W^1, b^1, ..., W^L, b^L back to back; ``grad`` has the same layout."""
+    """``theta`` holds every declared parameter back to back; ``grad`` has the same layout."""
 
     def __init__(self, layers: list, dtype: np.dtype):
-        self.keys, self.slices, self.shapes = [], [], []
+        self.keys, self.slices, self.shapes, self.decayed = [], [], [], []
         offset = 0
         for l, layer in enumerate(layers, start=1):
-            for name in ("W", "b"):
-                shape = getattr(layer, name).shape
-                size = int(np.prod(shape))
+            for name, shape in layer.param_shapes().items():
+                size = math.prod(shape)
                 self.keys.append((l, name))
                 self.slices.append(slice(offset, offset + size))
                 self.shapes.append(shape)
+                self.decayed.append(name in layer.decayed)
                 offset += size
+        self.L = len(layers)
         self.theta = np.empty(offset, dtype=dtype)
         self.grad = np.zeros(offset, dtype=dtype)
         self.bind(layers)
@@ -45,18 +49,21 @@ class FlatParams:
 
     def is_bound(self, layers: list) -> bool:
         """True while every layer still holds the very view it was given (nobody assigned a new
-        array to W or b; writing into them is fine)."""
+        array to a parameter; writing into them is fine)."""
+        if len(layers) != self.L:
+            return False
         for (l, name), view in self._bound.items():
             if getattr(layers[l - 1], name) is not view:
                 return False
         return True
 
-    def grads_out(self, L: int) -> Grads:
-        """Grads whose dW[l], db[l] are views of ``grad``: where backward(out=...) writes."""
-        views = self.views(self.grad)
-        return Grads([None] + [views[(l, "W")] for l in range(1, L + 1)],
-                     [None] + [views[(l, "b")] for l in range(1, L + 1)], [None] * (L + 1))
+    def grads_out(self) -> Grads:
+        """Grads whose parameter gradients are views of ``grad``: where backward(out=...) writes."""
+        grads = Grads.empty(self.L)
+        for (l, name), view in self.views(self.grad).items():
+            grads.params[l][name] = view
+        return grads
 
     def weight_views(self, flat: np.ndarray) -> list:
-        """The W^l parts of ``flat`` (weight decay applies to them, not to the biases)."""
-        return [flat[s] for (l, name), s in zip(self.keys, self.slices, strict=True) if name == "W"]
+        """The parts of ``flat`` that weight decay and L2 apply to (weights W^l, not biases)."""
+        return [flat[s] for s, decayed in zip(self.slices, self.decayed, strict=True) if decayed]

@@ -2,7 +2,7 @@
 
 The training loop runs every batch through the same arrays (the last, shorter batch
 through their first rows), and backward() writes dW^l, db^l into views of the
-network's gradient vector, so an epoch allocates nothing per batch.
+training's gradient vector (FlatParams), so an epoch allocates nothing per batch.
 """
 
 from __future__ import annotations
@@ -15,22 +15,22 @@ from .backprop import Grads, Trace
 class Workspace:
     """Arrays of shape (batch_size, n_l) for l = 1..L; index 0 is the input layer."""
 
-    def __init__(self, net, batch_size: int):
+    def __init__(self, layers: list, flat, batch_size: int):
         def buffers(wanted):
-            return [None] + [np.empty((batch_size, layer.n_out), dtype=net.dtype) if wanted(layer) else None
-                             for layer in net.layers]
+            return [None] + [np.empty((batch_size, layer.n_out), dtype=flat.theta.dtype) if wanted(layer) else None
+                             for layer in layers]
 
         self.batch_size = batch_size
         self.z, self.a, self.delta = buffers(bool), buffers(bool), buffers(bool)
         self.mask = buffers(lambda layer: layer.dropout > 0)
-        self.flat = net.flat_params()
-        self.grads = self.flat.grads_out(net.L)
+        self.flat = flat
+        self.grads = flat.grads_out()
         self.snapshot = np.empty_like(self.flat.theta)  # the parameters at the start of an epoch
         self._full = (self._trace_rows(batch_size), self._out_rows(batch_size))  # every batch but the last
 
-    def fits(self, net, batch_size: int) -> bool:
-        """Still usable for this network and batch size (its parameters not replaced)."""
-        return batch_size == self.batch_size and self.flat is net.flat_params()
+    def fits(self, flat, batch_size: int) -> bool:
+        """Still usable for this parameter vector and batch size."""
+        return batch_size == self.batch_size and self.flat is flat
 
     def trace(self, a0: np.ndarray) -> Trace:
         """Trace whose z[l], a[l], mask[l] are the first m rows of the buffers (m = len(a0)), a[0] = a0.
@@ -50,7 +50,7 @@ class Workspace:
         return Trace(_rows(self.z, m), [None] + _rows(self.a, m)[1:], _rows(self.mask, m))
 
     def _out_rows(self, m: int) -> Grads:
-        return Grads(self.grads.dW, self.grads.db, _rows(self.delta, m))
+        return Grads(self.grads.params, _rows(self.delta, m))
 
 
 def _rows(arrays: list, m: int) -> list:

@@ -13,14 +13,13 @@ import os
 import sys
 
 from ..errors import DeltapropError
+from ..version import __version__
 from . import evaluate, explain, export, inspect, train
 
 COMMANDS = [train, evaluate, inspect, explain, export]  # each adds its subcommands
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
-
     parser = argparse.ArgumentParser(
         prog="deltaprop", allow_abbrev=False,
         description="Train fully-connected networks by the backpropagation of the notes.",

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..data import read_npz, read_table
 from ..errors import DataError
-from ..io import load
+from ..network import load
 from ..training import evaluate as evaluate_net
 from .common import (
     DATA_HELP,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..data import Scaler
 from ..errors import ConfigError, DataError
 from ..explain import explain, notes_example, render_html, render_markdown, render_text
-from ..io import load
+from ..network import load
 from .common import inputs_for, labelled_data, load_data, model_test_data
+from .train import new_network
 
 
 def add_parser(sub) -> None:
@@ -50,8 +52,6 @@ def _subject(args):
         X, y = labelled_data(net, args.data) if args.data else model_test_data(net)
         X = inputs_for(net, X)
     else:
-        from ..data import Scaler
-        from .train import new_network
 
         data, _, _, _ = load_data(args.data or "digits", seed=args.seed)
         X, y = Scaler("standard").fit(data.X_train).transform(data.X_test), data.y_test

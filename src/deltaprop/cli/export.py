@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..io import load
+from ..network import load
 
 
 def add_parser(sub) -> None:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import ACTIVATIONS, LOSSES, __version__, fused
+from ..activations import ACTIVATIONS
+from ..data.builtin import BUILTIN
 from ..errors import ConfigError
 from ..gradcheck import gradcheck
-from ..io import load
+from ..losses import LOSSES
+from ..network import load
+from ..ops import describe as backend
 from ..optimizers import OPTIMIZERS
+from ..version import __version__
 from .common import inputs_for, load_data
+from .train import new_network
 
 
 def add_parser(sub) -> None:
@@ -36,7 +41,6 @@ def add_parser(sub) -> None:
 
 
 def run_gradcheck(args) -> int:
-    from .train import new_network
 
     if args.samples < 1 or args.max_entries < 1:
         raise ConfigError(f"--samples and --max-entries must be at least 1, got {args.samples} and {args.max_entries}")
@@ -58,11 +62,10 @@ def run_gradcheck(args) -> int:
 def run_info(args) -> int:
     if args.model is None:
         print(f"deltaprop {__version__}, NumPy {np.__version__}")
-        print(f"kernels: {fused.describe()}")
+        print(f"kernels: {backend()}")
         print(f"activations: {', '.join(sorted(ACTIVATIONS))}")
         print(f"losses: {', '.join(sorted(LOSSES))}")
         print(f"optimizers: {', '.join(OPTIMIZERS)}")
-        from ..data.builtin import BUILTIN
 
         print(f"built-in data: {', '.join(BUILTIN)}")
         return 0
@@ -71,13 +74,14 @@ def run_info(args) -> int:
     n_params = sum(v.size for v in net.params().values())
     print(f"layers: {' -> '.join([str(net.layers[0].n_in)] + [str(layer.n_out) for layer in net.layers])}")
     print(f"parameters: {n_params}   dtype: {net.dtype.name}   seed: {net.seed}")
-    print(f"epochs trained: {net.epochs_trained}")
+    state = net.training
+    print(f"epochs trained: {state.epoch if state is not None else 0}")
     if net.classes is not None:
         print(printable(f"classes: {', '.join(map(str, net.classes))}"))
-    if net.optimizer is not None:
-        print(f"optimizer: {net.optimizer.name} {net.optimizer.hyperparameters()} after {net.optimizer.t} steps")
-    if net.history is not None and len(net.history):
-        last = {k: f"{v[-1]:.4f}" for k, v in net.history.history.items() if k != "time"}
+    if state is not None and state.optimizer is not None:
+        print(f"optimizer: {state.optimizer.name} {state.optimizer.hyperparameters()} after {state.optimizer.t} steps")
+    if state is not None and len(state.history):
+        last = {k: f"{v[-1]:.4f}" for k, v in state.history.history.items() if k != "time"}
         print(printable(f"last epoch: {last}"))
     if net.extra.get("data"):
         print(printable(f"trained on: {net.extra['data']}"))

@@ -16,9 +16,11 @@ from .. import optimizers
 from ..callbacks import EarlyStopping, GradientFlow, ModelCheckpoint
 from ..data import ReadOptions, Scaler, TableEncoder
 from ..errors import ConfigError, DataError, DivergenceError
-from ..io import load
 from ..layers import Dense
-from ..network import Network, check_memory
+from ..network import Network, check_memory, load
+from ..plots import plot_confusion, plot_curves, plot_gradient_flow, plot_predicted
+from ..schedules import get_schedule
+from ..training import evaluate
 from .common import DATA_HELP, load_data, outputs_for, r_squared, table, targets_for
 from .options import AUTO_PATIENCE, AUTO_STEPS, DEFAULTS, FEW_CLASSES, MAX_AUTO_CLASSES, resolve
 
@@ -162,9 +164,10 @@ def run_folder(out: Path):
 
 def train(net, opts: dict, X_train, y_train, out: Path):
     """fit() with the options, a checkpoint after every epoch; returns (history, seconds, gradient flow)."""
-    remaining = opts["epochs"] - net.epochs_trained
+    done = net.training.epoch if net.training is not None else 0
+    remaining = opts["epochs"] - done
     if remaining < 0:
-        raise ConfigError(f"the checkpoint has trained {net.epochs_trained} epochs, more than --epochs "
+        raise ConfigError(f"the checkpoint has trained {done} epochs, more than --epochs "
                           f"{opts['epochs']}")
     flow = GradientFlow() if opts["plots"] else None
     callbacks = [ModelCheckpoint(out / CHECKPOINT)] + ([flow] if flow else [])
@@ -237,7 +240,6 @@ def build_network(opts: dict, n_in: int, y: np.ndarray) -> Network:
 def new_network(layers: str, activation: str, loss: str | None, seed: int, n_in: int, y_train) -> Network:
     """A fresh float64 network from command-line options, its classes set from y_train
     (for gradcheck and explain, which look at a network rather than train it)."""
-    from .options import DEFAULTS
 
     opts = {**DEFAULTS, "layers": layers, "activation": activation, "loss": loss, "dtype": "float64", "seed": seed}
     net = build_network(opts, n_in, y_train)
@@ -269,7 +271,6 @@ def make_optimizer(opts: dict):
 
 
 def make_schedule(opts: dict):
-    from ..schedules import get_schedule
 
     name = opts["schedule"]
     return get_schedule(None if name in (None, "constant") else name,
@@ -286,7 +287,6 @@ def write_history(history, path: Path) -> None:
 
 def summarise(net, history, X_test, y_test, seconds: float) -> float:
     """Print the summary table; returns the test loss."""
-    from ..training import evaluate
 
     test = evaluate(net, X_test, y_test)
     header = ["epochs", "train loss", "val loss", "test loss"] + (["test accuracy"] if net.is_classifier
@@ -302,7 +302,6 @@ def summarise(net, history, X_test, y_test, seconds: float) -> float:
 
 
 def write_plots(net, history, X_test, y_test, out: Path, flow=None) -> None:
-    from ..plots import plot_confusion, plot_curves, plot_gradient_flow, plot_predicted
 
     plot_curves(history, out)
     if flow is not None:

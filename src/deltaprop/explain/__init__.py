@@ -4,17 +4,16 @@
     print(render_text(ex))                      # or render_markdown(ex), render_html(ex)
 """
 
+import numpy as np
+
+from ..layers import Dense
+from ..network import Network
 from .compute import ChainRule, Explanation, HiddenSum, LayerStep, OutputStep, explain
 from .render import render_html, render_markdown, render_text
 
 
 def notes_example():
     """The notes' 2-2-2 sigmoid network with mse, its fixed weights, sample and target."""
-    import numpy as np
-
-    from ..layers import Dense
-    from ..network import Network
-
     net = Network([Dense(2, 2, "sigmoid"), Dense(2, 2, "sigmoid")], loss="mse", dtype="float64", seed=0)
     net.layers[0].W[...] = [[0.15, 0.25], [0.20, 0.30]]
     net.layers[0].b[...] = [0.35, 0.35]

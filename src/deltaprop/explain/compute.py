@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import ConfigError, ShapeError
 from ..gradcheck import central_difference, float64_copy
+from ..layers import Dense
 
 
 @dataclass
@@ -116,6 +117,9 @@ def explain(net, x, y, weight: tuple[int, int, int] | None = None, neuron: int =
     ``weight`` = (l, i, j), 1-based as in the notes (default (1, 1, 1));
     ``neuron`` is the j shown in equation (2) for each hidden layer.
     """
+    if not all(type(layer) is Dense for layer in net.layers):
+        kinds = sorted({type(layer).__name__ for layer in net.layers if type(layer) is not Dense})
+        raise ConfigError(f"explain shows the notes' equations for Dense layers; this network has {', '.join(kinds)}")
     net = float64_copy(net)
     X = np.asarray(x, dtype=np.float64).reshape(1, -1)
     trace = net.forward(X)

@@ -17,7 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.columns import TableEncoder
 from ..errors import ConfigError
+from ..io import atomic_write, checksum, named_tensors
+from ..layers import Dense
+from ..version import __version__
 
 try:
     import onnx
@@ -68,7 +72,6 @@ def to_onnx(net, path=None, opset: int = OPSET):
     _metadata(net, model, opset)
     onnx.checker.check_model(model, full_check=True)
     if path is not None:
-        from ..io import atomic_write
 
         atomic_write(Path(path), model.SerializeToString())
     return model
@@ -79,6 +82,8 @@ def network_graph(net, graph: Graph, x: str) -> str:
     a = x
     for l, layer in enumerate(net.layers, start=1):
         name = layer.activation.name
+        if type(layer) is not Dense:
+            raise ConfigError(f"layer {l} is a {type(layer).__name__}; ONNX export knows Dense layers only")
         if name not in ACTIVATIONS:
             raise ConfigError(f"layer {l}'s activation {name!r} has no ONNX form; only the built-in "
                               f"activations export ({', '.join(ACTIVATIONS)})")
@@ -123,7 +128,6 @@ def _inputs(net, graph: Graph) -> tuple[list, str]:
     table = net.extra.get("table")
     if not table:
         return [helper.make_tensor_value_info("X", _tensor_type(net), [None, net.layers[0].n_in])], "X"
-    from ..data.columns import TableEncoder
 
     encoder = TableEncoder.from_config(table["columns"])
     inputs, blocks = [], []
@@ -191,8 +195,6 @@ def _heads(net, graph: Graph, a_L: str) -> list:
 
 
 def _metadata(net, model, opset: int) -> None:
-    from .. import __version__
-    from ..io import checksum, named_tensors
 
     config = json.dumps(net.config())
     table = net.extra.get("table")

@@ -1,0 +1,87 @@
+"""EpochData: the training rows served in mini-batches, each epoch in its own shuffled order."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..checks import dense_rows
+from ..workspace import Workspace
+
+Array = np.ndarray
+
+
+class EpochData:
+    """The training rows, served in mini-batches in each epoch's shuffled order.
+
+    A batch's rows are gathered from the arrays as given into preallocated batch
+    buffers (np.take with out=): no copy of the whole data set, no allocation per batch.
+    A sparse X (CSR) is gathered the same way, its batch rows written densely into the buffer.
+    ``rows``, if given, are the (sorted) indices of the training rows, the rest being
+    held out for validation; without it every row trains. Without shuffling, batches
+    of all rows are plain slices. For a classifier, each batch's predicted classes are
+    recorded (``record``) and compared with the targets once per epoch (``n_correct``).
+    """
+
+    def __init__(self, X: Array, Y: Array, w: Array | None, shuffle: bool, classifier: bool,
+                 rows: Array | None = None):
+        self.X, self.Y, self.w, self.shuffle, self.rows = X, Y, w, shuffle, rows
+        self.m = X.shape[0] if rows is None else len(rows)  # training samples per epoch
+        self.labels = classes_of(Y) if classifier else None
+        self.predicted = None if self.labels is None else np.empty(self.m, self.labels.dtype)
+        self.order = None
+        self._buffers = None
+        self._workspace = None
+
+    def workspace(self, layers: list, flat, batch_size: int) -> Workspace:
+        """The batch buffers, made once per fit (again only if the parameter vector was replaced)."""
+        rows = min(batch_size, self.m)
+        if self._workspace is None or not self._workspace.fits(flat, rows):
+            self._workspace = Workspace(layers, flat, rows)
+            self._buffers = [None if a is None else np.empty((rows,) + a.shape[1:], a.dtype)
+                             for a in (self.X, self.Y, self.w)]
+        return self._workspace
+
+    def new_epoch(self, rng: np.random.Generator) -> None:
+        """This epoch's order of the training rows (None: all rows, in order)."""
+        if self.shuffle:
+            self.order = rng.permutation(self.m) if self.rows is None else self.rows[rng.permutation(self.m)]
+        else:
+            self.order = self.rows
+        if self.order is None and not isinstance(self.X, np.ndarray):
+            self.order = np.arange(self.m)  # sparse rows are densified by gathering, never sliced
+
+    def batch(self, start: int, stop: int) -> tuple:
+        """(X, Y, w) of rows start..stop-1 of this epoch's order (w None when absent)."""
+        arrays = (self.X, self.Y, self.w)
+        if self.order is None:
+            return tuple([None if a is None else a[start:stop] for a in arrays])
+        return gather(arrays, self.order[start:stop], self._buffers)
+
+    def record(self, start: int, a_L: Array) -> None:
+        """Keep the predicted classes of the batch starting at ``start`` (classifiers only)."""
+        classes_of(a_L, out=self.predicted[start:start + a_L.shape[0]])
+
+    def n_correct(self) -> int:
+        """How many of this epoch's recorded predictions match their targets."""
+        labels = self.labels if self.order is None else self.labels[self.order]
+        return int(np.count_nonzero(self.predicted == labels))
+
+
+def gather(arrays, rows: Array, buffers) -> tuple:
+    """Rows ``rows`` of each array, taken into the first len(rows) rows of its buffer (None stays None):
+    no allocation, no copy of the whole array."""
+    n, taken = len(rows), []
+    for a, buffer in zip(arrays, buffers, strict=True):  # a plain loop: this runs for every batch
+        if isinstance(a, np.ndarray):  # mode "raise" would gather into a temporary first
+            a = a.take(rows, 0, buffer if n == len(buffer) else buffer[:n], "clip")
+        elif a is not None:  # a sparse X
+            a = dense_rows(a, rows, buffer[:n])
+        taken.append(a)
+    return tuple(taken)
+
+
+def classes_of(a: Array, out: Array | None = None) -> Array:
+    """The class each row of a (m, n_L) stands for: its argmax, or a > 0.5 for one output (as 0/1)."""
+    if a.shape[1] == 1:
+        return np.greater(a[:, 0], 0.5, out=out)
+    return a.argmax(axis=1, out=out)

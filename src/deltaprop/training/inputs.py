@@ -1,0 +1,84 @@
+"""What fit makes of its arguments before the first epoch: checked options, classes, weights, validation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..checks import check_X, label_indices
+from ..errors import ConfigError, DataError
+
+Array = np.ndarray
+
+
+def _whole(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
+def check_options(epochs, batch_size, clip_norm, l2) -> None:
+    """Refuse fit's numeric options with a message, before anything deeper fails on them."""
+    if not (_whole(epochs) and epochs >= 0):
+        raise ConfigError(f"epochs must be a whole number >= 0, got {epochs!r}")
+    if not (_whole(batch_size) and batch_size >= 1):
+        raise ConfigError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+    if clip_norm is not None and not (_number(clip_norm) and clip_norm > 0):
+        raise ConfigError(f"clip_norm must be a finite number > 0 (or None), got {clip_norm!r}")
+    if not (_number(l2) and l2 >= 0):
+        raise ConfigError(f"l2 must be a finite number >= 0, got {l2!r}")
+
+
+def set_classes(net, y: Array) -> None:
+    """Fix the labels behind the output neurons the first time a classifier is fitted."""
+    if net.classes is not None or y.ndim != 1:
+        return
+    if net.loss_fn.classification or (net.layers[-1].n_out > 1 and y.dtype.kind in "biuOUS"):
+        net.set_classes(y)
+
+
+def combined_weights(net, y: Array, w: Array | None, class_weight) -> Array | None:
+    """Per-sample weights times per-class weights (``"balanced"``: n / (k count_c))."""
+    if class_weight is None:
+        return w
+    if net.classes is None or y.ndim != 1:
+        raise ConfigError("class_weight needs class labels y of shape (m,)")
+    idx = label_indices(y, net.layers[-1].n_out, net.classes)
+    if not (class_weight == "balanced" or isinstance(class_weight, dict)):
+        raise ConfigError(f"class_weight must be a dict of label: weight or 'balanced', got {class_weight!r}")
+    if class_weight == "balanced":
+        counts = np.bincount(idx, minlength=len(net.classes)).astype(np.float64)
+        per_class = np.where(counts > 0, len(y) / (len(net.classes) * np.maximum(counts, 1)), 0.0)
+    else:
+        unknown = set(class_weight) - set(net.classes.tolist())
+        if unknown:
+            raise DataError(f"class_weight names labels never seen in y: {sorted(map(str, unknown))}")
+        if not all(_number(v) and v >= 0 for v in class_weight.values()):
+            raise ConfigError(f"class_weight values must be finite numbers >= 0, got {class_weight!r}")
+        per_class = np.array([float(class_weight.get(c, 1.0)) for c in net.classes.tolist()])
+    cw = per_class[idx]
+    return cw if w is None else w * cw
+
+
+def validation(net, X, Y, validation_data, validation_split):
+    """(training row indices or None for all, validation set or None).
+
+    The validation set is (X, Y) of validation_data, checked, or for a split
+    (X, Y, rows): the held-out rows of the training arrays, read in place, not copied.
+    """
+    if validation_data is not None:
+        Xv = check_X(validation_data[0], net.layers[0].n_in, net.dtype, sparse_ok=True)
+        return None, (Xv, net.targets(validation_data[1], Xv.shape[0]))
+    if not validation_split:
+        return None, None
+    if not 0 < validation_split < 1:
+        raise ConfigError(f"validation_split must be in (0, 1), got {validation_split}")
+    order = np.random.default_rng([net.seed, 2**31]).permutation(X.shape[0])
+    n_val = int(round(validation_split * X.shape[0]))
+    if n_val < 1 or n_val >= X.shape[0]:
+        raise DataError(f"validation_split={validation_split} leaves no samples on one side of {X.shape[0]}")
+    return np.sort(order[n_val:]), (X, Y, np.sort(order[:n_val]))

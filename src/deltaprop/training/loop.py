@@ -1,0 +1,209 @@
+"""The training loop: mini-batches, gradient steps, validation, callbacks, History.
+
+``fit`` trains a network (any object with the Network's forward pass, loss and
+layers: this module never imports the model) and keeps what training carries in a
+TrainingState on ``net.training``, continued by the next fit.
+
+All randomness of an epoch (shuffling, dropout masks) comes from a generator
+seeded with (network seed, epoch number), so training is a pure function of
+seed, data and epoch count: four epochs straight equal two, a save, a load and
+two more.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from .. import backprop
+from ..callbacks import Callback, Progress
+from ..checks import check_weights, check_X
+from ..errors import DivergenceError
+from ..losses import mean_factor
+from ..optimizers import Adam, get_optimizer
+from ..schedules import get_schedule
+from ..workspace import Workspace
+from .batches import EpochData
+from .evaluation import evaluate_encoded
+from .history import History
+from .inputs import check_options, combined_weights, set_classes, validation
+from .state import TrainingState
+
+Array = np.ndarray
+
+
+def fit(net, X, y, epochs: int = 10, batch_size: int = 32, optimizer=None, validation_data=None,
+        validation_split: float = 0.0, shuffle: bool = True, callbacks=(), verbose: int = 1,
+        sample_weight=None, class_weight=None, schedule=None, clip_norm: float | None = None,
+        l2: float = 0.0) -> History:
+    """Train ``net`` by mini-batch gradient descent and return its History.
+
+    optimizer: an Optimizer, a name ("adam", "sgd", ...) or None to keep the
+        current one (Adam(1e-3) the first time). The training state (optimizer and its
+        moments, history, epochs) is kept on ``net.training``, so calling fit again
+        continues training.
+    schedule: a Schedule (or name) giving each epoch's learning rate.
+    clip_norm: rescale the gradients when their global L2 norm exceeds it.
+    sample_weight, class_weight: per-sample weights (m,), and per-label weights
+        (a dict, or "balanced"); each batch's loss becomes the weighted mean
+        sum_i w_i L_i / sum_i w_i, so a weight of 2 counts as the row twice.
+    l2: scikit-learn's ``alpha``: each batch's loss gains (l2 / 2) sum_l ||W^l||^2
+        divided by the batch's size (its weight total, with weights), so dL/dW^l gains
+        (l2 / m) W^l; biases are not penalised. The "loss" history includes the term.
+    verbose: 0 silent, 1 a progress bar on a terminal and a line per epoch.
+    """
+    check_options(epochs, batch_size, clip_norm, l2)
+    X = check_X(X, net.layers[0].n_in, net.dtype, sparse_ok=True)
+    y = np.asarray(y)
+    set_classes(net, y)
+    Y = net.targets(y, X.shape[0])
+    w = combined_weights(net, y, check_weights(sample_weight, X.shape[0]), class_weight)
+    train_rows, val = validation(net, X, Y, validation_data, validation_split)
+    state = net.training = net.training if net.training is not None else TrainingState()
+    state.optimizer = _choose_optimizer(state, optimizer)
+    state.stop = False
+    schedule = get_schedule(schedule)
+    callbacks = list(callbacks) + ([Progress()] if verbose else [])
+    for cb in callbacks:
+        cb.on_train_begin(net)
+    data = EpochData(X, Y, w, shuffle, net.is_classifier, rows=train_rows)
+    try:
+        _run_epochs(net, state, data, epochs, batch_size, clip_norm, l2, schedule, val, callbacks)
+    except BaseException:
+        state.early_stopping = None  # a failed run's record must not seed the next fit (resume reads the file)
+        raise
+    for cb in callbacks:
+        cb.on_train_end(net)
+    return state.history
+
+
+def _run_epochs(net, state, data, epochs, batch_size, clip_norm, l2, schedule, val, callbacks) -> None:
+    """Epochs ``state.epoch`` onwards: train, validate, record, callbacks; stops when asked."""
+    for epoch in range(state.epoch, state.epoch + epochs):
+        state.optimizer.lr = schedule.lr_at(state.optimizer.base_lr, epoch)
+        logs = run_epoch(net, state, data, epoch, batch_size, clip_norm, l2, callbacks)
+        if val is not None:
+            logs.update({f"val_{k}": v for k, v in evaluate_encoded(net, *val).items()})
+        state.epoch = epoch + 1
+        state.history.append(epoch, logs)
+        for cb in callbacks:  # bookkeeping first (early stopping's record), so that ...
+            cb.on_epoch_logs(net, epoch, logs)
+        for cb in callbacks:  # ... whatever acts on the epoch (a checkpoint) sees all of it, in any order
+            cb.on_epoch_end(net, epoch, logs)
+        if state.stop:
+            break
+
+
+def run_epoch(net, state: TrainingState, data: EpochData, epoch, batch_size, clip_norm, l2,
+              callbacks: list[Callback]) -> dict:
+    """One pass over the data in mini-batches; returns the epoch's training figures."""
+    started = time.perf_counter()
+    rng = np.random.default_rng([net.seed, epoch])
+    flat, m = state.flat_for(net.layers, net.dtype), data.m
+    ws = data.workspace(net.layers, flat, batch_size)  # the batch's z, a, delta; gradients are views of flat.grad
+    data.new_epoch(rng)
+    snapshot = ws.snapshot  # the last finite state, restored if training diverges
+    np.copyto(snapshot, flat.theta)
+    total_loss = 0.0
+    n_batches = -(-m // batch_size)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is checked explicitly
+        for batch, start in enumerate(range(0, m, batch_size)):
+            xb, yb, wb = data.batch(start, start + batch_size)
+            try:
+                loss, a_L = train_step(net, state.optimizer, ws, xb, yb, wb, rng, clip_norm, callbacks, l2)
+            except DivergenceError as exc:
+                flat.theta[...] = snapshot
+                raise DivergenceError(f"training diverged in epoch {epoch + 1}, batch {batch + 1}: {exc}; "
+                                      "weights restored to the start of the epoch. Lower the learning rate "
+                                      "or set clip_norm.") from None
+            total_loss += loss * a_L.shape[0]
+            if data.predicted is not None:
+                data.record(start, a_L)
+            for cb in callbacks:
+                cb.on_batch_end(net, batch, n_batches)
+        if not np.isfinite(np.dot(flat.theta, flat.theta)):
+            flat.theta[...] = snapshot
+            raise DivergenceError(f"training diverged in epoch {epoch + 1}: the weights overflowed; weights "
+                                  "restored to the start of the epoch. Lower the learning rate.")
+    logs = {"loss": total_loss / m}
+    if data.predicted is not None:
+        logs["accuracy"] = data.n_correct() / m
+    logs.update(time=time.perf_counter() - started, lr=state.optimizer.lr)
+    return logs
+
+
+def train_step(net, optimizer, ws: Workspace, xb, yb, wb, rng, clip_norm, callbacks,
+               l2: float = 0.0) -> tuple[float, Array]:
+    """Forward, the loss, backward (equations (1)-(4)), checks, one optimizer step, all in ``ws``.
+
+    Returns the batch loss and a^L; raises DivergenceError before the step when the
+    loss or any gradient is not finite.
+    """
+    L, m = net.L, xb.shape[0]
+    out = ws.out(m)
+    trace = net.propagate(xb, training=True, rng=rng, workspace=ws)
+    # the loss first: backward may use z^L as scratch; delta^L's buffer is scratch until then
+    loss = net.loss_fn.value(trace.z[L], trace.a[L], yb, net.layers[-1].activation, wb, scratch=out.delta[L],
+                             ops=net.ops)
+    grads = backprop.backward(net.layers, net.loss_fn, trace, yb, wb, out=out, ops=net.ops)
+    if l2:
+        loss += add_l2(ws.flat, l2, mean_factor(wb, m))
+    squared_norm = float(np.dot(ws.flat.grad, ws.flat.grad))  # NaN or inf if any dW, db entry is
+    if not (math.isfinite(loss) and math.isfinite(squared_norm)):
+        raise DivergenceError(_where_non_finite(trace, grads, loss))
+    for cb in callbacks:
+        cb.on_backward(net, grads)
+    if clip_norm is not None:
+        clip_gradients(ws.flat.grad, clip_norm)
+    optimizer.step_flat(ws.flat, net.ops)
+    return loss, trace.a[L]
+
+
+def add_l2(flat, l2: float, factor: float) -> float:
+    """dL/dW^l += l2 factor W^l for every layer (factor: 1/m, or 1/sum(w)); returns the penalty
+    (l2 / 2) factor sum_l ||W^l||^2 that this adds to the batch loss. Biases are left alone."""
+    squares = 0.0
+    for W, dW in zip(flat.weight_views(flat.theta), flat.weight_views(flat.grad), strict=True):
+        dW += (l2 * factor) * W
+        squares += float(np.vdot(W, W))
+    return 0.5 * l2 * factor * squares
+
+
+def clip_gradients(g: Array, max_norm: float) -> float:
+    """Scale the gradient vector g by max_norm / ||g|| when its L2 norm ||g|| exceeds max_norm.
+
+    ``g`` is all dW^l, db^l in one vector (FlatParams.grad), so ||g|| is the global norm.
+    Returns the norm before clipping.
+    """
+    norm = float(np.sqrt(np.dot(g, g)))
+    if norm > max_norm:
+        g *= max_norm / norm
+    return norm
+
+
+def _where_non_finite(trace, grads, loss) -> str:
+    """Where the first NaN or inf appeared, for the message: the forward pass from layer 1 up,
+    else the backward pass from layer L down."""
+    L = len(grads.params) - 1
+    for l in range(1, L + 1):
+        if not np.isfinite(trace.a[l]).all():
+            return f"the activations a^{l} of layer {l} are not finite, so the loss is {loss}"
+    if not np.isfinite(loss):
+        return f"the loss is {loss} at the output layer {L}"
+    for l in range(L, 0, -1):
+        for name, g in grads.params[l].items():
+            if not np.isfinite(g).all():
+                return f"the gradient of layer {l} (d{name}^{l}) is not finite"
+    largest = max(((l, name, float(np.abs(g).max())) for l in range(1, L + 1) for name, g in grads.params[l].items()),
+                  key=lambda item: item[2])
+    return (f"the gradient norm overflows; the largest entries are in layer {largest[0]} "
+            f"(max |d{largest[1]}^{largest[0]}| = {largest[2]:.3g})")
+
+
+def _choose_optimizer(state: TrainingState, optimizer):
+    """The optimizer given, else the current one (its state kept), else Adam(1e-3)."""
+    if optimizer is not None:
+        return get_optimizer(optimizer)
+    return state.optimizer if state.optimizer is not None else Adam()
