@@ -11,7 +11,7 @@
 Only NumPy is imported here; heavier libraries load where they are used.
 """
 
-from . import callbacks, ops, optimizers, presets, schedules
+from . import callbacks, data, ops, optimizers, presets, schedules
 from .activations import ACTIVATIONS, Activation, get_activation, register_activation
 from .backprop import Grads, Trace, backward
 from .callbacks import Callback, EarlyStopping, GradientFlow, ModelCheckpoint
@@ -54,7 +54,7 @@ __all__ = [
     "AdamW", "Callback", "ConfigError",
     "CosineDecay", "DataError", "Dense", "DeltapropError", "DivergenceError", "EarlyStopping",
     "ExponentialDecay", "GradcheckReport", "GradientFlow", "Grads", "History", "Layer", "Loss", "ModelCheckpoint",
-    "ModelFileError", "TrainingState", "explain", "ops", "register_layer",
+    "ModelFileError", "TrainingState", "data", "explain", "ops", "register_layer",
     "Network", "RMSprop", "SGD", "ShapeError", "StepDecay", "Trace", "backward", "callbacks", "evaluate",
     "fit", "get_activation", "get_loss", "gradcheck", "load", "optimizers", "presets", "register_activation",
     "resume", "save", "schedules", "to_onnx", "__version__",

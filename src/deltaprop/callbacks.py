@@ -113,6 +113,7 @@ class ModelCheckpoint(Callback):
         self.path, self.monitor, self.save_best_only = str(path), monitor, save_best_only
         self.mode = _mode_for(monitor, mode)
         self.best = math.inf if self.mode == "min" else -math.inf
+        self.last = None  # the file written last
 
     def on_epoch_end(self, net, epoch, logs):
         if self.save_best_only:
@@ -121,7 +122,8 @@ class ModelCheckpoint(Callback):
                 return
             self.best = value
         path = Path(self.path)
-        save(net, path.with_name(path.name.replace("{epoch}", str(epoch + 1))), include_optimizer=True)
+        self.last = path.with_name(path.name.replace("{epoch}", str(epoch + 1)))
+        save(net, self.last, include_optimizer=True)
 
 
 class GradientFlow(Callback):

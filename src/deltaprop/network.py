@@ -218,7 +218,7 @@ class Network:
         for key, value in self.params().items():
             value[...] = weights[key]
 
-    def fit(self, X, y, **options) -> History:
+    def fit(self, X, y=None, **options) -> History:
         """Train on (X, y); see ``deltaprop.training.fit`` for the options."""
         return train(self, X, y, **options)
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import optimizers
 from ..callbacks import EarlyStopping, GradientFlow, ModelCheckpoint
-from ..data import ReadOptions, Scaler, TableEncoder
+from ..data import ReadOptions, Scaler, Stream, TableEncoder, stream
 from ..errors import ConfigError, DataError, DivergenceError
 from ..layers import Dense
 from ..network import Network, check_memory, load
@@ -73,6 +73,8 @@ def add_parser(sub) -> None:
                                                 "validation loss, keeping the best weights (default 0: off)")
     p.add_argument("--clip-norm", type=float, help="clip the global gradient norm to this value")
     p.add_argument("--scaling", help="feature scaling fitted on training data: standard, minmax, none")
+    p.add_argument("--shuffle-buffer", type=int, help="rows of the shuffle buffer when --data names shards (a "
+                                                      "glob or folder of Parquet/CSV files; default: 256 MB of rows)")
     p.add_argument("--dtype", help="float32 or float64 (default float32)")
     p.add_argument("--seed", type=int, help="seed of initialisation, shuffling and dropout (default 0)")
     p.add_argument("--out", help="output folder (default runs/DATA)")
@@ -87,6 +89,8 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     opts = resolve(vars(args))
+    if is_shards(opts["data"]):
+        return train_streamed(opts)
     read = ReadOptions(opts["delimiter"], opts["decimal"], opts["na_values"])
     encoder = TableEncoder(opts["categorical"], opts["numeric"], opts["drop"])
     data, feature_names, table_info, notes = load_data(opts["data"], opts["target"], opts["data_dir"],
@@ -162,6 +166,49 @@ def run_folder(out: Path):
             out.rmdir()
 
 
+def is_shards(spec) -> bool:
+    """--data names shards to stream: a glob, or a folder of Parquet or CSV files."""
+    spec = str(spec)
+    folder = Path(spec)
+    return any(c in spec for c in "*?[") or (folder.is_dir() and any(folder.glob("*.parquet")) or
+                                            folder.is_dir() and any(folder.glob("*.csv")))
+
+
+def train_streamed(opts: dict) -> int:
+    """Train from shards larger than memory (dp.data.stream): the validation rows are --validation-split of
+    every chunk, the scaler is fitted in the stream's first pass, the model and history go to --out."""
+    if not opts["target"]:
+        raise ConfigError("training from shards needs --target, the label column's name")
+    data = stream(opts["data"], target=opts["target"], scaling=opts["scaling"], shuffle_buffer=opts["shuffle_buffer"],
+                  validation_fraction=opts["validation_split"]).prepare()
+    if opts["resume"]:
+        net = load(opts["resume"])
+        data.scaler = Scaler.from_config(net.extra["scaler"])
+    else:
+        if data.labels is None and opts["task"] == "classification":
+            raise DataError(f"--target {opts['target']} holds more than {data.max_classes} distinct values")
+        labels = data.labels if data.labels is not None else np.zeros(1)  # (many values: a quantity)
+        if data.labels is None:
+            opts["task"] = "regression"
+        net = build_network(opts, data.n_features, labels)
+        net.extra = {"scaler": data.scaler.to_config(), "data": opts["data"], "target": opts["target"],
+                     "feature_names": list(data.source.features or []), "class_names": []}
+    if opts["epochs"] is None:
+        opts["epochs"], opts["patience"] = auto_epochs({**opts, "validation_split": 0.0}, data.n_train)
+        opts["patience"] = opts["patience"] or (AUTO_PATIENCE if data.n_val else 0)
+    out = Path(opts["out"] or (Path(opts["resume"]).parent if opts["resume"] else "runs/stream"))
+    with run_folder(out):
+        history, seconds, _ = train(net, opts, data, None, out)
+        net.save(out / "model.safetensors")
+        (out / CHECKPOINT).unlink(missing_ok=True)
+        write_history(history, out / "history.csv")
+        if not opts["no_plots"]:
+            plot_curves(history, out)
+    print(f"trained on {data.n_train:,} rows streamed from {len(data.source.shards)} shard(s) in {seconds:.1f} s; "
+          f"wrote {out / 'model.safetensors'}")
+    return 0
+
+
 def train(net, opts: dict, X_train, y_train, out: Path):
     """fit() with the options, a checkpoint after every epoch; returns (history, seconds, gradient flow)."""
     done = net.training.epoch if net.training is not None else 0
@@ -176,7 +223,8 @@ def train(net, opts: dict, X_train, y_train, out: Path):
     started = time.perf_counter()
     history = net.fit(X_train, y_train, epochs=remaining, batch_size=opts["batch_size"],
                       optimizer=None if opts["resume"] else make_optimizer(opts), schedule=make_schedule(opts),
-                      validation_split=opts["validation_split"], clip_norm=opts["clip_norm"],
+                      validation_split=0.0 if isinstance(X_train, Stream) else opts["validation_split"],
+                      clip_norm=opts["clip_norm"],
                       callbacks=callbacks, verbose=0 if opts["quiet"] else 1)
     return history, time.perf_counter() - started, flow
 

@@ -1,4 +1,5 @@
-"""Data sources: built-in sets, IDX, NPZ, tables (CSV, Parquet) and their column encoding, feature scaling.
+"""Data sources: built-in sets, IDX, NPZ, tables (CSV, Parquet) and their column encoding, feature scaling,
+and streams of shards larger than memory (``stream``).
 
 Each reader returns plain NumPy arrays and raises DataError with a message that
 names the file, the problem and, where there is one, the fix.
@@ -9,7 +10,8 @@ from .columns import TableEncoder, model_inputs
 from .files import load_file, read_npz
 from .idx import read_idx
 from .scaling import Scaler
+from .stream import Stream, stream
 from .tables import ReadOptions, read_table
 
 __all__ = ["BUILTIN", "Dataset", "ReadOptions", "Scaler", "TableEncoder", "load_builtin", "load_file", "model_inputs",
-           "read_idx", "read_npz", "read_table"]
+           "read_idx", "read_npz", "read_table", "Stream", "stream"]

@@ -18,9 +18,10 @@ import time
 import numpy as np
 
 from .. import backprop
-from ..callbacks import Callback, Progress
+from ..callbacks import Callback, ModelCheckpoint, Progress
 from ..checks import check_weights, check_X
-from ..errors import DivergenceError
+from ..data.stream import Stream
+from ..errors import ConfigError, DataError, DivergenceError
 from ..losses import mean_factor
 from ..optimizers import Adam, get_optimizer
 from ..schedules import get_schedule
@@ -30,16 +31,19 @@ from .evaluation import evaluate_encoded
 from .history import History
 from .inputs import check_options, combined_weights, set_classes, validation
 from .state import TrainingState
+from .streaming import StreamData, evaluate_stream
 
 Array = np.ndarray
 
 
-def fit(net, X, y, epochs: int = 10, batch_size: int = 32, optimizer=None, validation_data=None,
+def fit(net, X, y=None, epochs: int = 10, batch_size: int = 32, optimizer=None, validation_data=None,
         validation_split: float = 0.0, shuffle: bool = True, callbacks=(), verbose: int = 1,
         sample_weight=None, class_weight=None, schedule=None, clip_norm: float | None = None,
         l2: float = 0.0) -> History:
     """Train ``net`` by mini-batch gradient descent and return its History.
 
+    X, y: arrays in memory, or X a ``deltaprop.data.stream(...)`` of files larger than memory
+        (then y is None: the stream holds the targets; see data/stream.py).
     optimizer: an Optimizer, a name ("adam", "sgd", ...) or None to keep the
         current one (Adam(1e-3) the first time). The training state (optimizer and its
         moments, history, epochs) is kept on ``net.training``, so calling fit again
@@ -55,12 +59,10 @@ def fit(net, X, y, epochs: int = 10, batch_size: int = 32, optimizer=None, valid
     verbose: 0 silent, 1 a progress bar on a terminal and a line per epoch.
     """
     check_options(epochs, batch_size, clip_norm, l2)
-    X = check_X(X, net.layers[0].n_in, net.dtype, sparse_ok=True)
-    y = np.asarray(y)
-    set_classes(net, y)
-    Y = net.targets(y, X.shape[0])
-    w = combined_weights(net, y, check_weights(sample_weight, X.shape[0]), class_weight)
-    train_rows, val = validation(net, X, Y, validation_data, validation_split)
+    if isinstance(X, Stream):
+        data, val = _stream_data(net, X, y, shuffle, validation_data, validation_split, sample_weight, class_weight)
+    else:
+        data, val = _array_data(net, X, y, shuffle, validation_data, validation_split, sample_weight, class_weight)
     state = net.training = net.training if net.training is not None else TrainingState()
     state.optimizer = _choose_optimizer(state, optimizer)
     state.stop = False
@@ -68,9 +70,11 @@ def fit(net, X, y, epochs: int = 10, batch_size: int = 32, optimizer=None, valid
     callbacks = list(callbacks) + ([Progress()] if verbose else [])
     for cb in callbacks:
         cb.on_train_begin(net)
-    data = EpochData(X, Y, w, shuffle, net.is_classifier, rows=train_rows)
     try:
         _run_epochs(net, state, data, epochs, batch_size, clip_norm, l2, schedule, val, callbacks)
+    except DataError as exc:  # a shard that went bad mid-run (streaming): say where a resume can start
+        state.early_stopping = None
+        raise DataError(f"{exc}{_resume_hint(callbacks, state)}") from None
     except BaseException:
         state.early_stopping = None  # a failed run's record must not seed the next fit (resume reads the file)
         raise
@@ -79,13 +83,51 @@ def fit(net, X, y, epochs: int = 10, batch_size: int = 32, optimizer=None, valid
     return state.history
 
 
+def _resume_hint(callbacks, state) -> str:
+    """Where training can continue from, when a ModelCheckpoint wrote one."""
+    paths = [cb.last for cb in callbacks if isinstance(cb, ModelCheckpoint) and cb.last is not None]
+    if not paths:
+        return ""
+    return (f"; training stopped in epoch {state.epoch + 1}: the checkpoint {paths[-1]} holds epoch {state.epoch}, "
+            f"and dp.resume('{paths[-1]}', stream, None, epochs) (or deltaprop train --resume) continues from it")
+
+
+def _array_data(net, X, y, shuffle, validation_data, validation_split, sample_weight, class_weight):
+    """EpochData over in-memory (X, y), and the validation as a function (or None)."""
+    X = check_X(X, net.layers[0].n_in, net.dtype, sparse_ok=True)
+    y = np.asarray(y)
+    set_classes(net, y)
+    Y = net.targets(y, X.shape[0])
+    w = combined_weights(net, y, check_weights(sample_weight, X.shape[0]), class_weight)
+    train_rows, val = validation(net, X, Y, validation_data, validation_split)
+    return (EpochData(X, Y, w, shuffle, net.is_classifier, rows=train_rows),
+            None if val is None else (lambda: evaluate_encoded(net, *val)))
+
+
+def _stream_data(net, stream, y, shuffle, validation_data, validation_split, sample_weight, class_weight):
+    """StreamData over a Stream's training rows, and the validation: its held-out rows, or another Stream."""
+    if y is not None or sample_weight is not None or class_weight is not None or validation_split:
+        raise ConfigError("with a Stream, the targets come from the stream (y=None), validation from its "
+                          "validation_fraction or a validation_data Stream; sample and class weights are not "
+                          "supported yet")
+    stream.prepare()
+    if stream.labels is not None:
+        set_classes(net, stream.labels)
+    data = StreamData(net, stream, shuffle)
+    if isinstance(validation_data, Stream):
+        return data, lambda: evaluate_stream(net, validation_data.prepare(), "all")
+    if validation_data is not None:
+        raise ConfigError("with a Stream, validation_data must be a Stream too (held-out shards)")
+    return data, (lambda: evaluate_stream(net, stream, "val")) if stream.n_val else None
+
+
 def _run_epochs(net, state, data, epochs, batch_size, clip_norm, l2, schedule, val, callbacks) -> None:
     """Epochs ``state.epoch`` onwards: train, validate, record, callbacks; stops when asked."""
     for epoch in range(state.epoch, state.epoch + epochs):
         state.optimizer.lr = schedule.lr_at(state.optimizer.base_lr, epoch)
         logs = run_epoch(net, state, data, epoch, batch_size, clip_norm, l2, callbacks)
         if val is not None:
-            logs.update({f"val_{k}": v for k, v in evaluate_encoded(net, *val).items()})
+            logs.update({f"val_{k}": v for k, v in val().items()})
         state.epoch = epoch + 1
         state.history.append(epoch, logs)
         for cb in callbacks:  # bookkeeping first (early stopping's record), so that ...

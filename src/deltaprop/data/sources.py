@@ -1,0 +1,294 @@
+"""Shards of data on disk, read a chunk of rows at a time: Parquet, .npy pairs, uncompressed IDX, CSV, chunks.
+
+A source is a list of shards (files, or file pairs) and a way to read each one as
+``(X, y)`` chunks of at most ``rows`` rows, never the whole shard at once: Parquet by
+record batches (pyarrow), .npy and IDX through a memory map opened for each chunk and
+closed after it (so the mapped pages do not add up in the process's memory), CSV by
+pandas' chunked reader. Every shard must have the first shard's columns or feature
+count; a reading error names the file. X comes back as the file stores it (the
+stream casts it to the network's dtype); y as a 1-D array.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from .idx import TYPES
+
+Chunk = tuple[np.ndarray, np.ndarray]
+PARQUET_ROWS = 16384  # the smallest record batch read from Parquet
+
+
+def _files(pattern) -> list[Path]:
+    """The files a path, folder or glob names, sorted (a folder: its files with the pattern's suffix)."""
+    text = str(pattern)
+    if any(c in text for c in "*?["):
+        files = sorted(Path(p) for p in glob.glob(text))
+    elif Path(text).is_dir():
+        files = sorted(p for p in Path(text).iterdir() if p.is_file() and not p.name.startswith("."))
+    else:
+        files = [Path(text)]
+    if not files:
+        raise DataError(f"{text}: no files match")
+    for f in files:
+        if not f.is_file():
+            raise DataError(f"{f}: no such file")
+    return files
+
+
+class Source:
+    """Shards and a chunked reader; subclasses set ``shards`` (for messages) and ``features``."""
+
+    shards: list
+    features: list  # feature names (Parquet, CSV) or None, for the messages and the model's column order
+
+    def chunks(self, shard: int, rows: int) -> Iterator[Chunk]:
+        raise NotImplementedError
+
+    def name(self, shard: int) -> str:
+        return str(self.shards[shard])
+
+
+class ParquetSource(Source):
+    """Parquet files: ``target`` is the label column, every other column a feature, matched by name."""
+
+    def __init__(self, pattern, target: str):
+        import pyarrow.parquet as pq  # the [parquet] extra, needed only for Parquet
+
+        self.pq, self.shards, self.target = pq, _files(pattern), target
+        schema = self._schema(0)
+        if target not in schema.names:
+            raise DataError(f"{self.shards[0]}: no column {target!r} (columns: {', '.join(schema.names)})")
+        self.features = [c for c in schema.names if c != target]
+        self.types = {f.name: f.type for f in schema}
+        for name in self.features:
+            if not (_arrow_numeric(schema.field(name).type)):
+                raise DataError(f"{self.shards[0]}: column {name!r} is {schema.field(name).type}; streaming reads "
+                                "numeric feature columns (encode text columns before writing the shards)")
+
+    def _schema(self, shard: int):
+        try:
+            return self.pq.read_schema(self.shards[shard])
+        except Exception as exc:  # pyarrow's errors for a truncated or foreign file
+            raise DataError(f"{self.shards[shard]}: not a readable Parquet file ({exc})") from None
+
+    def chunks(self, shard, rows):
+        path = self.shards[shard]
+        schema = self._schema(shard)
+        if sorted(schema.names) != sorted(self.features + [self.target]) or \
+                any(schema.field(n).type != t for n, t in self.types.items()):
+            raise DataError(f"{path}: its columns {schema.names} differ from the first shard's "
+                            f"{self.features + [self.target]} (names and types must match)")
+        try:
+            reader = self.pq.ParquetFile(path)
+            # batches of at least PARQUET_ROWS: decoding hundreds of columns costs per batch, not per row
+            for batch in reader.iter_batches(batch_size=max(rows, PARQUET_ROWS), columns=self.features + [self.target]):
+                yield self._arrays(batch, path)
+        except DataError:
+            raise
+        except Exception as exc:
+            raise DataError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from None
+
+    def _arrays(self, batch, path) -> Chunk:
+        """X (rows, features) in the columns' common type (float32 stays float32), y; nulls refused."""
+        position = {name: i for i, name in enumerate(batch.schema.names)}
+        values = []
+        for name in self.features:
+            column = batch.column(position[name])
+            if column.null_count:
+                raise DataError(f"{path}: column {name!r} has {column.null_count} missing values; streaming "
+                                "does not impute (fill them before writing the shards)")
+            values.append(column.to_numpy(zero_copy_only=False))
+        X = np.empty((len(values), batch.num_rows), np.result_type(*values)).T  # column j contiguous: fast writes
+        for j, column in enumerate(values):
+            X[:, j] = column
+        y = batch.column(position[self.target])
+        if y.null_count:
+            raise DataError(f"{path}: the target column {self.target!r} has {y.null_count} missing values")
+        return X, y.to_numpy(zero_copy_only=False)
+
+
+def _arrow_numeric(t) -> bool:
+    import pyarrow.types as pt
+
+    return pt.is_integer(t) or pt.is_floating(t) or pt.is_boolean(t)
+
+
+class NpySource(Source):
+    """Pairs of .npy files, X (m, n) and y (m,), paired in sorted order; memory-mapped a chunk at a time."""
+
+    features = None
+
+    def __init__(self, X_pattern, y_pattern):
+        X_files, y_files = _files(X_pattern), _files(y_pattern)
+        if len(X_files) != len(y_files):
+            raise DataError(f"{len(X_files)} X files but {len(y_files)} y files: each X shard needs its y")
+        self.shards = list(zip(X_files, y_files, strict=True))
+        self.n_features = None
+        for X_path, y_path in self.shards:
+            X_shape, y_shape = _npy_shape(X_path), _npy_shape(y_path)
+            if len(X_shape) != 2 or len(y_shape) != 1 or X_shape[0] != y_shape[0]:
+                raise DataError(f"{X_path} is {X_shape} and {y_path} is {y_shape}: a shard needs X (m, n) and y (m,)")
+            if self.n_features not in (None, X_shape[1]):
+                raise DataError(f"{X_path} has {X_shape[1]} features, the first shard {self.n_features}")
+            self.n_features = X_shape[1]
+
+    def name(self, shard):
+        return str(self.shards[shard][0])
+
+    def chunks(self, shard, rows):
+        X_path, y_path = self.shards[shard]
+        m = _npy_shape(X_path)[0]
+        for start in range(0, m, rows):
+            yield _npy_rows(X_path, start, start + rows), _npy_rows(y_path, start, start + rows)
+
+
+def _npy_shape(path: Path) -> tuple:
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read_header(f)
+            data_bytes = path.stat().st_size - f.tell()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file (it disappeared while training?)") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise DataError(f"{path}: not a readable .npy file ({exc})") from None
+    if fortran or dtype.hasobject or dtype.kind not in "biuf":
+        raise DataError(f"{path}: a .npy shard must be a C-ordered numeric array (got {dtype}, fortran={fortran})")
+    if math.prod(shape) * dtype.itemsize > data_bytes:
+        raise DataError(f"{path}: truncated .npy file: shape {shape} needs {math.prod(shape) * dtype.itemsize} "
+                        f"bytes, the file holds {data_bytes}")
+    return shape
+
+
+def _npy_rows(path: Path, start: int, stop: int) -> np.ndarray:
+    """Rows start..stop-1 copied out of a memory map that is closed again (its pages leave the process)."""
+    try:
+        mapped = np.load(path, mmap_mode="r")
+        rows = np.array(mapped[start:stop])
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file (it disappeared while training?)") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot be read ({exc})") from None
+    del mapped
+    return rows
+
+
+class IdxSource(Source):
+    """An uncompressed IDX images file (m, ...) and its labels file (m,): MNIST's format."""
+
+    features = None
+
+    def __init__(self, images, labels):
+        self.shards = [(Path(images), Path(labels))]
+        self.layout = [_idx_layout(Path(images)), _idx_layout(Path(labels))]
+        (X_shape, _, _), (y_shape, _, _) = self.layout
+        if len(y_shape) != 1 or X_shape[0] != y_shape[0]:
+            raise DataError(f"{images} holds {X_shape} and {labels} {y_shape}: one label per image needed")
+        self.n_features = math.prod(X_shape[1:])
+
+    def name(self, shard):
+        return str(self.shards[0][0])
+
+    def chunks(self, shard, rows):
+        (X_shape, X_dtype, X_offset), (_, y_dtype, y_offset) = self.layout
+        images, labels = self.shards[0]
+        for start in range(0, X_shape[0], rows):
+            n = min(rows, X_shape[0] - start)
+            X = _mapped(images, X_dtype, X_offset + start * self.n_features * X_dtype.itemsize, n * self.n_features)
+            y = _mapped(labels, y_dtype, y_offset + start * y_dtype.itemsize, n)
+            yield X.reshape(n, self.n_features), y
+
+
+def _idx_layout(path: Path) -> tuple:
+    """(shape, big-endian dtype, data offset) from an IDX header; compressed files are refused."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+            if head[:2] == b"\x1f\x8b":
+                raise DataError(f"{path}: gzip-compressed IDX cannot be streamed; decompress it first (gunzip)")
+            if len(head) < 4 or head[:2] != b"\x00\x00" or head[2] not in TYPES or not 1 <= head[3] <= 8:
+                raise DataError(f"{path}: not an IDX file")
+            shape = tuple(int(d) for d in np.frombuffer(f.read(4 * head[3]), dtype=">u4"))
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such IDX file") from None
+    dtype, offset = np.dtype(TYPES[head[2]]), 4 + 4 * len(shape)
+    if offset + math.prod(shape) * dtype.itemsize > size:
+        raise DataError(f"{path}: truncated IDX file (shape {shape} needs more than its {size} bytes)")
+    return shape, dtype, offset
+
+
+def _mapped(path: Path, dtype: np.dtype, offset: int, count: int) -> np.ndarray:
+    try:
+        mapped = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=(count,))
+        values = mapped.astype(dtype.newbyteorder("="))
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file (it disappeared while training?)") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot be read ({exc})") from None
+    del mapped
+    return values
+
+
+class CsvSource(Source):
+    """CSV files with a header: ``target`` is the label column, the rest numeric features, matched by name."""
+
+    def __init__(self, pattern, target: str):
+        self.pd, self.shards, self.target = pd, _files(pattern), target
+        names = self._header(0)
+        if target not in names:
+            raise DataError(f"{self.shards[0]}: no column {target!r} (columns: {', '.join(names)})")
+        self.features = [c for c in names if c != target]
+
+    def _header(self, shard: int) -> list:
+        try:
+            return list(self.pd.read_csv(self.shards[shard], nrows=0).columns)
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{self.shards[shard]}: not a readable CSV file ({exc})") from None
+
+    def chunks(self, shard, rows):
+        path = self.shards[shard]
+        if sorted(self._header(shard)) != sorted(self.features + [self.target]):
+            raise DataError(f"{path}: its columns differ from the first shard's {self.features + [self.target]}")
+        try:
+            for frame in self.pd.read_csv(path, chunksize=rows):
+                X = frame[self.features]
+                if not all(kind in "biuf" for kind in X.dtypes.map(lambda d: d.kind)):
+                    text = [c for c in self.features if X[c].dtype.kind not in "biuf"]
+                    raise DataError(f"{path}: columns {text} hold text; streaming reads numeric features")
+                if X.isna().any(axis=None) or frame[self.target].isna().any():
+                    raise DataError(f"{path}: missing values; streaming does not impute (fill them first)")
+                yield X.to_numpy(np.float64), frame[self.target].to_numpy()
+        except DataError:
+            raise
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{path}: cannot be read ({exc})") from None
+
+
+class ChunkSource(Source):
+    """Chunks from Python: an iterable of (X, y) read again each epoch (a list, or a function that returns
+    a fresh iterator)."""
+
+    features = None
+
+    def __init__(self, chunks: Callable[[], Iterator[Chunk]] | list):
+        self.make = chunks if callable(chunks) else (lambda: iter(chunks))
+        self.shards = ["the chunks given"]
+
+    def chunks(self, shard, rows):
+        for X, y in self.make():
+            X, y = np.asarray(X), np.asarray(y)
+            if X.ndim != 2 or y.shape[:1] != X.shape[:1]:
+                raise DataError(f"a chunk must be X (k, n) and y (k,) with the same k, got {X.shape} and {y.shape}")
+            for start in range(0, X.shape[0], rows):
+                yield X[start:start + rows], y[start:start + rows]

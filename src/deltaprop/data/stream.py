@@ -1,0 +1,240 @@
+"""Stream: training data larger than memory, read from shards on disk a chunk at a time.
+
+    data = dp.data.stream("shards/*.parquet", target="y", scaling="standard", validation_fraction=0.05)
+    net.fit(data, epochs=10, batch_size=128)
+
+``stream`` makes one first pass over every shard (``prepare``): it counts the rows,
+collects the labels (up to ``max_classes``) and, for ``scaling``, the exact mean and
+variance of each feature by a streaming algorithm (Chan et al.'s pairwise update, in
+float64), holding one chunk at a time. Training then reads the shards again every
+epoch, in a background thread that fills the next chunks while the current batches
+train (``prefetch`` chunks ahead), and shuffles through a buffer of ``shuffle_buffer``
+rows (training/streaming.py; what it guarantees is written there). Validation rows are
+a fixed ``validation_fraction`` of every chunk's rows, chosen by their position
+(shard, row), so the same rows are held out in every epoch and every run.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+from .scaling import Scaler, _blocks
+from .sources import ChunkSource, CsvSource, IdxSource, NpySource, ParquetSource, Source
+
+GOLDEN = 0.6180339887498949  # row r of shard s is held out when frac(r * GOLDEN + s * PLASTIC) < fraction
+PLASTIC = 0.7548776662466927
+
+
+CHUNK_BYTES = 2**23  # default chunks of about 8 MB of float64 values
+BUFFER_BYTES = 2**28  # default shuffle buffer: as many rows as fit in 256 MB of the network's dtype
+
+
+def stream(data, target: str | None = None, *, chunk_rows: int | None = None, shuffle_buffer: int | None = None,
+           validation_fraction: float = 0.0, scaling: str = "none", max_classes: int = 10_000,
+           prefetch: int = 2) -> Stream:
+    """A Stream over ``data``: a Parquet or CSV glob / folder / file (with ``target``, the label column), a pair
+    (X .npy glob, y .npy glob), a pair of uncompressed IDX files (images, labels), or chunks from Python (a
+    list of (X, y), or a function returning a fresh iterator of them). ``chunk_rows`` None: about 8 MB of
+    values per chunk; ``shuffle_buffer`` None: as many rows as fit in 256 MB."""
+    return Stream(_source(data, target), chunk_rows=chunk_rows, shuffle_buffer=shuffle_buffer,
+                  validation_fraction=validation_fraction, scaling=scaling, max_classes=max_classes,
+                  prefetch=prefetch)
+
+
+def _source(data, target) -> Source:
+    if isinstance(data, Source):
+        return data
+    if isinstance(data, tuple) and len(data) == 2 and all(isinstance(d, (str, Path)) for d in data):
+        first = str(data[0])
+        if first.endswith(".npy") or "*" in first or Path(first).is_dir():
+            return NpySource(*data)
+        return IdxSource(*data)
+    if isinstance(data, (str, Path)):
+        text = str(data).lower()
+        if target is None:
+            raise ConfigError(f"streaming {data} needs target=, the name of the label column")
+        if text.endswith((".parquet", ".pq")) or (Path(data).is_dir() and any(Path(data).glob("*.parquet"))):
+            return ParquetSource(data, target)
+        if text.endswith(".csv") or Path(data).is_dir():
+            return CsvSource(data, target)
+        raise ConfigError(f"{data}: stream reads .parquet and .csv files (and .npy or IDX pairs given as a tuple)")
+    if callable(data) or isinstance(data, list):
+        return ChunkSource(data)
+    raise ConfigError(f"cannot stream {type(data).__name__}: give a file pattern, a pair of .npy or IDX files, "
+                      "or chunks of (X, y)")
+
+
+def _positive(name: str, value) -> int:
+    if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1):
+        raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
+    return int(value)
+
+
+class Stream:
+    """Chunks of (X, y) from a Source, split into training and held-out rows, with first-pass statistics."""
+
+    def __init__(self, source: Source, chunk_rows: int, shuffle_buffer: int, validation_fraction: float,
+                 scaling: str, max_classes: int, prefetch: int):
+        self.source = source
+        width = getattr(source, "n_features", None) or len(source.features or []) or 1
+        self.chunk_rows = max(1024, CHUNK_BYTES // (8 * width)) if chunk_rows is None else \
+            _positive("chunk_rows", chunk_rows)
+        self.shuffle_buffer = None if shuffle_buffer is None else _positive("shuffle_buffer", shuffle_buffer)
+        self.prefetch = _positive("prefetch", prefetch)
+        self.max_classes = _positive("max_classes", max_classes)
+        if not 0 <= validation_fraction < 1:
+            raise ConfigError(f"validation_fraction must be in [0, 1), got {validation_fraction!r}")
+        self.validation_fraction = float(validation_fraction)
+        self.scaler = Scaler(scaling)
+        self.prepared = False
+
+    # --- the first pass ----------------------------------------------------------------
+    def prepare(self) -> Stream:
+        """Count rows, collect labels and fit the scaler on the training rows, a chunk at a time (once)."""
+        if self.prepared:
+            return self
+        moments, labels, self.n_train, self.n_val, self.n_features = Moments(), set(), 0, 0, None
+        for X, y, held in self._chunks(range(len(self.source.shards)), prefetch=False):
+            self._check_chunk(X, y)
+            train = ~held
+            self.n_train += int(train.sum())
+            self.n_val += int(held.sum())
+            if y.ndim == 1 and y.dtype.kind in "biufUSO" and len(labels) <= self.max_classes:
+                labels.update(np.unique(y).tolist())  # past max_classes: a regression target, not labels
+            moments.add(X if not held.any() else X[train])
+        if self.n_train == 0:
+            raise DataError(f"no training rows in {self._where()} (after holding out validation rows)")
+        self.labels = None if len(labels) > self.max_classes or not labels else np.array(sorted(labels))
+        self._fit_scaler(moments)
+        self.prepared = True
+        return self
+
+    def _check_chunk(self, X: np.ndarray, y: np.ndarray) -> None:
+        if X.dtype.kind not in "biuf":
+            raise DataError(f"{self._where()}: features must be numeric, got {X.dtype}")
+        if self.n_features is None:
+            self.n_features = X.shape[1]
+        elif X.shape[1] != self.n_features:
+            raise DataError(f"{self._where()}: a chunk has {X.shape[1]} features, the first had {self.n_features}")
+        if not np.isfinite(X).all():
+            raise DataError(f"{self._where()}: X contains NaN or inf")
+
+    def _fit_scaler(self, moments: Moments) -> None:
+        if self.scaler.kind == "standard":
+            self.scaler.shift, scale = moments.mean, np.sqrt(moments.variance)
+        elif self.scaler.kind == "minmax":
+            self.scaler.shift, scale = moments.low, moments.high - moments.low
+        else:
+            self.scaler.shift, scale = np.zeros(self.n_features), np.ones(self.n_features)
+        self.scaler.scale = np.where(scale > 0, scale, 1.0)
+
+    def _where(self) -> str:
+        return self._current if hasattr(self, "_current") else self.source.name(0)
+
+    def buffer_rows(self, itemsize: int = 4) -> int:
+        """Rows of the shuffle buffer: ``shuffle_buffer``, or as many as fit in BUFFER_BYTES."""
+        return self.shuffle_buffer or max(1, BUFFER_BYTES // (itemsize * self.n_features))
+
+    # --- reading -----------------------------------------------------------------------
+    def _chunks(self, shards, prefetch: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(X, y, held-out mask) for every chunk of the shards, in order; read ahead in a thread if ``prefetch``."""
+        def read():
+            for s in shards:
+                self._current = self.source.name(s)
+                start = 0
+                for X, y in self.source.chunks(s, self.chunk_rows):
+                    yield X, y, self._held_out(s, start, X.shape[0])
+                    start += X.shape[0]
+        return _ahead(read(), self.prefetch) if prefetch else read()
+
+    def _held_out(self, shard: int, start: int, k: int) -> np.ndarray:
+        """The validation rows of a chunk: a low-discrepancy sequence over (shard, row), fixed for every epoch."""
+        if not self.validation_fraction:
+            return np.zeros(k, bool)
+        u = (np.arange(start, start + k) * GOLDEN + shard * PLASTIC) % 1.0
+        return u < self.validation_fraction
+
+    def epoch_chunks(self, rng: np.random.Generator | None, part: str = "train"):
+        """The chunks of one epoch, ``part`` "train", "val" or "all" rows: the shards in a new order drawn from
+        ``rng``, or in the files' order with None."""
+        shards = list(range(len(self.source.shards)))
+        if rng is not None:
+            shards = [shards[i] for i in rng.permutation(len(shards))]
+        for X, y, held in self._chunks(shards):
+            keep = np.ones_like(held) if part == "all" else held if part == "val" else ~held
+            if keep.all():
+                yield X, y
+            elif keep.any():
+                yield X[keep], y[keep]
+
+
+class Moments:
+    """Count, mean, sum of squared deviations (M2), min and max per feature, merged chunk by chunk (float64)."""
+
+    def __init__(self):
+        self.n, self.mean, self.m2, self.low, self.high = 0, 0.0, 0.0, None, None
+
+    def add(self, X: np.ndarray) -> None:
+        """Merge the rows of X, in float64 blocks of about 1 MB (no float64 copy of a whole chunk)."""
+        for block in _blocks(X):
+            k = block.shape[0]
+            mean = block.mean(axis=0)
+            block -= mean
+            m2 = np.einsum("ij,ij->j", block, block)
+            block += mean
+            delta, n = mean - self.mean, self.n + k
+            self.mean = self.mean + delta * (k / n)
+            self.m2 = self.m2 + m2 + delta * delta * (self.n * k / n)
+            self.n = n
+            low, high = block.min(axis=0), block.max(axis=0)
+            self.low = low if self.low is None else np.minimum(self.low, low)
+            self.high = high if self.high is None else np.maximum(self.high, high)
+
+    @property
+    def variance(self) -> np.ndarray:
+        return self.m2 / max(self.n, 1)
+
+
+_END = object()
+
+
+def _ahead(items: Iterator, depth: int) -> Iterator:
+    """``items`` produced by a background thread, up to ``depth`` ahead of the consumer; its errors re-raised
+    here. Stopping early (an exception in training) stops the thread."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(_END)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            q.put(exc)
+
+    thread = threading.Thread(target=produce, name="deltaprop-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)

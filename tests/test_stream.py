@@ -1,0 +1,328 @@
+"""Training from shards on disk (dp.data.stream): the same weights as in memory with a full shuffle buffer,
+every row once per epoch with a small one, exact streaming statistics, resumes, bad shards named, bounded memory."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from deltaprop.errors import DataError
+from deltaprop.training.streaming import StreamData
+
+
+def blobs(m=1000, n=5, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((m, n)).astype(np.float32) * [1, 2, 3, 0.5, 10][:n] + 3
+    y = ((X[:, 0] - 3) + (X[:, 1] - 3) / 2 > 0).astype(np.int64) + (X[:, 2] > 6)
+    return X, y
+
+
+def npy_shards(folder: Path, X, y, n_shards=4) -> tuple:
+    for i, (Xs, ys) in enumerate(zip(np.array_split(X, n_shards), np.array_split(y, n_shards), strict=True)):
+        np.save(folder / f"X_{i}.npy", Xs)
+        np.save(folder / f"y_{i}.npy", ys)
+    return str(folder / "X_*.npy"), str(folder / "y_*.npy")
+
+
+def parquet_shards(folder: Path, X, y, n_shards=4, reverse_last=True) -> str:
+    pa = pytest.importorskip("pyarrow", reason="Parquet needs the [parquet] extra (pyarrow)")
+    import pyarrow.parquet as pq
+
+    names = [f"f{j}" for j in range(X.shape[1])]
+    for i, (Xs, ys) in enumerate(zip(np.array_split(X, n_shards), np.array_split(y, n_shards), strict=True)):
+        columns = {name: Xs[:, j] for j, name in enumerate(names)} | {"label": ys}
+        if reverse_last and i == n_shards - 1:  # same columns, another order: matched by name
+            columns = dict(reversed(list(columns.items())))
+        pq.write_table(pa.table(columns), folder / f"part-{i}.parquet", row_group_size=97)
+    return str(folder / "*.parquet")
+
+
+def net(dropout=0.1, dtype="float32", n_in=5):
+    return dp.Network([dp.Dense(n_in, 16, "relu", dropout=dropout), dp.Dense(16, 3, "softmax")],
+                      loss="cross_entropy", dtype=dtype, seed=3)
+
+
+def assert_same_weights(a, b):
+    for key, value in a.params().items():
+        np.testing.assert_array_equal(b.params()[key], value, err_msg=str(key))
+
+
+@pytest.mark.parametrize("kind", ["npy", "parquet", "chunks", "csv"])
+def test_a_full_shuffle_buffer_trains_the_weights_of_in_memory_training(tmp_path, kind):
+    """Same seed, same batches, same dropout masks: bit for bit, over 3 epochs, from every kind of source."""
+    X, y = blobs()
+    in_memory = net()
+    expected = in_memory.fit(X, y, epochs=3, batch_size=32, verbose=0)
+    if kind == "npy":
+        data = dp.data.stream(npy_shards(tmp_path, X, y), chunk_rows=100)
+    elif kind == "parquet":
+        data = dp.data.stream(parquet_shards(tmp_path, X, y), target="label", chunk_rows=100)
+    elif kind == "csv":
+        X = X.astype(np.float64)  # CSV holds decimal text: compare with the float64 values it parses to
+        for i, (Xs, ys) in enumerate(zip(np.array_split(X, 3), np.array_split(y, 3), strict=True)):
+            rows = np.column_stack([Xs, ys])
+            np.savetxt(tmp_path / f"p{i}.csv", rows, delimiter=",", header="a,b,c,d,e,label", comments="",
+                       fmt=["%.17g"] * 5 + ["%d"])
+        in_memory = net()
+        expected = in_memory.fit(X, y, epochs=3, batch_size=32, verbose=0)
+        data = dp.data.stream(str(tmp_path / "*.csv"), target="label", chunk_rows=128)
+    else:
+        data = dp.data.stream([(X[i:i + 300], y[i:i + 300]) for i in range(0, 1000, 300)])
+    streamed = net()
+    history = streamed.fit(data, epochs=3, batch_size=32, verbose=0)
+    assert history["loss"] == expected["loss"] and history["accuracy"] == expected["accuracy"]
+    assert_same_weights(in_memory, streamed)
+    assert streamed.classes.tolist() == [0, 1, 2]
+
+
+def _epoch_rows(data, net_, seed, epoch, batch_size=32):
+    """The rows (by their feature values) StreamData serves in one epoch, batch by batch."""
+    stream_data = StreamData(net_, data, shuffle=True)
+    stream_data.workspace(net_.layers, dp.TrainingState().flat_for(net_.layers, net_.dtype), batch_size)
+    stream_data.new_epoch(np.random.default_rng([seed, epoch]))
+    batches = [stream_data.batch(s, s + batch_size)[0].copy() for s in range(0, stream_data.m, batch_size)]
+    with pytest.raises(StopIteration):
+        stream_data.batch(0, 0)
+    return batches
+
+
+def test_a_small_buffer_serves_every_row_once_per_epoch_in_a_new_reproducible_order(tmp_path):
+    X, y = blobs(1003)
+    X[:, 4] = np.arange(1003)  # a row id, to count the rows served
+    data = dp.data.stream(npy_shards(tmp_path, X, y, n_shards=5), chunk_rows=64, shuffle_buffer=150)
+    model = net()
+    data.prepare()
+    model.set_classes(data.labels)
+    first, again, second = (_epoch_rows(data, model, 3, e) for e in (0, 0, 1))
+    ids = [np.sort(np.concatenate([b[:, 4] for b in epoch])) for epoch in (first, second)]
+    for served in ids:
+        np.testing.assert_array_equal(served, np.arange(1003))  # each row exactly once
+    assert all(len(b) == 32 for b in first[:-1]) and len(first[-1]) == 1003 % 32
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))  # (seed, epoch) fixes the order
+    order0, order1 = (np.concatenate([b[:, 4] for b in epoch]) for epoch in (first, second))
+    assert not np.array_equal(order0, order1)
+    assert abs(np.corrcoef(order0, np.arange(1003))[0, 1]) < 0.9  # shuffled, within the buffer's reach
+
+
+def test_streaming_statistics_equal_the_in_memory_scaler(tmp_path):
+    """Chan's pairwise merge of chunk means and squared deviations: the exact mean and std (float64)."""
+    X, y = blobs(2000)
+    X[:, 4] *= 1e4  # a large offset and spread: a naive sum of squares would lose digits
+    for kind in ("standard", "minmax"):
+        data = dp.data.stream(npy_shards(tmp_path, X, y, n_shards=7), chunk_rows=33, scaling=kind).prepare()
+        reference = dp.data.Scaler(kind).fit(X)
+        np.testing.assert_allclose(data.scaler.shift, reference.shift, rtol=1e-12)
+        np.testing.assert_allclose(data.scaler.scale, reference.scale, rtol=1e-12)
+
+
+def test_scaled_streaming_matches_in_memory_training_on_scaled_data(tmp_path):
+    X, y = blobs()
+    data = dp.data.stream(npy_shards(tmp_path, X, y), scaling="standard")
+    streamed = net(dropout=0.0, dtype="float64")
+    streamed.fit(data, epochs=2, batch_size=50, verbose=0)
+    in_memory = net(dropout=0.0, dtype="float64")
+    in_memory.fit(data.scaler.transform(X.astype(np.float64)), y, epochs=2, batch_size=50, verbose=0)
+    for key, value in in_memory.params().items():
+        np.testing.assert_allclose(streamed.params()[key], value, rtol=1e-12, atol=1e-14)
+
+
+def test_validation_rows_are_fixed_held_out_and_evaluated(tmp_path):
+    X, y = blobs(2000)
+    X[:, 4] = np.arange(2000)
+    data = dp.data.stream(npy_shards(tmp_path, X, y), chunk_rows=77, validation_fraction=0.1).prepare()
+    assert data.n_train + data.n_val == 2000 and 180 <= data.n_val <= 220
+    held = np.concatenate([c[0][:, 4] for c in data.epoch_chunks(None, "val")])
+    again = np.concatenate([c[0][:, 4] for c in data.epoch_chunks(np.random.default_rng(5), "val")])
+    trained = np.concatenate([c[0][:, 4] for c in data.epoch_chunks(None, "train")])
+    np.testing.assert_array_equal(np.sort(held), np.sort(again))
+    assert not set(held) & set(trained) and len(held) + len(trained) == 2000
+    model = net(n_in=5)
+    history = model.fit(data, epochs=2, batch_size=32, verbose=0)
+    rows = held.astype(int)
+    expected = dp.evaluate(model, X[rows], y[rows])
+    assert history["val_loss"][-1] == pytest.approx(expected["loss"], rel=1e-6)
+    assert history["val_accuracy"][-1] == expected["accuracy"]
+
+
+class _Stop(dp.Callback):
+    def __init__(self, after):
+        self.after = after
+
+    def on_epoch_end(self, net, epoch, logs):
+        if epoch + 1 == self.after:
+            raise KeyboardInterrupt
+
+
+def test_a_streamed_run_resumes_from_its_checkpoint_exactly(tmp_path):
+    X, y = blobs()
+    shards = npy_shards(tmp_path, X, y)
+
+    def stream():
+        return dp.data.stream(shards, chunk_rows=50, shuffle_buffer=200, validation_fraction=0.1)
+
+    whole = net()
+    whole.fit(stream(), epochs=4, batch_size=32, verbose=0)
+    path = tmp_path / "ckpt.safetensors"
+    with pytest.raises(KeyboardInterrupt):
+        net().fit(stream(), epochs=4, batch_size=32, verbose=0, callbacks=[dp.ModelCheckpoint(path), _Stop(2)])
+    resumed = dp.resume(path, stream(), None, epochs=4, batch_size=32, verbose=0)
+    assert resumed.training.epoch == 4
+    assert_same_weights(whole, resumed)
+
+
+def test_a_shard_with_other_columns_is_refused_naming_it(tmp_path):
+    pa = pytest.importorskip("pyarrow", reason="Parquet needs the [parquet] extra (pyarrow)")
+    import pyarrow.parquet as pq
+
+    X, y = blobs(200)
+    pattern = parquet_shards(tmp_path, X, y, n_shards=2, reverse_last=False)
+    pq.write_table(pa.table({"f0": X[:10, 0], "other": X[:10, 1], "label": y[:10]}), tmp_path / "part-9.parquet")
+    with pytest.raises(DataError, match=r"part-9\.parquet: its columns \['f0', 'other', 'label'\] differ"):
+        dp.data.stream(pattern, target="label").prepare()
+
+
+def test_a_truncated_parquet_file_is_refused_naming_it(tmp_path):
+    X, y = blobs(400)
+    pattern = parquet_shards(tmp_path, X, y, n_shards=2)
+    part = tmp_path / "part-1.parquet"
+    part.write_bytes(part.read_bytes()[:-300])
+    with pytest.raises(DataError, match=r"part-1\.parquet: not a readable Parquet file"):
+        dp.data.stream(pattern, target="label").prepare()
+
+
+def test_a_truncated_npy_shard_is_refused_naming_it(tmp_path):
+    X, y = blobs(400)
+    shards = npy_shards(tmp_path, X, y, n_shards=2)
+    part = tmp_path / "X_1.npy"
+    part.write_bytes(part.read_bytes()[:-64])
+    with pytest.raises(DataError, match=r"X_1\.npy: truncated \.npy file"):
+        dp.data.stream(shards)
+
+
+def test_a_shard_that_disappears_mid_run_is_named_with_the_checkpoint_to_resume_from(tmp_path):
+    X, y = blobs()
+    shards = npy_shards(tmp_path, X, y)
+
+    class Remove(dp.Callback):
+        def on_epoch_end(self, net, epoch, logs):
+            if epoch == 1:
+                (tmp_path / "X_2.npy").unlink()
+
+    path = tmp_path / "ckpt.safetensors"
+    before = threading.active_count()
+    with pytest.raises(DataError, match=r"X_2\.npy: no such file .*checkpoint .*ckpt\.safetensors holds epoch 2"):
+        net().fit(dp.data.stream(shards, chunk_rows=100, shuffle_buffer=100), epochs=5, batch_size=32, verbose=0,
+                  callbacks=[dp.ModelCheckpoint(path), Remove()])
+    assert threading.active_count() == before  # the reader thread ended with the run
+    assert dp.load(path).training.epoch == 2
+
+
+def test_a_stream_refuses_in_memory_options_and_mismatched_networks(tmp_path):
+    X, y = blobs(100)
+    data = dp.data.stream(npy_shards(tmp_path, X, y, n_shards=1))
+    with pytest.raises(dp.ConfigError, match="y=None"):
+        net().fit(data, y, epochs=1, verbose=0)
+    with pytest.raises(dp.ConfigError, match="validation from its validation_fraction"):
+        net().fit(data, epochs=1, validation_split=0.2, verbose=0)
+    with pytest.raises(dp.ConfigError, match="the stream has 5 features per row, the network's first layer takes 4"):
+        net(n_in=4).fit(data, epochs=1, verbose=0)
+    with pytest.raises(DataError, match="gzip-compressed IDX cannot be streamed"):
+        gz = tmp_path / "images.gz"
+        gz.write_bytes(b"\x1f\x8b" + bytes(30))
+        dp.data.stream((str(gz), str(gz)))
+
+
+def test_idx_files_stream_like_the_arrays_they_hold(tmp_path):
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (300, 4, 4), dtype=np.uint8)
+    labels = rng.integers(0, 3, 300).astype(np.uint8)
+    (tmp_path / "img").write_bytes(b"\x00\x00\x08\x03" + np.array([300, 4, 4], ">u4").tobytes() + images.tobytes())
+    (tmp_path / "lab").write_bytes(b"\x00\x00\x08\x01" + np.array([300], ">u4").tobytes() + labels.tobytes())
+
+    def model():
+        return dp.Network([dp.Dense(16, 8, "relu"), dp.Dense(8, 3, "softmax")], loss="cross_entropy", seed=0)
+
+    streamed, in_memory = model(), model()
+    streamed.fit(dp.data.stream((str(tmp_path / "img"), str(tmp_path / "lab")), chunk_rows=64), epochs=2, verbose=0)
+    in_memory.fit(images.reshape(300, 16), labels, epochs=2, verbose=0)
+    assert_same_weights(in_memory, streamed)
+
+
+MEMORY_CHILD = textwrap.dedent("""
+    import re, sys
+    import numpy as np
+    import deltaprop as dp
+
+    def hwm():
+        return int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) * 1024
+
+    folder, n = sys.argv[1], int(sys.argv[2])
+    net = dp.Network([dp.Dense(n, 32, "relu"), dp.Dense(32, 2, "softmax")], loss="cross_entropy",
+                     dtype="float32", seed=0)
+    data = dp.data.stream((f"{folder}/train_X_*.npy", f"{folder}/train_y_*.npy"), chunk_rows=8192,
+                          shuffle_buffer=32768, scaling="standard")
+    baseline = hwm()
+    net.fit(data, epochs=1, batch_size=256, optimizer=dp.Adam(3e-3), verbose=0)
+    peak = hwm()
+    X_test, y_test = np.load(f"{folder}/test_X.npy"), np.load(f"{folder}/test_y.npy")
+    print(baseline, peak, float((net.predict(data.scaler.transform(X_test)) == y_test).mean()))
+""")
+
+
+def test_training_on_data_several_times_a_memory_budget_stays_under_it(tmp_path):
+    """Shards of 5 x 80 MB of float32 (400 MB, over 5 times the budget) written here; a child trains with a budget of
+    64 MB over its resident memory before training (VmHWM, the kernel's high-water mark, read in the child),
+    and the model learns (accuracy on held-out rows). In memory the data alone would take 400 MB."""
+    budget = 64 * 2**20
+    rows, n, n_shards = 200_000, 100, 5
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal(n)
+    for i in range(n_shards + 1):
+        X = rng.standard_normal((rows if i < n_shards else 20_000, n), dtype=np.float32) + 1
+        y = ((X - 1) @ w > 0).astype(np.int8)
+        np.save(tmp_path / (f"train_X_{i}.npy" if i < n_shards else "test_X.npy"), X)
+        np.save(tmp_path / (f"train_y_{i}.npy" if i < n_shards else "test_y.npy"), y)
+    del X
+    env = dict(os.environ, DELTAPROP_KERNELS="numpy")
+    out = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(tmp_path), str(n)],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    baseline, peak, accuracy = out.stdout.split()
+    assert rows * n * 4 * n_shards > 5 * budget  # the data: more than 5 times the budget
+    assert int(peak) - int(baseline) < budget, f"training used {(int(peak) - int(baseline)) / 2**20:.0f} MB"
+    assert float(accuracy) > 0.9
+
+
+def test_the_cli_trains_from_a_glob_of_parquet_shards_and_resumes(tmp_path):
+    """`deltaprop train --data 'shards/*.parquet' --target label`: the scaler from the first pass is saved
+    with the model, predictions by name work on a shard, and a killed run resumes to the same model."""
+    from test_cli import deltaprop
+
+    X, y = blobs(3000)
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    pattern = parquet_shards(folder, X, y, n_shards=3)
+    options = ["--data", pattern, "--target", "label", "--epochs", "4", "--batch-size", "64", "--shuffle-buffer",
+               "500", "--no-plots", "--quiet"]
+    deltaprop("train", *options, "--out", tmp_path / "whole")
+    model = dp.load(tmp_path / "whole" / "model.safetensors")
+    assert model.training.epoch == 4 and model.extra["feature_names"] == [f"f{j}" for j in range(5)]
+    scaler = dp.data.Scaler.from_config(model.extra["scaler"])
+    np.testing.assert_allclose(scaler.shift, dp.data.stream(pattern, target="label", scaling="standard",
+                                                            validation_fraction=0.1).prepare().scaler.shift)
+    assert (model.predict(scaler.transform(X.astype(np.float64))) == y).mean() > 0.8  # 4 short epochs
+    report = deltaprop("evaluate", tmp_path / "whole" / "model.safetensors", "--data", folder / "part-0.parquet",
+                       "--target", "label").stdout
+    assert "accuracy" in report
+    two = deltaprop("train", *options[:5], "2", *options[6:], "--out", tmp_path / "half")
+    assert two.returncode == 0
+    half = tmp_path / "half" / "model.safetensors"
+    (tmp_path / "half" / "checkpoint.safetensors").write_bytes(half.read_bytes())  # as if killed after epoch 2
+    deltaprop("train", *options, "--resume", tmp_path / "half" / "checkpoint.safetensors")
+    assert_same_weights(model, dp.load(tmp_path / "half" / "model.safetensors"))
