@@ -43,6 +43,9 @@ def load_data(spec: str, target: str | None = None, data_dir: str | None = None,
 
 def model_test_data(net, data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The held-out test rows of the data ``net`` was trained on (encoded, unscaled X, and y)."""
+    if net.extra.get("streamed"):
+        raise DataError(f"this model was trained on shards streamed from {net.extra.get('data')}, which hold no "
+                        "test split; pass --data to score a file")
     if net.extra.get("table"):
         return held_out(net.extra["table"])
     spec = net.extra.get("data")

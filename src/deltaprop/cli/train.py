@@ -179,11 +179,14 @@ def train_streamed(opts: dict) -> int:
     every chunk, the scaler is fitted in the stream's first pass, the model and history go to --out."""
     if not opts["target"]:
         raise ConfigError("training from shards needs --target, the label column's name")
+    encoder = TableEncoder(opts["categorical"], opts["numeric"], opts["drop"])
     data = stream(opts["data"], target=opts["target"], scaling=opts["scaling"], shuffle_buffer=opts["shuffle_buffer"],
-                  validation_fraction=opts["validation_split"]).prepare()
+                  validation_fraction=opts["validation_split"], encoder=encoder).prepare()
     if opts["resume"]:
         net = load(opts["resume"])
         data.scaler = Scaler.from_config(net.extra["scaler"])
+        if net.extra.get("table"):
+            data.encoder = TableEncoder.from_config(net.extra["table"]["columns"])
     else:
         if data.labels is None and opts["task"] == "classification":
             raise DataError(f"--target {opts['target']} holds more than {data.max_classes} distinct values")
@@ -191,8 +194,12 @@ def train_streamed(opts: dict) -> int:
         if data.labels is None:
             opts["task"] = "regression"
         net = build_network(opts, data.n_features, labels)
+        names = data.encoder.feature_names if data.table else data.source.features or []
         net.extra = {"scaler": data.scaler.to_config(), "data": opts["data"], "target": opts["target"],
-                     "feature_names": list(data.source.features or []), "class_names": []}
+                     "feature_names": list(names), "class_names": [], "streamed": True}
+        if data.table:  # the column encoding fitted in the first pass, for evaluate and predict by column name
+            net.extra["table"] = {"columns": data.encoder.to_config(), "target": opts["target"],
+                                  "read": ReadOptions().to_config()}
     if opts["epochs"] is None:
         opts["epochs"], opts["patience"] = auto_epochs({**opts, "validation_split": 0.0}, data.n_train)
         opts["patience"] = opts["patience"] or (AUTO_PATIENCE if data.n_val else 0)

@@ -44,8 +44,10 @@ def _files(pattern) -> list[Path]:
 
 
 class Source:
-    """Shards and a chunked reader; subclasses set ``shards`` (for messages) and ``features``."""
+    """Shards and a chunked reader; subclasses set ``shards`` (for messages) and ``features``; ``table``: chunks
+    of X come as DataFrames, encoded by the stream."""
 
+    table = False
     shards: list
     features: list  # feature names (Parquet, CSV) or None, for the messages and the model's column order
 
@@ -57,7 +59,8 @@ class Source:
 
 
 class ParquetSource(Source):
-    """Parquet files: ``target`` is the label column, every other column a feature, matched by name."""
+    """Parquet files: ``target`` is the label column, every other column a feature, matched by name; numeric
+    columns without nulls come as one array, anything else as a table."""
 
     def __init__(self, pattern, target: str):
         import pyarrow.parquet as pq  # the [parquet] extra, needed only for Parquet
@@ -68,16 +71,30 @@ class ParquetSource(Source):
             raise DataError(f"{self.shards[0]}: no column {target!r} (columns: {', '.join(schema.names)})")
         self.features = [c for c in schema.names if c != target]
         self.types = {f.name: f.type for f in schema}
-        for name in self.features:
-            if not (_arrow_numeric(schema.field(name).type)):
-                raise DataError(f"{self.shards[0]}: column {name!r} is {schema.field(name).type}; streaming reads "
-                                "numeric feature columns (encode text columns before writing the shards)")
+        # a table (text columns, or missing values anywhere) comes as DataFrames for the stream's TableEncoder
+        self.table = not all(_arrow_numeric(schema.field(n).type) for n in self.features) or \
+            any(self._may_have_nulls(i) for i in range(len(self.shards)))
 
     def _schema(self, shard: int):
         try:
             return self.pq.read_schema(self.shards[shard])
         except Exception as exc:  # pyarrow's errors for a truncated or foreign file
             raise DataError(f"{self.shards[shard]}: not a readable Parquet file ({exc})") from None
+
+    def _may_have_nulls(self, shard: int) -> bool:
+        """From the file's metadata: a feature column chunk with nulls, or without statistics to tell."""
+        try:
+            meta = self.pq.ParquetFile(self.shards[shard]).metadata
+        except Exception as exc:
+            raise DataError(f"{self.shards[shard]}: not a readable Parquet file ({exc})") from None
+        names = [meta.schema.column(j).name for j in range(meta.num_columns)]
+        for g in range(meta.num_row_groups):
+            group = meta.row_group(g)
+            for j, name in enumerate(names):
+                stats = group.column(j).statistics
+                if name != self.target and (stats is None or not stats.has_null_count or stats.null_count):
+                    return True
+        return False
 
     def chunks(self, shard, rows):
         path = self.shards[shard]
@@ -97,8 +114,14 @@ class ParquetSource(Source):
             raise DataError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from None
 
     def _arrays(self, batch, path) -> Chunk:
-        """X (rows, features) in the columns' common type (float32 stays float32), y; nulls refused."""
+        """X (rows, features) in the columns' common type (float32 stays float32), or a DataFrame of the features
+        for a table; y, where a missing value is refused."""
         position = {name: i for i, name in enumerate(batch.schema.names)}
+        y = batch.column(position[self.target])
+        if y.null_count:
+            raise DataError(f"{path}: the target column {self.target!r} has {y.null_count} missing values")
+        if self.table:
+            return batch.select(self.features).to_pandas(), y.to_numpy(zero_copy_only=False)
         values = []
         for name in self.features:
             column = batch.column(position[name])
@@ -109,9 +132,6 @@ class ParquetSource(Source):
         X = np.empty((len(values), batch.num_rows), np.result_type(*values)).T  # column j contiguous: fast writes
         for j, column in enumerate(values):
             X[:, j] = column
-        y = batch.column(position[self.target])
-        if y.null_count:
-            raise DataError(f"{path}: the target column {self.target!r} has {y.null_count} missing values")
         return X, y.to_numpy(zero_copy_only=False)
 
 
@@ -241,7 +261,10 @@ def _mapped(path: Path, dtype: np.dtype, offset: int, count: int) -> np.ndarray:
 
 
 class CsvSource(Source):
-    """CSV files with a header: ``target`` is the label column, the rest numeric features, matched by name."""
+    """CSV files with a header: ``target`` is the label column, the rest features (a table: the stream's
+    TableEncoder reads text and missing values), matched by name."""
+
+    table = True
 
     def __init__(self, pattern, target: str):
         self.pd, self.shards, self.target = pd, _files(pattern), target
@@ -262,13 +285,9 @@ class CsvSource(Source):
             raise DataError(f"{path}: its columns differ from the first shard's {self.features + [self.target]}")
         try:
             for frame in self.pd.read_csv(path, chunksize=rows):
-                X = frame[self.features]
-                if not all(kind in "biuf" for kind in X.dtypes.map(lambda d: d.kind)):
-                    text = [c for c in self.features if X[c].dtype.kind not in "biuf"]
-                    raise DataError(f"{path}: columns {text} hold text; streaming reads numeric features")
-                if X.isna().any(axis=None) or frame[self.target].isna().any():
-                    raise DataError(f"{path}: missing values; streaming does not impute (fill them first)")
-                yield X.to_numpy(np.float64), frame[self.target].to_numpy()
+                if frame[self.target].isna().any():
+                    raise DataError(f"{path}: the target column {self.target!r} has missing values")
+                yield frame[self.features], frame[self.target].to_numpy()
         except DataError:
             raise
         except (OSError, ValueError) as exc:

@@ -6,7 +6,8 @@
 ``stream`` makes one first pass over every shard (``prepare``): it counts the rows,
 collects the labels (up to ``max_classes``) and, for ``scaling``, the exact mean and
 variance of each feature by a streaming algorithm (Chan et al.'s pairwise update, in
-float64), holding one chunk at a time. Training then reads the shards again every
+float64), holding one chunk at a time; a table's column encoding is fitted in the same
+pass (table_stats.py). Training then reads the shards again every
 epoch, in a background thread that fills the next chunks while the current batches
 train (``prefetch`` chunks ahead), and shuffles through a buffer of ``shuffle_buffer``
 rows (training/streaming.py; what it guarantees is written there). Validation rows are
@@ -22,10 +23,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ..errors import ConfigError, DataError
+from .columns import TableEncoder
 from .scaling import Scaler, _blocks
 from .sources import ChunkSource, CsvSource, IdxSource, NpySource, ParquetSource, Source
+from .table_stats import TableStats
 
 GOLDEN = 0.6180339887498949  # row r of shard s is held out when frac(r * GOLDEN + s * PLASTIC) < fraction
 PLASTIC = 0.7548776662466927
@@ -37,14 +41,16 @@ BUFFER_BYTES = 2**28  # default shuffle buffer: as many rows as fit in 256 MB of
 
 def stream(data, target: str | None = None, *, chunk_rows: int | None = None, shuffle_buffer: int | None = None,
            validation_fraction: float = 0.0, scaling: str = "none", max_classes: int = 10_000,
-           prefetch: int = 2) -> Stream:
+           prefetch: int = 2, encoder: TableEncoder | None = None) -> Stream:
     """A Stream over ``data``: a Parquet or CSV glob / folder / file (with ``target``, the label column), a pair
     (X .npy glob, y .npy glob), a pair of uncompressed IDX files (images, labels), or chunks from Python (a
     list of (X, y), or a function returning a fresh iterator of them). ``chunk_rows`` None: about 8 MB of
-    values per chunk; ``shuffle_buffer`` None: as many rows as fit in 256 MB."""
+    values per chunk; ``shuffle_buffer`` None: as many rows as fit in 256 MB. A table with text or missing
+    values (Parquet, CSV) is encoded by ``encoder`` (a TableEncoder: its kinds, categories, medians fitted in
+    the first pass, see table_stats.py)."""
     return Stream(_source(data, target), chunk_rows=chunk_rows, shuffle_buffer=shuffle_buffer,
                   validation_fraction=validation_fraction, scaling=scaling, max_classes=max_classes,
-                  prefetch=prefetch)
+                  prefetch=prefetch, encoder=encoder)
 
 
 def _source(data, target) -> Source:
@@ -80,7 +86,7 @@ class Stream:
     """Chunks of (X, y) from a Source, split into training and held-out rows, with first-pass statistics."""
 
     def __init__(self, source: Source, chunk_rows: int, shuffle_buffer: int, validation_fraction: float,
-                 scaling: str, max_classes: int, prefetch: int):
+                 scaling: str, max_classes: int, prefetch: int, encoder: TableEncoder | None = None):
         self.source = source
         width = getattr(source, "n_features", None) or len(source.features or []) or 1
         self.chunk_rows = max(1024, CHUNK_BYTES // (8 * width)) if chunk_rows is None else \
@@ -92,26 +98,37 @@ class Stream:
             raise ConfigError(f"validation_fraction must be in [0, 1), got {validation_fraction!r}")
         self.validation_fraction = float(validation_fraction)
         self.scaler = Scaler(scaling)
+        self.encoder, self.table = encoder or TableEncoder(), False  # a table's column encoding, fitted by prepare
         self.prepared = False
 
     # --- the first pass ----------------------------------------------------------------
     def prepare(self) -> Stream:
-        """Count rows, collect labels and fit the scaler on the training rows, a chunk at a time (once)."""
+        """Count rows, collect labels and fit the scaler (and, for a table, the column encoding) on the training
+        rows, a chunk at a time (once)."""
         if self.prepared:
             return self
         moments, labels, self.n_train, self.n_val, self.n_features = Moments(), set(), 0, 0, None
-        for X, y, held in self._chunks(range(len(self.source.shards)), prefetch=False):
-            self._check_chunk(X, y)
+        table = None
+        for X, y, held in self._chunks(range(len(self.source.shards)), prefetch=False, encode=False):
             train = ~held
             self.n_train += int(train.sum())
             self.n_val += int(held.sum())
             if y.ndim == 1 and y.dtype.kind in "biufUSO" and len(labels) <= self.max_classes:
                 labels.update(np.unique(y).tolist())  # past max_classes: a regression target, not labels
-            moments.add(X if not held.any() else X[train])
+            if isinstance(X, pd.DataFrame):  # a table: kinds from the first chunk, then its statistics
+                table = table or TableStats(X[train], self.encoder)
+                table.add(X[train])
+            else:
+                self._check_chunk(X, y)
+                moments.add(X if not held.any() else X[train])
         if self.n_train == 0:
             raise DataError(f"no training rows in {self._where()} (after holding out validation rows)")
         self.labels = None if len(labels) > self.max_classes or not labels else np.array(sorted(labels))
-        self._fit_scaler(moments)
+        if table is not None:
+            self.encoder, self.scaler = table.finish(self.scaler.kind)
+            self.n_features, self.table = len(self.encoder.feature_names), True
+        else:
+            self._fit_scaler(moments)
         self.prepared = True
         return self
 
@@ -142,15 +159,19 @@ class Stream:
         return self.shuffle_buffer or max(1, BUFFER_BYTES // (itemsize * self.n_features))
 
     # --- reading -----------------------------------------------------------------------
-    def _chunks(self, shards, prefetch: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """(X, y, held-out mask) for every chunk of the shards, in order; read ahead in a thread if ``prefetch``."""
+    def _chunks(self, shards, prefetch: bool = True, encode: bool = True) -> Iterator[tuple]:
+        """(X, y, held-out mask) for every chunk of the shards, in order, a table's rows encoded (with ``encode``);
+        read ahead in a thread if ``prefetch``."""
         def read():
             for s in shards:
                 self._current = self.source.name(s)
                 start = 0
                 for X, y in self.source.chunks(s, self.chunk_rows):
-                    yield X, y, self._held_out(s, start, X.shape[0])
-                    start += X.shape[0]
+                    k = X.shape[0]
+                    if encode and self.table:
+                        X = self.encoder.transform(X)
+                    yield X, y, self._held_out(s, start, k)
+                    start += k
         return _ahead(read(), self.prefetch) if prefetch else read()
 
     def _held_out(self, shard: int, start: int, k: int) -> np.ndarray:
