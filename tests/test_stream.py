@@ -410,3 +410,19 @@ def test_the_cli_streams_a_table_with_text_and_missing_values(tmp_path):
     assert accuracy > 0.85
     missing = deltaprop("evaluate", tmp_path / "run" / "model.safetensors", check=False)
     assert missing.returncode != 0 and "streamed" in missing.stderr
+
+
+def test_held_out_shards_validate_through_a_second_stream(tmp_path):
+    """validation_data: a Stream of other shards, read with the training stream's scaling (not its own)."""
+    X, y = blobs(1200)
+    (tmp_path / "train").mkdir()
+    (tmp_path / "val").mkdir()
+    train = dp.data.stream(npy_shards(tmp_path / "train", X[:1000], y[:1000]), scaling="standard")
+    val = dp.data.stream(npy_shards(tmp_path / "val", X[1000:], y[1000:], n_shards=2), scaling="standard")
+    model = net()
+    history = model.fit(train, epochs=2, batch_size=32, validation_data=val, verbose=0)
+    expected = dp.evaluate(model, train.scaler.transform(X[1000:]), y[1000:])  # the training rows' scaling
+    assert history["val_loss"][-1] == pytest.approx(expected["loss"], rel=1e-6)
+    assert history["val_accuracy"][-1] == expected["accuracy"]
+    with pytest.raises(dp.ConfigError, match="validation_data must be a Stream too"):
+        model.fit(train, epochs=1, validation_data=(X, y), verbose=0)

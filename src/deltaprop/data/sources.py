@@ -104,9 +104,11 @@ class ParquetSource(Source):
             raise DataError(f"{path}: its columns {schema.names} differ from the first shard's "
                             f"{self.features + [self.target]} (names and types must match)")
         try:
-            reader = self.pq.ParquetFile(path)
-            # batches of at least PARQUET_ROWS: decoding hundreds of columns costs per batch, not per row
-            for batch in reader.iter_batches(batch_size=max(rows, PARQUET_ROWS), columns=self.features + [self.target]):
+            reader = self.pq.ParquetFile(path, pre_buffer=True)  # a row group's columns in one read
+            # batches of at least PARQUET_ROWS: decoding hundreds of columns costs per batch, not per row; one
+            # thread: the reader thread already overlaps training, and pyarrow's pool would compete with BLAS
+            for batch in reader.iter_batches(batch_size=max(rows, PARQUET_ROWS), columns=self.features + [self.target],
+                                             use_threads=False):
                 yield self._arrays(batch, path)
         except DataError:
             raise

@@ -114,8 +114,11 @@ def _stream_data(net, stream, y, shuffle, validation_data, validation_split, sam
     if stream.labels is not None:
         set_classes(net, stream.labels)
     data = StreamData(net, stream, shuffle)
-    if isinstance(validation_data, Stream):
-        return data, lambda: evaluate_stream(net, validation_data.prepare(), "all")
+    if isinstance(validation_data, Stream):  # held-out shards, read with the training rows' encoding and scaling
+        validation_data.prepare()
+        validation_data.scaler, validation_data.encoder = stream.scaler, stream.encoder
+        validation_data.table = stream.table
+        return data, lambda: evaluate_stream(net, validation_data, "all")
     if validation_data is not None:
         raise ConfigError("with a Stream, validation_data must be a Stream too (held-out shards)")
     return data, (lambda: evaluate_stream(net, stream, "val")) if stream.n_val else None
