@@ -198,14 +198,14 @@ def test_a_model_file_of_the_earlier_format_still_loads_and_predicts():
     predictions, classes, history and optimizer come back."""
     expected = np.load(FIXTURES / "model-v1-expected.npz")
     net = dp.load(FIXTURES / "model-v1.safetensors")
-    np.testing.assert_array_equal(net.predict_proba(expected["X"]), expected["proba"])
+    _assert_same(net.predict_proba(expected["X"]), expected["proba"])
     assert net.classes.tolist() == ["cat", "dog", "emu"] and net.dtype == np.float32
     assert net.training.epoch == 4 and len(net.training.history["loss"]) == 4 and net.training.optimizer.t == 12
 
 
 def test_a_checkpoint_of_the_earlier_format_resumes_to_the_uninterrupted_run():
     """The fixture checkpoint (epoch 3 of 4, with early stopping's record) continued for one epoch gives the
-    weights the uninterrupted run saved, to the last bit."""
+    weights the uninterrupted run saved, to the last bit (with the kernels it was written with)."""
     data = np.load(FIXTURES / "model-v1-expected.npz")
     resumed = dp.load(FIXTURES / "checkpoint-v1.safetensors")
     assert resumed.training.epoch == 3 and resumed.training.early_stopping["monitor"] == "val_loss"
@@ -213,7 +213,16 @@ def test_a_checkpoint_of_the_earlier_format_resumes_to_the_uninterrupted_run():
                 callbacks=[dp.EarlyStopping(monitor="val_loss", patience=50)], verbose=0)
     final = dp.load(FIXTURES / "model-v1.safetensors")
     for key, value in final.params().items():
-        np.testing.assert_array_equal(resumed.params()[key], value)
+        _assert_same(resumed.params()[key], value)
+
+
+def _assert_same(actual, expected):
+    """The fixtures were written with numba's kernels: the same bits with them; with NumPy alone
+    (DELTAPROP_KERNELS=numpy) softmax's exp may differ in the last place of float32 (rtol 1e-5)."""
+    if dp.ops.default_ops().name == "numba":
+        np.testing.assert_array_equal(actual, expected)
+    else:
+        np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-7)
 
 
 def test_the_model_holds_no_training_state_until_fit():

@@ -106,7 +106,7 @@ class ModelCheckpoint(Callback):
 
     The file name (not the folders above it) may contain ``{epoch}``, replaced by the 1-based
     epoch; nothing else in a path is a template (a folder named ``runs{a}`` is just that).
-    Files are written atomically.
+    Files are written atomically, by rank 0 alone in a data-parallel job.
     """
 
     def __init__(self, path, monitor: str = "val_loss", save_best_only: bool = False, mode: str = "auto"):
@@ -116,6 +116,8 @@ class ModelCheckpoint(Callback):
         self.last = None  # the file written last
 
     def on_epoch_end(self, net, epoch, logs):
+        if net.training.comm.rank != 0:  # one writer in a job of several ranks (they hold the same weights)
+            return
         if self.save_best_only:
             value = logs.get(self.monitor)
             if value is None or not _better(self.mode, value, self.best, 0.0):

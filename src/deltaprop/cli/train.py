@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import fcntl
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 from .. import optimizers
 from ..callbacks import EarlyStopping, GradientFlow, ModelCheckpoint
 from ..data import ReadOptions, Scaler, Stream, TableEncoder, stream
+from ..distributed import communicator
 from ..errors import ConfigError, DataError, DivergenceError
 from ..layers import Dense
 from ..network import Network, check_memory, load
@@ -88,7 +90,16 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    opts = resolve(vars(args))
+    """Under ``mpiexec -n N``, every rank runs this; rank 0 alone prints and writes (the others' output is
+    dropped, their errors still reach stderr)."""
+    comm = communicator()
+    if comm.rank != 0:
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+            return train_run(resolve(vars(args)), comm)
+    return train_run(resolve(vars(args)), comm)
+
+
+def train_run(opts: dict, comm) -> int:
     if is_shards(opts["data"]):
         return train_streamed(opts)
     read = ReadOptions(opts["delimiter"], opts["decimal"], opts["na_values"])
@@ -124,19 +135,21 @@ def run(args) -> int:
     X_train, X_test = scaler.transform(data.X_train, in_place=True), scaler.transform(data.X_test, in_place=True)
     out = Path(opts["out"] or (Path(opts["resume"]).parent if opts["resume"] else f"runs/{Path(opts['data']).stem}"))
     y_train, y_test = targets_for(net, data.y_train), targets_for(net, data.y_test)
-    with run_folder(out):
+    writer = comm.rank == 0
+    with run_folder(out) if writer else contextlib.nullcontext():
         try:
-            history, seconds, flow = train(net, opts, X_train, y_train, out)
+            history, seconds, flow = train(net, opts, X_train, y_train, out, comm)
         except KeyboardInterrupt:
             if (out / CHECKPOINT).exists():
                 print(f"deltaprop train: the last checkpoint is {out / CHECKPOINT}; continue the run with the same "
                       f"options and --resume {out / CHECKPOINT}", file=sys.stderr)
             raise
-        net.save(out / "model.safetensors")
-        (out / CHECKPOINT).unlink(missing_ok=True)
-        write_history(history, out / "history.csv")
+        if writer:
+            net.save(out / "model.safetensors")
+            (out / CHECKPOINT).unlink(missing_ok=True)
+            write_history(history, out / "history.csv")
         test = summarise(net, history, X_test, y_test, seconds)
-        if not opts["no_plots"]:
+        if writer and not opts["no_plots"]:
             write_plots(net, history, X_test, y_test, out, flow)
     if not np.isfinite(test):
         raise DivergenceError(f"the test loss is {test}: the trained model's outputs overflow on the test data")
@@ -216,7 +229,7 @@ def train_streamed(opts: dict) -> int:
     return 0
 
 
-def train(net, opts: dict, X_train, y_train, out: Path):
+def train(net, opts: dict, X_train, y_train, out: Path, comm=None):
     """fit() with the options, a checkpoint after every epoch; returns (history, seconds, gradient flow)."""
     done = net.training.epoch if net.training is not None else 0
     remaining = opts["epochs"] - done
@@ -232,7 +245,7 @@ def train(net, opts: dict, X_train, y_train, out: Path):
                       optimizer=None if opts["resume"] else make_optimizer(opts), schedule=make_schedule(opts),
                       validation_split=0.0 if isinstance(X_train, Stream) else opts["validation_split"],
                       clip_norm=opts["clip_norm"],
-                      callbacks=callbacks, verbose=0 if opts["quiet"] else 1)
+                      callbacks=callbacks, verbose=0 if opts["quiet"] else 1, comm=comm)
     return history, time.perf_counter() - started, flow
 
 

@@ -20,6 +20,11 @@ class EpochData:
     held out for validation; without it every row trains. Without shuffling, batches
     of all rows are plain slices. For a classifier, each batch's predicted classes are
     recorded (``record``) and compared with the targets once per epoch (``n_correct``).
+
+    With ``part`` = (rank, size) of a data-parallel job, every rank walks the same global
+    batches (the same permutation: same seed, same epoch) and takes its contiguous share of
+    each, rows k r / size .. k (r + 1) / size - 1 of a batch of k; ``share`` is then its part
+    of the batch's total weight (rows, or sample weights) and that total, for the gradient sum.
     """
 
     def __init__(self, X: Array, Y: Array, w: Array | None, shuffle: bool, classifier: bool,
@@ -31,6 +36,9 @@ class EpochData:
         self.order = None
         self._buffers = None
         self._workspace = None
+        self.part = (0, 1)  # (rank, size)
+        self.share = None  # (this rank's weight, the global batch's weight) of the last batch, in a job
+        self._correct = 0
 
     def workspace(self, layers: list, flat, batch_size: int) -> Workspace:
         """The batch buffers, made once per fit (again only if the parameter vector was replaced)."""
@@ -49,20 +57,39 @@ class EpochData:
             self.order = self.rows
         if self.order is None and not isinstance(self.X, np.ndarray):
             self.order = np.arange(self.m)  # sparse rows are densified by gathering, never sliced
+        self._correct = 0
 
     def batch(self, start: int, stop: int) -> tuple:
         """(X, Y, w) of rows start..stop-1 of this epoch's order (w None when absent)."""
         arrays = (self.X, self.Y, self.w)
+        if self.part[1] > 1:
+            return self._rank_batch(start, stop)
         if self.order is None:
             return tuple([None if a is None else a[start:stop] for a in arrays])
         return gather(arrays, self.order[start:stop], self._buffers)
 
+    def _rank_batch(self, start: int, stop: int) -> tuple:
+        """This rank's share of the global batch start..stop-1, and ``share``."""
+        rank, size = self.part
+        rows = self.order[start:stop] if self.order is not None else np.arange(start, min(stop, self.m))
+        k = len(rows)
+        self._local = rows[k * rank // size:k * (rank + 1) // size]
+        total = k if self.w is None else float(self.w[rows].sum())
+        local = len(self._local) if self.w is None else float(self.w[self._local].sum())
+        self.share = (local, total)
+        return gather((self.X, self.Y, self.w), self._local, self._buffers)
+
     def record(self, start: int, a_L: Array) -> None:
         """Keep the predicted classes of the batch starting at ``start`` (classifiers only)."""
+        if self.part[1] > 1:  # a rank's rows are not contiguous in the epoch: count as it goes
+            self._correct += int(np.count_nonzero(classes_of(a_L) == self.labels[self._local]))
+            return
         classes_of(a_L, out=self.predicted[start:start + a_L.shape[0]])
 
     def n_correct(self) -> int:
-        """How many of this epoch's recorded predictions match their targets."""
+        """How many of this epoch's recorded predictions match their targets (this rank's, in a job)."""
+        if self.part[1] > 1:
+            return self._correct
         labels = self.labels if self.order is None else self.labels[self.order]
         return int(np.count_nonzero(self.predicted == labels))
 

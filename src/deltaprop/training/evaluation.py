@@ -16,10 +16,30 @@ def evaluate(net, X, y, sample_weight=None) -> dict:
     return evaluate_encoded(net, X, net.targets(y, X.shape[0]), w=check_weights(sample_weight, X.shape[0]))
 
 
-def evaluate_encoded(net, X, Y, rows=None, w=None, chunk: int | None = None) -> dict:
+def evaluate_encoded(net, X, Y, rows=None, w=None, chunk: int | None = None, comm=None) -> dict:
     """evaluate() for already checked X and encoded Y (only ``rows`` of them, if given), in chunks
-    to bound memory (by default about 2 MB of X per chunk)."""
+    to bound memory (by default about 2 MB of X per chunk). With ``comm`` of several ranks, each
+    evaluates its contiguous share of the rows and the sums are added over the ranks."""
+    if comm is not None and comm.size > 1 and w is None:
+        n = X.shape[0] if rows is None else len(rows)
+        every = rows if rows is not None else np.arange(n)
+        share = every[n * comm.rank // comm.size:n * (comm.rank + 1) // comm.size]
+        sums = np.array(_sums(net, X, Y, share, None, chunk, len(share)))
+        loss, correct, weight = comm.sum(sums)
+        return _figures(net, loss, correct, weight, n)
     m = X.shape[0] if rows is None else len(rows)
+    return _figures(net, *_sums(net, X, Y, rows, w, chunk, m), m)
+
+
+def _figures(net, total_loss: float, correct: float, weight: float, m: int) -> dict:
+    out = {"loss": total_loss / weight if weight else 0.0}
+    if net.is_classifier:
+        out["accuracy"] = correct / m
+    return out
+
+
+def _sums(net, X, Y, rows, w, chunk, m) -> tuple[float, float, float]:
+    """(sum of w L, rows classified right, sum of w) over the rows, a chunk at a time."""
     chunk = chunk or max(256, 2**21 // (X.shape[1] * X.dtype.itemsize))
     if rows is None and not isinstance(X, np.ndarray):
         rows = np.arange(m)  # a sparse X is densified a chunk at a time by gathering
@@ -40,10 +60,7 @@ def evaluate_encoded(net, X, Y, rows=None, w=None, chunk: int | None = None) -> 
         weight += chunk_weight
         if net.is_classifier:
             correct += _n_correct(trace.a[net.L], yb)
-    out = {"loss": total_loss / weight if weight else 0.0}
-    if net.is_classifier:
-        out["accuracy"] = correct / m
-    return out
+    return total_loss, correct, weight
 
 
 def _n_correct(a_L: Array, Y: Array) -> int:

@@ -21,6 +21,7 @@ from .. import backprop
 from ..callbacks import Callback, ModelCheckpoint, Progress
 from ..checks import check_weights, check_X
 from ..data.stream import Stream
+from ..distributed import communicator
 from ..errors import ConfigError, DataError, DivergenceError
 from ..losses import mean_factor
 from ..optimizers import Adam, get_optimizer
@@ -39,7 +40,7 @@ Array = np.ndarray
 def fit(net, X, y=None, epochs: int = 10, batch_size: int = 32, optimizer=None, validation_data=None,
         validation_split: float = 0.0, shuffle: bool = True, callbacks=(), verbose: int = 1,
         sample_weight=None, class_weight=None, schedule=None, clip_norm: float | None = None,
-        l2: float = 0.0) -> History:
+        l2: float = 0.0, comm=None) -> History:
     """Train ``net`` by mini-batch gradient descent and return its History.
 
     X, y: arrays in memory, or X a ``deltaprop.data.stream(...)`` of files larger than memory
@@ -57,8 +58,16 @@ def fit(net, X, y=None, epochs: int = 10, batch_size: int = 32, optimizer=None, 
         divided by the batch's size (its weight total, with weights), so dL/dW^l gains
         (l2 / m) W^l; biases are not penalised. The "loss" history includes the term.
     verbose: 0 silent, 1 a progress bar on a terminal and a line per epoch.
+    comm: an mpi4py communicator (or None: the launch's own, see distributed.py): data-parallel
+        training. ``batch_size`` is the global batch; every rank computes the gradient of its
+        share of each global batch, one Allreduce sums them, weighted so the update is the
+        one-process update; the weights start from rank 0's and stay the same bits on every
+        rank (checked each epoch). Only rank 0 prints and writes checkpoints.
     """
     check_options(epochs, batch_size, clip_norm, l2)
+    comm = communicator(comm)
+    if comm.size > 1:  # rank 0's seed everywhere: the same validation rows and permutation of every epoch
+        net.seed = comm.broadcast_value(net.seed)
     if isinstance(X, Stream):
         data, val = _stream_data(net, X, y, shuffle, validation_data, validation_split, sample_weight, class_weight)
     else:
@@ -66,8 +75,9 @@ def fit(net, X, y=None, epochs: int = 10, batch_size: int = 32, optimizer=None, 
     state = net.training = net.training if net.training is not None else TrainingState()
     state.optimizer = _choose_optimizer(state, optimizer)
     state.stop = False
+    _join_ranks(net, state, data, comm)
     schedule = get_schedule(schedule)
-    callbacks = list(callbacks) + ([Progress()] if verbose else [])
+    callbacks = list(callbacks) + ([Progress()] if verbose and comm.rank == 0 else [])
     for cb in callbacks:
         cb.on_train_begin(net)
     try:
@@ -81,6 +91,16 @@ def fit(net, X, y=None, epochs: int = 10, batch_size: int = 32, optimizer=None, 
     for cb in callbacks:
         cb.on_train_end(net)
     return state.history
+
+
+def _join_ranks(net, state: TrainingState, data, comm) -> None:
+    """The training state's ranks; in a job of several, each takes its share of every batch, from rank 0's weights."""
+    state.comm = comm
+    if comm.size > 1:
+        if isinstance(data, StreamData):
+            raise ConfigError("training from a stream on several ranks is not supported yet; give arrays")
+        data.part = (comm.rank, comm.size)
+        comm.broadcast(state.flat_for(net.layers, net.dtype).theta)
 
 
 def _resume_hint(callbacks, state) -> str:
@@ -101,7 +121,7 @@ def _array_data(net, X, y, shuffle, validation_data, validation_split, sample_we
     w = combined_weights(net, y, check_weights(sample_weight, X.shape[0]), class_weight)
     train_rows, val = validation(net, X, Y, validation_data, validation_split)
     return (EpochData(X, Y, w, shuffle, net.is_classifier, rows=train_rows),
-            None if val is None else (lambda: evaluate_encoded(net, *val)))
+            None if val is None else (lambda: evaluate_encoded(net, *val, comm=net.training.comm)))
 
 
 def _stream_data(net, stream, y, shuffle, validation_data, validation_split, sample_weight, class_weight):
@@ -156,14 +176,17 @@ def run_epoch(net, state: TrainingState, data: EpochData, epoch, batch_size, cli
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is checked explicitly
         for batch, start in enumerate(range(0, m, batch_size)):
             xb, yb, wb = data.batch(start, start + batch_size)
+            share = data.share if state.comm.size > 1 else None
             try:
-                loss, a_L = train_step(net, state.optimizer, ws, xb, yb, wb, rng, clip_norm, callbacks, l2)
+                loss, a_L = train_step(net, state.optimizer, ws, xb, yb, wb, rng, clip_norm, callbacks, l2,
+                                       state.comm, share)
             except DivergenceError as exc:
                 flat.theta[...] = snapshot
                 raise DivergenceError(f"training diverged in epoch {epoch + 1}, batch {batch + 1}: {exc}; "
                                       "weights restored to the start of the epoch. Lower the learning rate "
                                       "or set clip_norm.") from None
-            total_loss += loss * a_L.shape[0]
+            # the batch's loss times its rows (a rank: its weighted part of that, summed over ranks below)
+            total_loss += loss * (a_L.shape[0] if share is None else min(batch_size, m - start) * share[0] / share[1])
             if data.predicted is not None:
                 data.record(start, a_L)
             for cb in callbacks:
@@ -172,29 +195,42 @@ def run_epoch(net, state: TrainingState, data: EpochData, epoch, batch_size, cli
             flat.theta[...] = snapshot
             raise DivergenceError(f"training diverged in epoch {epoch + 1}: the weights overflowed; weights "
                                   "restored to the start of the epoch. Lower the learning rate.")
+    correct = data.n_correct() if data.predicted is not None else 0
+    if state.comm.size > 1:
+        total_loss, correct = map(float, state.comm.sum(np.array([total_loss, correct], dtype=np.float64)))
+        state.comm.check_identical(flat.theta, f"the weights after epoch {epoch + 1}")
     logs = {"loss": total_loss / m}
     if data.predicted is not None:
-        logs["accuracy"] = data.n_correct() / m
+        logs["accuracy"] = correct / m
     logs.update(time=time.perf_counter() - started, lr=state.optimizer.lr)
     return logs
 
 
-def train_step(net, optimizer, ws: Workspace, xb, yb, wb, rng, clip_norm, callbacks,
-               l2: float = 0.0) -> tuple[float, Array]:
+def train_step(net, optimizer, ws: Workspace, xb, yb, wb, rng, clip_norm, callbacks, l2: float = 0.0,
+               comm=None, share: tuple | None = None) -> tuple[float, Array]:
     """Forward, the loss, backward (equations (1)-(4)), checks, one optimizer step, all in ``ws``.
 
     Returns the batch loss and a^L; raises DivergenceError before the step when the
-    loss or any gradient is not finite.
+    loss or any gradient is not finite. With ``share`` = (this rank's weight, the global
+    batch's), one of several ranks: its mean gradient is weighted by its share and summed
+    over the ranks (``comm``), so every rank takes the one-process step.
     """
     L, m = net.L, xb.shape[0]
     out = ws.out(m)
     trace = net.propagate(xb, training=True, rng=rng, workspace=ws)
-    # the loss first: backward may use z^L as scratch; delta^L's buffer is scratch until then
-    loss = net.loss_fn.value(trace.z[L], trace.a[L], yb, net.layers[-1].activation, wb, scratch=out.delta[L],
-                             ops=net.ops)
-    grads = backprop.backward(net.layers, net.loss_fn, trace, yb, wb, out=out, ops=net.ops)
+    if m:  # the loss first: backward may use z^L as scratch; delta^L's buffer is scratch until then
+        loss = net.loss_fn.value(trace.z[L], trace.a[L], yb, net.layers[-1].activation, wb, scratch=out.delta[L],
+                                 ops=net.ops)
+        grads = backprop.backward(net.layers, net.loss_fn, trace, yb, wb, out=out, ops=net.ops)
+    else:  # a rank without rows in a short last batch adds nothing to the sum
+        loss, grads = 0.0, out
+        ws.flat.grad[...] = 0
+    factor = mean_factor(wb, m)
+    if share is not None:
+        _sum_over_ranks(ws.flat.grad, loss, share, comm)
+        factor = 1 / share[1] if share[1] else 0.0
     if l2:
-        loss += add_l2(ws.flat, l2, mean_factor(wb, m))
+        loss += add_l2(ws.flat, l2, factor)
     squared_norm = float(np.dot(ws.flat.grad, ws.flat.grad))  # NaN or inf if any dW, db entry is
     if not (math.isfinite(loss) and math.isfinite(squared_norm)):
         raise DivergenceError(_where_non_finite(trace, grads, loss))
@@ -204,6 +240,17 @@ def train_step(net, optimizer, ws: Workspace, xb, yb, wb, rng, clip_norm, callba
         clip_gradients(ws.flat.grad, clip_norm)
     optimizer.step_flat(ws.flat, net.ops)
     return loss, trace.a[L]
+
+
+def _sum_over_ranks(grad: Array, loss: float, share: tuple, comm) -> None:
+    """grad = sum over the ranks of (share of the batch's weight) x (the rank's mean gradient): the gradient of
+    the global batch's mean loss. A rank whose loss is not finite sends NaN, so that every rank stops."""
+    local, total = share
+    if not math.isfinite(loss):
+        grad[...] = np.nan
+    elif local != total:
+        grad *= local / total if total else 0.0
+    comm.sum(grad)
 
 
 def add_l2(flat, l2: float, factor: float) -> float:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..distributed import Single
 from ..params import FlatParams
 from .history import History
 
 
 class TrainingState:
-    """optimizer, history, epoch (epochs trained), stop, early_stopping (a record dict or None), flat."""
+    """optimizer, history, epoch (epochs trained), stop, early_stopping (a record dict or None), flat, comm."""
 
     def __init__(self, optimizer=None, history: History | None = None, epoch: int = 0,
                  early_stopping: dict | None = None):
@@ -27,6 +28,7 @@ class TrainingState:
         self.stop = False  # set by a callback to end fit after this epoch
         self.early_stopping = early_stopping  # EarlyStopping's record during a fit: checkpoints carry it
         self.flat: FlatParams | None = None
+        self.comm = Single()  # the ranks of a data-parallel job (set by fit; not saved)
 
     def flat_for(self, layers: list, dtype: np.dtype) -> FlatParams:
         """The one-vector view of all parameters, made on first use and again if a layer's parameter was
