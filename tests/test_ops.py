@@ -370,3 +370,22 @@ def test_gemm_out_np_dot_cannot_take_falls_back_to_matmul():
     np.testing.assert_array_equal(SLOW.gemm(a, b), 6)  # no out: a fresh array
     with pytest.raises(ValueError):
         SLOW.gemm(a, a, out=np.empty((4, 3), np.float32))  # mismatched shapes still fail loudly
+
+
+def test_no_loop_is_first_loaded_in_the_middle_of_training(monkeypatch):
+    """Loading a compiled loop takes tens of ms: a fit on 4 batches (speed.py's warm-up) must load every loop
+    that later fits use, the state flush of step FLUSH_EVERY included, or the first timed fit pays for it."""
+    backend = NumbaOps()  # a fresh backend: its loops are looked up on first use (NumbaOps.__getattr__)
+    X, y = np.random.default_rng(0).random((2000, 8), dtype=np.float32), np.arange(2000) % 3
+
+    def network():
+        return dp.Network([dp.Dense(8, 8, "relu"), dp.Dense(8, 3, "softmax")], loss="cross_entropy",
+                          dtype="float32", seed=0, ops=backend)
+
+    network().fit(X[:128], y[:128], epochs=1, batch_size=32, verbose=0)
+    network().predict(X[:10])
+    first_uses = []
+    real = NumbaOps.__getattr__
+    monkeypatch.setattr(NumbaOps, "__getattr__", lambda self, name: first_uses.append(name) or real(self, name))
+    network().fit(X, y, epochs=2, batch_size=16, verbose=0)  # 250 steps: flushes at 64, 128, ...
+    assert first_uses == []

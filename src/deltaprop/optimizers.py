@@ -72,7 +72,7 @@ class Optimizer:
         The state lives in vectors of the same layout; ``state[(l, name)]`` holds views of them.
         """
         self.t += 1
-        slots, tmp = self._flat_slots(flat)
+        slots, tmp = self._flat_slots(flat, ops)
         if self.weight_decay:
             for theta_W, g_W in zip(flat.weight_views(flat.theta), flat.weight_views(flat.grad), strict=True):
                 if self.decoupled:
@@ -95,12 +95,13 @@ class Optimizer:
         for state in slots.values():
             ops.flush_small(state, threshold, tmp)
 
-    def _flat_slots(self, flat) -> tuple[dict, Array]:
+    def _flat_slots(self, flat, ops: NumpyOps) -> tuple[dict, Array]:
         """Flat state vectors for ``flat``'s layout, carrying over any state held per key, and a
         scratch vector of the same length."""
         if self._flat is not None and self._flat[0] is flat:
             return self._flat[1:]
         vectors = {slot: np.zeros_like(flat.theta) for slot in self.slots}
+        ops.flush_small(flat.theta[:0], 0.0, flat.theta[:0])  # loads a compiled flush now, not at step FLUSH_EVERY
         views = {slot: flat.views(vector) for slot, vector in vectors.items()}
         for slot in self.slots:
             for key, view in views[slot].items():
