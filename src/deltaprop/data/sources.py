@@ -155,7 +155,7 @@ class NpySource(Source):
         self.shards = list(zip(X_files, y_files, strict=True))
         self.n_features = None
         for X_path, y_path in self.shards:
-            X_shape, y_shape = _npy_shape(X_path), _npy_shape(y_path)
+            X_shape, y_shape = _npy_layout(X_path)[0], _npy_layout(y_path)[0]
             if len(X_shape) != 2 or len(y_shape) != 1 or X_shape[0] != y_shape[0]:
                 raise DataError(f"{X_path} is {X_shape} and {y_path} is {y_shape}: a shard needs X (m, n) and y (m,)")
             if self.n_features not in (None, X_shape[1]):
@@ -167,19 +167,22 @@ class NpySource(Source):
 
     def chunks(self, shard, rows):
         X_path, y_path = self.shards[shard]
-        m = _npy_shape(X_path)[0]
-        for start in range(0, m, rows):
-            yield _npy_rows(X_path, start, start + rows), _npy_rows(y_path, start, start + rows)
+        X_layout, y_layout = _npy_layout(X_path), _npy_layout(y_path)  # again: the file may have changed
+        for start in range(0, X_layout[0][0], rows):
+            n = min(rows, X_layout[0][0] - start)
+            yield _mapped_rows(X_path, X_layout, start, n), _mapped_rows(y_path, y_layout, start, n)
 
 
-def _npy_shape(path: Path) -> tuple:
+def _npy_layout(path: Path) -> tuple:
+    """(shape, dtype, data offset) from a .npy header, checked against the file's size."""
     try:
         with open(path, "rb") as f:
             version = np.lib.format.read_magic(f)
             read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
                 np.lib.format.read_array_header_2_0
             shape, fortran, dtype = read_header(f)
-            data_bytes = path.stat().st_size - f.tell()
+            offset = f.tell()
+            data_bytes = path.stat().st_size - offset
     except FileNotFoundError:
         raise DataError(f"{path}: no such file (it disappeared while training?)") from None
     except (OSError, ValueError, SyntaxError) as exc:
@@ -189,20 +192,7 @@ def _npy_shape(path: Path) -> tuple:
     if math.prod(shape) * dtype.itemsize > data_bytes:
         raise DataError(f"{path}: truncated .npy file: shape {shape} needs {math.prod(shape) * dtype.itemsize} "
                         f"bytes, the file holds {data_bytes}")
-    return shape
-
-
-def _npy_rows(path: Path, start: int, stop: int) -> np.ndarray:
-    """Rows start..stop-1 copied out of a memory map that is closed again (its pages leave the process)."""
-    try:
-        mapped = np.load(path, mmap_mode="r")
-        rows = np.array(mapped[start:stop])
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file (it disappeared while training?)") from None
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot be read ({exc})") from None
-    del mapped
-    return rows
+    return shape, dtype, offset
 
 
 class IdxSource(Source):
@@ -222,13 +212,12 @@ class IdxSource(Source):
         return str(self.shards[0][0])
 
     def chunks(self, shard, rows):
-        (X_shape, X_dtype, X_offset), (_, y_dtype, y_offset) = self.layout
         images, labels = self.shards[0]
-        for start in range(0, X_shape[0], rows):
-            n = min(rows, X_shape[0] - start)
-            X = _mapped(images, X_dtype, X_offset + start * self.n_features * X_dtype.itemsize, n * self.n_features)
-            y = _mapped(labels, y_dtype, y_offset + start * y_dtype.itemsize, n)
-            yield X.reshape(n, self.n_features), y
+        m = self.layout[0][0][0]
+        for start in range(0, m, rows):
+            n = min(rows, m - start)
+            yield _mapped_rows(images, self.layout[0], start, n).reshape(n, self.n_features), \
+                _mapped_rows(labels, self.layout[1], start, n)
 
 
 def _idx_layout(path: Path) -> tuple:
@@ -250,10 +239,15 @@ def _idx_layout(path: Path) -> tuple:
     return shape, dtype, offset
 
 
-def _mapped(path: Path, dtype: np.dtype, offset: int, count: int) -> np.ndarray:
+def _mapped_rows(path: Path, layout: tuple, start: int, n: int) -> np.ndarray:
+    """Rows start..start+n-1 of the array a (shape, dtype, offset) layout describes, copied (in native byte
+    order) out of a memory map that is closed again, so its pages leave the process."""
+    shape, dtype, offset = layout
+    width = math.prod(shape[1:])
     try:
-        mapped = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=(count,))
-        values = mapped.astype(dtype.newbyteorder("="))
+        mapped = np.memmap(path, dtype=dtype, mode="r", offset=offset + start * width * dtype.itemsize,
+                           shape=(n * width,))
+        values = mapped.astype(dtype.newbyteorder("=")).reshape((n,) + tuple(shape[1:]))
     except FileNotFoundError:
         raise DataError(f"{path}: no such file (it disappeared while training?)") from None
     except (OSError, ValueError) as exc:
