@@ -22,6 +22,7 @@ from ..data.stream import Stream
 from ..errors import ConfigError
 from ..workspace import Workspace
 from .batches import classes_of
+from .evaluation import _figures, _sums
 
 
 class StreamData:
@@ -111,21 +112,13 @@ class StreamData:
 
 def evaluate_stream(net, stream: Stream, part: str) -> dict:
     """{"loss", "accuracy" (classifiers)} over a stream's ``part`` rows ("val" or "all"), a chunk at a time."""
-    total = correct = count = 0.0
+    sums = np.zeros(3)  # sum of L, rows right, rows: evaluation's own sums, chunk by chunk
     for X, y in stream.epoch_chunks(None, part):
         X = np.ascontiguousarray(X, dtype=net.dtype)
         scaler = stream.scaler
         if scaler.kind != "none":
             X = (X - scaler.shift.astype(net.dtype)) / scaler.scale.astype(net.dtype)
-        Y = net.targets(y, len(y))
-        trace = net.propagate(X)
-        total += net.loss_fn.value(trace.z[net.L], trace.a[net.L], Y, net.layers[-1].activation, ops=net.ops) * len(y)
-        if net.is_classifier:
-            correct += int(np.count_nonzero(classes_of(trace.a[net.L]) == classes_of(Y)))
-        count += len(y)
-    if not count:
+        sums += _sums(net, X, net.targets(y, len(y)), None, None, None, len(y))
+    if not sums[2]:
         raise ConfigError(f"the stream has no {'validation' if part == 'val' else ''} rows to evaluate")
-    out = {"loss": total / count}
-    if net.is_classifier:
-        out["accuracy"] = correct / count
-    return out
+    return _figures(net, *sums, int(sums[2]))
