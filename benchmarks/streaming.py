@@ -6,7 +6,9 @@
 The medium workload of speed.py (784-256-128-10 relu/softmax, Adam, batch 128, float32) on
 random data of Fashion-MNIST's shape, written as 6 shards of .npy pairs and of Parquet files,
 with pyarrow's default encoding (snappy, dictionary) and uncompressed (in the page cache after
-the first read, as a data set that is read every epoch is). Each
+the first read, as a data set that is read every epoch is). Parquet is read twice: by default
+(decoded once in the first pass into the stream's cache of raw arrays, which later epochs
+read) and with cache=False (decoded every epoch). Each
 round trains one network per contender for 2 epochs; the figure is the median over rounds
 of the second epoch's samples/s (History's "time": the epoch's batches, reading included;
 the stream's first pass, which counts rows and fits the scaler, comes before and is timed
@@ -74,6 +76,10 @@ def contenders(folder: Path) -> dict:
                                                   shuffle_buffer=32768), None),
         "stream Parquet, uncompressed": lambda: (dp.data.stream(str(folder / "plain-*.pq"), target="label",
                                                                 shuffle_buffer=32768), None),
+        "stream Parquet, decoded every epoch": lambda: (dp.data.stream(str(folder / "*.parquet"), target="label",
+                                                                       shuffle_buffer=32768, cache=False), None),
+        "stream Parquet, uncompressed, decoded every epoch": lambda: (
+            dp.data.stream(str(folder / "plain-*.pq"), target="label", shuffle_buffer=32768, cache=False), None),
     }
 
 

@@ -1,6 +1,7 @@
 """Data-parallel training over MPI, in real jobs: mpiexec (the mpich wheel's) launches 2 or 3 ranks of
 `python -m mpi4py` (an exception in one rank aborts them all) on this 2-core machine (oversubscribed)."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -31,7 +32,7 @@ CHILD = textwrap.dedent("""
     X, y, w = rng.standard_normal((203, 6)), rng.integers(0, 3, 203), rng.random(203) + 0.5
 
     def network(seed):
-        return dp.Network([dp.Dense(6, 8, "tanh"), dp.Dense(8, 3, "softmax")], loss="cross_entropy",
+        return dp.Network([dp.Dense(6, 8, "tanh", dropout=0.25), dp.Dense(8, 3, "softmax")], loss="cross_entropy",
                           dtype="float64", seed=seed)
 
     def make_optimizer():
@@ -68,9 +69,10 @@ def launch(tmp_path, n, optimizer="adam", mode="normal", timeout=120):
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 @pytest.mark.parametrize("n", [2, 3])
 def test_ranks_train_the_one_process_weights(tmp_path, n, optimizer):
-    """203 rows in global batches of 32 (the last 11 rows do not divide by 2 or 3), sample weights, a validation
-    split: after 3 epochs in float64 every rank holds the one-process weights within 1e-10 relative, the ranks
-    hold the same bits, and the logged loss, accuracy and validation loss are the one-process figures."""
+    """203 rows in global batches of 32 (the last 11 rows do not divide by 2 or 3), sample weights, dropout (every
+    rank uses its rows of the one-process masks), a validation split: after 3 epochs in float64 every rank holds
+    the one-process weights within 1e-10 relative, the ranks hold the same bits,
+    and the logged loss, accuracy and validation loss are the one-process figures."""
     result, _ = launch(tmp_path, n, optimizer)
     assert result.returncode == 0, result.stderr[-3000:]
     alone = np.load(tmp_path / "alone.npz")
@@ -117,3 +119,102 @@ def test_mpiexec_deltaprop_train_writes_once_what_one_process_writes(tmp_path):
     a, b = (dp.load(tmp_path / run / "model.safetensors") for run in ("two", "one"))
     for key, value in b.params().items():
         np.testing.assert_allclose(a.params()[key], value, rtol=1e-9, atol=1e-12)
+
+
+STREAM_CHILD = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    from mpi4py import MPI
+    import deltaprop as dp
+    from deltaprop.data.sources import NpySource
+    from deltaprop.training.streaming import evaluate_stream
+
+    folder, comm, read = sys.argv[1], MPI.COMM_WORLD, []
+    chunks = NpySource.chunks
+    NpySource.chunks = lambda self, s, rows: (read.append(s), chunks(self, s, rows))[1]  # which shards a rank reads
+    data = dp.data.stream((f"{folder}/X_*.npy", f"{folder}/y_*.npy"), chunk_rows=50, shuffle_buffer=100,
+                          validation_fraction=0.1)
+    net = dp.Network([dp.Dense(5, 16, "tanh", dropout=0.2), dp.Dense(16, 3, "softmax")], loss="cross_entropy",
+                     dtype="float64", seed=3)
+    history = net.fit(data, epochs=3, batch_size=32, verbose=0, comm=comm)
+    np.savez(f"{folder}/rank{comm.rank}.npz", **{f"{l}.{n}": v for (l, n), v in net.params().items()})
+    report = {"read": list(read), "val_loss": history["val_loss"], "val_accuracy": history["val_accuracy"]}
+    if comm.rank == 0:
+        report["alone"] = evaluate_stream(net, data, "val")  # one process reading every shard's validation rows
+    json.dump(report, open(f"{folder}/rank{comm.rank}.json", "w"))
+""")
+
+
+def _blob_shards(folder: Path, sizes=(150, 90, 200, 60, 120)) -> tuple:
+    """Shards of unequal sizes of three separable blobs (5 features)."""
+    rng = np.random.default_rng(0)
+    centers = rng.normal(0, 4, (3, 5))
+    for i, n in enumerate(sizes):
+        y = rng.integers(0, 3, n)
+        np.save(folder / f"X_{i}.npy", centers[y] + rng.standard_normal((n, 5)))
+        np.save(folder / f"y_{i}.npy", y)
+    return centers
+
+
+def test_ranks_stream_their_own_shards_and_agree(tmp_path):
+    """3 ranks stream 5 .npy shards of unequal sizes (a 100-row shuffle buffer, so the shard order changes every
+    epoch): in every epoch each shard is read by one rank only (for training, and again for validation); the
+    first pass is rank 0's alone; the ranks end with the same bits; the validation loss summed over the ranks
+    is the one-process figure; and the model learned."""
+    from collections import Counter
+
+    _blob_shards(tmp_path)
+    script = tmp_path / "child.py"
+    script.write_text(STREAM_CHILD)
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    result = subprocess.run([MPIEXEC, "-n", "3", sys.executable, "-m", "mpi4py", str(script), str(tmp_path)],
+                            capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    reports = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(3)]
+    ranks = [np.load(tmp_path / f"rank{r}.npz") for r in range(3)]
+    for key in ranks[0].files:
+        assert ranks[1][key].tobytes() == ranks[0][key].tobytes() == ranks[2][key].tobytes(), key
+    assert reports[0]["read"][:5] == [0, 1, 2, 3, 4]  # the first pass
+    after = Counter(reports[0]["read"][5:] + reports[1]["read"] + reports[2]["read"])
+    assert after == {s: 6 for s in range(5)}  # 3 epochs x (training + validation), one rank each time
+    assert reports[0]["val_loss"][-1] == pytest.approx(reports[0]["alone"]["loss"], rel=1e-12)
+    assert reports[0]["val_accuracy"][-1] == reports[0]["alone"]["accuracy"] > 0.9
+
+
+def test_mpiexec_trains_from_parquet_shards_and_resumes_exactly(tmp_path):
+    """`mpiexec -n 2 deltaprop train --data 'shards/*.parquet'`: one model, written once; a run of 2 epochs whose
+    model is resumed (as a checkpoint) under mpiexec for 2 more ends with the bits of the 4-epoch run."""
+    pa = pytest.importorskip("pyarrow", reason="Parquet needs the [parquet] extra (pyarrow)")
+    import pyarrow.parquet as pq
+
+    import deltaprop as dp
+
+    centers = _blob_shards(tmp_path)
+    for i in range(5):
+        X, y = np.load(tmp_path / f"X_{i}.npy"), np.load(tmp_path / f"y_{i}.npy")
+        pq.write_table(pa.table({f"f{j}": X[:, j] for j in range(5)} | {"label": y}), tmp_path / f"part-{i}.parquet")
+    exe = shutil.which("deltaprop", path=str(Path(sys.executable).parent))
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+
+    def train(*options):
+        done = subprocess.run([MPIEXEC, "-n", "2", exe, "train", "--data", str(tmp_path / "*.parquet"), "--target",
+                               "label", "--batch-size", "32", "--shuffle-buffer", "100", "--no-plots", "--quiet",
+                               *map(str, options)], capture_output=True, text=True, timeout=300, env=env)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert done.stdout.count("wrote ") == 1
+        return done
+
+    train("--epochs", "4", "--out", tmp_path / "whole")
+    train("--epochs", "2", "--out", tmp_path / "half")
+    half = tmp_path / "half"
+    (half / "checkpoint.safetensors").write_bytes((half / "model.safetensors").read_bytes())  # as if stopped
+    train("--epochs", "4", "--resume", half / "checkpoint.safetensors")
+    whole, resumed = dp.load(tmp_path / "whole" / "model.safetensors"), dp.load(half / "model.safetensors")
+    assert resumed.training.epoch == whole.training.epoch == 4
+    for key, value in whole.params().items():
+        np.testing.assert_array_equal(resumed.params()[key], value, err_msg=str(key))
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 300)
+    X = centers[y] + rng.standard_normal((300, 5))
+    scaler = dp.data.Scaler.from_config(whole.extra["scaler"])
+    assert (whole.predict(scaler.transform(X)) == y).mean() > 0.9

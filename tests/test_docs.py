@@ -27,3 +27,31 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
     exec(compile(example, "README.md", "exec"), namespace)
     assert namespace["history"]["loss"][-1] < namespace["history"]["loss"][0]
     assert (tmp_path / "model.safetensors").exists()
+
+
+def _train_options(args: list[str]) -> dict:
+    from deltaprop.cli import build_parser
+
+    assert args[0] == "deltaprop" and args[1] == "train", args
+    return vars(build_parser().parse_args(args[1:]))
+
+
+def test_the_cluster_recipes_run_options_the_cli_has():
+    """docs/distributed: the SLURM script's and the MPIJob's `deltaprop train` lines parse with the CLI's own
+    parser (an option renamed or removed breaks this test, not a user's job)."""
+    import json
+    import shlex
+
+    script = (ROOT / "docs" / "distributed" / "slurm.sbatch").read_text(encoding="utf-8")
+    lines = re.sub(r"\\\n\s*(#\s*)?", " ", script).splitlines()
+    runs = [shlex.split(line.lstrip("# "))[2:] for line in lines if line.lstrip("# ").startswith("srun --mpi=pmi2")]
+    assert len(runs) == 2
+    first, resumed = (_train_options(args) for args in runs)
+    assert first["batch_size"] == 4096 and first["target"] == "clicked"
+    assert resumed["resume"].endswith("checkpoint.safetensors")
+    manifest = (ROOT / "docs" / "distributed" / "mpijob.yaml").read_text(encoding="utf-8")
+    command = json.loads(re.search(r"command: (\[.*?\])", manifest, re.S).group(1))
+    assert command[:3] == ["mpiexec", "-n", "8"] and "mpiImplementation: MPICH" in manifest
+    slots, workers = re.search(r"slotsPerWorker: (\d+)", manifest), re.search(r"Worker:\s+replicas: (\d+)", manifest)
+    assert int(slots.group(1)) * int(workers.group(1)) == 8  # a rank per slot
+    assert _train_options(command[3:])["data"] == "/data/shards/*.parquet"

@@ -1,6 +1,7 @@
 """Training from shards on disk (dp.data.stream): the same weights as in memory with a full shuffle buffer,
 every row once per epoch with a small one, exact streaming statistics, resumes, bad shards named, bounded memory."""
 
+import gc
 import os
 import subprocess
 import sys
@@ -53,16 +54,18 @@ def assert_same_weights(a, b):
         np.testing.assert_array_equal(b.params()[key], value, err_msg=str(key))
 
 
-@pytest.mark.parametrize("kind", ["npy", "parquet", "chunks", "csv"])
+@pytest.mark.parametrize("kind", ["npy", "parquet", "parquet, no cache", "chunks", "csv"])
 def test_a_full_shuffle_buffer_trains_the_weights_of_in_memory_training(tmp_path, kind):
-    """Same seed, same batches, same dropout masks: bit for bit, over 3 epochs, from every kind of source."""
+    """Same seed, same batches, same dropout masks: bit for bit, over 3 epochs, from every kind of source
+    (Parquet and CSV from the second epoch on through their decoded cache, and Parquet decoded every epoch)."""
     X, y = blobs()
     in_memory = net()
     expected = in_memory.fit(X, y, epochs=3, batch_size=32, verbose=0)
     if kind == "npy":
         data = dp.data.stream(npy_shards(tmp_path, X, y), chunk_rows=100)
-    elif kind == "parquet":
-        data = dp.data.stream(parquet_shards(tmp_path, X, y), target="label", chunk_rows=100)
+    elif kind.startswith("parquet"):
+        data = dp.data.stream(parquet_shards(tmp_path, X, y), target="label", chunk_rows=100,
+                              cache=kind == "parquet")
     elif kind == "csv":
         X = X.astype(np.float64)  # CSV holds decimal text: compare with the float64 values it parses to
         for i, (Xs, ys) in enumerate(zip(np.array_split(X, 3), np.array_split(y, 3), strict=True)):
@@ -79,6 +82,44 @@ def test_a_full_shuffle_buffer_trains_the_weights_of_in_memory_training(tmp_path
     assert history["loss"] == expected["loss"] and history["accuracy"] == expected["accuracy"]
     assert_same_weights(in_memory, streamed)
     assert streamed.classes.tolist() == [0, 1, 2]
+
+
+def test_parquet_is_decoded_once_and_its_cache_checks_the_files_and_goes_with_the_stream(tmp_path, monkeypatch):
+    """The first pass writes the decoded chunks; epochs read them, not the Parquet files, yet a file changed
+    or removed since is an error naming it; the folder is removed with the stream."""
+    from deltaprop.data.sources import ParquetSource
+
+    X, y = blobs()
+    data = dp.data.stream(parquet_shards(tmp_path, X, y), target="label", chunk_rows=100, cache=tmp_path)
+    decoded = []
+    read = ParquetSource.chunks
+    monkeypatch.setattr(ParquetSource, "chunks", lambda self, s, rows: (decoded.append(s), read(self, s, rows))[1])
+    net().fit(data, epochs=2, batch_size=32, verbose=0)
+    assert decoded == list(range(12))  # the first pass only: 4 files of 3 row groups (97, 97, 56 rows)
+    folder = data.cache.folder
+    assert folder.parent == tmp_path and len(list(folder.glob("*-X.npy"))) == 12  # a chunk per row group
+    (tmp_path / "part-2.parquet").write_bytes((tmp_path / "part-1.parquet").read_bytes())
+    with pytest.raises(DataError, match=r"part-2\.parquet: the file changed while training"):
+        net().fit(data, epochs=1, batch_size=32, verbose=0)
+    (tmp_path / "part-2.parquet").unlink()
+    with pytest.raises(DataError, match=r"part-2\.parquet: no such file"):
+        net().fit(data, epochs=1, batch_size=32, verbose=0)
+    del data
+    gc.collect()
+    assert not folder.exists()
+
+
+def test_a_cache_that_would_fill_the_disk_stops_with_a_warning_and_training_goes_on(tmp_path, monkeypatch):
+    from deltaprop.data import cache
+
+    X, y = blobs()
+    monkeypatch.setattr(cache, "KEEP_FREE", 2**62)
+    data = dp.data.stream(parquet_shards(tmp_path, X, y), target="label", chunk_rows=100)
+    with pytest.warns(UserWarning, match="cache .* stopped: the disk would have less than"):
+        history = net().fit(data, epochs=2, batch_size=32, verbose=0)
+    assert not list(data.cache.folder.iterdir()) and not data.cache.shards
+    expected = net().fit(X, y, epochs=2, batch_size=32, verbose=0)
+    assert history["loss"] == expected["loss"]
 
 
 def _epoch_rows(data, net_, seed, epoch, batch_size=32):
@@ -137,9 +178,9 @@ def test_validation_rows_are_fixed_held_out_and_evaluated(tmp_path):
     X[:, 4] = np.arange(2000)
     data = dp.data.stream(npy_shards(tmp_path, X, y), chunk_rows=77, validation_fraction=0.1).prepare()
     assert data.n_train + data.n_val == 2000 and 180 <= data.n_val <= 220
-    held = np.concatenate([c[0][:, 4] for c in data.epoch_chunks(None, "val")])
-    again = np.concatenate([c[0][:, 4] for c in data.epoch_chunks(np.random.default_rng(5), "val")])
-    trained = np.concatenate([c[0][:, 4] for c in data.epoch_chunks(None, "train")])
+    held = np.concatenate([c[0][:, 4] for c in data.epoch_chunks(data.epoch_shards(None), "val")])
+    again = np.concatenate([c[0][:, 4] for c in data.epoch_chunks(data.epoch_shards(np.random.default_rng(5)), "val")])
+    trained = np.concatenate([c[0][:, 4] for c in data.epoch_chunks(data.epoch_shards(None), "train")])
     np.testing.assert_array_equal(np.sort(held), np.sort(again))
     assert not set(held) & set(trained) and len(held) + len(trained) == 2000
     model = net(n_in=5)
@@ -426,3 +467,20 @@ def test_held_out_shards_validate_through_a_second_stream(tmp_path):
     assert history["val_accuracy"][-1] == expected["accuracy"]
     with pytest.raises(dp.ConfigError, match="validation_data must be a Stream too"):
         model.fit(train, epochs=1, validation_data=(X, y), verbose=0)
+
+
+def test_a_parquet_row_group_is_a_shard_so_one_file_spreads_over_ranks(tmp_path):
+    """One Parquet file of 4 row groups is 4 shards: each of 2 ranks reads its two row groups, and only those
+    rows (the column f0 holds the row number)."""
+    pa = pytest.importorskip("pyarrow", reason="Parquet needs the [parquet] extra (pyarrow)")
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"f0": np.arange(400.0), "label": np.arange(400) % 2}), tmp_path / "one.parquet",
+                   row_group_size=100)
+    data = dp.data.stream(str(tmp_path / "one.parquet"), target="label", cache=False).prepare()
+    assert len(data.source.shards) == 4 and data.shard_rows == [100] * 4
+    for rank, groups in ((0, [0, 2]), (1, [1, 3])):
+        shards = data.epoch_shards(None, rank, 2)
+        assert shards == groups
+        rows = np.concatenate([X[:, 0] for X, _ in data.epoch_chunks(shards, "all")])
+        np.testing.assert_array_equal(rows, np.concatenate([np.arange(100 * g, 100 * g + 100) for g in groups]))

@@ -94,10 +94,12 @@ class Network:
         return self.propagate(check_X(X, self.layers[0].n_in, self.dtype), training, rng)
 
     def propagate(self, a0: Array, training: bool = False, rng: np.random.Generator | None = None,
-                  workspace=None) -> Trace:
+                  workspace=None, rows: tuple | None = None) -> Trace:
         """``forward`` for an input already checked (C-contiguous, network dtype, finite).
 
-        With a ``workspace`` (see workspace.py) every array is written into its buffers.
+        With a ``workspace`` (see workspace.py) every array is written into its buffers. With
+        ``rows`` = (first, k), a0 is one rank's rows first.. of a global batch of k rows: the
+        dropout masks are drawn for all k rows, as one process draws them, and its rows kept.
         """
         L = self.L
         trace = workspace.trace(a0) if workspace is not None else Trace([None] * (L + 1), [a0] + [None] * L,
@@ -106,11 +108,20 @@ class Network:
             z, a = layer.forward(trace.a[l - 1], self.ops, trace.z[l], trace.a[l])
             mask = None
             if training and layer.dropout:
-                mask = dropout_mask(rng or np.random.default_rng(), a.shape, layer.dropout, self.dtype,
-                                    out=trace.mask[l])
+                mask = self._mask(l, a.shape, rng or np.random.default_rng(), trace.mask[l], workspace, rows)
                 a = np.multiply(a, mask, out=a if workspace is not None else None)
             trace.z[l], trace.a[l], trace.mask[l] = z, a, mask
         return trace
+
+    def _mask(self, l: int, shape: tuple, rng, out, workspace, rows) -> Array:
+        """Layer l's dropout mask for a batch of ``shape``, or a rank's rows of the global batch's (``rows``)."""
+        p = self.layers[l - 1].dropout
+        if rows is None:
+            return dropout_mask(rng, shape, p, self.dtype, out=out)
+        first, k = rows
+        whole = dropout_mask(rng, (k, shape[1]), p, self.dtype, out=None if workspace is None else
+                             workspace.mask[l][:k])
+        return whole[first:first + shape[0]]
 
     def backward(self, trace: Trace, y, sample_weight=None) -> Grads:
         """Equations (1)-(4): fresh dW[l], db[l], delta[l] for l = 1..L (see backprop.py)."""

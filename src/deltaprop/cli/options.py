@@ -14,7 +14,7 @@ DEFAULTS = {
     "optimizer": "adam", "lr": 1e-3, "momentum": 0.0, "weight_decay": 0.0, "dropout": 0.0, "schedule": None,
     "epochs": None, "batch_size": 32, "validation_split": 0.1, "patience": 0, "clip_norm": None,
     "scaling": "standard", "dtype": "float32", "seed": 0, "out": None, "plots": False, "no_plots": False,
-    "quiet": False, "resume": None, "task": "auto", "shuffle_buffer": None,
+    "quiet": False, "resume": None, "task": "auto", "shuffle_buffer": None, "stream_cache": None,
     "categorical": None, "numeric": None, "drop": None, "na_values": None, "delimiter": None, "decimal": None,
 }
 COLUMN_LISTS = ("categorical", "numeric", "drop", "na_values")  # comma-separated on the command line
@@ -107,9 +107,9 @@ INTEGERS = ("epochs", "batch_size", "seed", "patience", "shuffle_buffer")
 NUMBERS = ("lr", "momentum", "weight_decay", "dropout", "test_size", "validation_split", "clip_norm")
 FLAGS = ("plots", "no_plots", "quiet")
 TEXTS = ("data", "data_dir", "target", "layers", "activation", "output_activation", "loss", "optimizer",
-         "schedule", "scaling", "dtype", "out", "resume", "task", "delimiter", "decimal")
+         "schedule", "scaling", "dtype", "out", "resume", "task", "delimiter", "decimal", "stream_cache")
 OPTIONAL = ("epochs", "clip_norm", "data_dir", "target", "output_activation", "loss", "schedule", "out", "resume",
-            "delimiter", "decimal", "shuffle_buffer")
+            "delimiter", "decimal", "shuffle_buffer", "stream_cache")
 
 
 def _check_types(opts: dict) -> None:

@@ -77,6 +77,9 @@ def add_parser(sub) -> None:
     p.add_argument("--scaling", help="feature scaling fitted on training data: standard, minmax, none")
     p.add_argument("--shuffle-buffer", type=int, help="rows of the shuffle buffer when --data names shards (a "
                                                       "glob or folder of Parquet/CSV files; default: 256 MB of rows)")
+    p.add_argument("--stream-cache", help="where shards of Parquet/CSV keep their decoded copy, read by every epoch "
+                                          "after the first (a folder; default the system's temporary folder; off: "
+                                          "decode every epoch)")
     p.add_argument("--dtype", help="float32 or float64 (default float32)")
     p.add_argument("--seed", type=int, help="seed of initialisation, shuffling and dropout (default 0)")
     p.add_argument("--out", help="output folder (default runs/DATA)")
@@ -101,7 +104,7 @@ def run(args) -> int:
 
 def train_run(opts: dict, comm) -> int:
     if is_shards(opts["data"]):
-        return train_streamed(opts)
+        return train_streamed(opts, comm)
     read = ReadOptions(opts["delimiter"], opts["decimal"], opts["na_values"])
     encoder = TableEncoder(opts["categorical"], opts["numeric"], opts["drop"])
     data, feature_names, table_info, notes = load_data(opts["data"], opts["target"], opts["data_dir"],
@@ -137,17 +140,9 @@ def train_run(opts: dict, comm) -> int:
     y_train, y_test = targets_for(net, data.y_train), targets_for(net, data.y_test)
     writer = comm.rank == 0
     with run_folder(out) if writer else contextlib.nullcontext():
-        try:
-            history, seconds, flow = train(net, opts, X_train, y_train, out, comm)
-        except KeyboardInterrupt:
-            if (out / CHECKPOINT).exists():
-                print(f"deltaprop train: the last checkpoint is {out / CHECKPOINT}; continue the run with the same "
-                      f"options and --resume {out / CHECKPOINT}", file=sys.stderr)
-            raise
+        history, seconds, flow = train(net, opts, X_train, y_train, out, comm)
         if writer:
-            net.save(out / "model.safetensors")
-            (out / CHECKPOINT).unlink(missing_ok=True)
-            write_history(history, out / "history.csv")
+            save_run(net, history, out)
         test = summarise(net, history, X_test, y_test, seconds)
         if writer and not opts["no_plots"]:
             write_plots(net, history, X_test, y_test, out, flow)
@@ -187,14 +182,16 @@ def is_shards(spec) -> bool:
                                             folder.is_dir() and any(folder.glob("*.csv")))
 
 
-def train_streamed(opts: dict) -> int:
+def train_streamed(opts: dict, comm) -> int:
     """Train from shards larger than memory (dp.data.stream): the validation rows are --validation-split of
-    every chunk, the scaler is fitted in the stream's first pass, the model and history go to --out."""
+    every chunk, the scaler is fitted in the stream's first pass, the model and history go to --out (from
+    rank 0 of a job; every rank reads its own shards)."""
     if not opts["target"]:
         raise ConfigError("training from shards needs --target, the label column's name")
     encoder = TableEncoder(opts["categorical"], opts["numeric"], opts["drop"])
     data = stream(opts["data"], target=opts["target"], scaling=opts["scaling"], shuffle_buffer=opts["shuffle_buffer"],
-                  validation_fraction=opts["validation_split"], encoder=encoder).prepare()
+                  validation_fraction=opts["validation_split"], encoder=encoder,
+                  cache={None: True, "off": False}.get(opts["stream_cache"], opts["stream_cache"])).prepare(comm)
     if opts["resume"]:
         net = load(opts["resume"])
         data.scaler = Scaler.from_config(net.extra["scaler"])
@@ -217,14 +214,15 @@ def train_streamed(opts: dict) -> int:
         opts["epochs"], opts["patience"] = auto_epochs({**opts, "validation_split": 0.0}, data.n_train)
         opts["patience"] = opts["patience"] or (AUTO_PATIENCE if data.n_val else 0)
     out = Path(opts["out"] or (Path(opts["resume"]).parent if opts["resume"] else "runs/stream"))
-    with run_folder(out):
-        history, seconds, _ = train(net, opts, data, None, out)
-        net.save(out / "model.safetensors")
-        (out / CHECKPOINT).unlink(missing_ok=True)
-        write_history(history, out / "history.csv")
-        if not opts["no_plots"]:
-            plot_curves(history, out)
-    print(f"trained on {data.n_train:,} rows streamed from {len(data.source.shards)} shard(s) in {seconds:.1f} s; "
+    writer = comm.rank == 0
+    with run_folder(out) if writer else contextlib.nullcontext():
+        history, seconds, _ = train(net, opts, data, None, out, comm)
+        if writer:
+            save_run(net, history, out)
+            if not opts["no_plots"]:
+                plot_curves(history, out)
+    files = len(getattr(data.source, "files", data.source.shards))
+    print(f"trained on {data.n_train:,} rows streamed from {files} file(s) in {seconds:.1f} s; "
           f"wrote {out / 'model.safetensors'}")
     return 0
 
@@ -241,12 +239,25 @@ def train(net, opts: dict, X_train, y_train, out: Path, comm=None):
     if opts["patience"]:
         callbacks.append(EarlyStopping(patience=opts["patience"]))
     started = time.perf_counter()
-    history = net.fit(X_train, y_train, epochs=remaining, batch_size=opts["batch_size"],
-                      optimizer=None if opts["resume"] else make_optimizer(opts), schedule=make_schedule(opts),
-                      validation_split=0.0 if isinstance(X_train, Stream) else opts["validation_split"],
-                      clip_norm=opts["clip_norm"],
-                      callbacks=callbacks, verbose=0 if opts["quiet"] else 1, comm=comm)
+    try:
+        history = net.fit(X_train, y_train, epochs=remaining, batch_size=opts["batch_size"],
+                          optimizer=None if opts["resume"] else make_optimizer(opts), schedule=make_schedule(opts),
+                          validation_split=0.0 if isinstance(X_train, Stream) else opts["validation_split"],
+                          clip_norm=opts["clip_norm"],
+                          callbacks=callbacks, verbose=0 if opts["quiet"] else 1, comm=comm)
+    except KeyboardInterrupt:
+        if (out / CHECKPOINT).exists():
+            print(f"deltaprop train: the last checkpoint is {out / CHECKPOINT}; continue the run with the same "
+                  f"options and --resume {out / CHECKPOINT}", file=sys.stderr)
+        raise
     return history, time.perf_counter() - started, flow
+
+
+def save_run(net, history, out: Path) -> None:
+    """The trained model and its history into the run folder; the checkpoint, now superseded, removed."""
+    net.save(out / "model.safetensors")
+    (out / CHECKPOINT).unlink(missing_ok=True)
+    write_history(history, out / "history.csv")
 
 
 def auto_epochs(opts: dict, n_train: int) -> tuple[int, int]:

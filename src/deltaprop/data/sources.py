@@ -48,6 +48,7 @@ class Source:
     of X come as DataFrames, encoded by the stream."""
 
     table = False
+    decoded = False  # reading costs CPU beyond a copy (Parquet, CSV): worth a decoded cache (cache.py)
     shards: list
     features: list  # feature names (Parquet, CSV) or None, for the messages and the model's column order
 
@@ -57,36 +58,55 @@ class Source:
     def name(self, shard: int) -> str:
         return str(self.shards[shard])
 
+    def path(self, shard: int) -> Path:
+        """The file a shard is read from (for the decoded cache's checks)."""
+        return Path(self.shards[shard])
+
 
 class ParquetSource(Source):
     """Parquet files: ``target`` is the label column, every other column a feature, matched by name; numeric
-    columns without nulls come as one array, anything else as a table."""
+    columns without nulls come as one array, anything else as a table. A shard is one row group, so that
+    the epoch's order and a job's ranks deal in row groups (a single file with many also spreads out)."""
+
+    decoded = True
 
     def __init__(self, pattern, target: str):
         import pyarrow.parquet as pq  # the [parquet] extra, needed only for Parquet
 
-        self.pq, self.shards, self.target = pq, _files(pattern), target
-        schema = self._schema(0)
+        self.pq, self.files, self.target = pq, _files(pattern), target
+        schema = self._schema(self.files[0])
         if target not in schema.names:
-            raise DataError(f"{self.shards[0]}: no column {target!r} (columns: {', '.join(schema.names)})")
+            raise DataError(f"{self.files[0]}: no column {target!r} (columns: {', '.join(schema.names)})")
         self.features = [c for c in schema.names if c != target]
         self.types = {f.name: f.type for f in schema}
+        self.shards, nulls = [], False
+        for path in self.files:
+            meta = self._metadata(path)
+            self.shards += [(path, g) for g in range(meta.num_row_groups)]
+            nulls = nulls or self._may_have_nulls(meta)
         # a table (text columns, or missing values anywhere) comes as DataFrames for the stream's TableEncoder
-        self.table = not all(_arrow_numeric(schema.field(n).type) for n in self.features) or \
-            any(self._may_have_nulls(i) for i in range(len(self.shards)))
+        self.table = not all(_arrow_numeric(schema.field(n).type) for n in self.features) or nulls
 
-    def _schema(self, shard: int):
+    def name(self, shard: int) -> str:
+        return str(self.shards[shard][0])
+
+    def path(self, shard: int) -> Path:
+        return self.shards[shard][0]
+
+    def _schema(self, path: Path):
         try:
-            return self.pq.read_schema(self.shards[shard])
+            return self.pq.read_schema(path)
         except Exception as exc:  # pyarrow's errors for a truncated or foreign file
-            raise DataError(f"{self.shards[shard]}: not a readable Parquet file ({exc})") from None
+            raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
 
-    def _may_have_nulls(self, shard: int) -> bool:
-        """From the file's metadata: a feature column chunk with nulls, or without statistics to tell."""
+    def _metadata(self, path: Path):
         try:
-            meta = self.pq.ParquetFile(self.shards[shard]).metadata
+            return self.pq.ParquetFile(path).metadata
         except Exception as exc:
-            raise DataError(f"{self.shards[shard]}: not a readable Parquet file ({exc})") from None
+            raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
+
+    def _may_have_nulls(self, meta) -> bool:
+        """From a file's metadata: a feature column chunk with nulls, or without statistics to tell."""
         names = [meta.schema.column(j).name for j in range(meta.num_columns)]
         for g in range(meta.num_row_groups):
             group = meta.row_group(g)
@@ -97,8 +117,8 @@ class ParquetSource(Source):
         return False
 
     def chunks(self, shard, rows):
-        path = self.shards[shard]
-        schema = self._schema(shard)
+        path, group = self.shards[shard]
+        schema = self._schema(path)
         if sorted(schema.names) != sorted(self.features + [self.target]) or \
                 any(schema.field(n).type != t for n, t in self.types.items()):
             raise DataError(f"{path}: its columns {schema.names} differ from the first shard's "
@@ -107,11 +127,13 @@ class ParquetSource(Source):
             reader = self.pq.ParquetFile(path, pre_buffer=True)  # a row group's columns in one read
             # batches of at least PARQUET_ROWS: decoding hundreds of columns costs per batch, not per row; one
             # thread: the reader thread already overlaps training, and pyarrow's pool would compete with BLAS
-            for batch in reader.iter_batches(batch_size=max(rows, PARQUET_ROWS), columns=self.features + [self.target],
-                                             use_threads=False):
+            for batch in reader.iter_batches(batch_size=max(rows, PARQUET_ROWS), row_groups=[group],
+                                             columns=self.features + [self.target], use_threads=False):
                 yield self._arrays(batch, path)
         except DataError:
             raise
+        except FileNotFoundError:
+            raise DataError(f"{path}: no such file (it disappeared while training?)") from None
         except Exception as exc:
             raise DataError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from None
 
@@ -260,7 +282,7 @@ class CsvSource(Source):
     """CSV files with a header: ``target`` is the label column, the rest features (a table: the stream's
     TableEncoder reads text and missing values), matched by name."""
 
-    table = True
+    table = decoded = True
 
     def __init__(self, pattern, target: str):
         self.pd, self.shards, self.target = pd, _files(pattern), target

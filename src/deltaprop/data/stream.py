@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, DataError
+from .cache import DecodedCache
 from .columns import TableEncoder
 from .scaling import Scaler, _blocks
 from .sources import ChunkSource, CsvSource, IdxSource, NpySource, ParquetSource, Source
@@ -41,16 +42,22 @@ BUFFER_BYTES = 2**28  # default shuffle buffer: as many rows as fit in 256 MB of
 
 def stream(data, target: str | None = None, *, chunk_rows: int | None = None, shuffle_buffer: int | None = None,
            validation_fraction: float = 0.0, scaling: str = "none", max_classes: int = 10_000,
-           prefetch: int = 2, encoder: TableEncoder | None = None) -> Stream:
+           prefetch: int = 2, encoder: TableEncoder | None = None, cache: bool | str | Path = True) -> Stream:
     """A Stream over ``data``: a Parquet or CSV glob / folder / file (with ``target``, the label column), a pair
     (X .npy glob, y .npy glob), a pair of uncompressed IDX files (images, labels), or chunks from Python (a
     list of (X, y), or a function returning a fresh iterator of them). ``chunk_rows`` None: about 8 MB of
     values per chunk; ``shuffle_buffer`` None: as many rows as fit in 256 MB. A table with text or missing
     values (Parquet, CSV) is encoded by ``encoder`` (a TableEncoder: its kinds, categories, medians fitted in
-    the first pass, see table_stats.py)."""
-    return Stream(_source(data, target), chunk_rows=chunk_rows, shuffle_buffer=shuffle_buffer,
+    the first pass, see table_stats.py). ``cache``: Parquet and CSV shards are decoded once and kept as raw
+    arrays in a temporary folder (in the folder given, or the system's; False: decode every epoch; cache.py)."""
+    source = _source(data, target)
+    if not isinstance(cache, (bool, str, Path)):
+        raise ConfigError(f"cache must be True, False or a folder, got {cache!r}")
+    return Stream(source, chunk_rows=chunk_rows, shuffle_buffer=shuffle_buffer,
                   validation_fraction=validation_fraction, scaling=scaling, max_classes=max_classes,
-                  prefetch=prefetch, encoder=encoder)
+                  prefetch=prefetch, encoder=encoder,
+                  cache=DecodedCache(None if cache is True else cache) if cache is not False and source.decoded
+                  else None)
 
 
 def _source(data, target) -> Source:
@@ -86,8 +93,9 @@ class Stream:
     """Chunks of (X, y) from a Source, split into training and held-out rows, with first-pass statistics."""
 
     def __init__(self, source: Source, chunk_rows: int, shuffle_buffer: int, validation_fraction: float,
-                 scaling: str, max_classes: int, prefetch: int, encoder: TableEncoder | None = None):
-        self.source = source
+                 scaling: str, max_classes: int, prefetch: int, encoder: TableEncoder | None = None,
+                 cache: DecodedCache | None = None):
+        self.source, self.cache = source, cache
         width = getattr(source, "n_features", None) or len(source.features or []) or 1
         self.chunk_rows = max(1024, CHUNK_BYTES // (8 * width)) if chunk_rows is None else \
             _positive("chunk_rows", chunk_rows)
@@ -102,17 +110,44 @@ class Stream:
         self.prepared = False
 
     # --- the first pass ----------------------------------------------------------------
-    def prepare(self) -> Stream:
+    def prepare(self, comm=None) -> Stream:
         """Count rows, collect labels and fit the scaler (and, for a table, the column encoding) on the training
-        rows, a chunk at a time (once)."""
+        rows, a chunk at a time (once). In a job of several ranks (``comm``), rank 0 makes the pass (without
+        caching: each rank caches its own shards) and sends the result to the others."""
         if self.prepared:
             return self
+        if comm is not None and comm.size > 1:
+            cache, self.cache = self.cache, None
+            try:
+                self._set_prepared(comm.broadcast_value(self._first_pass().prepared_state() if comm.rank == 0
+                                                        else None))
+            finally:
+                self.cache = cache
+            return self
+        return self._first_pass()
+
+    def prepared_state(self) -> dict:
+        """What the first pass found, as plain values (sent from rank 0 to the other ranks of a job)."""
+        return {"n_train": self.n_train, "n_val": self.n_val, "n_features": self.n_features, "labels": self.labels,
+                "table": self.table, "encoder": self.encoder.to_config(), "scaler": self.scaler.to_config(),
+                "shard_rows": self.shard_rows}
+
+    def _set_prepared(self, state: dict) -> None:
+        self.n_train, self.n_val, self.n_features = state["n_train"], state["n_val"], state["n_features"]
+        self.labels, self.table, self.shard_rows = state["labels"], state["table"], state["shard_rows"]
+        self.encoder = TableEncoder.from_config(state["encoder"])
+        self.scaler = Scaler.from_config(state["scaler"])
+        self.prepared = True
+
+    def _first_pass(self) -> Stream:
         moments, labels, self.n_train, self.n_val, self.n_features = Moments(), set(), 0, 0, None
+        self.shard_rows = [0] * len(self.source.shards)  # training rows of each shard
         table = None
-        for X, y, held in self._chunks(range(len(self.source.shards)), prefetch=False, encode=False):
+        for X, y, held, s in self._chunks(range(len(self.source.shards)), prefetch=False, encode=False, shard=True):
             train = ~held
             self.n_train += int(train.sum())
             self.n_val += int(held.sum())
+            self.shard_rows[s] += int(train.sum())
             if y.ndim == 1 and y.dtype.kind in "biufUSO" and len(labels) <= self.max_classes:
                 labels.update(np.unique(y).tolist())  # past max_classes: a regression target, not labels
             if isinstance(X, pd.DataFrame):  # a table: kinds from the first chunk, then its statistics
@@ -159,20 +194,27 @@ class Stream:
         return self.shuffle_buffer or max(1, BUFFER_BYTES // (itemsize * self.n_features))
 
     # --- reading -----------------------------------------------------------------------
-    def _chunks(self, shards, prefetch: bool = True, encode: bool = True) -> Iterator[tuple]:
-        """(X, y, held-out mask) for every chunk of the shards, in order, a table's rows encoded (with ``encode``);
-        read ahead in a thread if ``prefetch``."""
+    def _chunks(self, shards, prefetch: bool = True, encode: bool = True, shard: bool = False) -> Iterator[tuple]:
+        """(X, y, held-out mask) for every chunk of the shards, in order, a table's rows encoded (with ``encode``),
+        and with ``shard`` the shard's number; read ahead in a thread if ``prefetch``."""
         def read():
             for s in shards:
                 self._current = self.source.name(s)
                 start = 0
-                for X, y in self.source.chunks(s, self.chunk_rows):
+                for X, y in self._shard(s, encode):
                     k = X.shape[0]
-                    if encode and self.table:
-                        X = self.encoder.transform(X)
-                    yield X, y, self._held_out(s, start, k)
+                    yield (X, y, self._held_out(s, start, k)) + ((s,) if shard else ())
                     start += k
         return _ahead(read(), self.prefetch) if prefetch else read()
+
+    def _shard(self, s: int, encode: bool) -> Iterator[tuple]:
+        """The chunks of shard s from the decoded cache, or from the source (encoded) and into the cache."""
+        if self.cache is not None and s in self.cache:
+            return self.cache.chunks(s)
+        chunks = self.source.chunks(s, self.chunk_rows)
+        if encode and self.table:
+            chunks = ((self.encoder.transform(X), y) for X, y in chunks)
+        return chunks if self.cache is None else self.cache.record(s, [self.source.path(s)], chunks)
 
     def _held_out(self, shard: int, start: int, k: int) -> np.ndarray:
         """The validation rows of a chunk: a low-discrepancy sequence over (shard, row), fixed for every epoch."""
@@ -181,12 +223,16 @@ class Stream:
         u = (np.arange(start, start + k) * GOLDEN + shard * PLASTIC) % 1.0
         return u < self.validation_fraction
 
-    def epoch_chunks(self, rng: np.random.Generator | None, part: str = "train"):
-        """The chunks of one epoch, ``part`` "train", "val" or "all" rows: the shards in a new order drawn from
-        ``rng``, or in the files' order with None."""
+    def epoch_shards(self, rng: np.random.Generator | None, rank: int = 0, size: int = 1) -> list[int]:
+        """The shards of one epoch: in a new order drawn from ``rng``, or in the files' order with None; of a
+        job's ``size`` ranks, rank ``rank`` reads every size-th of them from its own on."""
         shards = list(range(len(self.source.shards)))
         if rng is not None:
             shards = [shards[i] for i in rng.permutation(len(shards))]
+        return shards[rank::size]
+
+    def epoch_chunks(self, shards: list[int], part: str = "train"):
+        """The chunks of the ``shards`` (epoch_shards), ``part`` "train", "val" or "all" rows."""
         for X, y, held in self._chunks(shards):
             keep = np.ones_like(held) if part == "all" else held if part == "val" else ~held
             if keep.all():

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ..checks import dense_rows
 from ..workspace import Workspace
 
 Array = np.ndarray
+
+
+class Part(NamedTuple):
+    """One rank's part of a global batch: its weight (rows, or the sum of their sample weights) and the
+    batch's, and its rows' place in the batch (the first, and the batch's number of rows)."""
+
+    weight: float
+    total: float
+    first: int
+    rows: int
 
 
 class EpochData:
@@ -23,8 +35,9 @@ class EpochData:
 
     With ``part`` = (rank, size) of a data-parallel job, every rank walks the same global
     batches (the same permutation: same seed, same epoch) and takes its contiguous share of
-    each, rows k r / size .. k (r + 1) / size - 1 of a batch of k; ``share`` is then its part
-    of the batch's total weight (rows, or sample weights) and that total, for the gradient sum.
+    each, rows k r / size .. k (r + 1) / size - 1 of a batch of k; ``share`` (a Part) is then
+    its part of the batch's total weight (rows, or sample weights), for the gradient sum, and
+    where its rows sit in the batch, for the dropout masks.
     """
 
     def __init__(self, X: Array, Y: Array, w: Array | None, shuffle: bool, classifier: bool,
@@ -37,7 +50,7 @@ class EpochData:
         self._buffers = None
         self._workspace = None
         self.part = (0, 1)  # (rank, size)
-        self.share = None  # (this rank's weight, the global batch's weight) of the last batch, in a job
+        self.share: Part | None = None  # this rank's part of the last global batch, in a job
         self._correct = 0
 
     def workspace(self, layers: list, flat, batch_size: int) -> Workspace:
@@ -72,11 +85,11 @@ class EpochData:
         """This rank's share of the global batch start..stop-1, and ``share``."""
         rank, size = self.part
         rows = self.order[start:stop] if self.order is not None else np.arange(start, min(stop, self.m))
-        k = len(rows)
-        self._local = rows[k * rank // size:k * (rank + 1) // size]
+        k, first = len(rows), len(rows) * rank // size
+        self._local = rows[first:k * (rank + 1) // size]
         total = k if self.w is None else float(self.w[rows].sum())
         local = len(self._local) if self.w is None else float(self.w[self._local].sum())
-        self.share = (local, total)
+        self.share = Part(local, total, first, k)
         return gather((self.X, self.Y, self.w), self._local, self._buffers)
 
     def record(self, start: int, a_L: Array) -> None:

@@ -27,7 +27,7 @@ from ..losses import mean_factor
 from ..optimizers import Adam, get_optimizer
 from ..schedules import get_schedule
 from ..workspace import Workspace
-from .batches import EpochData
+from .batches import EpochData, Part
 from .evaluation import evaluate_encoded
 from .history import History
 from .inputs import check_options, combined_weights, set_classes, validation
@@ -68,8 +68,12 @@ def fit(net, X, y=None, epochs: int = 10, batch_size: int = 32, optimizer=None, 
     comm = communicator(comm)
     if comm.size > 1:  # rank 0's seed everywhere: the same validation rows and permutation of every epoch
         net.seed = comm.broadcast_value(net.seed)
+    if comm.size > batch_size:
+        raise ConfigError(f"a global batch of {batch_size} rows cannot be shared by {comm.size} ranks: give "
+                          f"batch_size >= {comm.size}")
     if isinstance(X, Stream):
-        data, val = _stream_data(net, X, y, shuffle, validation_data, validation_split, sample_weight, class_weight)
+        data, val = _stream_data(net, X, y, shuffle, validation_data, validation_split, sample_weight, class_weight,
+                                 comm)
     else:
         data, val = _array_data(net, X, y, shuffle, validation_data, validation_split, sample_weight, class_weight)
     state = net.training = net.training if net.training is not None else TrainingState()
@@ -97,8 +101,6 @@ def _join_ranks(net, state: TrainingState, data, comm) -> None:
     """The training state's ranks; in a job of several, each takes its share of every batch, from rank 0's weights."""
     state.comm = comm
     if comm.size > 1:
-        if isinstance(data, StreamData):
-            raise ConfigError("training from a stream on several ranks is not supported yet; give arrays")
         data.part = (comm.rank, comm.size)
         comm.broadcast(state.flat_for(net.layers, net.dtype).theta)
 
@@ -124,24 +126,28 @@ def _array_data(net, X, y, shuffle, validation_data, validation_split, sample_we
             None if val is None else (lambda: evaluate_encoded(net, *val, comm=net.training.comm)))
 
 
-def _stream_data(net, stream, y, shuffle, validation_data, validation_split, sample_weight, class_weight):
-    """StreamData over a Stream's training rows, and the validation: its held-out rows, or another Stream."""
+def _stream_data(net, stream, y, shuffle, validation_data, validation_split, sample_weight, class_weight, comm):
+    """StreamData over a Stream's training rows, and the validation: its held-out rows, or another Stream (in a
+    job of several ranks, each reads its own shards of both)."""
     if y is not None or sample_weight is not None or class_weight is not None or validation_split:
         raise ConfigError("with a Stream, the targets come from the stream (y=None), validation from its "
                           "validation_fraction or a validation_data Stream; sample and class weights are not "
                           "supported yet")
-    stream.prepare()
+    stream.prepare(comm)
+    if comm.size > len(stream.source.shards):
+        raise ConfigError(f"{comm.size} ranks need at least as many shards to read (files; row groups for "
+                          f"Parquet), the stream has {len(stream.source.shards)}")
     if stream.labels is not None:
         set_classes(net, stream.labels)
     data = StreamData(net, stream, shuffle)
     if isinstance(validation_data, Stream):  # held-out shards, read with the training rows' encoding and scaling
-        validation_data.prepare()
+        validation_data.prepare(comm)
         validation_data.scaler, validation_data.encoder = stream.scaler, stream.encoder
         validation_data.table = stream.table
-        return data, lambda: evaluate_stream(net, validation_data, "all")
+        return data, lambda: evaluate_stream(net, validation_data, "all", comm)
     if validation_data is not None:
         raise ConfigError("with a Stream, validation_data must be a Stream too (held-out shards)")
-    return data, (lambda: evaluate_stream(net, stream, "val")) if stream.n_val else None
+    return data, (lambda: evaluate_stream(net, stream, "val", comm)) if stream.n_val else None
 
 
 def _run_epochs(net, state, data, epochs, batch_size, clip_norm, l2, schedule, val, callbacks) -> None:
@@ -186,7 +192,7 @@ def run_epoch(net, state: TrainingState, data: EpochData, epoch, batch_size, cli
                                       "weights restored to the start of the epoch. Lower the learning rate "
                                       "or set clip_norm.") from None
             # the batch's loss times its rows (a rank: its weighted part of that, summed over ranks below)
-            total_loss += loss * (a_L.shape[0] if share is None else min(batch_size, m - start) * share[0] / share[1])
+            total_loss += loss * (a_L.shape[0] if share is None else share.rows * share.weight / share.total)
             if data.predicted is not None:
                 data.record(start, a_L)
             for cb in callbacks:
@@ -207,17 +213,18 @@ def run_epoch(net, state: TrainingState, data: EpochData, epoch, batch_size, cli
 
 
 def train_step(net, optimizer, ws: Workspace, xb, yb, wb, rng, clip_norm, callbacks, l2: float = 0.0,
-               comm=None, share: tuple | None = None) -> tuple[float, Array]:
+               comm=None, share: Part | None = None) -> tuple[float, Array]:
     """Forward, the loss, backward (equations (1)-(4)), checks, one optimizer step, all in ``ws``.
 
     Returns the batch loss and a^L; raises DivergenceError before the step when the
-    loss or any gradient is not finite. With ``share`` = (this rank's weight, the global
-    batch's), one of several ranks: its mean gradient is weighted by its share and summed
-    over the ranks (``comm``), so every rank takes the one-process step.
+    loss or any gradient is not finite. With ``share`` (batches.Part), one of several ranks:
+    its dropout masks are its rows of the global batch's, its mean gradient is weighted by
+    its share and summed over the ranks (``comm``), so every rank takes the one-process step.
     """
     L, m = net.L, xb.shape[0]
     out = ws.out(m)
-    trace = net.propagate(xb, training=True, rng=rng, workspace=ws)
+    trace = net.propagate(xb, training=True, rng=rng, workspace=ws,
+                          rows=None if share is None else (share.first, share.rows))
     if m:  # the loss first: backward may use z^L as scratch; delta^L's buffer is scratch until then
         loss = net.loss_fn.value(trace.z[L], trace.a[L], yb, net.layers[-1].activation, wb, scratch=out.delta[L],
                                  ops=net.ops)
@@ -228,7 +235,7 @@ def train_step(net, optimizer, ws: Workspace, xb, yb, wb, rng, clip_norm, callba
     factor = mean_factor(wb, m)
     if share is not None:
         _sum_over_ranks(ws.flat.grad, loss, share, comm)
-        factor = 1 / share[1] if share[1] else 0.0
+        factor = 1 / share.total if share.total else 0.0
     if l2:
         loss += add_l2(ws.flat, l2, factor)
     squared_norm = float(np.dot(ws.flat.grad, ws.flat.grad))  # NaN or inf if any dW, db entry is
@@ -242,10 +249,10 @@ def train_step(net, optimizer, ws: Workspace, xb, yb, wb, rng, clip_norm, callba
     return loss, trace.a[L]
 
 
-def _sum_over_ranks(grad: Array, loss: float, share: tuple, comm) -> None:
+def _sum_over_ranks(grad: Array, loss: float, share: Part, comm) -> None:
     """grad = sum over the ranks of (share of the batch's weight) x (the rank's mean gradient): the gradient of
     the global batch's mean loss. A rank whose loss is not finite sends NaN, so that every rank stops."""
-    local, total = share
+    local, total = share.weight, share.total
     if not math.isfinite(loss):
         grad[...] = np.nan
     elif local != total:

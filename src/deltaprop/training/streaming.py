@@ -19,14 +19,21 @@ from __future__ import annotations
 import numpy as np
 
 from ..data.stream import Stream
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..workspace import Workspace
-from .batches import classes_of
+from .batches import Part, classes_of
 from .evaluation import _figures, _sums
 
 
 class StreamData:
-    """Batches of a Stream's training rows, for run_epoch (what EpochData is for arrays)."""
+    """Batches of a Stream's training rows, for run_epoch (what EpochData is for arrays).
+
+    With ``part`` = (rank, size) of a data-parallel job, every rank reads its own shards of
+    the epoch (Stream.epoch_shards: the same shard order on every rank) through its own
+    shuffle buffer. A global batch of k rows is shared in proportion to the ranks' rows
+    (every rank knows every shard's rows from the first pass), so that each rank runs out
+    exactly at the epoch's last batch; ``share`` (a Part) is its part, for the gradient sum.
+    """
 
     def __init__(self, net, stream: Stream, shuffle: bool):
         stream.prepare()
@@ -38,6 +45,7 @@ class StreamData:
         self.predicted = True if net.is_classifier else None  # run_epoch records each batch's predictions
         self._workspace = self._batches = self._batch_Y = None
         self._correct = 0
+        self.part, self.share = (0, 1), None
 
     def workspace(self, layers: list, flat, batch_size: int) -> Workspace:
         """The batch buffers and the shuffle buffer, made once per fit."""
@@ -54,7 +62,12 @@ class StreamData:
         return self._workspace
 
     def new_epoch(self, rng: np.random.Generator) -> None:
-        self._batches = self._epoch(rng if self.shuffle else None)
+        rng = rng if self.shuffle else None
+        # shards in a new order when the buffer cannot hold them all; else the files' order (in-memory's rows)
+        order = self.stream.epoch_shards(rng if self.capacity < self.m else None)
+        rank, size = self.part
+        rows = [sum(self.stream.shard_rows[s] for s in order[r::size]) for r in range(size)]
+        self._batches = self._epoch(rng, order[rank::size], self._sizes(rows))
         self._correct = 0
 
     def batch(self, start: int, stop: int) -> tuple:
@@ -69,34 +82,52 @@ class StreamData:
     def n_correct(self) -> int:
         return self._correct
 
-    def _epoch(self, rng):
-        """Batches of batch_size rows through the shuffle buffer (module docstring); the last may be shorter."""
-        (pool_X, pool_Y), B = self.pool, self.batch_size
-        # shards in a new order when the buffer cannot hold them all; else the files' order (in-memory's rows)
-        chunks = self.stream.epoch_chunks(rng if self.capacity < self.m else None, "train")
-        size, read, pending = 0, 0, None
-        while True:
-            while size < self.capacity and read < self.m:
+    def _sizes(self, rows: list[int]):
+        """This rank's rows of each global batch (every rank computes all ranks' the same way): whole rows, as
+        close as they can be to each rank's proportional share of the epoch's first G rows, summing to the batch."""
+        total, have = np.array(rows, np.int64), np.zeros(len(rows), np.int64)
+        for start in range(0, self.m, self.batch_size):
+            upto = min(start + self.batch_size, self.m)
+            sizes = _apportion(upto - start, upto * total - have * self.m, self.m, total - have)
+            have += sizes
+            rank = self.part[0]
+            self.share = Part(int(sizes[rank]), upto - start, int(sizes[:rank].sum()), upto - start)
+            yield int(sizes[rank])
+
+    def _epoch(self, rng, shards: list[int], sizes):
+        """Batches of ``sizes`` rows through the shuffle buffer (module docstring), read from ``shards``."""
+        pool_X, pool_Y = self.pool
+        chunks = self.stream.epoch_chunks(shards, "train")
+        mine = sum(self.stream.shard_rows[s] for s in shards)
+        size, read, pending, b = 0, 0, None, next(sizes, None)
+        while b is not None:
+            while size < self.capacity and read < mine:
                 if pending is None or pending[2] == len(pending[0]):
-                    X, y = next(chunks)
+                    X, y = next(chunks, (None, None))
+                    if X is None:
+                        raise DataError(f"the shards hold fewer training rows than the first pass counted ({mine}"
+                                        " on this rank): a file changed while training?")
                     pending = [X, self.net.targets(y, len(y)), 0]  # encoded and checked for the loss
                 X, Y, offset = pending
                 take = min(self.capacity - size, len(X) - offset)
                 self._into_pool(X[offset:offset + take], Y[offset:offset + take], size)
                 pending[2], size, read = offset + take, size + take, read + take
-            if size == 0:
-                chunks.close()  # ends the reader thread now (chunks left hold only validation rows)
-                return
             order = rng.permutation(size) if rng is not None else np.arange(size)
-            emit = size if read == self.m else max(B, (size - self.capacity // 2) // B * B)
-            for k in range(0, emit, B):
-                rows = order[k:k + B]
-                n = len(rows)
-                yield (pool_X.take(rows, 0, self.buffers[0][:n], "clip"),
-                       pool_Y.take(rows, 0, self.buffers[1][:n], "clip"))
-            kept = order[emit:]
+            used = 0  # batches while half a buffer stays, to mix with the next rows (all of them at the end)
+            while b is not None and b <= size - used and (
+                    read == mine or used == 0 or size - used - b >= self.capacity // 2):
+                rows = order[used:used + b]
+                used += b
+                yield (pool_X.take(rows, 0, self.buffers[0][:b], "clip"),
+                       pool_Y.take(rows, 0, self.buffers[1][:b], "clip"))
+                b = next(sizes, None)
+            if not used:  # no batch fits in what is left: cannot happen unless the rows changed
+                raise DataError("the shards hold fewer training rows than the first pass counted: a file changed "
+                                "while training?")
+            kept = order[used:]
             pool_X[:len(kept)], pool_Y[:len(kept)] = pool_X[kept], pool_Y[kept]
             size = len(kept)
+        chunks.close()  # ends the reader thread now (chunks left hold only validation rows)
 
     def _into_pool(self, X: np.ndarray, Y: np.ndarray, at: int) -> None:
         """Rows into the shuffle buffer at ``at``: X cast to the network's dtype and scaled, Y encoded."""
@@ -110,15 +141,34 @@ class StreamData:
         pool_Y[at:at + len(X)] = Y
 
 
-def evaluate_stream(net, stream: Stream, part: str) -> dict:
-    """{"loss", "accuracy" (classifiers)} over a stream's ``part`` rows ("val" or "all"), a chunk at a time."""
+def _apportion(k: int, behind: np.ndarray, m: int, left: np.ndarray) -> np.ndarray:
+    """k rows among the ranks: rank r gets about behind[r] / m (what it lacks of its share, scaled by m; they
+    sum to k m), never more than left[r] (its rows not yet served), in whole rows summing to k."""
+    sizes = np.minimum(np.maximum(behind // m, 0), left)
+    while sizes.sum() != k:  # a few rows to move: to the furthest behind, or from the furthest ahead
+        lacking = behind - sizes * m
+        if sizes.sum() < k:
+            r = next(r for r in np.argsort(-lacking, kind="stable") if sizes[r] < left[r])
+            sizes[r] += 1
+        else:
+            r = next(r for r in np.argsort(lacking, kind="stable") if sizes[r] > 0)
+            sizes[r] -= 1
+    return sizes
+
+
+def evaluate_stream(net, stream: Stream, part: str, comm=None) -> dict:
+    """{"loss", "accuracy" (classifiers)} over a stream's ``part`` rows ("val" or "all"), a chunk at a time; in a
+    job (``comm``), each rank reads its share of the shards and the sums are added over the ranks."""
+    rank, size = (0, 1) if comm is None else (comm.rank, comm.size)
     sums = np.zeros(3)  # sum of L, rows right, rows: evaluation's own sums, chunk by chunk
-    for X, y in stream.epoch_chunks(None, part):
+    for X, y in stream.epoch_chunks(stream.epoch_shards(None, rank, size), part):
         X = np.ascontiguousarray(X, dtype=net.dtype)
         scaler = stream.scaler
         if scaler.kind != "none":
             X = (X - scaler.shift.astype(net.dtype)) / scaler.scale.astype(net.dtype)
         sums += _sums(net, X, net.targets(y, len(y)), None, None, None, len(y))
+    if size > 1:
+        comm.sum(sums)
     if not sums[2]:
         raise ConfigError(f"the stream has no {'validation' if part == 'val' else ''} rows to evaluate")
     return _figures(net, *sums, int(sums[2]))
