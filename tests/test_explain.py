@@ -25,6 +25,7 @@ def networks():
     yield net, rng.normal(size=9), 0.4
 
 
+@pytest.mark.filterwarnings("ignore:layer .* hidden layer with softmax")  # on purpose: its Jacobian sigma'
 @pytest.mark.parametrize("case", range(4))
 def test_every_number_is_the_engines_number(case):
     net, x, y = list(networks())[case]
@@ -110,7 +111,9 @@ def test_markdown_has_valid_math_for_every_equation():
         parse(tex)  # the subset parses (raises on unbalanced or unknown commands)
     outside = "\n".join(line for i, line in enumerate(lines)
                         if not any(a <= i <= b for a, b in zip(opens[::2], opens[1::2], strict=True)))
-    assert "\\delta" not in outside and "$" not in outside  # no math outside the delimiters
+    inline = re.findall(r"\$([^$]+)\$", outside)  # headings and sentences hold their math as $inline TeX$
+    assert inline and all(parse(tex) for tex in inline)
+    assert "\\delta" not in re.sub(r"\$[^$]+\$", "", outside) and outside.count("$") % 2 == 0
     assert any("\\delta^{2} = \\frac{\\partial L}{\\partial a^{2}} \\odot \\sigma'(z^{2})" in b for b in blocks)
 
 
@@ -168,3 +171,50 @@ def test_gradient_flow_is_recorded_per_layer_and_epoch(tmp_path):
     from deltaprop.plots import plot_gradient_flow
 
     assert plot_gradient_flow(flow, tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def _trained_digits():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    scaler = dp.data.Scaler("standard").fit(X)
+    net = make_net([64, 32, 10], "relu", "softmax", "cross_entropy", seed=0, dtype="float32")
+    net.fit(scaler.transform(X[:600]), y[:600], epochs=3, verbose=0)
+    net.extra["feature_names"] = [f"pixel_{r}_{c}" for r in range(8) for c in range(8)]
+    return net, scaler.transform(X[600:601])[0], y[600]
+
+
+def test_the_default_weight_on_a_trained_digits_model_is_informative_and_names_are_shown():
+    """The reproduction: on a trained digits model w_11^1's input pixel is always 0, so every factor of its
+    chain rule was 0 and "relative difference 0.00e+00" said nothing. Without a weight, explain now picks a
+    drawn weight of layer 1 with a non-zero product, and says so; w_11^1 asked for explicitly says why it is 0."""
+    net, x, y = _trained_digits()
+    assert x[0] == 0  # the corner pixel: 0 in every image, so 0 after scaling
+    ex = dp.explain(net, x, y)
+    c = ex.chain
+    assert (c.l, c.i, c.j) != (1, 1, 1) and c.product != 0 and c.relative_difference < 1e-6
+    assert ex.weight_chosen and abs(c.backprop) == np.abs(ex.layers[0].dW[:8, :8]).max()
+    text = str(ex)
+    assert "shown instead" in text and f"w_{c.i}{c.j}^1" in text
+    assert "pixel_0_0 = 0," in text and f"The target: class {int(y)} (output neuron {int(y) + 1})" in text
+    assert re.search(r"(?<![\w.])-0(?![.\de])", text) is None  # no -0 anywhere
+    asked = dp.explain(net, x, y, weight=(1, 1, 1))
+    assert asked.chain.product == 0 and asked.weight_chosen is None
+    assert "Both are 0: a_1^0 = 0, so this weight does not change the loss" in str(asked)
+
+
+def test_an_explanation_prints_saves_and_shows_itself_in_a_notebook(tmp_path):
+    import types
+
+    import deltaprop.explain as explain_package
+
+    assert isinstance(explain_package, types.ModuleType) and explain_package is dp.explain  # not the function
+    net, x, y = notes_example()
+    ex = dp.explain(net, x, y)
+    assert repr(ex).startswith("<Explanation of a 2-2-2 network") and len(repr(ex)) < 300
+    assert str(ex) == render_text(ex) and "Equation (1)" in str(ex)
+    assert ex.save(tmp_path / "e.md").read_text(encoding="utf-8") == render_markdown(ex)
+    assert ex.save(tmp_path / "e.html").read_text(encoding="utf-8") == render_html(ex)
+    frame = ex._repr_html_()
+    assert frame.startswith("<iframe srcdoc=\"&lt;!DOCTYPE html&gt;") and "&lt;svg" in frame and '"' not in \
+        frame[len('<iframe srcdoc="'):frame.index('" title=')]

@@ -27,6 +27,7 @@ def test_gradcheck_every_output_and_loss(loss, output, m):
     assert report.ok, str(report)
 
 
+@pytest.mark.filterwarnings("ignore:layer .* hidden layer with softmax")  # on purpose: its Jacobian sigma'
 @pytest.mark.parametrize("hidden", sorted(dp.ACTIVATIONS))
 def test_gradcheck_every_hidden_activation(hidden):
     """Equation (2) for each activation in a hidden layer (softmax's Jacobian included)."""

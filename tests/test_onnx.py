@@ -38,6 +38,7 @@ def targets(loss, n, rng, m):
     return rng.integers(0, 2, (m, n)).astype(float) if loss == "binary_cross_entropy" else rng.integers(0, n, m)
 
 
+@pytest.mark.filterwarnings("ignore:layer .* hidden layer with softmax")  # on purpose: its Jacobian sigma'
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("hidden", sorted(dp.ACTIVATIONS))
 def test_every_activation_loss_and_output_width_matches_onnx_runtime(dtype, hidden):

@@ -30,6 +30,7 @@ def build(hidden, output, loss, dtype, m, width=16, n_out=8, dropout=0.0, seed=0
     return net, X, net.targets(y, m)
 
 
+@pytest.mark.filterwarnings("ignore:layer .* hidden layer with softmax")  # on purpose: its Jacobian sigma'
 @pytest.mark.parametrize("hidden,output,loss", CASES)
 def test_buffers_give_the_fresh_path_numbers(hidden, output, loss):
     """backward into the workspace equals net.backward's fresh arrays (float64, relative 1e-12)."""
@@ -68,6 +69,7 @@ def peak_bytes_per_step(net, X, Y, steps=70):
         tracemalloc.stop()
 
 
+@pytest.mark.filterwarnings("ignore:layer .* hidden layer with softmax")  # on purpose: its Jacobian sigma'
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("hidden,output,loss", CASES)
 def test_no_per_batch_arrays_are_allocated(hidden, output, loss, dtype):

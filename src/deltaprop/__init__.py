@@ -11,7 +11,15 @@
 Only NumPy is imported here; heavier libraries load where they are used.
 """
 
-from . import callbacks, data, ops, optimizers, presets, schedules
+from . import (
+    callbacks,
+    data,
+    explain,  # the subpackage, callable: dp.explain(net, x, y)
+    ops,
+    optimizers,
+    presets,
+    schedules,
+)
 from .activations import ACTIVATIONS, Activation, get_activation, register_activation
 from .backprop import Grads, Trace, backward
 from .callbacks import Callback, EarlyStopping, GradientFlow, ModelCheckpoint
@@ -20,11 +28,11 @@ from .errors import (
     ConfigError,
     DataError,
     DeltapropError,
+    DeltapropWarning,
     DivergenceError,
     ModelFileError,
     ShapeError,
 )
-from .explain import explain
 from .gradcheck import GradcheckReport, gradcheck
 from .io import save
 from .layers import Dense, Layer, register_layer
@@ -52,7 +60,7 @@ def __getattr__(name: str):
 __all__ = [
     "ACTIVATIONS", "LOSSES", "Activation", "DeltaClassifier", "DeltaRegressor", "ActivationError", "Adam",
     "AdamW", "Callback", "ConfigError",
-    "CosineDecay", "DataError", "Dense", "DeltapropError", "DivergenceError", "EarlyStopping",
+    "CosineDecay", "DataError", "Dense", "DeltapropError", "DeltapropWarning", "DivergenceError", "EarlyStopping",
     "ExponentialDecay", "GradcheckReport", "GradientFlow", "Grads", "History", "Layer", "Loss", "ModelCheckpoint",
     "ModelFileError", "TrainingState", "data", "explain", "ops", "register_layer",
     "Network", "RMSprop", "SGD", "ShapeError", "StepDecay", "Trace", "backward", "callbacks", "evaluate",

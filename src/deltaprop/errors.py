@@ -31,3 +31,8 @@ class ModelFileError(DeltapropError, ValueError):
 
 class DivergenceError(DeltapropError, RuntimeError):
     """Training produced a non-finite loss or gradient."""
+
+
+class DeltapropWarning(UserWarning):
+    """Something that works but is probably not what was meant: a softmax hidden layer, a run whose error
+    signal vanished before reaching the first layers. The message says what to try."""

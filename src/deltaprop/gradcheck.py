@@ -50,6 +50,15 @@ class GradcheckReport:
         lines.append(f"{verdict}: max relative error {self.max_rel_error:.3e} (tolerance {self.tol:.0e})")
         return "\n".join(lines)
 
+    def _repr_html_(self) -> str:
+        """The report as a table, for a notebook."""
+        head = "<tr><th>layer</th><th>param</th><th>rel error</th><th>max |diff|</th><th>checked</th></tr>"
+        body = "".join(f"<tr><td>{r.layer}</td><td>{r.param}</td><td>{r.rel_error:.3e}</td>"
+                       f"<td>{r.max_abs_error:.3e}</td><td>{r.n_checked}</td></tr>" for r in self.rows)
+        verdict = "OK" if self.ok else "FAILED"
+        return (f"<div><table>{head}{body}</table><strong>{verdict}</strong>: max relative error "
+                f"{self.max_rel_error:.3e} (tolerance {self.tol:.0e})</div>")
+
 
 def gradcheck(net, X, y, eps: float = 1e-6, tol: float = 1e-6, max_entries: int | None = None,
               seed: int = 0, sample_weight=None) -> GradcheckReport:

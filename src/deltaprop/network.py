@@ -8,6 +8,7 @@ made and continued by ``fit`` (training/), saved with the model in checkpoints.
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
@@ -15,11 +16,20 @@ from . import backprop, io
 from .activations import step
 from .backprop import Grads, Trace
 from .checks import all_finite, check_weights, check_whole_numbers, check_X, encode_targets
-from .errors import ConfigError, DataError, DeltapropError, DivergenceError, ModelFileError, ShapeError
+from .errors import (
+    ConfigError,
+    DataError,
+    DeltapropError,
+    DeltapropWarning,
+    DivergenceError,
+    ModelFileError,
+    ShapeError,
+)
 from .layers import Layer
 from .losses import get_loss
 from .ops import NumpyOps, get_ops
 from .schema import DTYPES, MAX_LAYERS
+from .summary import summary_html, summary_text
 from .training import History, TrainingState
 from .training import fit as train
 
@@ -56,6 +66,11 @@ class Network:
         if len(layers) > MAX_LAYERS:
             raise ConfigError(f"a network of {len(layers)} layers is more than a model file holds ({MAX_LAYERS})")
         check_memory(layers, np.dtype(str(dtype)), copies=2)  # the layers' arrays and the flat vector
+        for l, layer in enumerate(layers[:-1], start=1):
+            if layer.activation.name == "softmax" and initialize:  # (a loaded model was warned about when made)
+                warnings.warn(f"layer {l} is a hidden layer with softmax: its outputs sum to 1, so the layer above "
+                              "sees a distribution, not features, and learning is slow; softmax belongs on the "
+                              "output layer L (use relu or tanh here)", DeltapropWarning, stacklevel=2)
         self.layers = list(layers)
         self.loss_fn = get_loss(loss)
         self.loss_fn.check_output(self.layers[-1].activation)
@@ -240,6 +255,14 @@ class Network:
     def config(self) -> dict:
         return {"layers": [layer.config() for layer in self.layers], "loss": self.loss_fn.name,
                 "dtype": self.dtype.name, "seed": self.seed}
+
+    def summary(self, file=None) -> None:
+        """Print the layers as a table: parameter shapes, activations, counts, and what training has done."""
+        print(summary_text(self), file=file)
+
+    def _repr_html_(self) -> str:
+        """The summary table, for a notebook."""
+        return summary_html(self)
 
     def __repr__(self) -> str:
         inner = ",\n  ".join(repr(layer) for layer in self.layers)

@@ -16,8 +16,9 @@ def _pyplot():
     return plt
 
 
-def plot_curves(history, folder) -> list[Path]:
-    """loss.png (train and validation loss per epoch) and, for classifiers, accuracy.png."""
+def plot_curves(history, folder, loss_label: str = "loss") -> list[Path]:
+    """loss.png (train and validation loss per epoch) and, for classifiers, accuracy.png; ``loss_label`` says
+    what the loss is of (a regression's loss is on its standardized targets)."""
     plt = _pyplot()
     written = []
     epochs = np.arange(1, len(history) + 1)
@@ -25,11 +26,12 @@ def plot_curves(history, folder) -> list[Path]:
         if metric not in history:
             continue
         fig, ax = plt.subplots(figsize=(6, 4))
-        ax.plot(epochs, history[metric], label=f"train {metric}")
+        ax.plot(epochs, history[metric], label=f"training {metric}")
         if f"val_{metric}" in history:
             ax.plot(epochs, history[f"val_{metric}"], label=f"validation {metric}")
         ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
+        ax.set_ylabel(loss_label if metric == "loss" else metric)
+        ax.set_title(f"{'Loss' if metric == 'loss' else 'Accuracy'} per epoch")
         ax.grid(alpha=0.3)
         ax.legend()
         path = Path(folder) / f"{metric}.png"
@@ -59,21 +61,25 @@ def plot_predicted(predicted: np.ndarray, actual: np.ndarray, path) -> Path:
     return Path(path)
 
 
-def plot_confusion(matrix: np.ndarray, class_names: list, path) -> Path:
-    """The confusion matrix: rows true labels, columns predictions, counts in the cells."""
+def plot_confusion(matrix: np.ndarray, class_names: list, path, title: str = "Confusion matrix, test set") -> Path:
+    """The confusion matrix: rows true labels, columns predictions, counts in the cells (readable from 2 classes
+    to a few dozen: at least 4.5 inches a side)."""
     plt = _pyplot()
     n = matrix.shape[0]
-    fig, ax = plt.subplots(figsize=(1.2 + 0.6 * n, 1 + 0.55 * n))
-    ax.imshow(matrix, cmap="Blues")
+    side = max(4.5, 1.2 + 0.6 * n)
+    fig, ax = plt.subplots(figsize=(side + 0.6, side))
+    image = ax.imshow(matrix, cmap="Blues")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="test rows")
     ticks = np.arange(n)
     ax.set_xticks(ticks, [str(c) for c in class_names], rotation=45, ha="right")
     ax.set_yticks(ticks, [str(c) for c in class_names])
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
+    ax.set_title(f"{title} ({int(np.trace(matrix))} of {int(matrix.sum())} right)")
     threshold = matrix.max() / 2 if matrix.size else 0
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
+            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=10 if n <= 10 else 7,
                     color="white" if matrix[i, j] > threshold else "black")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -84,7 +90,7 @@ def plot_confusion(matrix: np.ndarray, class_names: list, path) -> Path:
 def plot_gradient_flow(flow, path) -> Path:
     """Mean ||delta^l|| and ||dW^l|| per epoch for every layer l, on a log scale."""
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, norms, name in ((axes[0], flow.delta_norms, "||delta^l||"), (axes[1], flow.dW_norms, "||dW^l||")):
         for l, values in norms.items():
             ax.plot(np.arange(1, len(values) + 1), values, label=f"layer {l}")
@@ -92,7 +98,7 @@ def plot_gradient_flow(flow, path) -> Path:
         ax.set_xlabel("epoch")
         ax.set_ylabel(f"mean {name} per batch")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)  # beside, not on, a line
     fig.suptitle("Gradient flow: how much error signal reaches each layer")
     fig.tight_layout()
     fig.savefig(path, dpi=100)

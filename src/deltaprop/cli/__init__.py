@@ -11,8 +11,9 @@ import argparse
 import functools
 import os
 import sys
+import warnings
 
-from ..errors import DeltapropError
+from ..errors import DeltapropError, DeltapropWarning
 from ..version import __version__
 from . import evaluate, explain, export, inspect, train
 
@@ -34,7 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line: deltaprop's own are hints ("deltaprop: hint: ..."), others keep their type."""
+    kind = "hint" if issubclass(category, DeltapropWarning) else f"warning ({category.__name__})"
+    print(f"deltaprop: {kind}: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv: list[str] | None = None) -> int:
+    warnings.showwarning = _show_warning
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from ..data import Scaler
 from ..errors import ConfigError, DataError
-from ..explain import explain, notes_example, render_html, render_markdown, render_text
+from ..explain import notes_example, render_html, render_markdown, render_text
+from ..explain.compute import explain
 from ..network import load
 from .common import inputs_for, labelled_data, load_data, model_test_data
 from .train import new_network
@@ -25,8 +26,9 @@ def add_parser(sub) -> None:
     p.add_argument("--loss", help="loss of a new network (default: cross_entropy)")
     p.add_argument("--data", help="data to take the sample from (default: the model's, else digits)")
     p.add_argument("--sample", type=int, default=0, help="index of the sample in the test data (default 0)")
-    p.add_argument("--weight", default="1,1,1", help="the weight w_ij^l whose chain rule is written out, as "
-                                                     "l,i,j counted from 1 as in the notes (default 1,1,1)")
+    p.add_argument("--weight", help="the weight w_ij^l whose chain rule is written out, as l,i,j counted from 1 as "
+                                    "in the notes (default 1,1,1, unless its product is 0 for this sample: then "
+                                    "the drawn weight of layer 1 with the largest |dW|)")
     p.add_argument("--neuron", type=int, default=1, help="the neuron j shown in equation (2) (default 1)")
     p.add_argument("--format", choices=("text", "md", "html"), default="text",
                    help="terminal text (default), Markdown with TeX math, or a self-contained HTML page")
@@ -63,7 +65,7 @@ def _subject(args):
 
 def run(args) -> int:
     net, x, y = _subject(args)
-    ex = explain(net, x, y, weight=parse_weight(args.weight), neuron=args.neuron)
+    ex = explain(net, x, y, weight=None if args.weight is None else parse_weight(args.weight), neuron=args.neuron)
     if args.format == "md":
         text = render_markdown(ex)
     elif args.format == "html":

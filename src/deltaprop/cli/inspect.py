@@ -12,6 +12,7 @@ from ..losses import LOSSES
 from ..network import load
 from ..ops import describe as backend
 from ..optimizers import OPTIMIZERS
+from ..summary import summary_text
 from ..version import __version__
 from .common import inputs_for, load_data
 from .train import new_network
@@ -70,10 +71,9 @@ def run_info(args) -> int:
         print(f"built-in data: {', '.join(BUILTIN)}")
         return 0
     net = load(args.model)
-    print(printable(repr(net)))
-    n_params = sum(v.size for v in net.params().values())
-    print(f"layers: {' -> '.join([str(net.layers[0].n_in)] + [str(layer.n_out) for layer in net.layers])}")
-    print(f"parameters: {n_params}   dtype: {net.dtype.name}   seed: {net.seed}")
+    print(printable(summary_text(net)))
+    print(f"layers: {' -> '.join([str(net.layers[0].n_in)] + [str(layer.n_out) for layer in net.layers])}   "
+          f"seed: {net.seed}")
     state = net.training
     print(f"epochs trained: {state.epoch if state is not None else 0}")
     if net.classes is not None:

@@ -381,8 +381,10 @@ def summarise(net, history, X_test, y_test, seconds: float) -> float:
 
 
 def write_plots(net, history, X_test, y_test, out: Path, flow=None) -> None:
-
-    plot_curves(history, out)
+    """loss.png (accuracy.png), gradient-flow.png with --plots, and the test set's confusion matrix or predicted
+    against actual values."""
+    plot_curves(history, out, "loss" if net.is_classifier or "target_scaler" not in net.extra else
+                f"{net.loss_fn.name} on standardized targets")
     if flow is not None:
         plot_gradient_flow(flow, out / "gradient-flow.png")
     if not net.is_classifier:  # in the target's units (training saw them standardized)

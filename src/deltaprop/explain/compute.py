@@ -16,110 +16,30 @@ The renderers (text, Markdown, HTML) only format these numbers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from ..errors import ConfigError, ShapeError
 from ..gradcheck import central_difference, float64_copy
 from ..layers import Dense
-
-
-@dataclass
-class LayerStep:
-    """Layer l for the sample: vectors have shape (n_l,), W and dW (n_{l-1}, n_l)."""
-
-    l: int
-    activation: str
-    a_prev: np.ndarray
-    W: np.ndarray
-    b: np.ndarray
-    z: np.ndarray
-    a: np.ndarray
-    sigma_prime: np.ndarray | None  # None where sigma' is a Jacobian (softmax)
-    delta: np.ndarray
-    dW: np.ndarray
-    db: np.ndarray
-
-
-@dataclass
-class OutputStep:
-    """Equation (1): delta^L = dL/da^L ⊙ sigma'(z^L), or the shortcut a^L - y."""
-
-    loss: str
-    shortcut: bool
-    y: np.ndarray
-    dL_da: np.ndarray
-    sigma_prime: np.ndarray | None
-    delta: np.ndarray
-
-
-@dataclass
-class HiddenSum:
-    """Equation (2) for neuron j of layer l: terms (k, w_jk^{l+1}, delta_k^{l+1}, product)."""
-
-    l: int
-    j: int
-    terms: list
-    total: float
-    sigma_prime: float | None
-    delta: float
-
-
-@dataclass
-class ChainRule:
-    """dL/dw_ij^l as the notes' product, term by term, with backprop and a finite difference.
-
-    Hidden layer: sum_k delta_k^{l+1} w_jk^{l+1} sigma'(z_j^l) a_i^{l-1} (terms: k, delta, w, product).
-    Output layer: delta_j^L a_i^{L-1}. Indices l, i, j are the notes' (1-based).
-    """
-
-    l: int
-    i: int
-    j: int
-    terms: list
-    sum_k: float | None
-    sigma_prime: float | None
-    delta: float
-    a_i: float
-    product: float
-    backprop: float
-    finite_difference: float
-    eps: float
-
-    @property
-    def relative_difference(self) -> float:
-        denom = max(abs(self.product), abs(self.finite_difference), np.finfo(float).tiny)
-        return abs(self.product - self.finite_difference) / denom
-
-
-@dataclass
-class Explanation:
-    sizes: list
-    loss_name: str
-    x: np.ndarray
-    y: np.ndarray
-    loss: float
-    layers: list  # LayerStep for l = 1..L at index l - 1
-    output: OutputStep
-    hidden: list = field(default_factory=list)  # HiddenSum for l = L-1..1
-    chain: ChainRule | None = None
-
-    @property
-    def L(self) -> int:
-        return len(self.layers)
+from .document import MAX_NEURONS
+from .explanation import ChainRule, Explanation, HiddenSum, LayerStep, OutputStep
 
 
 def explain(net, x, y, weight: tuple[int, int, int] | None = None, neuron: int = 1,
-            eps: float = 1e-6) -> Explanation:
-    """The notes' derivation for one sample ``x`` (n_0,) with target ``y``.
+            eps: float = 1e-6, feature_names: list | None = None) -> Explanation:
+    """The notes' derivation for one sample ``x`` (n_0,) with target ``y`` (a label, or a target row).
 
-    ``weight`` = (l, i, j), 1-based as in the notes (default (1, 1, 1));
-    ``neuron`` is the j shown in equation (2) for each hidden layer.
+    ``weight`` = (l, i, j), 1-based as in the notes: the weight whose chain rule is written
+    out; None: w_11^1 when its product says something, else the drawn weight of layer 1 with
+    the largest |dW| (an input that is 0, or a neuron that is off, makes every factor 0).
+    ``neuron`` is the j shown in equation (2) for each hidden layer. ``feature_names``
+    (default: the model's, when it has them) name the inputs; a classifier's y is named by
+    its class.
     """
     if not all(type(layer) is Dense for layer in net.layers):
         kinds = sorted({type(layer).__name__ for layer in net.layers if type(layer) is not Dense})
         raise ConfigError(f"explain shows the notes' equations for Dense layers; this network has {', '.join(kinds)}")
+    names = feature_names if feature_names is not None else net.extra.get("feature_names")
     net = float64_copy(net)
     X = np.asarray(x, dtype=np.float64).reshape(1, -1)
     trace = net.forward(X)
@@ -129,14 +49,47 @@ def explain(net, x, y, weight: tuple[int, int, int] | None = None, neuron: int =
     L = net.L
     layers = [_layer_step(net, trace, grads, l) for l in range(1, L + 1)]
     result = Explanation([net.layers[0].n_in] + [layer.n_out for layer in net.layers], net.loss_fn.name,
-                         X[0], target[0], net.loss(X, y_row), layers, _output_step(net, trace, target, grads))
+                         X[0], target[0], net.loss(X, y_row), layers, _output_step(net, trace, target, grads),
+                         feature_names=[str(n) for n in names] if names is not None and len(names) == X.shape[1]
+                         else None, target_name=_target_name(net, target[0]))
     widths = [net.layers[l - 1].n_out for l in range(1, L)]
     if widths and not (isinstance(neuron, int) and 1 <= neuron <= min(widths)):
         raise ConfigError(f"neuron must be in 1..{min(widths)} (neurons are numbered from 1; the hidden layers "
                           f"have {', '.join(map(str, widths))}), got {neuron!r}")
     result.hidden = [_hidden_sum(result, l, neuron) for l in range(L - 1, 0, -1)]
-    result.chain = _chain_rule(net, result, X, y_row, weight or (1, 1, 1), eps)
+    if weight is None:
+        weight, result.weight_chosen = _informative_weight(result)
+    result.chain = _chain_rule(net, result, X, y_row, weight, eps)
+    result.chains = {(s.l, i + 1, j + 1): _chain_rule(net, result, X, y_row, (s.l, i + 1, j + 1), eps)
+                     for s in layers for i in range(min(s.W.shape[0], MAX_NEURONS))
+                     for j in range(min(s.W.shape[1], MAX_NEURONS))}  # every weight the page draws
     return result
+
+
+def _target_name(net, y: np.ndarray) -> str | None:
+    """What a classifier's target row stands for: its class (and output neuron)."""
+    if not net.is_classifier or net.classes is None:
+        return None
+    k = int(np.argmax(y)) if y.size > 1 else int(y[0] > 0.5)
+    if y.size > 1 and not np.array_equal(y, np.eye(y.size)[k]):
+        return None  # soft targets: no one class
+    label = net.classes[k].item() if hasattr(net.classes[k], "item") else net.classes[k]
+    return f"class {label!r}" + (f" (output neuron {k + 1})" if y.size > 1 else "")
+
+
+def _informative_weight(result: Explanation) -> tuple[tuple[int, int, int], str | None]:
+    """w_11^1, unless its chain rule is (nearly) 0; then the drawn weight of layer 1 with the largest |dW|."""
+    dW = np.abs(result.layers[0].dW)
+    drawn = dW[:MAX_NEURONS, :MAX_NEURONS]
+    if drawn.max() == 0 or dW[0, 0] >= 0.1 * drawn.max():
+        return (1, 1, 1), None
+    i, j = np.unravel_index(int(np.argmax(drawn)), drawn.shape)
+    why = ("an input that is 0" if result.layers[0].a_prev[0] == 0 else "a neuron that is off"
+           if result.layers[0].delta[0] == 0 else "a small product")
+    return (1, int(i) + 1, int(j) + 1), (
+        f"$w_{{11}}^{{1}}$ has {why} in its chain rule here, so its product says little; shown instead: "
+        f"$w_{{{i + 1}{j + 1}}}^{{1}}$, the drawn weight of layer 1 with the largest $|dW|$ (choose one with "
+        "weight=(l, i, j), or --weight l,i,j).")
 
 
 def _layer_step(net, trace, grads, l: int) -> LayerStep:

@@ -2,21 +2,22 @@
 
 Every renderer (terminal, Markdown, HTML) walks the same blocks, so the three
 formats show the same numbers. ``fmt`` is the one number format they all use.
+Titles, headings and sentences hold their math as inline TeX between $...$ (each
+renderer writes it as its kind of math); "eq" blocks are display equations.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .compute import Explanation
-
 MAX_COLS = 6  # vectors and matrices wider than this are shown in part, with their shape
 MAX_ROWS = 4
+MAX_NEURONS = 8  # the drawing shows the first neurons of wider layers, and a count of the rest
 
 
 def fmt(value: float) -> str:
-    """Six significant digits, the format of every number explain prints."""
-    return f"{float(value):.6g}"
+    """Six significant digits, the format of every number explain prints (a zero is 0, never -0)."""
+    return f"{float(value) + 0.0:.6g}"
 
 
 def vec(values: np.ndarray) -> str:
@@ -46,22 +47,38 @@ def shape_note(values: np.ndarray) -> str:
     return f" (shape {values.shape}, first entries shown)" if big else ""
 
 
-def build(ex: Explanation) -> list[tuple]:
-    """Blocks: ("title", s), ("heading", s), ("para", s), ("eq", tex)."""
+def named(values: np.ndarray, names: list | None) -> str:
+    """The first entries of a vector with their names, as a sentence ("" without names)."""
+    if not names:
+        return ""
+    shown = ", ".join(f"{name} = {fmt(v)}" for name, v in zip(names[:MAX_COLS], values[:MAX_COLS], strict=False))
+    return shown + (f", ... ({len(names)} in all)" if len(names) > MAX_COLS else "")
+
+
+def build(ex) -> list[tuple]:
+    """Blocks: ("title", s), ("heading", s), ("para", s), ("eq", tex), and ("step", key) markers where a step of
+    the passes begins (the HTML page's stepper; the other formats skip them). Text blocks hold $inline TeX$."""
     sizes = "-".join(str(n) for n in ex.sizes)
     acts = ", ".join(step.activation for step in ex.layers)
     blocks = [("title", f"Backpropagation on a {sizes} network ({acts}; loss {ex.loss_name}), one sample"),
-              ("para", "Notation of the notes: layers l = 0..L, W^l has shape (n_{l-1}, n_l), "
-                       "delta^l = dL/dz^l. Neurons and weights are numbered from 1."),
-              ("eq", f"a^{{0}} = x = {vec(ex.x)}"), ("eq", f"y = {vec(ex.y)}")]
+              ("para", "Notation of the notes: layers $l = 0, \\ldots, L$; $W^{l}$ has shape $(n_{l-1}, n_{l})$; "
+                       "$\\delta^{l} = \\partial L / \\partial z^{l}$. Neurons and weights are numbered from 1."),
+              ("step", "input"), ("eq", f"a^{{0}} = x = {vec(ex.x)}")]
+    if named(ex.x, ex.feature_names):
+        blocks.append(("para", f"Inputs: {named(ex.x, ex.feature_names)}."))
+    blocks.append(("eq", f"y = {vec(ex.y)}"))
+    if ex.target_name:
+        blocks.append(("para", f"The target: {ex.target_name}."))
     blocks += _forward(ex) + _equation_1(ex) + _equation_2(ex) + _equations_3_4(ex) + _chain(ex)
     return blocks
 
 
-def _forward(ex: Explanation) -> list:
-    out = [("heading", "Forward pass: z^l = a^{l-1} W^l + b^l,  a^l = sigma(z^l)")]
+def _forward(ex) -> list:
+    out = [("step", "forward-1"), ("heading", "Forward pass: $z^{l} = a^{l-1} W^{l} + b^{l}$, "
+                                              "$a^{l} = \\sigma(z^{l})$")]
     for s in ex.layers:
         l = s.l
+        out += [("step", f"forward-{l}")] if l > 1 else []
         out.append(("para", f"Layer {l} ({s.activation}){shape_note(s.W)}:"))
         if shape_note(s.W) or shape_note(s.a_prev):  # too wide to write inline: the factors one by one
             out.append(("eq", f"W^{{{l}}} = {mat(s.W)}"))
@@ -76,16 +93,19 @@ def _forward(ex: Explanation) -> list:
     return out
 
 
-def _equation_1(ex: Explanation) -> list:
+def _equation_1(ex) -> list:
     L, o, s = ex.L, ex.output, ex.layers[-1]
-    out = [("heading", f"Equation (1), output layer L = {L}")]
+    out = [("step", "equation-1"), ("heading", f"Equation (1), output layer $L = {L}$")]
     if o.shortcut:
-        out.append(("para", f"{s.activation} with {o.loss}: the sigma' factor cancels, delta^L = a^L - y."))
+        out.append(("para", f"{s.activation} with {o.loss}: the $\\sigma'$ factor cancels, "
+                            "$\\delta^{L} = a^{L} - y$."))
         out.append(("eq", f"\\delta^{{{L}}} = a^{{{L}}} - y = {vec(s.a)} - {vec(o.y)} = {vec(o.delta)}"))
         return out
     out.append(("eq", f"\\frac{{\\partial L}}{{\\partial a^{{{L}}}}} = {vec(o.dL_da)}"))
     if o.sigma_prime is None:
-        out.append(("para", f"{s.activation} couples its neurons: delta = a ⊙ (g - rowsum(g ⊙ a)) with g = dL/da."))
+        out.append(("para", f"{s.activation} couples its neurons: "
+                            "$\\delta = a \\odot (g - \\text{rowsum}(g \\odot a))$ "
+                            "with $g = \\partial L / \\partial a$."))
         out.append(("eq", f"\\delta^{{{L}}} = {vec(o.delta)}"))
         return out
     out.append(("eq", f"\\sigma'(z^{{{L}}}) = {vec(o.sigma_prime)}"))
@@ -94,18 +114,20 @@ def _equation_1(ex: Explanation) -> list:
     return out
 
 
-def _equation_2(ex: Explanation) -> list:
+def _equation_2(ex) -> list:
     out = []
     for h in ex.hidden:
         l, j = h.l, h.j
         step = ex.layers[l - 1]
-        out.append(("heading", f"Equation (2), hidden layer {l}: the sum over k for neuron j = {j}"))
+        out.append(("step", f"equation-2-{l}"))
+        out.append(("heading", f"Equation (2), hidden layer {l}: the sum over $k$ for neuron $j = {j}$"))
         terms = " + ".join(f"({fmt(w)})({fmt(d)})" for _, w, d, _ in h.terms[:MAX_COLS])
         more = " + \\ldots" if len(h.terms) > MAX_COLS else ""
         out.append(("eq", f"\\sum_{{k}} w_{{{j}k}}^{{{l + 1}}} \\delta_{{k}}^{{{l + 1}}} = {terms}{more} "
                           f"= {fmt(h.total)}"))
         if h.sigma_prime is None:
-            out.append(("para", f"{step.activation} couples its neurons: sigma' is a Jacobian, applied as a product."))
+            out.append(("para", f"{step.activation} couples its neurons: $\\sigma'$ is a Jacobian, applied as a "
+                                "product."))
         else:
             out.append(("eq", f"\\delta_{{{j}}}^{{{l}}} = {fmt(h.total)} \\cdot \\sigma'(z_{{{j}}}^{{{l}}}) = "
                               f"{fmt(h.total)} \\cdot {fmt(h.sigma_prime)} = {fmt(h.delta)}"))
@@ -114,12 +136,15 @@ def _equation_2(ex: Explanation) -> list:
     return out
 
 
-def _equations_3_4(ex: Explanation) -> list:
-    out = [("heading", "Equations (3) and (4): dW^l = a^{l-1} (delta^l)^T, db^l = delta^l"),
-           ("para", "For one sample, with a and delta as column vectors, dW^l is the outer product: "
-                    "one dw for every w.")]
+def _equations_3_4(ex) -> list:
+    out = [("step", "equations-3-4-1"),
+           ("heading", "Equations (3) and (4): $dW^{l} = a^{l-1} (\\delta^{l})^{T}$, $db^{l} = \\delta^{l}$"),
+           ("para", "For one sample, with $a$ and $\\delta$ as column vectors, $dW^{l}$ is the outer product: "
+                    "one $dw$ for every $w$.")]
     for s in ex.layers:
         l = s.l
+        if l > 1:
+            out.append(("step", f"equations-3-4-{l}"))
         if shape_note(s.dW):
             out.append(("para", f"Layer {l}{shape_note(s.dW)}:"))
         factors = "" if shape_note(s.dW) else f"{col(s.a_prev)} {vec(s.delta)} = "  # written out when small
@@ -128,11 +153,19 @@ def _equations_3_4(ex: Explanation) -> list:
     return out
 
 
-def _chain(ex: Explanation) -> list:
+def _chain(ex) -> list:
     c = ex.chain
+    out = [("step", "chain"), ("heading", f"The chain rule for one weight, $w_{{{c.i}{c.j}}}^{{{c.l}}}$")]
+    if ex.weight_chosen:
+        out.append(("para", ex.weight_chosen))
+    return out + chain_blocks(c)
+
+
+def chain_blocks(c) -> list:
+    """The chain-rule product of one weight, term by term, beside backprop and the finite difference."""
     l, i, j = c.l, c.i, c.j
     w = f"w_{{{i}{j}}}^{{{l}}}"
-    out = [("heading", f"The chain rule for one weight, w_{i}{j}^{l}")]
+    out = []
     if c.terms:
         factors = " + ".join(f"({fmt(d)})({fmt(wjk)})" for _, d, wjk, _ in c.terms[:MAX_COLS])
         more = " + \\ldots" if len(c.terms) > MAX_COLS else ""
@@ -146,6 +179,11 @@ def _chain(ex: Explanation) -> list:
     out.append(("eq", f"dW_{{{i}{j}}}^{{{l}}} = {fmt(c.backprop)} \\quad \\text{{(backprop)}}"))
     out.append(("eq", f"\\frac{{L({w} + \\varepsilon) - L({w} - \\varepsilon)}}{{2 \\varepsilon}} = "
                       f"{fmt(c.finite_difference)} \\quad \\text{{(central difference, eps = {c.eps:g})}}"))
-    out.append(("para", f"Relative difference between the chain-rule product and the finite difference: "
-                        f"{c.relative_difference:.2e}"))
+    if c.product == 0 and c.finite_difference == 0:
+        why = (f"$a_{{{i}}}^{{{l - 1}}} = 0$" if c.a_i == 0 else
+               f"$\\sigma'(z_{{{j}}}^{{{l}}}) = 0$" if c.sigma_prime == 0 else f"$\\delta_{{{j}}}^{{{l}}} = 0$")
+        out.append(("para", f"Both are 0: {why}, so this weight does not change the loss for this sample."))
+    else:
+        out.append(("para", f"Relative difference between the chain-rule product and the finite difference: "
+                            f"{c.relative_difference:.2e}"))
     return out

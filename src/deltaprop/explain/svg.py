@@ -1,4 +1,5 @@
-"""The network drawn as SVG: neurons labelled with a and delta, edges coloured by dW."""
+"""The network drawn as SVG: neurons labelled with a and delta, edges coloured by dW; every neuron and edge
+is focusable and named (ids n-l-j and e-l-i-j, 1-based as in the notes) for the page's script."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ import html
 
 import numpy as np
 
-from .compute import Explanation
-from .document import fmt
+from .document import MAX_NEURONS
 
-MAX_NEURONS = 8  # wider layers show their first neurons and a count of the rest
 COL_GAP, ROW_GAP, RADIUS, MARGIN = 200, 84, 36, 60
+
+
+def short(value: float) -> str:
+    """Three significant digits, for the labels inside the circles (the panel shows six)."""
+    return f"{float(value) + 0.0:.3g}"
 
 
 def _positions(sizes: list[int]) -> list[list[tuple[float, float]]]:
@@ -23,7 +27,17 @@ def _positions(sizes: list[int]) -> list[list[tuple[float, float]]]:
     return cols
 
 
-def _edges(ex: Explanation, pos) -> list[str]:
+def edge_path(ex, l: int, i: int, j: int) -> list[str]:
+    """What dL/dw_ij^l sums over: the weights w_jk^{l+1} out of neuron j of layer l and the neurons k they reach
+    (none for the output layer), then the weight itself and its two neurons."""
+    path = []
+    if l < ex.L:
+        for k in range(1, min(ex.sizes[l + 1], MAX_NEURONS) + 1):
+            path += [f"e-{l + 1}-{j}-{k}", f"n-{l + 1}-{k}"]
+    return path + [f"n-{l - 1}-{i}", f"n-{l}-{j}"]
+
+
+def _edges(ex, pos) -> list[str]:
     out = []
     for step in ex.layers:
         l = step.l
@@ -34,35 +48,44 @@ def _edges(ex: Explanation, pos) -> list[str]:
                 g = float(dW[i, j])
                 color = "#2b6cb0" if g >= 0 else "#c53030"
                 width = 0.5 + 4.5 * abs(g) / scale
-                out.append(f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="{color}" '
-                           f'stroke-width="{width:.2f}" stroke-opacity="0.75">'
-                           f"<title>dW^{l}[{i + 1},{j + 1}] = {fmt(g)}</title></line>")
+                line = f'x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}"'
+                label = f"weight w_{i + 1}{j + 1}^{l}: dW = {short(g)}"
+                out.append(f'<g class="edge" id="e-{l}-{i + 1}-{j + 1}" tabindex="0" role="button" '
+                           f'aria-label="{label}" data-path="{" ".join(edge_path(ex, l, i + 1, j + 1))}">'
+                           f'<line class="vis" {line} stroke="{color}" stroke-width="{width:.2f}" '
+                           f'stroke-opacity="0.75"/><line class="hit" {line}/><title>{label}</title></g>')
     return out
 
 
-def _neurons(ex: Explanation, pos) -> list[str]:
+def _neurons(ex, pos) -> list[str]:
     out = []
     for l, column in enumerate(pos):
         a = ex.x if l == 0 else ex.layers[l - 1].a
         delta = None if l == 0 else ex.layers[l - 1].delta
         for r, (x, y) in enumerate(column):
-            label = f"a={fmt(a[r])}"
-            out.append(f'<circle cx="{x}" cy="{y}" r="{RADIUS}" fill="#fff" stroke="#333"/>')
-            out.append(f'<text x="{x}" y="{y - 4}" font-size="9" text-anchor="middle">{html.escape(label)}</text>')
-            if delta is not None:
-                out.append(f'<text x="{x}" y="{y + 10}" font-size="9" text-anchor="middle">'
-                           f"δ={html.escape(fmt(delta[r]))}</text>")
+            lines = [f"a={short(a[r])}"] + ([] if delta is None else [f"δ={short(delta[r])}"])
+            name = f"neuron {r + 1} of layer {l}: " + ", ".join(lines).replace("=", " = ")
+            texts = "".join(_label(x, y + (-4 if k == 0 else 10) + (7 if delta is None else 0), text)
+                            for k, text in enumerate(lines))
+            out.append(f'<g class="neuron" id="n-{l}-{r + 1}" tabindex="0" role="button" aria-label="{name}">'
+                       f'<circle cx="{x}" cy="{y}" r="{RADIUS}"/>{texts}<title>{name}</title></g>')
         n = ex.sizes[l]
-        x = column[0][0]
         caption = f"layer {l}" + (f" ({n - len(column)} more)" if n > len(column) else "")
-        out.append(f'<text x="{x}" y="{MARGIN - RADIUS - 10}" font-size="12" text-anchor="middle">{caption}</text>')
+        out.append(f'<text x="{column[0][0]}" y="{MARGIN - RADIUS - 10}" font-size="12" text-anchor="middle">'
+                   f"{caption}</text>")
     return out
 
 
-def network_svg(ex: Explanation) -> str:
+def _label(x: float, y: float, text: str) -> str:
+    """A label that stays inside its circle: squeezed to the circle's width when it is long."""
+    fit = f' textLength="{2 * RADIUS - 10}" lengthAdjust="spacingAndGlyphs"' if len(text) > 10 else ""
+    return f'<text x="{x}" y="{y}" font-size="10" text-anchor="middle"{fit}>{html.escape(text)}</text>'
+
+
+def network_svg(ex) -> str:
     pos = _positions(ex.sizes)
     width = 2 * MARGIN + COL_GAP * (len(ex.sizes) - 1)
     height = 2 * MARGIN + ROW_GAP * (min(max(ex.sizes), MAX_NEURONS) - 1)
     parts = _edges(ex, pos) + _neurons(ex, pos)
     return (f'<svg xmlns="http://www.w3.org/2000/svg" id="network" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" role="img" aria-label="the network">' + "".join(parts) + "</svg>")
+            f'viewBox="0 0 {width} {height}" role="group" aria-label="the network">' + "".join(parts) + "</svg>")

@@ -18,7 +18,7 @@ SYMBOLS = {
     "times": "×", "ldots": "…", "vdots": "⋮", "quad": " ", "varepsilon": "ε", "prime": "′", "to": "→",
     "mathcal": "",
 }
-OPERATORS = set("=+-−()[],;:⊙·∑∂≈×…⋮′→|")
+OPERATORS = set("=+-−()[],;:⊙·∑∂≈×…⋮′→|/")
 TOKEN = re.compile(r"\\text\{[^}]*\}|\\begin\{bmatrix\}|\\end\{bmatrix\}|\\\\|\\[a-zA-Z]+"
                    r"|(?<=[(&={\s])-\d+(?:\.\d+)?(?:e[-+]?\d+)?|\d+(?:\.\d+)?(?:e[-+]?\d+)?|[A-Za-z]+|\S")
 
@@ -108,9 +108,25 @@ def _matrix(tokens, pos):
 
 # --- MathML ------------------------------------------------------------------
 def to_mathml(tex: str, display: bool = True) -> str:
+    """One <math> element; a display equation in display style."""
     body = "".join(_ml(node) for node in parse(tex))
     mode = ' display="block"' if display else ""
     return f'<math xmlns="http://www.w3.org/1998/Math/MathML"{mode}><mrow>{body}</mrow></math>'
+
+
+def to_mathml_lines(tex: str) -> str:
+    """A display equation that wraps like text: one inline <math> per piece, the pieces starting at its
+    top-level = and + signs (and between two brackets multiplied), side by side in a wrapping box (MathML
+    has no line breaking of its own)."""
+    pieces: list[list] = [[]]
+    for node in parse(tex):
+        product = node[0] == "matrix" and pieces[-1] and pieces[-1][-1][0] == "matrix"  # [a] [W]: may break too
+        if (node[0] == "op" and node[1] in "=+" or product) and pieces[-1]:
+            pieces.append([])
+        pieces[-1].append(node)
+    maths = "".join('<math xmlns="http://www.w3.org/1998/Math/MathML" displaystyle="true"><mrow>'
+                    + "".join(_ml(n) for n in piece) + "</mrow></math>" for piece in pieces)
+    return f'<div class="eq" role="math">{maths}</div>'
 
 
 def _ml(node) -> str:
@@ -133,8 +149,8 @@ def _ml(node) -> str:
         return f"<mfrac>{_ml(node[1])}{_ml(node[2])}</mfrac>"
     rows = "".join("<mtr>" + "".join("<mtd>" + "".join(_ml(n) for n in cell) + "</mtd>" for cell in row) + "</mtr>"
                    for row in node[1])
-    return (f'<mrow><mo fence="true" stretchy="true">[</mo><mtable>{rows}</mtable>'
-            f'<mo fence="true" stretchy="true">]</mo></mrow>')
+    # the brackets are the box's borders (the page's style), so they span every row without a math font
+    return f'<mrow class="bmatrix"><mtable>{rows}</mtable></mrow>'
 
 
 # --- plain text --------------------------------------------------------------
@@ -181,7 +197,7 @@ def _tx(node) -> str:
     if kind in ("num", "id", "text"):
         return node[1]
     if kind == "op":
-        return {"=": " = ", "+": " + ", "⊙": " ⊙ ", "≈": " ≈ ", "·": " · ", "→": " → "}.get(node[1], node[1])
+        return {"=": " = ", "+": " + ", "⊙": " ⊙ ", "≈": " ≈ ", "·": " · ", "→": " → ", ",": ", "}.get(node[1], node[1])
     if kind == "group":
         return _tx_seq(node[1])
     if kind == "sup":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 
 import numpy as np
 
@@ -22,13 +23,14 @@ from ..callbacks import Callback, ModelCheckpoint, Progress
 from ..checks import check_weights, check_X
 from ..data.stream import Stream
 from ..distributed import communicator
-from ..errors import ConfigError, DataError, DivergenceError
+from ..errors import ConfigError, DataError, DeltapropWarning, DivergenceError
 from ..losses import mean_factor
 from ..optimizers import Adam, get_optimizer
 from ..schedules import get_schedule
 from ..workspace import Workspace
 from .batches import EpochData, Part
 from .evaluation import evaluate_encoded
+from .hints import PROBE_ROWS, vanishing_gradients
 from .history import History
 from .inputs import check_options, combined_weights, set_classes, validation
 from .state import TrainingState
@@ -94,7 +96,20 @@ def fit(net, X, y=None, epochs: int = 10, batch_size: int = 32, optimizer=None, 
         raise
     for cb in callbacks:
         cb.on_train_end(net)
+    _hint(net, state, data)
     return state.history
+
+
+def _hint(net, state: TrainingState, data) -> None:
+    """A warning when a classifier ended near chance with its gradients vanished (hints.py; rank 0, arrays)."""
+    if not isinstance(data, EpochData) or not isinstance(data.X, np.ndarray) or data.labels is None or \
+            state.comm.rank != 0 or "accuracy" not in state.history:
+        return
+    rows = data.rows if data.rows is not None else np.arange(data.m)
+    probe = rows[:PROBE_ROWS]  # a few training rows, never a copy of them all
+    hint = vanishing_gradients(net, data.X[probe], data.Y[probe], state.history["accuracy"][-1], data.labels[rows])
+    if hint:
+        warnings.warn(hint, DeltapropWarning, stacklevel=4)  # the caller of net.fit
 
 
 def _join_ranks(net, state: TrainingState, data, comm) -> None:
