@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -34,6 +32,9 @@ from pathlib import Path
 import numpy as np
 
 import deltaprop as dp
+
+sys.path.insert(0, str(Path(__file__).parent))
+import machine  # noqa: E402  (benchmarks/machine.py: what the run ran on)
 
 SIZES, BATCH = (784, 256, 128, 10), 128
 
@@ -109,23 +110,12 @@ def memory(folder: Path, name: str) -> float:
     return (after - before) / 2**20
 
 
-def machine() -> str:
-    from threadpoolctl import threadpool_info
-
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor())
-    blas = "; ".join(f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} x{i.get('num_threads')}"
-                     for i in threadpool_info() if i.get("user_api") == "blas")
-    return (f"{cpu}, {os.cpu_count()} cores; NumPy {np.__version__}, BLAS: {blas}; OPENBLAS_CORETYPE="
-            f"{os.environ.get('OPENBLAS_CORETYPE', '(unset)')}; backend {dp.ops.describe()}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=60000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    print(machine())
+    print(machine.describe())
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         write_shards(folder, args.rows)
