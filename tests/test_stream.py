@@ -484,3 +484,41 @@ def test_a_parquet_row_group_is_a_shard_so_one_file_spreads_over_ranks(tmp_path)
         assert shards == groups
         rows = np.concatenate([X[:, 0] for X, _ in data.epoch_chunks(shards, "all")])
         np.testing.assert_array_equal(rows, np.concatenate([np.arange(100 * g, 100 * g + 100) for g in groups]))
+
+
+@pytest.mark.parametrize("sizes", [(3, 997), (150, 90, 200, 60, 120), (0, 500, 40)])
+def test_ranks_share_every_global_batch_in_whole_rows_and_serve_each_row_once(tmp_path, sizes):
+    """The batches of 2 and 3 ranks, computed in one process: each global batch of 32 rows is split into whole
+    rows summing to 32 (the last: what is left), each rank serves its own shards' rows once per epoch, and a
+    rank with 3 rows of 1000 (most of its batches empty), or none, ends with the others."""
+    from deltaprop.training.state import TrainingState
+
+    rng = np.random.default_rng(0)
+    for i, n in enumerate(sizes):
+        np.save(tmp_path / f"X_{i}.npy", np.column_stack([np.arange(n) + 1000 * i, rng.normal(size=(n, 4))]))
+        np.save(tmp_path / f"y_{i}.npy", rng.integers(0, 3, n))
+    data = dp.data.stream((str(tmp_path / "X_*.npy"), str(tmp_path / "y_*.npy")), chunk_rows=50,
+                          shuffle_buffer=100).prepare()
+    model = net(n_in=5)
+    model.classes = data.labels
+    flat = TrainingState().flat_for(model.layers, model.dtype)
+    for ranks in (2, 3):
+        if ranks > len(sizes):
+            continue
+        for epoch in range(2):
+            served, per_batch = [], []
+            for rank in range(ranks):
+                part = StreamData(model, data, shuffle=True)
+                part.part = (rank, ranks)
+                part.workspace(model.layers, flat, 32)
+                part.new_epoch(np.random.default_rng([7, epoch]))
+                mine = []
+                for start in range(0, data.n_train, 32):
+                    X, _, _ = part.batch(start, start + 32)
+                    share = part.share
+                    assert len(X) == share.weight and share.rows == min(32, data.n_train - start)
+                    mine.append(len(X))
+                    served += X[:, 0].tolist()
+                per_batch.append(mine)
+            assert np.sum(per_batch, axis=0).tolist() == [min(32, data.n_train - s) for s in range(0, data.n_train, 32)]
+            assert sorted(served) == sorted(float(r + 1000 * i) for i, n in enumerate(sizes) for r in range(n))

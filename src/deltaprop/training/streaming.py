@@ -113,15 +113,15 @@ class StreamData:
                 self._into_pool(X[offset:offset + take], Y[offset:offset + take], size)
                 pending[2], size, read = offset + take, size + take, read + take
             order = rng.permutation(size) if rng is not None else np.arange(size)
-            used = 0  # batches while half a buffer stays, to mix with the next rows (all of them at the end)
+            used, emitted = 0, 0  # batches while half a buffer stays, to mix with the next rows (all, at the end)
             while b is not None and b <= size - used and (
-                    read == mine or used == 0 or size - used - b >= self.capacity // 2):
+                    read == mine or emitted == 0 or size - used - b >= self.capacity // 2):
                 rows = order[used:used + b]
-                used += b
+                used, emitted = used + b, emitted + 1
                 yield (pool_X.take(rows, 0, self.buffers[0][:b], "clip"),
                        pool_Y.take(rows, 0, self.buffers[1][:b], "clip"))
                 b = next(sizes, None)
-            if not used:  # no batch fits in what is left: cannot happen unless the rows changed
+            if b is not None and not emitted:  # no batch fits in what is left: only if the rows changed
                 raise DataError("the shards hold fewer training rows than the first pass counted: a file changed "
                                 "while training?")
             kept = order[used:]
