@@ -64,7 +64,8 @@ def _sections(ex, blocks: list) -> str:
             continue
         if key is not None:
             title, lit = _step(ex, key)
-            out.append(f'<section class="step" data-title="{html.escape(title)}" data-highlight="{" ".join(lit)}">'
+            out.append(f'<section class="step" data-title="{html.escape(_text(title))}" '
+                       f'data-highlight="{" ".join(lit)}">'
                        + "".join(body) + "</section>")
         key, body = block[1], []
     return "\n".join(out)
@@ -80,21 +81,22 @@ def _edge_ids(ex, l: int) -> list[str]:
 
 
 def _step(ex, key: str) -> tuple[str, list[str]]:
-    """A step's title and the ids it lights."""
+    """A step's title (with $inline TeX$) and the ids it lights."""
     L, sizes = ex.L, ex.sizes
     if key == "input":
-        return "the sample, a⁰ = x", _ids("n", 0, sizes[0])
+        return "the sample, $a^{0} = x$", _ids("n", 0, sizes[0])
     if key == "chain":
         c = ex.chain
-        return f"the chain rule for w_{c.i}{c.j}^{c.l}", [f"e-{c.l}-{c.i}-{c.j}"] + edge_path(ex, c.l, c.i, c.j)
+        return (f"the chain rule for $w_{{{c.i}{c.j}}}^{{{c.l}}}$", [f"e-{c.l}-{c.i}-{c.j}"] +
+                edge_path(ex, c.l, c.i, c.j))
     l = int(key.rsplit("-", 1)[1])
     if key.startswith("forward"):
         return f"forward pass, layer {l}", _edge_ids(ex, l) + _ids("n", l, sizes[l])
     if key == "equation-1":
-        return f"equation (1), δ^{L}", _ids("n", L, sizes[L])
+        return f"equation (1), $\\delta^{{{L}}}$", _ids("n", L, sizes[L])
     if key.startswith("equation-2"):
-        return f"equation (2), δ^{l}", _ids("n", l, sizes[l]) + _edge_ids(ex, l + 1)
-    return f"equations (3) and (4), dW^{l} and db^{l}", _edge_ids(ex, l)
+        return f"equation (2), $\\delta^{{{l}}}$", _ids("n", l, sizes[l]) + _edge_ids(ex, l + 1)
+    return f"equations (3) and (4), $dW^{{{l}}}$ and $db^{{{l}}}$", _edge_ids(ex, l)
 
 
 def _detail(id_: str, title: str, blocks: list) -> str:
@@ -198,8 +200,9 @@ SCRIPT = """
     clear();
     el.classList.add("on");
     if (el.dataset.path) light(el.dataset.path, "path");
-    label.textContent = el.getAttribute("aria-label");
+    label.innerHTML = d.querySelector("h3").innerHTML;  // the title, with its math
     panel.innerHTML = d.innerHTML;
+    panel.querySelector("h3").remove();
   };
   const step = k => {
     current = Math.max(0, Math.min(steps.length - 1, k));
@@ -207,7 +210,7 @@ SCRIPT = """
     clear();
     light(s.dataset.highlight, "on");
     s.classList.add("current");
-    label.textContent = "Step " + (current + 1) + " of " + steps.length + ": " + s.dataset.title;
+    label.innerHTML = "Step " + (current + 1) + " of " + steps.length + ": " + s.dataset.title;
     panel.innerHTML = s.innerHTML;
   };
   document.querySelectorAll(".neuron, .edge").forEach(el => {
