@@ -1,7 +1,7 @@
 """Training and inference speed of deltaprop, PyTorch (CPU) and scikit-learn on the same MLPs.
 
-    python benchmarks/speed.py            # 5 interleaved repeats of every workload (about 10 minutes)
-    python benchmarks/speed.py --quick    # 3 repeats, shorter epochs (under 2 minutes)
+    python benchmarks/speed.py            # 5 interleaved repeats of every workload and contender
+    python benchmarks/speed.py --quick    # 3 repeats, shorter epochs, no deltaprop-numpy
     python benchmarks/speed.py --cold     # the one-time cost of loading deltaprop's kernels
 
 The full run adds a fourth contender, deltaprop-numpy: deltaprop with its fused kernels
@@ -258,7 +258,7 @@ def flops_per_sample(sizes) -> int:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="3 repeats on 15k samples (under 2 minutes)")
+    parser.add_argument("--quick", action="store_true", help="3 repeats on 15k samples, without deltaprop-numpy")
     parser.add_argument("--repeats", type=int, help="interleaved repeats per framework (default 5, quick 3)")
     parser.add_argument("--workloads", default="small,medium,large")
     parser.add_argument("--cold", action="store_true", help="only the first-use cost of deltaprop's kernels")

@@ -55,3 +55,24 @@ def test_the_cluster_recipes_run_options_the_cli_has():
     slots, workers = re.search(r"slotsPerWorker: (\d+)", manifest), re.search(r"Worker:\s+replicas: (\d+)", manifest)
     assert int(slots.group(1)) * int(workers.group(1)) == 8  # a rank per slot
     assert _train_options(command[3:])["data"] == "/data/shards/*.parquet"
+
+
+def test_the_fashion_mnist_recipe_is_a_config_the_cli_reads_and_the_benchmark_lists():
+    """recipes/fashion-mnist-fast.toml is what `deltaprop train --config` reads (every key an option of the right
+    type), and it is the candidate benchmarks/time_to_accuracy.py says it was chosen as."""
+    import sys
+
+    import tomllib
+
+    from deltaprop.cli.options import resolve
+
+    path = ROOT / "recipes" / "fashion-mnist-fast.toml"
+    opts = resolve({"config": str(path)})
+    assert (opts["layers"], opts["lr"], opts["schedule"], opts["epochs"], opts["batch_size"]) == \
+        ("256,256", 0.003, "cosine", 14, 512)
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import time_to_accuracy
+
+    chosen = time_to_accuracy.BASE | time_to_accuracy.CANDIDATES["256-256, Adam 3e-3, cosine 14, batch 512"]
+    recipe = tomllib.loads(path.read_text())
+    assert all(recipe[key] == value for key, value in chosen.items())
