@@ -40,6 +40,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import machine  # noqa: E402  (benchmarks/machine.py: what the run ran on)
+import torch_twin  # noqa: E402  (benchmarks/torch_twin.py: the same MLP in PyTorch)
 
 WORKLOADS = {
     "small": {"sizes": [64, 64, 10], "batch": 32, "data": "digits"},
@@ -113,15 +114,7 @@ def run_torch(sizes, batch, epochs, X, y, X_test, variant: dict | None = None):
     variant = variant or {}
     if "threads" in variant:
         torch.set_num_threads(variant["threads"])
-    init = deltaprop_net(sizes)
-    modules = []
-    for l, layer in enumerate(init.layers, start=1):
-        linear = torch.nn.Linear(layer.n_in, layer.n_out)
-        with torch.no_grad():
-            linear.weight.copy_(torch.from_numpy(layer.W.T.copy()))  # torch keeps W^T: (n_out, n_in)
-            linear.bias.copy_(torch.from_numpy(layer.b))
-        modules += [linear] + ([torch.nn.ReLU()] if l < init.L else [])
-    model = torch.nn.Sequential(*modules)
+    model = torch_twin.mlp(deltaprop_net(sizes))
     optimizer = torch.optim.Adam(model.parameters(), lr=LR, **({"fused": True} if variant.get("fused") else {}))
     forward = torch.compile(model) if variant.get("compile") else model
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -129,12 +122,7 @@ def run_torch(sizes, batch, epochs, X, y, X_test, variant: dict | None = None):
     generator = torch.Generator().manual_seed(0)
     started = time.perf_counter()
     for _ in range(epochs):
-        order = torch.randperm(len(Xt), generator=generator)
-        for start in range(0, len(Xt), batch):
-            idx = order[start:start + batch]
-            optimizer.zero_grad(set_to_none=True)
-            loss_fn(forward(Xt[idx]), yt[idx]).backward()
-            optimizer.step()
+        torch_twin.train_epoch(forward, optimizer, loss_fn, Xt, yt, batch, generator)
     train = time.perf_counter() - started
 
     def predict():

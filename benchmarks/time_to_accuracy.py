@@ -30,6 +30,7 @@ import deltaprop as dp
 
 sys.path.insert(0, str(Path(__file__).parent))
 import machine  # noqa: E402  (benchmarks/machine.py: what the run ran on)
+import torch_twin  # noqa: E402  (benchmarks/torch_twin.py: the same MLP in PyTorch)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,18 +96,7 @@ def run_torch(recipe, X, y, X_eval, y_eval, threads: int) -> list[tuple[float, f
     torch.set_num_threads(threads)
     warm = torch.nn.Linear(784, 10)  # PyTorch's one-time kernel choices, before the clock (not training)
     torch.nn.functional.cross_entropy(warm(torch.from_numpy(X[:512])), torch.from_numpy(y[:512])).backward()
-    init, modules = network(recipe), []
-    for l, layer in enumerate(init.layers, start=1):
-        linear = torch.nn.Linear(layer.n_in, layer.n_out)
-        with torch.no_grad():
-            linear.weight.copy_(torch.from_numpy(layer.W.T.copy()))
-            linear.bias.copy_(torch.from_numpy(layer.b))
-        modules.append(linear)
-        if l < init.L:
-            modules.append(torch.nn.ReLU())
-            if recipe.get("dropout"):
-                modules.append(torch.nn.Dropout(recipe["dropout"]))
-    model = torch.nn.Sequential(*modules)
+    model = torch_twin.mlp(network(recipe), recipe.get("dropout", 0.0))
     kind = torch.optim.AdamW if recipe.get("weight_decay") else torch.optim.Adam
     opt = kind(model.parameters(), lr=recipe["lr"], fused=True,
                **({"weight_decay": recipe["weight_decay"]} if recipe.get("weight_decay") else {}))
@@ -118,12 +108,7 @@ def run_torch(recipe, X, y, X_eval, y_eval, threads: int) -> list[tuple[float, f
             group["lr"] = lr
         model.train()
         started = time.perf_counter()
-        order = torch.randperm(len(Xt), generator=generator)
-        for start in range(0, len(Xt), batch):
-            idx = order[start:start + batch]
-            opt.zero_grad(set_to_none=True)
-            loss_fn(model(Xt[idx]), yt[idx]).backward()
-            opt.step()
+        torch_twin.train_epoch(model, opt, loss_fn, Xt, yt, batch, generator)
         total += time.perf_counter() - started
         model.eval()
         with torch.no_grad():

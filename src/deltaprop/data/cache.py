@@ -44,7 +44,7 @@ class DecodedCache:
             raise ConfigError(f"cannot make the decoded-shard cache in {where or tempfile.gettempdir()}: "
                               f"{exc.strerror or exc}") from None
         self._remove = weakref.finalize(self, shutil.rmtree, str(self.folder), True)
-        self.shards: dict[int, tuple[int, list]] = {}  # shard -> (chunks, [(file, size, mtime) of its source])
+        self.shards: dict[int, tuple[int, list]] = {}  # shard -> (chunks, [(file, (size, mtime)) of its source])
         self.stopped = False
 
     def __contains__(self, shard: int) -> bool:
@@ -53,19 +53,19 @@ class DecodedCache:
     def chunks(self, shard: int) -> Iterator[tuple]:
         """The shard's chunks (X, y) as they were first read; its source files checked unchanged."""
         n, files = self.shards[shard]
-        for path, size, mtime in files:
+        for path, stamp in files:
             try:
-                now = path.stat()
+                now = _stamp(path)
             except FileNotFoundError:
                 raise DataError(f"{path}: no such file (it disappeared while training?)") from None
-            if (now.st_size, now.st_mtime_ns) != (size, mtime):
+            if now != stamp:
                 raise DataError(f"{path}: the file changed while training (its size or time differs)")
         for i in range(n):
             yield tuple(np.load(self.folder / f"{shard}-{i}-{part}.npy", allow_pickle=False) for part in "Xy")
 
     def record(self, shard: int, files: list[Path], chunks: Iterator[tuple]) -> Iterator[tuple]:
         """``chunks`` passed on, and written; the shard counts as cached only once they have all been."""
-        stamps = [(p, p.stat().st_size, p.stat().st_mtime_ns) for p in files]  # before reading: a change shows
+        stamps = [(p, _stamp(p)) for p in files]  # before reading: a change while it is read shows later
         writing, n = not self.stopped, 0
         for X, y in chunks:
             if writing:
@@ -101,3 +101,9 @@ class DecodedCache:
             warnings.warn(f"the decoded-shard cache in {self.folder} stopped ({exc})", stacklevel=2)
             return False
         return True
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    """What tells a file changed: its size and modification time (ns)."""
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns

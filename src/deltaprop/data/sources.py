@@ -74,16 +74,16 @@ class ParquetSource(Source):
         import pyarrow.parquet as pq  # the [parquet] extra, needed only for Parquet
 
         self.pq, self.files, self.target = pq, _files(pattern), target
-        schema = self._schema(self.files[0])
+        readers = [self._open(path) for path in self.files]  # each file's footer, read once here
+        schema = readers[0].schema_arrow
         if target not in schema.names:
             raise DataError(f"{self.files[0]}: no column {target!r} (columns: {', '.join(schema.names)})")
         self.features = [c for c in schema.names if c != target]
         self.types = {f.name: f.type for f in schema}
         self.shards, nulls = [], False
-        for path in self.files:
-            meta = self._metadata(path)
-            self.shards += [(path, g) for g in range(meta.num_row_groups)]
-            nulls = nulls or self._may_have_nulls(meta)
+        for path, reader in zip(self.files, readers, strict=True):
+            self.shards += [(path, g) for g in range(reader.metadata.num_row_groups)]
+            nulls = nulls or self._may_have_nulls(reader.metadata)
         # a table (text columns, or missing values anywhere) comes as DataFrames for the stream's TableEncoder
         self.table = not all(_arrow_numeric(schema.field(n).type) for n in self.features) or nulls
 
@@ -93,16 +93,14 @@ class ParquetSource(Source):
     def path(self, shard: int) -> Path:
         return self.shards[shard][0]
 
-    def _schema(self, path: Path):
+    def _open(self, path: Path, pre_buffer: bool = False):
+        """The file's reader, its footer (schema, row groups, statistics) read; a clear error for a file that went
+        away or is not Parquet (truncated, foreign)."""
         try:
-            return self.pq.read_schema(path)
+            return self.pq.ParquetFile(path, pre_buffer=pre_buffer)
+        except FileNotFoundError:
+            raise DataError(f"{path}: no such file (it disappeared while training?)") from None
         except Exception as exc:  # pyarrow's errors for a truncated or foreign file
-            raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
-
-    def _metadata(self, path: Path):
-        try:
-            return self.pq.ParquetFile(path).metadata
-        except Exception as exc:
             raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
 
     def _may_have_nulls(self, meta) -> bool:
@@ -118,13 +116,13 @@ class ParquetSource(Source):
 
     def chunks(self, shard, rows):
         path, group = self.shards[shard]
-        schema = self._schema(path)
+        reader = self._open(path, pre_buffer=True)  # pre-buffered: a row group's columns in one read
+        schema = reader.schema_arrow
         if sorted(schema.names) != sorted(self.features + [self.target]) or \
                 any(schema.field(n).type != t for n, t in self.types.items()):
             raise DataError(f"{path}: its columns {schema.names} differ from the first shard's "
                             f"{self.features + [self.target]} (names and types must match)")
         try:
-            reader = self.pq.ParquetFile(path, pre_buffer=True)  # a row group's columns in one read
             # batches of at least PARQUET_ROWS: decoding hundreds of columns costs per batch, not per row; one
             # thread: the reader thread already overlaps training, and pyarrow's pool would compete with BLAS
             for batch in reader.iter_batches(batch_size=max(rows, PARQUET_ROWS), row_groups=[group],

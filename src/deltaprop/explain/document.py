@@ -8,7 +8,11 @@ renderer writes it as its kind of math); "eq" blocks are display equations.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+
+INLINE = re.compile(r"\$([^$]+)\$")  # $inline TeX$ in titles, headings and sentences
 
 MAX_COLS = 6  # vectors and matrices wider than this are shown in part, with their shape
 MAX_ROWS = 4

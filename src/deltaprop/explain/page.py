@@ -11,13 +11,10 @@ down, (3)-(4) for each layer, the chain rule. Below, the whole derivation as a d
 from __future__ import annotations
 
 import html
-import re
 
-from .document import MAX_NEURONS, build, chain_blocks, fmt
+from .document import INLINE, MAX_NEURONS, build, chain_blocks, fmt
 from .svg import edge_path, network_svg
 from .tex import to_mathml, to_mathml_lines
-
-INLINE = re.compile(r"\$([^$]+)\$")
 
 
 def page(ex) -> str:

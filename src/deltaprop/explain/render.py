@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
-from .document import build
+from .document import INLINE, build
 from .page import page
 from .tex import to_text
 
 BOLD, CYAN, RESET = "\033[1m", "\033[36m", "\033[0m"
-INLINE = re.compile(r"\$([^$]+)\$")  # $inline TeX$ in titles, headings and sentences
 
 
 def inline_text(content: str) -> str:

@@ -67,7 +67,7 @@ class StreamData:
         order = self.stream.epoch_shards(rng if self.capacity < self.m else None)
         rank, size = self.part
         rows = [sum(self.stream.shard_rows[s] for s in order[r::size]) for r in range(size)]
-        self._batches = self._epoch(rng, order[rank::size], self._sizes(rows))
+        self._batches = self._epoch(rng, order[rank::size], rows[rank], self._sizes(rows))
         self._correct = 0
 
     def batch(self, start: int, stop: int) -> tuple:
@@ -94,11 +94,11 @@ class StreamData:
             self.share = Part(int(sizes[rank]), upto - start, int(sizes[:rank].sum()), upto - start)
             yield int(sizes[rank])
 
-    def _epoch(self, rng, shards: list[int], sizes):
-        """Batches of ``sizes`` rows through the shuffle buffer (module docstring), read from ``shards``."""
+    def _epoch(self, rng, shards: list[int], mine: int, sizes):
+        """Batches of ``sizes`` rows through the shuffle buffer (module docstring), read from ``shards`` (``mine``
+        training rows)."""
         pool_X, pool_Y = self.pool
         chunks = self.stream.epoch_chunks(shards, "train")
-        mine = sum(self.stream.shard_rows[s] for s in shards)
         size, read, pending, b = 0, 0, None, next(sizes, None)
         while b is not None:
             while size < self.capacity and read < mine:
