@@ -105,9 +105,9 @@ def _hint(net, state: TrainingState, data) -> None:
     if not isinstance(data, EpochData) or not isinstance(data.X, np.ndarray) or data.labels is None or \
             state.comm.rank != 0 or "accuracy" not in state.history:
         return
-    rows = data.rows if data.rows is not None else np.arange(data.m)
-    probe = rows[:PROBE_ROWS]  # a few training rows, never a copy of them all
-    hint = vanishing_gradients(net, data.X[probe], data.Y[probe], state.history["accuracy"][-1], data.labels[rows])
+    probe = data.rows[:PROBE_ROWS] if data.rows is not None else slice(PROBE_ROWS)  # a few rows, never all copied
+    labels = data.labels if data.rows is None else data.labels[data.rows]
+    hint = vanishing_gradients(net, data.X[probe], data.Y[probe], state.history["accuracy"][-1], labels)
     if hint:
         warnings.warn(hint, DeltapropWarning, stacklevel=4)  # the caller of net.fit
 
