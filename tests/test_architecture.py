@@ -15,7 +15,9 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # deferred imports of deltaprop's own modules that exist to keep an optional library out of `import deltaprop`
 LAZY = {("deltaprop", "deltaprop.estimators"): "scikit-learn", ("deltaprop", "deltaprop.export.onnx"): "onnx",
-        ("deltaprop.cli.export", "deltaprop.export.onnx"): "onnx"}
+        ("deltaprop.cli.export", "deltaprop.export.onnx"): "onnx",
+        ("deltaprop.ops.numba_ops", "deltaprop.ops.compiled_step"): "numba",
+        ("deltaprop.ops.numba_ops", "deltaprop.ops.jit"): "numba"}
 
 
 def _module_name(path: Path) -> str:

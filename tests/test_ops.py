@@ -276,7 +276,7 @@ def test_no_writable_cache_folder_still_compiles(monkeypatch):
     import numba
 
     from deltaprop.ops import kernels
-    from deltaprop.ops.numba_ops import compiled
+    from deltaprop.ops.jit import compiled
 
     real = numba.njit
 

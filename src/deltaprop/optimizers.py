@@ -72,7 +72,7 @@ class Optimizer:
         The state lives in vectors of the same layout; ``state[(l, name)]`` holds views of them.
         """
         self.t += 1
-        slots, tmp = self._flat_slots(flat, ops)
+        slots, tmp = self.flat_slots(flat, ops)
         if self.weight_decay:
             for theta_W, g_W in zip(flat.weight_views(flat.theta), flat.weight_views(flat.grad), strict=True):
                 if self.decoupled:
@@ -95,7 +95,7 @@ class Optimizer:
         for state in slots.values():
             ops.flush_small(state, threshold, tmp)
 
-    def _flat_slots(self, flat, ops: NumpyOps) -> tuple[dict, Array]:
+    def flat_slots(self, flat, ops: NumpyOps) -> tuple[dict, Array]:
         """Flat state vectors for ``flat``'s layout, carrying over any state held per key, and a
         scratch vector of the same length."""
         if self._flat is not None and self._flat[0] is flat:

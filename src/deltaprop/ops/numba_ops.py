@@ -10,8 +10,6 @@ is given; arrays are C-contiguous in one float dtype by the backend's contract.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from ..activations import RELU, SOFTMAX, Activation
@@ -19,19 +17,6 @@ from . import kernels
 from .numpy_ops import NumpyOps
 
 Array = np.ndarray
-
-
-@functools.cache
-def compiled(function):
-    """``function`` compiled by numba (once per process; the machine code is cached on disk)."""
-    import numba
-
-    # error_model="numpy": x / 0 gives inf as in NumPy (no check per division, so the loop
-    # vectorizes); cache=True keeps the machine code between processes.
-    try:
-        return numba.njit(cache=True, error_model="numpy", nogil=True)(function)
-    except RuntimeError:  # numba found no writable cache folder: compile in every process instead
-        return numba.njit(cache=False, error_model="numpy", nogil=True)(function)
 
 
 class NumbaOps(NumpyOps):
@@ -42,7 +27,10 @@ class NumbaOps(NumpyOps):
     def __init__(self):
         import numba  # here, not at import: a missing numba is an error only for who asks for this backend
 
+        from . import compiled_step, jit
+
         self.version = numba.__version__
+        self.compiled, self.steps = jit.compiled, compiled_step
         self._cast: dict = {}  # (scalar type, beta1, beta2): Adam's constants in that type
 
     def describe(self) -> str:
@@ -51,7 +39,7 @@ class NumbaOps(NumpyOps):
     def __getattr__(self, name: str):
         """The compiled loop kernels.<name> as attribute ``_name``, compiled on first use."""
         if name.startswith("_") and hasattr(kernels, name[1:]):
-            function = compiled(getattr(kernels, name[1:]))
+            function = self.compiled(getattr(kernels, name[1:]))
             setattr(self, name, function)  # found without __getattr__ from now on
             return function
         raise AttributeError(name)

@@ -26,6 +26,7 @@ class NumpyOps:
     """The array operations of a forward pass, a backward pass and an optimizer step, in NumPy."""
 
     name = "numpy"
+    steps = None  # whole compiled training steps (NumbaOps: the module compiled_step); here the readable step only
 
     def describe(self) -> str:
         return "numpy (NumPy alone: the reference backend)"

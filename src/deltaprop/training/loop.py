@@ -30,6 +30,7 @@ from ..schedules import get_schedule
 from ..workspace import Workspace
 from .batches import EpochData, Part
 from .evaluation import evaluate_encoded
+from .fused import compiled_steps
 from .hints import PROBE_ROWS, vanishing_gradients
 from .history import History
 from .inputs import check_options, combined_weights, set_classes, validation
@@ -192,26 +193,18 @@ def run_epoch(net, state: TrainingState, data: EpochData, epoch, batch_size, cli
     data.new_epoch(rng)
     snapshot = ws.snapshot  # the last finite state, restored if training diverges
     np.copyto(snapshot, flat.theta)
-    total_loss = 0.0
-    n_batches = -(-m // batch_size)
+    total_loss, batch, n_batches = 0.0, 0, -(-m // batch_size)
+    steps = compiled_steps(net, state, data, batch_size, clip_norm, l2, callbacks)  # None: the readable step only
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is checked explicitly
-        for batch, start in enumerate(range(0, m, batch_size)):
-            xb, yb, wb = data.batch(start, start + batch_size)
-            share = data.share if state.comm.size > 1 else None
-            try:
-                loss, a_L = train_step(net, state.optimizer, ws, xb, yb, wb, rng, clip_norm, callbacks, l2,
-                                       state.comm, share)
-            except DivergenceError as exc:
-                flat.theta[...] = snapshot
-                raise DivergenceError(f"training diverged in epoch {epoch + 1}, batch {batch + 1}: {exc}; "
-                                      "weights restored to the start of the epoch. Lower the learning rate "
-                                      "or set clip_norm.") from None
-            # the batch's loss times its rows (a rank: its weighted part of that, summed over ranks below)
-            total_loss += loss * (a_L.shape[0] if share is None else share.rows * share.weight / share.total)
-            if data.predicted is not None:
-                data.record(start, a_L)
-            for cb in callbacks:
-                cb.on_batch_end(net, batch, n_batches)
+        while batch < n_batches:
+            if steps is not None:  # to the epoch's end, or up to a batch they leave to the readable step
+                done, loss = steps.run(batch, n_batches)
+                batch, total_loss = batch + done, total_loss + loss
+                if batch == n_batches:
+                    break
+            total_loss += _readable_batch(net, state, data, ws, epoch, batch, batch_size, rng, clip_norm, l2,
+                                          callbacks, n_batches)
+            batch += 1
         if not np.isfinite(np.dot(flat.theta, flat.theta)):
             flat.theta[...] = snapshot
             raise DivergenceError(f"training diverged in epoch {epoch + 1}: the weights overflowed; weights "
@@ -225,6 +218,26 @@ def run_epoch(net, state: TrainingState, data: EpochData, epoch, batch_size, cli
         logs["accuracy"] = correct / m
     logs.update(time=time.perf_counter() - started, lr=state.optimizer.lr)
     return logs
+
+
+def _readable_batch(net, state: TrainingState, data, ws: Workspace, epoch, batch, batch_size, rng, clip_norm, l2,
+                    callbacks, n_batches) -> float:
+    """train_step on batch ``batch`` of the epoch, its predictions recorded; returns its loss times its rows
+    (a rank: its weighted part of that, summed over the ranks at the epoch's end)."""
+    start = batch * batch_size
+    xb, yb, wb = data.batch(start, start + batch_size)
+    share = data.share if state.comm.size > 1 else None
+    try:
+        loss, a_L = train_step(net, state.optimizer, ws, xb, yb, wb, rng, clip_norm, callbacks, l2, state.comm, share)
+    except DivergenceError as exc:
+        ws.flat.theta[...] = ws.snapshot
+        raise DivergenceError(f"training diverged in epoch {epoch + 1}, batch {batch + 1}: {exc}; weights restored "
+                              "to the start of the epoch. Lower the learning rate or set clip_norm.") from None
+    if data.predicted is not None:
+        data.record(start, a_L)
+    for cb in callbacks:
+        cb.on_batch_end(net, batch, n_batches)
+    return loss * (a_L.shape[0] if share is None else share.rows * share.weight / share.total)
 
 
 def train_step(net, optimizer, ws: Workspace, xb, yb, wb, rng, clip_norm, callbacks, l2: float = 0.0,
