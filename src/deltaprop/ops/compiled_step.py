@@ -22,6 +22,7 @@ import numpy as np
 
 from . import kernels
 from .jit import compiled, uncached
+from .numpy_ops import adam_constants
 
 IDENTITY, RELU, SIGMOID, TANH, SOFTMAX = range(5)  # activation codes
 CROSS_ENTROPY, BINARY_CROSS_ENTROPY, MSE = range(3)  # loss codes
@@ -32,6 +33,7 @@ bias_relu, softmax, relu_chain = compiled(kernels.bias_relu), compiled(kernels.s
 batch_sum, scaled_difference = compiled(kernels.batch_sum), compiled(kernels.scaled_difference)
 cross_entropy, flush_small = compiled(kernels.cross_entropy), compiled(kernels.flush_small)
 adam, sgd, sgd_momentum = compiled(kernels.adam), compiled(kernels.sgd), compiled(kernels.sgd_momentum)
+step_constants = compiled(adam_constants)
 
 
 @compiled
@@ -153,22 +155,25 @@ def add_to_weights(theta, grad, layout, c):
 
 
 @compiled
-def update(theta, grad, layout, rule, constants, betas, state1, state2, t, decay, decoupled, tiny):
+def update(theta, grad, layout, rule, hyper, betas, state1, state2, t, decay, decoupled, tiny):
     """One optimizer step of ``rule`` (step t, from 1), after its weight decay ``decay`` on the W^l: as an L2
-    gradient, or decoupled (AdamW: W^l *= 1 - decay, decay = lr lambda). ``constants``: this step's
-    (eps_hat, step_size) for Adam, (lr, momentum) for SGD; betas: Adam's b1, 1 - b1, b2, 1 - b2."""
+    gradient, or decoupled (AdamW: W^l *= 1 - decay, decay = lr lambda). hyper: (lr, momentum, beta1, beta2,
+    eps); betas: Adam's b1, 1 - b1, b2, 1 - b2 in theta's dtype. Scalars reach the kernels in theta's dtype."""
+    c = theta.dtype.type
+    lr, mu, beta1, beta2, eps = hyper
     if decay and decoupled:
         for l in range(1, layout.shape[0]):
             W, _ = params(theta, layout, l)
-            W *= theta.dtype.type(1 - decay)
+            W *= c(1 - decay)
     elif decay:
         add_to_weights(theta, grad, layout, decay)
     if rule == ADAM:
-        adam(theta, grad, state1, state2, betas[0], betas[1], betas[2], betas[3], constants[0], constants[1])
+        eps_hat, step_size = step_constants(lr, beta1, beta2, eps, np.float64(t))  # as Python: pow(b, float(t))
+        adam(theta, grad, state1, state2, betas[0], betas[1], betas[2], betas[3], c(eps_hat), c(step_size))
     elif rule == SGD:
-        sgd(theta, grad, constants[0])
+        sgd(theta, grad, c(lr))
     else:
-        sgd_momentum(theta, grad, state1, constants[1], constants[0], t == 1, rule == NESTEROV)
+        sgd_momentum(theta, grad, state1, c(mu), c(lr), t == 1, rule == NESTEROV)
     if t % FLUSH_EVERY == 0:  # optimizer state about to turn subnormal (optimizers.py)
         if rule != SGD:
             flush_small(state1, tiny)
@@ -204,7 +209,7 @@ def record(a, predicted, start):
 
 
 @compiled
-def train(data, order, first, count, batch_size, theta, grad, layout, loss, work, rule, constants, betas, state1,
+def train(data, order, first, count, batch_size, theta, grad, layout, loss, work, rule, hyper, betas, state1,
           state2, t0, decay, decoupled, limits, predicted, total):
     """Batches first .. first + count - 1 of this epoch's ``order``: returns how many steps it took.
 
@@ -235,7 +240,7 @@ def train(data, order, first, count, batch_size, theta, grad, layout, loss, work
         norm = np.float64(np.sqrt(norm2))
         if clip and norm > clip:
             grad *= theta.dtype.type(clip / norm)
-        update(theta, grad, layout, rule, constants[i], betas, state1, state2, t0 + i + 1, decay, decoupled, tiny)
+        update(theta, grad, layout, rule, hyper, betas, state1, state2, t0 + i + 1, decay, decoupled, tiny)
         total[0] += batch_loss * m
         if predicted.size:
             record(a_L, predicted, start)

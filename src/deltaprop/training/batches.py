@@ -51,6 +51,7 @@ class EpochData:
         self._workspace = None
         self.part = (0, 1)  # (rank, size)
         self.share: Part | None = None  # this rank's part of the last global batch, in a job
+        self.compiled = None  # training/fused.py's CompiledSteps for this fit's epochs, when they apply
         self._correct = 0
 
     def workspace(self, layers: list, flat, batch_size: int) -> Workspace:

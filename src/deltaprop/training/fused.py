@@ -19,7 +19,6 @@ import numpy as np
 from ..activations import ACTIVATIONS
 from ..callbacks import Callback, Progress
 from ..layers import Dense
-from ..ops.numpy_ops import adam_constants
 from ..optimizers import SGD, Adam, AdamW
 from .batches import EpochData
 
@@ -35,6 +34,9 @@ _ACTIVATIONS = {ACTIVATIONS[name]: name.upper() for name in ("relu", "sigmoid", 
 
 def compiled_steps(net, state, data, batch_size: int, clip_norm, l2: float, callbacks) -> CompiledSteps | None:
     """The compiled steps for this epoch, or None when the readable step must run (see the module's text)."""
+    cached = data.compiled if isinstance(data, EpochData) else None
+    if cached is not None and cached.flat is state.flat and cached.optimizer is state.optimizer:
+        return cached  # made by an earlier epoch of this fit, for the same parameters and optimizer
     codes = net.ops.steps
     if codes is None or not codes.CACHED or not isinstance(data, EpochData) or data.part[1] > 1:
         return None
@@ -48,7 +50,9 @@ def compiled_steps(net, state, data, batch_size: int, clip_norm, l2: float, call
     loss = getattr(codes, PAIRS.get((loss_name, output), "MSE" if loss_name == "mse" else ""), None)
     if loss is None or min(batch_size, data.m) * max(l.n_in * l.n_out for l in net.layers) > MAX_PRODUCT:
         return None
-    return CompiledSteps(net, state, data, layout, loss, rule, min(batch_size, data.m), clip_norm, l2, callbacks)
+    data.compiled = CompiledSteps(net, state, data, layout, loss, rule, min(batch_size, data.m), clip_norm, l2,
+                                  callbacks)
+    return data.compiled
 
 
 def _c_arrays(net, data: EpochData) -> bool:
@@ -124,7 +128,7 @@ class CompiledSteps:
             count = n_batches - done if self.span is None else min(self.span, n_batches - done)
             opt = self.optimizer
             taken = self.kernel(self.arrays, order, done, count, self.batch_size, self.flat.theta, self.flat.grad,
-                                self.layout, self.loss, self.work, self.rule, self._constants(count), self.betas,
+                                self.layout, self.loss, self.work, self.rule, self._hyperparameters(), self.betas,
                                 *self.state, opt.t, *self._decay(), self.limits, self.predicted, total)
             opt.t += taken
             self._record(done, taken, n_batches)
@@ -133,15 +137,11 @@ class CompiledSteps:
                 break
         return done - first, float(total[0])
 
-    def _constants(self, count: int) -> Array:
-        """Each step's (eps_hat, step_size) for Adam, (lr, momentum) for SGD, in the network's dtype."""
+    def _hyperparameters(self) -> tuple:
+        """(lr, momentum, beta1, beta2, eps) in force (the kernel makes each Adam step's constants from them)."""
         opt = self.optimizer
-        if self.rule == self.codes.ADAM:
-            steps = range(opt.t + 1, opt.t + count + 1)
-            rows = [adam_constants(opt.lr, opt.beta1, opt.beta2, opt.eps, t) for t in steps]
-        else:
-            rows = [(opt.lr, opt.momentum)] * count
-        return np.array(rows, self.flat.theta.dtype).reshape(count, 2)
+        return (opt.lr, getattr(opt, "momentum", 0.0), getattr(opt, "beta1", 0.0), getattr(opt, "beta2", 0.0),
+                getattr(opt, "eps", 0.0))
 
     def _decay(self) -> tuple[float, bool]:
         """Weight decay before each update: (lr lambda, True) for AdamW's decoupled form, (lambda, False) else."""
