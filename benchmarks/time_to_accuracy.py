@@ -155,13 +155,21 @@ CANDIDATES = {
                                                               "batch_size": 512, "epochs": 40},
     "512-512, dropout 0.2, Adam 2e-3, cosine 30, batch 256": {"layers": "512,512", "dropout": 0.2, "lr": 2e-3,
                                                               "batch_size": 256, "epochs": 30},
+    # wider, more dropout, fewer epochs: 0.905 and 0.907 at the end (best 0.908), in 77 and 88 s of training
+    "1024-1024, dropout 0.3, AdamW 1e-3 (decay 0.02), cosine 14, batch 256": {
+        "layers": "1024,1024", "dropout": 0.3, "weight_decay": 0.02, "lr": 1e-3, "batch_size": 256, "epochs": 14},
+    "2048, dropout 0.4, Adam 1e-3, cosine 20, batch 256": {"layers": "2048", "dropout": 0.4, "lr": 1e-3,
+                                                           "batch_size": 256, "epochs": 20},
 }
 
 
-def choose() -> None:
-    """Each candidate on the first 55,000 training rows, its accuracy on the last 5,000 after every epoch."""
+def choose(only: str = "") -> None:
+    """Each candidate (whose name contains ``only``) on the first 55,000 training rows, its accuracy on the
+    last 5,000 after every epoch."""
     X, y, _, _ = data()
     for name, candidate in CANDIDATES.items():
+        if only not in name:
+            continue
         curve = run_deltaprop(BASE | candidate, X[:55000], y[:55000], X[55000:], y[55000:])
         print(f"{name}: validation accuracy per epoch {' '.join(f'{a:.3f}' for _, a in curve)}; "
               f"{curve[-1][0]:.1f} s of training", flush=True)
@@ -173,10 +181,11 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=0.90)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--choose", action="store_true", help="the validation runs of the candidate recipes")
+    parser.add_argument("--only", default="", help="with --choose: the candidates whose name contains this")
     args = parser.parse_args()
     print(machine.describe())
     if args.choose:
-        choose()
+        choose(args.only)
         return
     recipe = read_recipe(args.recipe)
     X, y, X_test, y_test = data()

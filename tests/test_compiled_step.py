@@ -214,3 +214,25 @@ def test_progress_bar_is_told_of_every_batch(monkeypatch):
 
 def test_flush_interval_is_the_optimizers():
     assert compiled_step.FLUSH_EVERY == FLUSH_EVERY
+
+
+def test_no_allocation_per_batch():
+    """numba's own allocations (NRT: arrays made inside compiled code) during an epoch do not grow with its
+    number of batches: every buffer is made once, outside the kernel."""
+    from numba.core.runtime import _nrt_python as nrt
+
+    X, y = digits_small()
+    X = X.astype(np.float32)
+    counts, was_on = [], nrt.memsys_stats_enabled()
+    nrt.memsys_enable_stats()
+    try:
+        for batch_size in (32, 8):  # 57 and 225 batches an epoch
+            net = network(dtype="float32")
+            net.fit(X, y, epochs=1, batch_size=batch_size, verbose=0)  # compiled and loaded
+            before = nrt.memsys_get_stats_alloc() + nrt.memsys_get_stats_mi_alloc()
+            net.fit(X, y, epochs=1, batch_size=batch_size, verbose=0)
+            counts.append(nrt.memsys_get_stats_alloc() + nrt.memsys_get_stats_mi_alloc() - before)
+    finally:
+        if not was_on:
+            nrt.memsys_disable_stats()
+    assert counts[0] == counts[1] < 64, counts  # per call: a wrapper per array argument (one call an epoch)

@@ -6,6 +6,9 @@ and the cross-entropy value; the matrix products stay with BLAS. Scalars are cas
 the arrays' dtype here, so a float32 loop stays float32. Each loop is compiled on first
 use (from numba's cache on disk after the first process), for the argument types it
 is given; arrays are C-contiguous in one float dtype by the backend's contract.
+
+``steps`` is compiled_step.py: whole training steps in one compiled call, which
+training/fused.py takes for small networks (NumpyOps has none: the readable step only).
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ class NumbaOps(NumpyOps):
         self._cast: dict = {}  # (scalar type, beta1, beta2): Adam's constants in that type
 
     def describe(self) -> str:
-        return f"numba {self.version} (fused optimizer steps, bias + activation, loss and sigma' loops)"
+        return (f"numba {self.version} (fused optimizer steps, bias + activation, loss and sigma' loops; whole "
+                "compiled training steps for small networks)")
 
     def __getattr__(self, name: str):
         """The compiled loop kernels.<name> as attribute ``_name``, compiled on first use."""
