@@ -156,6 +156,7 @@ def test_taken_only_where_they_compute_the_same_thing():
     refused = {
         "dropout": lambda: _plan(dp.Network([dp.Dense(64, 32, "relu", dropout=0.2), dp.Dense(32, 10, "softmax")],
                                             loss="cross_entropy", dtype="float32"), X, y),
+        "mse after softmax": lambda: _plan(network(loss="mse", dtype="float32"), X, y),
         "leaky relu": lambda: _plan(network(acts=("leaky_relu", "relu"), dtype="float32"), X, y),
         "rmsprop": lambda: _plan(network(dtype="float32"), X, y, optimizer=dp.RMSprop(1e-3)),
         "a callback of gradients": lambda: _plan(network(dtype="float32"), X, y, callbacks_=[Gradients()]),

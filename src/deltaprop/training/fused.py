@@ -4,11 +4,11 @@ loop.py's readable step (propagate, backprop.backward, the optimizer) is the ref
 and the general path. An epoch runs as compiled spans of batches instead when the
 backend has them (NumbaOps) and every part of the fit is one they compute the same way:
 Dense layers of relu, sigmoid, tanh or identity (softmax at the output only), no dropout;
-cross_entropy after softmax, binary_cross_entropy after sigmoid, or mse; SGD (with or
-without momentum), Adam or AdamW; in-memory dense arrays on one process; no callback that
-looks at each step (the progress bar is told after each span); and small products (at
-most MAX_PRODUCT multiply-adds), where the calls of the readable step cost more than the
-arithmetic. The products are BLAS's in both, so the steps give the readable step's
+cross_entropy after softmax, binary_cross_entropy after sigmoid, or mse (not after softmax);
+SGD (with or without momentum), Adam or AdamW; in-memory dense arrays on one process; no
+callback that looks at each step (the progress bar is told after each span); and small
+products (at most MAX_PRODUCT multiply-adds), where the calls of the readable step cost more
+than the arithmetic. The products are BLAS's in both, so the steps give the readable step's
 numbers (bit for bit where the element-wise formulas are the same; tested).
 """
 
@@ -47,7 +47,8 @@ def compiled_steps(net, state, data, batch_size: int, clip_norm, l2: float, call
     if layout is None or rule is None or any(_watches_steps(cb) for cb in callbacks):
         return None
     loss_name, output = net.loss_fn.name, net.layers[-1].activation.name
-    loss = getattr(codes, PAIRS.get((loss_name, output), "MSE" if loss_name == "mse" else ""), None)
+    mse = loss_name == "mse" and output != "softmax"  # softmax's sigma' is a Jacobian: the readable step's product
+    loss = getattr(codes, PAIRS.get((loss_name, output), "MSE" if mse else ""), None)
     if loss is None or min(batch_size, data.m) * max(l.n_in * l.n_out for l in net.layers) > MAX_PRODUCT:
         return None
     data.compiled = CompiledSteps(net, state, data, layout, loss, rule, min(batch_size, data.m), clip_norm, l2,
