@@ -237,3 +237,17 @@ def test_no_allocation_per_batch():
         if not was_on:
             nrt.memsys_disable_stats()
     assert counts[0] == counts[1] < 64, counts  # per call: a wrapper per array argument (one call an epoch)
+
+
+def test_the_first_compile_is_announced_where_progress_is_shown(monkeypatch, capsys):
+    """Compiling takes 15-25 s once after installing: a run that reports progress says so; after a fit, numba's
+    cache (or this process) holds the steps, and nothing is said."""
+    X, y = digits_small()
+    network(dtype="float32").fit(X.astype(np.float32), y, epochs=1, batch_size=32, verbose=1)
+    assert compiled_step.compiled_before()
+    assert "compiling" not in capsys.readouterr().out
+    monkeypatch.setattr(compiled_step, "compiled_before", lambda: False)
+    network(dtype="float32").fit(X.astype(np.float32), y, epochs=1, batch_size=32, verbose=1)
+    network(dtype="float32").fit(X.astype(np.float32), y, epochs=1, batch_size=32, verbose=0)
+    out = capsys.readouterr().out
+    assert out.count("compiling the whole training step") == 1, out

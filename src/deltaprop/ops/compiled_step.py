@@ -18,6 +18,8 @@ activation code, offset of layer l's rows in the z, a, delta buffers]; row 0 hol
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from . import kernels
@@ -250,3 +252,14 @@ def train(data, order, first, count, batch_size, theta, grad, layout, loss, work
 # Compiling these steps takes 15-25 s, once: numba keeps the machine code in its cache. Where it cannot (no
 # writable folder), every process would pay that again, so training/fused.py keeps the readable step there.
 CACHED = not uncached
+
+
+def compiled_before() -> bool:
+    """True when ``train`` is loaded in this process or numba's cache on disk holds it (False: the next call
+    compiles it, 15-25 s). A best guess from numba's index file; True when numba's internals do not say."""
+    if train.signatures:
+        return True
+    try:
+        return os.path.exists(train._cache._cache_file._index_path)
+    except AttributeError:
+        return True

@@ -119,6 +119,11 @@ class CompiledSteps:
         self.betas = np.array([c(beta1), c(1 - beta1), c(beta2), c(1 - beta2)], dtype)
         self.limits = (float(l2), float(clip_norm or 0.0), float(c(np.finfo(dtype).tiny * 2.0**20)))
         self.batch_size = rows
+        if not self.codes.compiled_before():  # a pause of 15-25 s: say why, where the run reports progress
+            for cb in callbacks:
+                if isinstance(cb, Progress):
+                    print("deltaprop: compiling the whole training step for small networks, once (15-25 s; "
+                          "numba keeps it for later runs)", file=cb.stream, flush=True)
 
     def run(self, first: int, n_batches: int) -> tuple[int, float]:
         """Batches first.. of the epoch until its end or a batch the kernel refused (a loss or gradient not
