@@ -14,6 +14,7 @@ import pytest
 import deltaprop as dp
 from deltaprop import backprop, callbacks
 from deltaprop.errors import DivergenceError
+from deltaprop.losses import Loss, mse
 from deltaprop.optimizers import FLUSH_EVERY
 from deltaprop.training import fused
 from deltaprop.training.batches import EpochData
@@ -116,7 +117,7 @@ def test_one_step_gradient_equals_backward(net_kw, weighted):
     layout = fused._layout(net, flat, compiled_step, 32)
     size = 32 * int(layout[1:, 0].sum())
     z, a, delta = np.empty(size), np.empty(size), np.empty(size)
-    loss = getattr(compiled_step, fused.PAIRS.get((net.loss_fn.name, net.layers[-1].activation.name), "MSE"))
+    loss = fused._loss_code(net, compiled_step)
     compiled_step.forward(x, flat.theta, layout, z, a, 32)
     L = net.L
     rows = [compiled_step.rows(buffer, layout, L, 32) for buffer in (z, a, delta)]
@@ -149,6 +150,7 @@ class EveryBatch(callbacks.Callback):
 
 
 def test_taken_only_where_they_compute_the_same_thing():
+    doubled_mse = Loss("mse", mse, lambda a, y, out=None: 2 * (a - y))  # not the built-in formula: readable step
     X, y = digits_small()
     X = X.astype(np.float32)
     assert _plan(network(dtype="float32"), X, y) is not None
@@ -157,6 +159,8 @@ def test_taken_only_where_they_compute_the_same_thing():
         "dropout": lambda: _plan(dp.Network([dp.Dense(64, 32, "relu", dropout=0.2), dp.Dense(32, 10, "softmax")],
                                             loss="cross_entropy", dtype="float32"), X, y),
         "mse after softmax": lambda: _plan(network(loss="mse", dtype="float32"), X, y),
+        "a loss of the user's named mse": lambda: _plan(network(loss=doubled_mse, out="identity", dtype="float32"),
+                                                        X, y),
         "leaky relu": lambda: _plan(network(acts=("leaky_relu", "relu"), dtype="float32"), X, y),
         "rmsprop": lambda: _plan(network(dtype="float32"), X, y, optimizer=dp.RMSprop(1e-3)),
         "a callback of gradients": lambda: _plan(network(dtype="float32"), X, y, callbacks_=[Gradients()]),

@@ -216,7 +216,7 @@ def train(data, order, first, count, batch_size, theta, grad, layout, loss, work
     """Batches first .. first + count - 1 of this epoch's ``order``: returns how many steps it took.
 
     data: (X, Y, w, xb, yb, wb), w and wb empty without sample weights; work: (z, a, delta)
-    buffers; limits: (l2, clip_norm or 0, the dtype's largest value, its tiny state threshold). Adds each
+    buffers; limits: (l2, clip_norm or 0, the optimizer state's flush threshold in the dtype). Adds each
     batch's loss times its rows to total[0] and its predicted classes to ``predicted`` (unless empty).
     Stops before the update of a batch whose loss or gradient is not finite: the readable step names it.
     """

@@ -19,6 +19,7 @@ import numpy as np
 from ..activations import ACTIVATIONS
 from ..callbacks import Callback, Progress
 from ..layers import Dense
+from ..losses import LOSSES
 from ..optimizers import SGD, Adam, AdamW
 from .batches import EpochData
 
@@ -28,7 +29,6 @@ Array = np.ndarray
 # 2^18 on one thread, so the BLAS that numba calls (SciPy's) and NumPy's never both keep a pool of threads busy.
 MAX_PRODUCT = 1 << 18
 SPAN = 64  # batches per compiled call when a progress bar is to be told of them
-PAIRS = {("cross_entropy", "softmax"): "CROSS_ENTROPY", ("binary_cross_entropy", "sigmoid"): "BINARY_CROSS_ENTROPY"}
 _ACTIVATIONS = {ACTIVATIONS[name]: name.upper() for name in ("relu", "sigmoid", "tanh", "identity", "softmax")}
 
 
@@ -46,9 +46,7 @@ def compiled_steps(net, state, data, batch_size: int, clip_norm, l2: float, call
     rule = _rule(state.optimizer, codes)
     if layout is None or rule is None or any(_watches_steps(cb) for cb in callbacks):
         return None
-    loss_name, output = net.loss_fn.name, net.layers[-1].activation.name
-    mse = loss_name == "mse" and output != "softmax"  # softmax's sigma' is a Jacobian: the readable step's product
-    loss = getattr(codes, PAIRS.get((loss_name, output), "MSE" if mse else ""), None)
+    loss = _loss_code(net, codes)
     if loss is None or min(batch_size, data.m) * max(l.n_in * l.n_out for l in net.layers) > MAX_PRODUCT:
         return None
     data.compiled = CompiledSteps(net, state, data, layout, loss, rule, min(batch_size, data.m), clip_norm, l2,
@@ -76,6 +74,21 @@ def _layout(net, flat, codes, batch_size: int) -> Array | None:
         layout[l] = (layer.n_out, starts[l, "W"], starts[l, "b"], code, rows_at)
         rows_at += batch_size * layer.n_out
     return layout
+
+
+def _loss_code(net, codes) -> int | None:
+    """The compiled equation (1) for the network's loss after its output activation (None: the readable step's).
+
+    Only the built-in losses: the kernel has their formulas, not those of a Loss made by the user.
+    """
+    loss, output = net.loss_fn, net.layers[-1].activation
+    if loss is not LOSSES.get(loss.name):
+        return None
+    if loss.cancels_with(output):  # the shortcut (a^L - y) / m: cross_entropy after softmax, bce after sigmoid
+        return getattr(codes, loss.name.upper())
+    if loss.name == "mse" and output.name != "softmax":  # softmax's sigma' is a Jacobian: the readable product
+        return codes.MSE
+    return None
 
 
 def _rule(optimizer, codes) -> int | None:
@@ -111,6 +124,7 @@ class CompiledSteps:
         self.arrays = (X, Y, w, np.empty((rows, X.shape[1]), dtype), np.empty((rows, Y.shape[1]), dtype),
                        np.empty(rows if w.size else 0))
         self.predicted = np.empty(data.m if data.predicted is not None else 0, np.int64)
+        self.in_order = np.arange(data.m)  # the order of an epoch without shuffling
         slots, _ = optimizer.flat_slots(flat, net.ops)
         empty = flat.theta[:0]
         self.state = (slots.get("m", slots.get("velocity", empty)), slots.get("v", empty))
@@ -129,7 +143,7 @@ class CompiledSteps:
         """Batches first.. of the epoch until its end or a batch the kernel refused (a loss or gradient not
         finite: the readable step then names it); returns (batches done, sum of their losses times rows)."""
         done, total = first, np.zeros(1)
-        order = self.data.order if self.data.order is not None else np.arange(self.data.m)
+        order = self.data.order if self.data.order is not None else self.in_order
         while done < n_batches:
             count = n_batches - done if self.span is None else min(self.span, n_batches - done)
             opt = self.optimizer
