@@ -425,13 +425,71 @@ def test_the_median_of_a_long_column_comes_from_a_bounded_sample(tmp_path):
     rng = np.random.default_rng(2)
     values = rng.exponential(3.0, 250_000)
     chunks = [pd.DataFrame({"x": values[i:i + 10_000], "c": ["a"] * 10_000}) for i in range(0, 250_000, 10_000)]
-    stats = table_stats.TableStats(chunks[0], dp.data.TableEncoder())
+    every, rows = np.ones(10_000, bool), np.arange(10_000)
+    stats = table_stats.TableStats(chunks[0], every, rows, dp.data.TableEncoder())
     for chunk in chunks:
-        stats.add(chunk)
+        stats.add(chunk, every, rows)
     assert len(stats.samples["x"]) == table_stats.SAMPLE
     encoder, _ = stats.finish("standard")
     median = encoder.columns[0].median
     assert abs(median - np.median(values)) < 0.02 * values.std()
+
+
+def test_a_column_without_values_in_the_first_chunk_is_decided_where_its_values_appear(tmp_path):
+    """Reproduction: a numeric column empty in the first 600 rows and a text column empty in the first 100 were
+    dropped as having "no values" (decided on the first chunk of 100 rows), their data silently unused. Now the
+    streamed encoder equals the in-memory one on the whole table, and the scaler agrees to 1e-12; a column with
+    no values anywhere is dropped as in memory, and one named numeric is refused."""
+    frame = _penguins_like(1000)
+    frame.loc[:599, "mass"] = np.nan
+    frame.loc[:99, "island"] = None
+    frame["empty"] = np.nan
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    data = dp.data.stream(str(tmp_path / "t.csv"), target="label", scaling="standard", chunk_rows=100).prepare()
+    features = frame.drop(columns="label")
+    encoder = dp.data.TableEncoder().fit(features)
+    assert data.encoder.feature_names == encoder.feature_names == [
+        "island=Biscoe", "island=Dream", "island=Torgersen", "island=<missing>", "mass", "mass missing", "bill"]
+    assert data.encoder.to_config() == encoder.to_config()  # categories, the median, indicators, ("empty", ...)
+    scaler = dp.data.Scaler("standard").fit(encoder.transform(features)).leave(encoder.binary_outputs)
+    np.testing.assert_allclose(data.scaler.shift, scaler.shift, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(data.scaler.scale, scaler.scale, rtol=1e-12)
+    named = dp.data.stream(str(tmp_path / "t.csv"), target="label", chunk_rows=100,
+                           encoder=dp.data.TableEncoder(numeric=["empty"]))
+    with pytest.raises(DataError, match="column 'empty' has no values in the whole stream"):
+        named.prepare()
+
+
+def test_a_boolean_column_that_later_holds_numbers_is_scaled_as_a_number(tmp_path):
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"b": rng.random(50) > 0.5, "x": rng.random(50), "label": rng.integers(0, 2, 50)}).to_csv(
+        tmp_path / "a.csv", index=False)
+    pd.DataFrame({"b": rng.normal(5, 2, 50), "x": rng.random(50), "label": rng.integers(0, 2, 50)}).to_csv(
+        tmp_path / "b.csv", index=False)
+    data = dp.data.stream(str(tmp_path / "*.csv"), target="label", scaling="standard").prepare()
+    assert [c.kind for c in data.encoder.columns] == ["numeric", "numeric"]
+    assert data.scaler.scale[0] > 1  # scaled (booleans are left as 0/1): 0/1 and N(5, 2) values together
+
+
+def test_text_in_a_numeric_column_names_the_file_and_its_data_row_held_out_rows_included(tmp_path):
+    """Reproduction: text at data row 701 of a file read in chunks of 100 was reported as "data row 1", with no
+    file named; a held-out (validation) row was not checked before training."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.random(1000).astype(object), "label": rng.integers(0, 2, 1000)})
+    frame.loc[700, "x"] = "oops"
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(DataError, match=r"t\.csv: column 'x' is numeric but data row 701 holds 'oops'"):
+        dp.data.stream(str(tmp_path / "t.csv"), target="label", chunk_rows=100).prepare()
+    data = dp.data.stream(str(tmp_path / "t.csv"), target="label", chunk_rows=100, validation_fraction=0.3)
+    held = int(np.flatnonzero(data._held_out(0, 0, 1000))[-1])
+    frame.loc[700, "x"], frame.loc[held, "x"] = 0.5, "held"
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(DataError, match=rf"data row {held + 1} holds 'held'"):
+        data.prepare()
 
 
 def test_the_cli_streams_a_table_with_text_and_missing_values(tmp_path):

@@ -248,3 +248,12 @@ def test_a_number_column_with_stray_text_is_refused_not_made_categories():
         TableEncoder().fit(frame, target="y")
     X = TableEncoder(categorical=["price"]).fit(frame, target="y").transform(frame)  # when the user says so
     assert X.shape == (31, 31)
+
+
+@pytest.mark.parametrize("flag", ["numeric", "categorical"])
+def test_a_column_named_numeric_or_categorical_without_values_is_refused_by_name(flag):
+    """It was fitted with the median of no values (NumPy's "mean of an empty slice", NaN) or no categories."""
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "e": [np.nan] * 3})
+    with pytest.raises(dp.DataError, match=rf"column 'e' \(given as {flag}\) has no values"):
+        dp.data.TableEncoder(**{flag: ["e"]}).fit(frame)
+    assert dp.data.TableEncoder().fit(frame).dropped == [("e", "no values")]

@@ -33,6 +33,7 @@ MISSING = "<missing>"
 ID_DISTINCT = 0.5  # a text column with more distinct values than this fraction of its rows is an identifier
 ID_MIN_VALUES = 20  # ... and at least this many (a 5-row table's text is not an identifier)
 _UNNAMED = re.compile(r"^(Unnamed: \d+|index|level_0)$")
+NO_VALUES = "no values"
 
 
 @dataclass
@@ -65,8 +66,13 @@ class TableEncoder:
         self.unseen: dict[str, int] = {}  # rows per column whose category training never saw (last transform)
 
     # --- fitting --------------------------------------------------------------
-    def fit(self, table, target: str | None = None) -> TableEncoder:
-        """Decide each column's kind on ``table`` (the training rows) and fit what it needs."""
+    def fit(self, table, target: str | None = None, rows: np.ndarray | None = None,
+            whole: bool = True) -> TableEncoder:
+        """Decide each column's kind on ``table`` (the training rows) and fit what it needs.
+
+        ``whole`` False: the table is a stream's first chunk (``rows``: its data row numbers in its file, for the
+        messages); a column with no values in it is left undecided, for table_stats.py to decide where its values
+        appear. A column named numeric or categorical that has no values at all is refused."""
         frame = as_frame(table)
         names = [str(c) for c in frame.columns]
         unknown = sorted(set(self.categorical + self.numeric + self.drop) - set(names))
@@ -77,18 +83,24 @@ class TableEncoder:
             raise DataError(f"column(s) {both} cannot be both categorical and numeric")
         self.columns, self.dropped = [], []
         for name, series in zip(names, (frame.iloc[:, j] for j in range(frame.shape[1])), strict=True):
-            if name == target:
+            if name == target or not (whole or name in self.drop or series.notna().any()):
                 continue
-            if _is_text(series) and name not in self.categorical + self.numeric + self.drop:
-                _refuse_mostly_numbers(name, series)  # before an identifier check would drop it quietly
-            why = self._drop_reason(name, series)
-            if why:
-                self.dropped.append((name, why))
-            else:
-                self.columns.append(self._fit_column(name, series))
-        if not self.columns:
+            self.decide(name, series, rows)
+        if whole and not self.columns:
             raise DataError("no feature columns are left to train on (all were dropped or are the target)")
         return self
+
+    def decide(self, name: str, series: pd.Series, rows: np.ndarray | None = None) -> Column | None:
+        """Column ``name``'s kind, fitted on ``series`` and appended to ``columns``; or None, the reason appended
+        to ``dropped``."""
+        if _is_text(series) and name not in self.categorical + self.numeric + self.drop:
+            _refuse_mostly_numbers(name, series, rows)  # before an identifier check would drop it quietly
+        why = self._drop_reason(name, series)
+        if why:
+            self.dropped.append((name, why))
+            return None
+        self.columns.append(self._fit_column(name, series, rows))
+        return self.columns[-1]
 
     def _drop_reason(self, name: str, series: pd.Series) -> str | None:
         if name in self.drop:
@@ -99,20 +111,24 @@ class TableEncoder:
             return "an unnamed (index) column"
         present = series.dropna()
         if present.empty:
-            return "no values"
+            return NO_VALUES
         if _is_text(series) and present.size >= ID_MIN_VALUES and present.nunique() > ID_DISTINCT * present.size:
             return f"an identifier: {present.nunique()} distinct values in {present.size} rows"
         return None
 
-    def _fit_column(self, name: str, series: pd.Series) -> Column:
+    def _fit_column(self, name: str, series: pd.Series, rows: np.ndarray | None = None) -> Column:
         missing = int(series.isna().sum())
         if name in self.categorical or (name not in self.numeric and _is_text(series) and not _is_bool(series)):
             counts = _labels(series).value_counts()
+            if counts.empty:
+                raise DataError(f"column {name!r} (given as categorical) has no values")
             ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:self.max_categories]
             return Column(name, "categorical", categories=sorted(c for c, _ in ranked), missing_level=missing > 0)
         kind = "boolean" if _is_bool(series) else "numeric"
-        values = _numbers(series, name)
+        values = _numbers(series, name, rows)
         present = values[~np.isnan(values)]
+        if not len(present):
+            raise DataError(f"column {name!r} (given as numeric) has no values")
         return Column(name, kind, median=float(np.median(present)), indicator=missing > 0)
 
     # --- transforming ---------------------------------------------------------
@@ -199,7 +215,7 @@ class TableEncoder:
         return encoder
 
 
-def _refuse_mostly_numbers(name: str, series: pd.Series) -> None:
+def _refuse_mostly_numbers(name: str, series: pd.Series, rows: np.ndarray | None = None) -> None:
     """A text column whose values are mostly numbers is a numeric column with stray text ("n/a", "12 kg"):
     taking it as categories would misread every number, so it is refused, naming a stray value."""
     present = series.dropna()
@@ -208,8 +224,8 @@ def _refuse_mostly_numbers(name: str, series: pd.Series) -> None:
     if len(present) and stray.any() and stray.mean() < 0.5:
         row = int(np.flatnonzero(series.notna().to_numpy())[int(np.argmax(stray.to_numpy()))])
         raise DataError(f"column {name!r} holds numbers but also {int(stray.sum())} text value(s), e.g. "
-                        f"{present[stray].iloc[0]!r} at data row {row + 1}; mark them missing with --na-values, "
-                        f"or pass --categorical {name} (or --drop {name})")
+                        f"{present[stray].iloc[0]!r} at data row {_data_row(rows, row)}; mark them missing with "
+                        f"--na-values, or pass --categorical {name} (or --drop {name})")
 
 
 def _is_bool(series: pd.Series) -> bool:
@@ -234,8 +250,14 @@ def _labels(series: pd.Series) -> pd.Series:
     return series.map(label).astype(object)
 
 
-def _numbers(series: pd.Series, name: str) -> np.ndarray:
-    """A numeric (or boolean) column as float64 with NaN where missing; text in it is refused."""
+def _data_row(rows: np.ndarray | None, i: int) -> int:
+    """The 1-based data row of position i: in the table, or in its file when ``rows`` numbers a part of one."""
+    return (i if rows is None else int(rows[i])) + 1
+
+
+def _numbers(series: pd.Series, name: str, rows: np.ndarray | None = None) -> np.ndarray:
+    """A numeric (or boolean) column as float64 with NaN where missing; text in it is refused (``rows``: the
+    series' data row numbers in its file, for the message)."""
     if series.dtype.kind in "iufb":
         values = series.to_numpy(dtype=np.float64, na_value=np.nan)
     else:
@@ -244,12 +266,13 @@ def _numbers(series: pd.Series, name: str) -> np.ndarray:
         bad = converted.isna() & series.notna()
         if bad.any():
             row = int(np.argmax(bad.to_numpy()))
-            raise DataError(f"column {name!r} is numeric but data row {row + 1} holds {series.iloc[row]!r}; "
-                            f"mark such cells missing with --na-values, or pass --categorical {name}")
+            raise DataError(f"column {name!r} is numeric but data row {_data_row(rows, row)} holds "
+                            f"{series.iloc[row]!r}; mark such cells missing with --na-values, or pass "
+                            f"--categorical {name}")
         values = converted.to_numpy(dtype=np.float64, na_value=np.nan)
     infinite = np.isinf(values)
     if infinite.any():
-        raise DataError(f"column {name!r} holds inf (first at data row {int(np.argmax(infinite)) + 1})")
+        raise DataError(f"column {name!r} holds inf (first at data row {_data_row(rows, int(np.argmax(infinite)))})")
     return values
 
 

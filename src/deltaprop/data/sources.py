@@ -300,10 +300,11 @@ class CsvSource(Source):
         if sorted(self._header(shard)) != sorted(self.features + [self.target]):
             raise DataError(f"{path}: its columns differ from the first shard's {self.features + [self.target]}")
         try:
-            for frame in self.pd.read_csv(path, chunksize=rows):
-                if frame[self.target].isna().any():
-                    raise DataError(f"{path}: the target column {self.target!r} has missing values")
-                yield frame[self.features], frame[self.target].to_numpy()
+            with self.pd.read_csv(path, chunksize=rows) as reader:  # closed when the reading stops early, too
+                for frame in reader:
+                    if frame[self.target].isna().any():
+                        raise DataError(f"{path}: the target column {self.target!r} has missing values")
+                    yield frame[self.features], frame[self.target].to_numpy()
         except DataError:
             raise
         except (OSError, ValueError) as exc:

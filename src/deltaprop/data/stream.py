@@ -142,17 +142,17 @@ class Stream:
     def _first_pass(self) -> Stream:
         moments, labels, self.n_train, self.n_val, self.n_features = Moments(), set(), 0, 0, None
         self.shard_rows = [0] * len(self.source.shards)  # training rows of each shard
-        table = None
+        table, offsets = None, [0] * len(self.source.shards)
         for X, y, held, s in self._chunks(range(len(self.source.shards)), prefetch=False, encode=False, shard=True):
-            train = ~held
+            train, rows = ~held, offsets[s] + np.arange(len(held))  # rows: the chunk's data rows in its file
+            offsets[s] += len(held)
             self.n_train += int(train.sum())
             self.n_val += int(held.sum())
             self.shard_rows[s] += int(train.sum())
             if y.ndim == 1 and y.dtype.kind in "biufUSO" and len(labels) <= self.max_classes:
                 labels.update(np.unique(y).tolist())  # past max_classes: a regression target, not labels
             if isinstance(X, pd.DataFrame):  # a table: kinds from the first chunk, then its statistics
-                table = table or TableStats(X[train], self.encoder)
-                table.add(X[train])
+                table = self._table_chunk(table, X, train, rows)
             else:
                 self._check_chunk(X, y)
                 moments.add(X if not held.any() else X[train])
@@ -166,6 +166,15 @@ class Stream:
             self._fit_scaler(moments)
         self.prepared = True
         return self
+
+    def _table_chunk(self, table: TableStats | None, X: pd.DataFrame, train, rows) -> TableStats:
+        """A table's chunk into its statistics (made on the first chunk); an error names the file."""
+        try:
+            table = table or TableStats(X, train, rows, self.encoder)
+            table.add(X, train, rows)
+        except DataError as exc:
+            raise DataError(f"{self._where()}: {exc}") from None
+        return table
 
     def _check_chunk(self, X: np.ndarray, y: np.ndarray) -> None:
         if X.dtype.kind not in "biuf":

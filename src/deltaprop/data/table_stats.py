@@ -1,7 +1,11 @@
 """TableStats: what a TableEncoder needs, gathered from a table's chunks in bounded memory.
 
 The kinds of the columns (numeric, boolean, categorical, dropped) are decided on the first
-chunk, as TableEncoder decides them on a training table. Then, chunk by chunk: the count of
+chunk, as TableEncoder decides them on a training table; a column with no values there is
+decided on the first chunk where it has some (the rows before it count as missing), and is
+dropped as having no values only if it has none in the whole stream; a boolean column that
+later holds other numbers becomes numeric. Every row's numbers are checked, held-out rows
+included, an error naming the file's data row. Then, chunk by chunk: the count of
 every category label (up to CATEGORY_CAP distinct labels a column; the ``max_categories``
 most frequent are kept), the missing cells of every column, and for numeric columns a
 uniform sample of at most SAMPLE values (reservoir sampling, seeded) whose median is the
@@ -19,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .columns import TableEncoder, _labels, _numbers
+from .columns import TableEncoder, _is_bool, _labels, _numbers
 from .scaling import Scaler
 
 CATEGORY_CAP = 100_000  # distinct labels counted per column before a column is refused as an identifier
@@ -29,32 +33,59 @@ SAMPLE = 100_000  # values kept per numeric column for its median
 class TableStats:
     """Per-column statistics of a streamed table; ``finish`` gives the fitted encoder and scaler."""
 
-    def __init__(self, first: pd.DataFrame, encoder: TableEncoder, seed: int = 0):
-        self.encoder = encoder.fit(first)
+    def __init__(self, first: pd.DataFrame, train: np.ndarray, rows: np.ndarray, encoder: TableEncoder,
+                 seed: int = 0):
+        self.order = {str(c): j for j, c in enumerate(first.columns)}
+        self.encoder = encoder.fit(first[train], rows=rows[train], whole=False)
+        decided = {c.name for c in self.encoder.columns} | {name for name, _ in self.encoder.dropped}
+        self.pending = [name for name in self.order if name not in decided]  # no values in the first chunk
         self.rng = np.random.default_rng([seed, 7])
-        self.counts = {c.name: Counter() for c in self.encoder.columns if c.kind == "categorical"}
-        self.missing = {c.name: 0 for c in self.encoder.columns}
-        self.samples = {c.name: np.empty(0) for c in self.encoder.columns if c.kind != "categorical"}
-        self.seen = {name: 0 for name in self.samples}
-        self.moments = {name: _Moments() for name in self.samples}
+        self.counts, self.missing, self.samples, self.seen, self.moments = {}, {}, {}, {}, {}
+        self.rows = 0  # training rows added so far
+        for column in self.encoder.columns:
+            self._track(column, missing=0)
 
-    def add(self, frame: pd.DataFrame) -> None:
+    def _track(self, column, missing: int) -> None:
+        """Start the statistics of a column, with ``missing`` training rows before it."""
+        self.missing[column.name] = missing
+        if column.kind == "categorical":
+            self.counts[column.name] = Counter()
+        else:
+            self.samples[column.name], self.seen[column.name] = np.empty(0), 0
+            self.moments[column.name] = _Moments()
+
+    def add(self, frame: pd.DataFrame, train: np.ndarray, rows: np.ndarray) -> None:
+        """A chunk: its training rows' (``train``, a mask) statistics; every row's numbers checked (``rows``: the
+        chunk's data row numbers in its file, for the messages)."""
+        self._decide(frame, train, rows)
         for column in self.encoder.columns:
             if column.name not in frame.columns:
                 raise DataError(f"a chunk lacks column {column.name!r}")
             series = frame[column.name]
-            self.missing[column.name] += int(series.isna().sum())
+            self.missing[column.name] += int(series[train].isna().sum())
             if column.kind == "categorical":
                 counts = self.counts[column.name]
-                counts.update(_labels(series).dropna().tolist())
+                counts.update(_labels(series[train]).dropna().tolist())
                 if len(counts) > CATEGORY_CAP:
                     raise DataError(f"column {column.name!r} has more than {CATEGORY_CAP} distinct values: an "
                                     "identifier rather than categories; drop it")
-            else:
-                values = _numbers(series, column.name)
-                values = values[~np.isnan(values)]
-                self.moments[column.name].add(values)
-                self._sample(column.name, values)
+                continue
+            if column.kind == "boolean" and series.notna().any() and not _is_bool(series):
+                column.kind = "numeric"  # True/False at first, other numbers later: scaled as a number
+            values = _numbers(series, column.name, rows)[train]
+            values = values[~np.isnan(values)]
+            self.moments[column.name].add(values)
+            self._sample(column.name, values)
+        self.rows += int(np.count_nonzero(train))
+
+    def _decide(self, frame: pd.DataFrame, train: np.ndarray, rows: np.ndarray) -> None:
+        """The kinds of the pending columns that have values in this chunk's training rows."""
+        for name in [n for n in self.pending if n in frame.columns and frame[n][train].notna().any()]:
+            self.pending.remove(name)
+            column = self.encoder.decide(name, frame[name][train], rows[train])
+            if column is not None:
+                self.encoder.columns.sort(key=lambda c: self.order[c.name])  # the table's order
+                self._track(column, missing=self.rows)
 
     def _sample(self, name: str, values: np.ndarray) -> None:
         """Reservoir sampling (algorithm R, vectorised): each value seen is kept with probability SAMPLE / seen."""
@@ -71,6 +102,13 @@ class TableStats:
 
     def finish(self, scaling: str) -> tuple[TableEncoder, Scaler]:
         """The encoder with the whole stream's categories, medians and indicators, and the scaler of its inputs."""
+        for name in self.pending:  # no values in the whole stream
+            if name in self.encoder.numeric + self.encoder.categorical:
+                raise DataError(f"column {name!r} has no values in the whole stream (it is named as "
+                                f"{'numeric' if name in self.encoder.numeric else 'categorical'})")
+            self.encoder.decide(name, pd.Series([np.nan]))
+        if not self.encoder.columns:
+            raise DataError("no feature columns are left to train on (all were dropped or are the target)")
         shift, scale = [], []
         for column in self.encoder.columns:
             missing = self.missing[column.name]
