@@ -228,6 +228,26 @@ def test_a_shard_with_other_columns_is_refused_naming_it(tmp_path):
         dp.data.stream(pattern, target="label").prepare()
 
 
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_a_shard_naming_two_columns_alike_is_refused_naming_it(tmp_path, kind):
+    """Reproduction: a CSV shard with two columns "x" trained on "x" and "x.1" (pandas' renaming), and a Parquet
+    one stopped with pyarrow's KeyError; the in-memory reader refused both."""
+    rows = [[1.0, 2.0, 0], [3.0, 4.0, 1]]
+    if kind == "csv":
+        (tmp_path / "b.csv").write_text("x,label\n1,0\n2,1\n")
+        (tmp_path / "a.csv").write_text("x,x,label\n" + "".join(f"{a},{b},{c}\n" for a, b, c in rows))
+    else:
+        pa = pytest.importorskip("pyarrow", reason="Parquet needs the [parquet] extra (pyarrow)")
+        import pyarrow.parquet as pq
+
+        columns = [pa.array(column) for column in zip(*rows, strict=True)]
+        pq.write_table(pa.table({"x": [1.0, 2.0], "label": [0, 1]}), tmp_path / "b.parquet")
+        pq.write_table(pa.Table.from_arrays(columns, names=["x", "x", "label"]), tmp_path / "a.parquet")
+    for files in (f"a.{kind}", f"*.{kind}"):  # the file alone (a CSV one trained), and first of two
+        with pytest.raises(DataError, match=rf"a\.{kind}: duplicated column name\(s\) \['x'\]"):
+            dp.data.stream(str(tmp_path / files), target="label").prepare()
+
+
 def test_a_truncated_parquet_file_is_refused_naming_it(tmp_path):
     X, y = blobs(400)
     pattern = parquet_shards(tmp_path, X, y, n_shards=2)

@@ -11,6 +11,7 @@ stream casts it to the network's dtype); y as a 1-D array.
 
 from __future__ import annotations
 
+import csv
 import glob
 import math
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ import pandas as pd
 
 from ..errors import DataError
 from .idx import TYPES
+from .tables import refuse_duplicates
 
 Chunk = tuple[np.ndarray, np.ndarray]
 PARQUET_ROWS = 16384  # the smallest record batch read from Parquet
@@ -76,6 +78,8 @@ class ParquetSource(Source):
         self.pq, self.files, self.target = pq, _files(pattern), target
         readers = [self._open(path) for path in self.files]  # each file's footer, read once here
         schema = readers[0].schema_arrow
+        for path, reader in zip(self.files, readers, strict=True):
+            refuse_duplicates(reader.schema_arrow.names, path)
         if target not in schema.names:
             raise DataError(f"{self.files[0]}: no column {target!r} (columns: {', '.join(schema.names)})")
         self.features = [c for c in schema.names if c != target]
@@ -290,10 +294,15 @@ class CsvSource(Source):
         self.features = [c for c in names if c != target]
 
     def _header(self, shard: int) -> list:
+        """The file's column names, as written (pandas would rename a second "x" to "x.1")."""
         try:
-            return list(self.pd.read_csv(self.shards[shard], nrows=0).columns)
-        except (OSError, ValueError) as exc:
+            with open(self.shards[shard], newline="", encoding="utf-8") as file:
+                written = [name for name in next(csv.reader(file), []) if name]
+            names = list(self.pd.read_csv(self.shards[shard], nrows=0).columns)
+        except (OSError, ValueError, csv.Error) as exc:
             raise DataError(f"{self.shards[shard]}: not a readable CSV file ({exc})") from None
+        refuse_duplicates(written, self.shards[shard])
+        return names
 
     def chunks(self, shard, rows):
         path = self.shards[shard]

@@ -69,7 +69,7 @@ def read_table(path, options: ReadOptions | None = None) -> pd.DataFrame:
     header = options.header if options.header is not None else has_header(first_rows)
     decimal = options.decimal or sniff_decimal(first_rows[1 if header else 0:], delimiter)
     if header:
-        _refuse_duplicates(first_rows[0], path)
+        refuse_duplicates(first_rows[0], path)
     try:
         frame = pd.read_csv(path, sep=delimiter, decimal=decimal, header=0 if header else None,
                             na_values=list(NA_VALUES) + list(options.na_values), keep_default_na=False,
@@ -194,7 +194,8 @@ def sniff_decimal(rows: list[list[str]], delimiter: str) -> str:
     return "," if commas and not points else "."
 
 
-def _refuse_duplicates(names: list[str], path: Path) -> None:
+def refuse_duplicates(names: list[str], path: Path) -> None:
+    """Columns are matched by name: a file that names two columns alike is refused, not read as "x", "x.1"."""
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise DataError(f"{path}: duplicated column name(s) {duplicated}; every column needs its own name")
