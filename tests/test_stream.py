@@ -512,6 +512,34 @@ def test_text_in_a_numeric_column_names_the_file_and_its_data_row_held_out_rows_
         data.prepare()
 
 
+def test_streamed_csv_files_are_read_as_read_table_reads_them(tmp_path):
+    """Reproduction: the stream read CSV with pandas' defaults, not as read_table (and predict) reads a file:
+    a ";"-separated file with decimal commas was not read at all, --na-values was ignored, and "?" was a category
+    while predict reads it as missing: the same cell encoded one way in training and another in predict. Now
+    the streamed encoder equals the in-memory one on the same files, and the CLI passes and saves the options."""
+    import pandas as pd
+
+    from test_cli import deltaprop
+
+    frame = _penguins_like(900)
+    frame["mass"] = [("-" if np.isnan(v) else int(v)) for v in frame["mass"]]
+    frame.loc[frame.index % 17 == 0, "island"] = "?"
+    for i, part in enumerate(np.array_split(np.arange(len(frame)), 3)):
+        frame.iloc[part].to_csv(tmp_path / f"part{i}.csv", sep=";", decimal=",", index=False)
+    read = dp.data.ReadOptions(na_values=["-"])
+    data = dp.data.stream(str(tmp_path / "*.csv"), target="label", chunk_rows=100, read=read).prepare()
+    whole = pd.concat([dp.data.read_table(tmp_path / f"part{i}.csv", read) for i in range(3)], ignore_index=True)
+    encoder = dp.data.TableEncoder().fit(whole.drop(columns="label"))
+    assert data.encoder.to_config() == encoder.to_config()
+    assert encoder.columns[0].missing_level and "?" not in encoder.columns[0].categories
+    assert [c.kind for c in encoder.columns] == ["categorical", "numeric", "numeric"]
+    deltaprop("train", "--data", tmp_path / "*.csv", "--target", "label", "--na-values", "-", "--epochs", "2",
+              "--no-plots", "--quiet", "--out", tmp_path / "run")
+    model = dp.load(tmp_path / "run" / "model.safetensors")
+    assert model.extra["table"]["read"]["na_values"] == ["-"]
+    deltaprop("evaluate", tmp_path / "run" / "model.safetensors", "--data", tmp_path / "part0.csv")
+
+
 def test_the_cli_streams_a_table_with_text_and_missing_values(tmp_path):
     from test_cli import deltaprop
 

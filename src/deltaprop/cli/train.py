@@ -189,8 +189,9 @@ def train_streamed(opts: dict, comm) -> int:
     if not opts["target"]:
         raise ConfigError("training from shards needs --target, the label column's name")
     encoder = TableEncoder(opts["categorical"], opts["numeric"], opts["drop"])
+    read = ReadOptions(opts["delimiter"], opts["decimal"], opts["na_values"])  # as predict will read the files
     data = stream(opts["data"], target=opts["target"], scaling=opts["scaling"], shuffle_buffer=opts["shuffle_buffer"],
-                  validation_fraction=opts["validation_split"], encoder=encoder,
+                  validation_fraction=opts["validation_split"], encoder=encoder, read=read,
                   cache={None: True, "off": False}.get(opts["stream_cache"], opts["stream_cache"])).prepare(comm)
     if opts["resume"]:
         net = load(opts["resume"])
@@ -209,7 +210,7 @@ def train_streamed(opts: dict, comm) -> int:
                      "feature_names": list(names), "class_names": [], "streamed": True}
         if data.table:  # the column encoding fitted in the first pass, for evaluate and predict by column name
             net.extra["table"] = {"columns": data.encoder.to_config(), "target": opts["target"],
-                                  "read": ReadOptions().to_config()}
+                                  "read": read.to_config()}
     if opts["epochs"] is None:
         opts["epochs"], opts["patience"] = auto_epochs({**opts, "validation_split": 0.0}, data.n_train)
         opts["patience"] = opts["patience"] or (AUTO_PATIENCE if data.n_val else 0)

@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..errors import DataError
 from .idx import TYPES
-from .tables import refuse_duplicates
+from .tables import ReadOptions, csv_arguments, refuse_duplicates
 
 Chunk = tuple[np.ndarray, np.ndarray]
 PARQUET_ROWS = 16384  # the smallest record batch read from Parquet
@@ -282,41 +282,47 @@ def _mapped_rows(path: Path, layout: tuple, start: int, n: int) -> np.ndarray:
 
 class CsvSource(Source):
     """CSV files with a header: ``target`` is the label column, the rest features (a table: the stream's
-    TableEncoder reads text and missing values), matched by name."""
+    TableEncoder reads text and missing values), matched by name. Each file is read as ``read_table`` reads it
+    (tables.csv_arguments: the ReadOptions' or the detected delimiter and decimal mark, the same missing-value
+    cells), so that a model streamed from files encodes them as ``deltaprop predict`` will."""
 
     table = decoded = True
 
-    def __init__(self, pattern, target: str):
-        self.pd, self.shards, self.target = pd, _files(pattern), target
-        names = self._header(0)
+    def __init__(self, pattern, target: str, read: ReadOptions | None = None):
+        self.shards, self.target, self.read = _files(pattern), target, read or ReadOptions()
+        names = self._header(0)[0]
         if target not in names:
             raise DataError(f"{self.shards[0]}: no column {target!r} (columns: {', '.join(names)})")
         self.features = [c for c in names if c != target]
 
-    def _header(self, shard: int) -> list:
-        """The file's column names, as written (pandas would rename a second "x" to "x.1")."""
+    def _header(self, shard: int) -> tuple[list, dict]:
+        """The file's column names and its read_csv arguments."""
+        path = self.shards[shard]
         try:
-            with open(self.shards[shard], newline="", encoding="utf-8") as file:
-                written = [name for name in next(csv.reader(file), []) if name]
-            names = list(self.pd.read_csv(self.shards[shard], nrows=0).columns)
+            arguments = csv_arguments(path, self.read)
+            names = [str(c).strip() for c in pd.read_csv(path, nrows=0, **arguments).columns]
         except (OSError, ValueError, csv.Error) as exc:
-            raise DataError(f"{self.shards[shard]}: not a readable CSV file ({exc})") from None
-        refuse_duplicates(written, self.shards[shard])
-        return names
+            raise DataError(f"{path}: not a readable CSV file ({exc})") from None
+        if arguments["header"] is None:
+            raise DataError(f"{path}: a streamed CSV file needs a header row naming its columns; its first row "
+                            "looks like data")
+        return names, arguments
 
     def chunks(self, shard, rows):
         path = self.shards[shard]
-        if sorted(self._header(shard)) != sorted(self.features + [self.target]):
+        names, arguments = self._header(shard)
+        if sorted(names) != sorted(self.features + [self.target]):
             raise DataError(f"{path}: its columns differ from the first shard's {self.features + [self.target]}")
         try:
-            with self.pd.read_csv(path, chunksize=rows) as reader:  # closed when the reading stops early, too
+            with pd.read_csv(path, chunksize=rows, **arguments) as reader:  # closed when reading stops early, too
                 for frame in reader:
+                    frame.columns = names
                     if frame[self.target].isna().any():
                         raise DataError(f"{path}: the target column {self.target!r} has missing values")
                     yield frame[self.features], frame[self.target].to_numpy()
         except DataError:
             raise
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, csv.Error) as exc:
             raise DataError(f"{path}: cannot be read ({exc})") from None
 
 

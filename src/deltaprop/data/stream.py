@@ -31,6 +31,7 @@ from .columns import TableEncoder
 from .scaling import Scaler, _blocks
 from .sources import ChunkSource, CsvSource, IdxSource, NpySource, ParquetSource, Source
 from .table_stats import TableStats
+from .tables import ReadOptions
 
 GOLDEN = 0.6180339887498949  # row r of shard s is held out when frac(r * GOLDEN + s * PLASTIC) < fraction
 PLASTIC = 0.7548776662466927
@@ -42,15 +43,18 @@ BUFFER_BYTES = 2**28  # default shuffle buffer: as many rows as fit in 256 MB of
 
 def stream(data, target: str | None = None, *, chunk_rows: int | None = None, shuffle_buffer: int | None = None,
            validation_fraction: float = 0.0, scaling: str = "none", max_classes: int = 10_000,
-           prefetch: int = 2, encoder: TableEncoder | None = None, cache: bool | str | Path = True) -> Stream:
+           prefetch: int = 2, encoder: TableEncoder | None = None, cache: bool | str | Path = True,
+           read: ReadOptions | None = None) -> Stream:
     """A Stream over ``data``: a Parquet or CSV glob / folder / file (with ``target``, the label column), a pair
     (X .npy glob, y .npy glob), a pair of uncompressed IDX files (images, labels), or chunks from Python (a
     list of (X, y), or a function returning a fresh iterator of them). ``chunk_rows`` None: about 8 MB of
     values per chunk; ``shuffle_buffer`` None: as many rows as fit in 256 MB. A table with text or missing
     values (Parquet, CSV) is encoded by ``encoder`` (a TableEncoder: its kinds, categories, medians fitted in
     the first pass, see table_stats.py). ``cache``: Parquet and CSV shards are decoded once and kept as raw
-    arrays in a temporary folder (in the folder given, or the system's; False: decode every epoch; cache.py)."""
-    source = _source(data, target)
+    arrays in a temporary folder (in the folder given, or the system's; False: decode every epoch; cache.py).
+    ``read``: how CSV files are read (ReadOptions: delimiter, decimal mark, missing-value cells), as read_table
+    reads them."""
+    source = _source(data, target, read)
     if not isinstance(cache, (bool, str, Path)):
         raise ConfigError(f"cache must be True, False or a folder, got {cache!r}")
     return Stream(source, chunk_rows=chunk_rows, shuffle_buffer=shuffle_buffer,
@@ -60,7 +64,7 @@ def stream(data, target: str | None = None, *, chunk_rows: int | None = None, sh
                   else None)
 
 
-def _source(data, target) -> Source:
+def _source(data, target, read: ReadOptions | None = None) -> Source:
     if isinstance(data, Source):
         return data
     if isinstance(data, tuple) and len(data) == 2 and all(isinstance(d, (str, Path)) for d in data):
@@ -75,7 +79,7 @@ def _source(data, target) -> Source:
         if text.endswith((".parquet", ".pq")) or (Path(data).is_dir() and any(Path(data).glob("*.parquet"))):
             return ParquetSource(data, target)
         if text.endswith(".csv") or Path(data).is_dir():
-            return CsvSource(data, target)
+            return CsvSource(data, target, read)
         raise ConfigError(f"{data}: stream reads .parquet and .csv files (and .npy or IDX pairs given as a tuple)")
     if callable(data) or isinstance(data, list):
         return ChunkSource(data)

@@ -61,6 +61,27 @@ def read_table(path, options: ReadOptions | None = None) -> pd.DataFrame:
         raise DataError(f"{path}: no such data file")
     if path.suffix.lower() in (".parquet", ".pq"):
         return _read_parquet(path)
+    arguments = csv_arguments(path, options)
+    try:
+        frame = pd.read_csv(path, low_memory=False, **arguments)
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a UTF-8 text file") from None
+    except (pd.errors.ParserError, ValueError, csv.Error) as exc:
+        raise DataError(f"{path}: malformed CSV ({str(exc).strip().splitlines()[-1]})") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the CSV file is empty") from None
+    if arguments["header"] is None:
+        frame.columns = [f"column{i}" for i in range(frame.shape[1])]
+    if frame.shape[0] == 0:
+        raise DataError(f"{path}: the CSV file has a header but no data rows")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def csv_arguments(path: Path, options: ReadOptions) -> dict:
+    """pandas.read_csv's arguments for a CSV file, the same for a whole read and a chunked one (a stream): the
+    delimiter, decimal mark and header given in ``options`` or detected from the file's first rows, the cells
+    read as missing; a header that names two columns alike is refused."""
     sample = _sample(path)
     if not sample.strip():
         raise DataError(f"{path}: the CSV file is empty")
@@ -70,23 +91,10 @@ def read_table(path, options: ReadOptions | None = None) -> pd.DataFrame:
     decimal = options.decimal or sniff_decimal(first_rows[1 if header else 0:], delimiter)
     if header:
         refuse_duplicates(first_rows[0], path)
-    try:
-        frame = pd.read_csv(path, sep=delimiter, decimal=decimal, header=0 if header else None,
-                            na_values=list(NA_VALUES) + list(options.na_values), keep_default_na=False,
-                            skipinitialspace=True, skip_blank_lines=True, encoding="utf-8-sig",
-                            low_memory=False, engine="c", on_bad_lines="error")
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not a UTF-8 text file") from None
-    except (pd.errors.ParserError, ValueError, csv.Error) as exc:
-        raise DataError(f"{path}: malformed CSV ({str(exc).strip().splitlines()[-1]})") from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the CSV file is empty") from None
-    if not header:
-        frame.columns = [f"column{i}" for i in range(frame.shape[1])]
-    if frame.shape[0] == 0:
-        raise DataError(f"{path}: the CSV file has a header but no data rows")
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return frame
+    return {"sep": delimiter, "decimal": decimal, "header": 0 if header else None,
+            "na_values": list(NA_VALUES) + list(options.na_values), "keep_default_na": False,
+            "skipinitialspace": True, "skip_blank_lines": True, "encoding": "utf-8-sig", "engine": "c",
+            "on_bad_lines": "error"}
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
