@@ -248,6 +248,28 @@ def test_a_shard_naming_two_columns_alike_is_refused_naming_it(tmp_path, kind):
             dp.data.stream(str(tmp_path / files), target="label").prepare()
 
 
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_labels_that_are_numbers_in_one_shard_and_text_in_another_are_refused_naming_both(tmp_path, kind):
+    """Reproduction: for CSV, sorting the labels of the first pass stopped with Python's TypeError ('<' not
+    supported between 'str' and 'int'), naming no file; Parquet said the columns ['x', 'label'] differed from
+    ['x', 'label'], not which one or how."""
+    import pandas as pd
+
+    frames = {"a": pd.DataFrame({"x": [0.5, 1.5], "label": [0, 1]}),
+              "b": pd.DataFrame({"x": [2.5, 3.5], "label": ["cat", "dog"]})}
+    for name, frame in frames.items():
+        if kind == "csv":
+            frame.to_csv(tmp_path / f"{name}.csv", index=False)
+        else:
+            pytest.importorskip("pyarrow", reason="Parquet needs the [parquet] extra (pyarrow)")
+            frame.to_parquet(tmp_path / f"{name}.parquet", index=False)
+    message = {"csv": r"b\.csv: the target column 'label' holds text, but in .*a\.csv it holds numbers",
+               "parquet": r"b\.parquet: column 'label' is of type (large_)?string, in the first shard "
+                          r".*a\.parquet of type int64"}[kind]
+    with pytest.raises(DataError, match=message):
+        dp.data.stream(str(tmp_path / f"*.{kind}"), target="label").prepare()
+
+
 def test_a_truncated_parquet_file_is_refused_naming_it(tmp_path):
     X, y = blobs(400)
     pattern = parquet_shards(tmp_path, X, y, n_shards=2)

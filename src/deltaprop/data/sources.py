@@ -122,10 +122,13 @@ class ParquetSource(Source):
         path, group = self.shards[shard]
         reader = self._open(path, pre_buffer=True)  # pre-buffered: a row group's columns in one read
         schema = reader.schema_arrow
-        if sorted(schema.names) != sorted(self.features + [self.target]) or \
-                any(schema.field(n).type != t for n, t in self.types.items()):
+        if sorted(schema.names) != sorted(self.features + [self.target]):
             raise DataError(f"{path}: its columns {schema.names} differ from the first shard's "
                             f"{self.features + [self.target]} (names and types must match)")
+        for name, first in self.types.items():
+            if schema.field(name).type != first:
+                raise DataError(f"{path}: column {name!r} is of type {schema.field(name).type}, in the first shard "
+                                f"{self.files[0]} of type {first} (names and types must match)")
         try:
             # batches of at least PARQUET_ROWS: decoding hundreds of columns costs per batch, not per row; one
             # thread: the reader thread already overlaps training, and pyarrow's pool would compete with BLAS

@@ -146,8 +146,9 @@ class Stream:
     def _first_pass(self) -> Stream:
         moments, labels, self.n_train, self.n_val, self.n_features = Moments(), set(), 0, 0, None
         self.shard_rows = [0] * len(self.source.shards)  # training rows of each shard
-        table, offsets = None, [0] * len(self.source.shards)
+        table, offsets, label_kinds = None, [0] * len(self.source.shards), {}
         for X, y, held, s in self._chunks(range(len(self.source.shards)), prefetch=False, encode=False, shard=True):
+            self._check_label_kind(y, label_kinds)
             train, rows = ~held, offsets[s] + np.arange(len(held))  # rows: the chunk's data rows in its file
             offsets[s] += len(held)
             self.n_train += int(train.sum())
@@ -170,6 +171,15 @@ class Stream:
             self._fit_scaler(moments)
         self.prepared = True
         return self
+
+    def _check_label_kind(self, y: np.ndarray, kinds: dict) -> None:
+        """The targets are text in every shard or numbers in every shard (``kinds``: kind -> the first file of it):
+        a label 1 in one file and "1" in another would be two classes, or no order to sort them in."""
+        kinds.setdefault("text" if y.dtype.kind in "USO" else "numbers", self._where())
+        if len(kinds) > 1:
+            raise DataError(f"{kinds['text']}: the target column {getattr(self.source, 'target', '')!r} holds text, "
+                            f"but in {kinds['numbers']} it holds numbers; the labels must be of one kind in every "
+                            "file")
 
     def _table_chunk(self, table: TableStats | None, X: pd.DataFrame, train, rows) -> TableStats:
         """A table's chunk into its statistics (made on the first chunk); an error names the file."""
