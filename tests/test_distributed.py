@@ -218,3 +218,49 @@ def test_mpiexec_trains_from_parquet_shards_and_resumes_exactly(tmp_path):
     X = centers[y] + rng.standard_normal((300, 5))
     scaler = dp.data.Scaler.from_config(whole.extra["scaler"])
     assert (whole.predict(scaler.transform(X)) == y).mean() > 0.9
+
+
+def _ends(command, tmp_path, seconds=90):
+    """Run a job; (return code, stderr, seconds taken), or a failure naming the hang."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    started = time.monotonic()
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=seconds, env=env, cwd=tmp_path)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the job hung: still running after {seconds} s")
+    return result.returncode, result.stderr, time.monotonic() - started
+
+
+def test_a_bad_file_ends_an_mpiexec_deltaprop_train_job_with_its_error_on_every_rank(tmp_path):
+    """Reproduction: rank 0's first pass over the shards met text in a numeric column and raised, while rank 1
+    waited for its result in a broadcast for ever (the job hung). Now the error travels in the broadcast."""
+    exe = shutil.which("deltaprop", path=str(Path(sys.executable).parent))
+    (tmp_path / "a.csv").write_text("x,label\n1,0\n2,1\noops,0\n4,1\n")
+    (tmp_path / "b.csv").write_text("x,label\n1,0\n2,1\n3,0\n4,1\n")
+    code, stderr, seconds = _ends([MPIEXEC, "-n", "2", exe, "train", "--data", str(tmp_path / "*.csv"), "--target",
+                                   "label", "--epochs", "1", "--no-plots", "--out", str(tmp_path / "run")], tmp_path)
+    assert code == 2 and seconds < 60
+    assert stderr.count("a.csv: column 'x' holds numbers but also 1 text value(s), e.g. 'oops' at data row 3") == 2
+
+
+def test_an_error_on_one_rank_ends_the_job_even_without_mpi4py_s_launcher(tmp_path):
+    """Reproduction: under `mpiexec -n 2 python script.py` (not `python -m mpi4py`), rank 1 raised in a callback
+    and rank 0 waited in the next Allreduce for ever. Now fit prints the error and ends the job (MPI_Abort)."""
+    (tmp_path / "job.py").write_text(textwrap.dedent("""
+        import numpy as np
+        from mpi4py import MPI
+        import deltaprop as dp
+
+        class Fail(dp.Callback):
+            def on_epoch_end(self, net, epoch, logs):
+                if MPI.COMM_WORLD.rank == 1 and epoch == 1:
+                    raise OSError("no space left on device (rank 1's own disk)")
+
+        rng = np.random.default_rng(0)
+        X, y = rng.standard_normal((200, 6)), rng.integers(0, 3, 200)
+        net = dp.Network([dp.Dense(6, 8, "tanh"), dp.Dense(8, 3, "softmax")], loss="cross_entropy")
+        net.fit(X, y, epochs=4, batch_size=32, verbose=0, callbacks=[Fail()])
+    """))
+    code, stderr, seconds = _ends([MPIEXEC, "-n", "2", sys.executable, "job.py"], tmp_path)
+    assert code != 0 and seconds < 60
+    assert "rank 1 of 2 stopped: OSError: no space left on device (rank 1's own disk); ending the job" in stderr

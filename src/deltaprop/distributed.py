@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 
 import numpy as np
 
-from .errors import ConfigError
+from . import errors
+from .errors import ConfigError, DivergenceError
 
 WORLD_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
 
@@ -39,6 +41,12 @@ class Single:
         return value
 
     def check_identical(self, array: np.ndarray, what: str) -> None:
+        return None
+
+    def from_rank0(self, compute):
+        return compute()
+
+    def end_job(self, exc: BaseException) -> None:
         return None
 
 
@@ -64,6 +72,38 @@ class MPIComm:
     def broadcast_value(self, value):
         """Rank 0's ``value`` (a Python object, pickled by mpi4py) on every rank."""
         return self.comm.bcast(value, root=0)
+
+    def from_rank0(self, compute):
+        """``compute()`` run on rank 0, its value on every rank. An error there is raised on every rank (a
+        deltaprop error as itself, anything else as a RuntimeError naming it), so no rank waits for a value
+        that will not come."""
+        value, error = None, None
+        if self.rank == 0:
+            try:
+                value = compute()
+            except Exception as exc:  # every rank must leave the broadcast: the error travels in it
+                error = exc
+        sent = self.comm.bcast(("error", type(error).__name__, str(error)) if error is not None else ("ok", value),
+                               root=0)
+        if error is not None:
+            raise error
+        if sent[0] == "error":
+            kind = getattr(errors, sent[1], None)
+            raise (kind(sent[2]) if isinstance(kind, type) and issubclass(kind, errors.DeltapropError) else
+                   RuntimeError(f"rank 0 stopped: {sent[1]}: {sent[2]}"))
+        return sent[1]
+
+    def end_job(self, exc: BaseException) -> None:
+        """An error met by this rank alone (a shard only it reads, a checkpoint only rank 0 writes) would leave
+        the other ranks waiting in the next collective operation for ever: the error is printed and the whole
+        job ended (MPI_Abort), as ``python -m mpi4py`` does. DivergenceError is met by every rank at once (the
+        loss is summed) and is raised as usual."""
+        if isinstance(exc, DivergenceError):
+            return
+        sys.stderr.write(f"deltaprop: rank {self.rank} of {self.size} stopped: {type(exc).__name__}: {exc}; "
+                         "ending the job (the other ranks would wait for it)\n")
+        sys.stderr.flush()
+        self.comm.Abort(1)
 
     def check_identical(self, array: np.ndarray, what: str) -> None:
         """Raise, on every rank, if ``array`` differs in any bit between ranks (16-byte digests gathered)."""

@@ -122,9 +122,8 @@ class Stream:
             return self
         if comm is not None and comm.size > 1:
             cache, self.cache = self.cache, None
-            try:
-                self._set_prepared(comm.broadcast_value(self._first_pass().prepared_state() if comm.rank == 0
-                                                        else None))
+            try:  # an error in rank 0's pass (a bad file) is raised on every rank
+                self._set_prepared(comm.from_rank0(lambda: self._first_pass().prepared_state()))
             finally:
                 self.cache = cache
             return self

@@ -91,9 +91,12 @@ def fit(net, X, y=None, epochs: int = 10, batch_size: int = 32, optimizer=None, 
         _run_epochs(net, state, data, epochs, batch_size, clip_norm, l2, schedule, val, callbacks)
     except DataError as exc:  # a shard that went bad mid-run (streaming): say where a resume can start
         state.early_stopping = None
-        raise DataError(f"{exc}{_resume_hint(callbacks, state)}") from None
-    except BaseException:
+        error = DataError(f"{exc}{_resume_hint(callbacks, state)}")
+        comm.end_job(error)  # in a job: this rank alone may have met it
+        raise error from None
+    except BaseException as exc:
         state.early_stopping = None  # a failed run's record must not seed the next fit (resume reads the file)
+        comm.end_job(exc)
         raise
     for cb in callbacks:
         cb.on_train_end(net)
