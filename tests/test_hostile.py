@@ -341,10 +341,17 @@ def test_python_api_refuses_bad_numbers_by_name():
         dp.Network([dp.Dense(2, 2)], seed=-1)
 
 
+def _interruptible():
+    """Ctrl-C as a terminal delivers it: a test run started in the background by a shell without job control
+    inherits SIGINT ignored (POSIX), and so would the child, which would then train to the end."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_names_the_checkpoint_and_leaves_no_empty_folder(tmp_path):
     exe = [sys.executable, "-m", "deltaprop.cli", "train", "--data", "digits", "--layers", "64", "--epochs", "500",
            "--out", str(tmp_path / "run"), "--no-plots"]
-    process = subprocess.Popen(exe, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(exe, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=_interruptible)
     deadline = time.time() + 60
     while not (tmp_path / "run" / "checkpoint.safetensors").exists() and time.time() < deadline:
         time.sleep(0.05)
@@ -353,7 +360,8 @@ def test_ctrl_c_names_the_checkpoint_and_leaves_no_empty_folder(tmp_path):
     assert process.returncode == 130
     assert f"--resume {tmp_path / 'run' / 'checkpoint.safetensors'}" in err and "Traceback" not in err
     slow = exe[:exe.index("--layers")] + ["--layers", "2048,2048", "--epochs", "500", "--out", str(tmp_path / "early")]
-    early = subprocess.Popen(slow, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    early = subprocess.Popen(slow, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=_interruptible)
     while not (tmp_path / "early").exists() and time.time() < deadline + 60:
         time.sleep(0.01)
     early.send_signal(signal.SIGINT)  # in the first epoch: nothing written yet
