@@ -76,10 +76,10 @@ def experiment(name, recipe, flip, shift, smoothing, decay, images, y, X_val, y_
     Y = np.full((len(y), 10), smoothing / 10, np.float32)
     Y[np.arange(len(y)), y] += 1 - smoothing
     average, seconds, plain, smoothed = Average(decay) if decay else None, 0.0, [], []
-    X = scaler.transform(images.reshape(len(images), -1)).astype(np.float32)
+    X = None if flip or shift else scaler.transform(images.reshape(len(images), -1)).astype(np.float32)
     for epoch in range(recipe["epochs"]):
         started = time.perf_counter()
-        if flip or shift:
+        if flip or shift:  # a new augmented copy every epoch
             X = scaler.transform(augmented(images, rng, flip, shift)).astype(np.float32)
         net.fit(X, Y if smoothing else y, epochs=1, batch_size=recipe["batch_size"], verbose=0,
                 optimizer=recipes.optimizer(recipe) if epoch == 0 else None,

@@ -83,12 +83,16 @@ class TableEncoder:
             raise DataError(f"column(s) {both} cannot be both categorical and numeric")
         self.columns, self.dropped = [], []
         for name, series in zip(names, (frame.iloc[:, j] for j in range(frame.shape[1])), strict=True):
-            if name == target or not (whole or name in self.drop or series.notna().any()):
-                continue
-            self.decide(name, series, rows)
-        if whole and not self.columns:
-            raise DataError("no feature columns are left to train on (all were dropped or are the target)")
+            undecided = not whole and name not in self.drop and series.isna().all()
+            if name != target and not undecided:
+                self.decide(name, series, rows)
+        if whole:
+            self.check_columns_left()
         return self
+
+    def check_columns_left(self) -> None:
+        if not self.columns:
+            raise DataError("no feature columns are left to train on (all were dropped or are the target)")
 
     def decide(self, name: str, series: pd.Series, rows: np.ndarray | None = None) -> Column | None:
         """Column ``name``'s kind, fitted on ``series`` and appended to ``columns``; or None, the reason appended

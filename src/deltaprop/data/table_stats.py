@@ -107,8 +107,7 @@ class TableStats:
                 raise DataError(f"column {name!r} has no values in the whole stream (it is named as "
                                 f"{'numeric' if name in self.encoder.numeric else 'categorical'})")
             self.encoder.decide(name, pd.Series([np.nan]))
-        if not self.encoder.columns:
-            raise DataError("no feature columns are left to train on (all were dropped or are the target)")
+        self.encoder.check_columns_left()
         shift, scale = [], []
         for column in self.encoder.columns:
             missing = self.missing[column.name]
