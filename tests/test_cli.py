@@ -175,7 +175,7 @@ def test_integer_quantities_are_regressed_on_standardized_targets(quantity_csv, 
     r2 = float(result.stdout.strip().splitlines()[-3].split("|")[4])
     assert r2 > 0.8  # a near-linear target: an unscaled 2e5 output would still be far off after 40 epochs
     net = dp.load(tmp_path / "model.safetensors")
-    assert not net.is_classifier and net.loss_fn.name == "mse" and "target_scaler" in net.extra
+    assert not net.is_classifier and net.loss_fn.name == "mse" and net.pipeline.target is not None
     predicted = np.array([float(row["prediction"]) for row in csv.DictReader(
         deltaprop("predict", tmp_path / "model.safetensors", "--data", path).stdout.splitlines())])
     assert abs(predicted.mean() - price.mean()) < 0.1 * price.std()  # in dollars, not in standard units

@@ -216,8 +216,7 @@ def test_mpiexec_trains_from_parquet_shards_and_resumes_exactly(tmp_path):
     rng = np.random.default_rng(1)
     y = rng.integers(0, 3, 300)
     X = centers[y] + rng.standard_normal((300, 5))
-    scaler = dp.data.Scaler.from_config(whole.extra["scaler"])
-    assert (whole.predict(scaler.transform(X)) == y).mean() > 0.9
+    assert (whole.predict(X) == y).mean() > 0.9  # raw inputs: the model scales them
 
 
 def _ends(command, tmp_path, seconds=90):

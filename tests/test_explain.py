@@ -180,7 +180,7 @@ def _trained_digits():
     scaler = dp.data.Scaler("standard").fit(X)
     net = make_net([64, 32, 10], "relu", "softmax", "cross_entropy", seed=0, dtype="float32")
     net.fit(scaler.transform(X[:600]), y[:600], epochs=3, verbose=0)
-    net.extra["feature_names"] = [f"pixel_{r}_{c}" for r in range(8) for c in range(8)]
+    net.pipeline.feature_names = [f"pixel_{r}_{c}" for r in range(8) for c in range(8)]
     return net, scaler.transform(X[600:601])[0], y[600]
 
 

@@ -214,9 +214,9 @@ def _forged(folder, source, change, name):
 FORGED = [
     ("weights of 3e38", "run", lambda net: net.layers[0].W.fill(3e38),
      "the network's output a^L is not finite for row 0"),
-    ("NaN target scaler", "reg", lambda net: net.extra["target_scaler"].update(shift=[float("nan")]),
+    ("NaN target scaler", "reg", lambda net: net.pipeline.target.shift.fill(np.nan),
      "invalid scaler settings in the model file"),
-    ("infinite target scaler", "reg", lambda net: net.extra["target_scaler"].update(scale=[float("inf")]),
+    ("infinite target scaler", "reg", lambda net: net.pipeline.target.scale.fill(np.inf),
      "invalid scaler settings in the model file"),
 ]
 
@@ -230,7 +230,7 @@ def test_forged_models_with_a_valid_checksum_give_errors_not_nan(model, name, so
 
 
 def test_info_shows_control_characters_escaped(model):
-    path = _forged(model, "run", lambda net: net.extra.update(data="\x1b]0;owned\x07\x1b[2Jrm -rf"), "esc.st")
+    path = _forged(model, "run", lambda net: net.pipeline.source.update(data="\x1b]0;owned\x07\x1b[2Jrm -rf"), "esc.st")
     out = deltaprop("info", path).stdout
     assert "\x1b" not in out and "\x07" not in out and "\\x1b]0;owned\\x07" in out
 

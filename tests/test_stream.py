@@ -395,11 +395,11 @@ def test_the_cli_trains_from_a_glob_of_parquet_shards_and_resumes(tmp_path):
                "500", "--no-plots", "--quiet"]
     deltaprop("train", *options, "--out", tmp_path / "whole")
     model = dp.load(tmp_path / "whole" / "model.safetensors")
-    assert model.training.epoch == 4 and model.extra["feature_names"] == [f"f{j}" for j in range(5)]
-    scaler = dp.data.Scaler.from_config(model.extra["scaler"])
+    assert model.training.epoch == 4 and model.pipeline.feature_names == [f"f{j}" for j in range(5)]
+    scaler = model.pipeline.scaler
     np.testing.assert_allclose(scaler.shift, dp.data.stream(pattern, target="label", scaling="standard",
                                                             validation_fraction=0.1).prepare().scaler.shift)
-    assert (model.predict(scaler.transform(X.astype(np.float64))) == y).mean() > 0.8  # 4 short epochs
+    assert (model.predict(X) == y).mean() > 0.8  # raw rows: the model scales them (4 short epochs)
     report = deltaprop("evaluate", tmp_path / "whole" / "model.safetensors", "--data", folder / "part-0.parquet",
                        "--target", "label").stdout
     assert "accuracy" in report
@@ -558,7 +558,7 @@ def test_streamed_csv_files_are_read_as_read_table_reads_them(tmp_path):
     deltaprop("train", "--data", tmp_path / "*.csv", "--target", "label", "--na-values", "-", "--epochs", "2",
               "--no-plots", "--quiet", "--out", tmp_path / "run")
     model = dp.load(tmp_path / "run" / "model.safetensors")
-    assert model.extra["table"]["read"]["na_values"] == ["-"]
+    assert model.pipeline.source["read"]["na_values"] == ["-"]
     deltaprop("evaluate", tmp_path / "run" / "model.safetensors", "--data", tmp_path / "part0.csv")
 
 
@@ -571,7 +571,7 @@ def test_the_cli_streams_a_table_with_text_and_missing_values(tmp_path):
     deltaprop("train", "--data", tmp_path / "*.csv", "--target", "label", "--epochs", "20", "--no-plots", "--quiet",
               "--out", tmp_path / "run")
     model = dp.load(tmp_path / "run" / "model.safetensors")
-    assert model.extra["feature_names"][:4] == ["island=Biscoe", "island=Dream", "island=Torgersen",
+    assert model.pipeline.feature_names[:4] == ["island=Biscoe", "island=Dream", "island=Torgersen",
                                                 "island=<missing>"]
     report = deltaprop("evaluate", tmp_path / "run" / "model.safetensors", "--data", tmp_path / "part0.csv",
                        "--target", "label").stdout

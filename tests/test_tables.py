@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import deltaprop as dp
-from deltaprop.data import ReadOptions, TableEncoder, model_inputs, read_table
+from deltaprop.data import ReadOptions, TableEncoder, read_table
 from test_cli import deltaprop
 
 
@@ -56,12 +56,12 @@ def test_training_prints_the_column_table_and_learns(trained):
     accuracy = float(out.split("test accuracy")[1].splitlines()[2].split("|")[4])
     assert accuracy > 0.95  # the leaking index column is gone (with it the accuracy was 1.0 by memorising)
     net = dp.load(folder / "run" / "model.safetensors")
-    info = net.extra["table"]
-    assert [c["name"] for c in info["columns"]["columns"]] == ["island", "bill_mm", "sex"]
-    scaler = net.extra["scaler"]  # inputs: island=3 one-hot, bill_mm, bill_mm missing, sex=2 one-hot + missing
-    assert scaler["scale"][3] != 1.0 and [scaler["scale"][k] for k in (0, 1, 2, 4, 5, 6, 7)] == [1.0] * 7
-    assert [scaler["shift"][k] for k in (0, 1, 2, 4, 5, 6, 7)] == [0.0] * 7  # 0/1 inputs are not standardized
-    assert info["columns"]["dropped"] == [["Unnamed: 0", "an unnamed (index) column"]]
+    encoder, scaler = net.pipeline.stages  # the model's preprocessing: the table's encoding, then the scaling
+    assert net.pipeline.columns == ["island", "bill_mm", "sex"]
+    # inputs: island=3 one-hot, bill_mm, bill_mm missing, sex=2 one-hot + missing
+    assert scaler.scale[3] != 1.0 and [scaler.scale[k] for k in (0, 1, 2, 4, 5, 6, 7)] == [1.0] * 7
+    assert [scaler.shift[k] for k in (0, 1, 2, 4, 5, 6, 7)] == [0.0] * 7  # 0/1 inputs are not standardized
+    assert encoder.dropped == [("Unnamed: 0", "an unnamed (index) column")]
 
 
 def test_reordered_columns_give_the_same_predictions_bit_for_bit(trained, tmp_path):
@@ -85,7 +85,7 @@ def test_evaluate_without_data_scores_exactly_the_held_out_rows_from_any_folder(
     changed = tmp_path / "penguins.csv"
     changed.write_text((folder / "penguins.csv").read_text() + "600,Dream,40.0,male,Chinstrap\n")
     net = dp.load(model)
-    net.extra["table"]["path"] = str(changed)
+    net.pipeline.source["path"] = str(changed)
     net.save(tmp_path / "moved.safetensors")
     failed = deltaprop("evaluate", tmp_path / "moved.safetensors", check=False)
     assert failed.returncode == 2 and "changed since the model was trained on it" in failed.stderr
@@ -182,7 +182,7 @@ def test_parquet_through_the_same_preprocessing(tmp_path):
                        "--layers", "16", "--out", tmp_path / "run", "--no-plots")
     assert float(result.stdout.split("test accuracy")[1].splitlines()[2].split("|")[4]) > 0.95
     net = dp.load(tmp_path / "run" / "model.safetensors")
-    predicted = net.predict(model_inputs(net, frame))  # Python: the raw DataFrame, as predict does
+    predicted = net.predict(frame)  # Python: the raw DataFrame, as deltaprop predict takes the file
     assert (predicted == frame["species"].to_numpy()).mean() > 0.95
 
 
@@ -228,7 +228,7 @@ def test_a_model_from_before_tables_matches_its_feature_names(tmp_path):
     frame.to_csv(tmp_path / "ab.csv", index=False)
     deltaprop("train", "--data", tmp_path / "ab.csv", "--epochs", 20, "--out", tmp_path / "run", "--no-plots")
     net = dp.load(tmp_path / "run" / "model.safetensors")
-    del net.extra["table"]  # what an older deltaprop wrote
+    net.pipeline.stages = net.pipeline.stages[1:]  # the scaling alone, no column encoding: an older deltaprop's
     net.save(tmp_path / "old.safetensors")
     frame[["b", "y", "a"]].to_csv(tmp_path / "ba.csv", index=False)
     same = [deltaprop("predict", tmp_path / "old.safetensors", "--data", tmp_path / name).stdout

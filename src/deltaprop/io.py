@@ -27,10 +27,14 @@ import numpy as np
 from . import schema
 from .checks import all_finite
 from .errors import ModelFileError
+from .preprocessing import record as preprocessing_record
 from .version import __version__
 
 FORMAT = "deltaprop"
-FORMAT_VERSION = 1
+# 2: the preprocessing record (a deltaprop reading only 1 refuses such a file rather than predict without its
+# scaling); 1 is still read, its loose extra keys turned into the record
+FORMAT_VERSION = 2
+READS_VERSIONS = (1, 2)
 MAX_HEADER_BYTES = 16 * 2**20  # a real header is a few KB; refuse to parse absurd ones
 
 
@@ -136,6 +140,8 @@ def _config(net, state) -> dict:
         config["history"] = state.history.history
     if net.extra:
         config["extra"] = net.extra
+    if net.pipeline:
+        config["preprocessing"] = preprocessing_record.to_record(net.pipeline)
     return config
 
 
@@ -154,6 +160,7 @@ class Saved:
     history: dict | None
     optimizer: object
     early_stopping: dict | None
+    pipeline: object  # preprocessing.Pipeline
 
 
 def read(path) -> Saved:
@@ -188,8 +195,14 @@ def read(path) -> Saved:
         raise ModelFileError(f"{path}: unexpected tensors {sorted(extra_names)[:5]} (file tampered with?)")
     if header["__metadata__"].get("sha256") != checksum(header["__metadata__"]["config"], read_values):
         raise ModelFileError(f"{path}: checksum mismatch: the file is corrupt or was modified after saving")
-    return Saved(layers, config["loss"], config["dtype"], config["seed"], classes, config.get("extra", {}),
-                 config.get("epochs_trained", 0), history, optimizer, early_stopping)
+    n_in, n_out = layers[0].n_in, layers[-1].n_out
+    if "preprocessing" in config:
+        pipeline, extra = preprocessing_record.from_record(config["preprocessing"], n_in, n_out, path), \
+            config.get("extra", {})
+    else:  # written before the record: the loose keys of extra
+        pipeline, extra = preprocessing_record.split_legacy(config.get("extra", {}), n_in, n_out, path)
+    return Saved(layers, config["loss"], config["dtype"], config["seed"], classes, extra,
+                 config.get("epochs_trained", 0), history, optimizer, early_stopping, pipeline)
 
 
 def checksum(config_json: str, tensors: dict) -> str:
@@ -241,9 +254,9 @@ def _parse_config(header: dict, path: Path) -> dict:
         raise ModelFileError(f"{path}: the model config is not valid JSON (file tampered with?)") from None
     if not isinstance(config, dict):
         raise ModelFileError(f"{path}: the model config must be a JSON object")
-    if config.get("format_version") != FORMAT_VERSION:
+    if config.get("format_version") not in READS_VERSIONS:
         raise ModelFileError(f"{path}: model format version {config.get('format_version')!r} is not "
-                             f"supported (this deltaprop reads version {FORMAT_VERSION})")
+                             f"supported (this deltaprop reads versions {READS_VERSIONS})")
     return config
 
 

@@ -16,6 +16,7 @@ from . import backprop, io
 from .activations import step
 from .backprop import Grads, Trace
 from .checks import all_finite, check_weights, check_whole_numbers, check_X, encode_targets
+from .data.stream import Stream
 from .errors import (
     ConfigError,
     DataError,
@@ -28,6 +29,7 @@ from .errors import (
 from .layers import Layer
 from .losses import get_loss
 from .ops import NumpyOps, get_ops
+from .preprocessing import Pipeline
 from .schema import DTYPES, MAX_LAYERS
 from .summary import summary_html, summary_text
 from .training import History, TrainingState
@@ -80,7 +82,8 @@ class Network:
             raise ConfigError(f"seed must be an integer in 0..2^63-1, got {seed!r}")
         self.seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else int(seed)
         self.classes: Array | None = None  # labels behind output neurons 0..n_L-1, set by fit
-        self.extra: dict = {}  # JSON-able notes saved with the model (e.g. the CLI's feature scaling)
+        self.pipeline = Pipeline()  # fitted stages raw inputs -> a^0 and a^L -> the target's units (none: identity)
+        self.extra: dict = {}  # the user's JSON-able notes, saved with the model
         self.ops = get_ops(ops)  # the array backend of every pass and step, chosen once
         self.training: TrainingState | None = None  # made by the first fit (or a loaded checkpoint)
         rng = np.random.default_rng(self.seed)
@@ -197,22 +200,30 @@ class Network:
                 f"|{name}| {float(np.abs(value).max()):.3g}, in layer {l}); the model's weights or the inputs "
                 "are out of range")
 
+    # The model's level: raw inputs through the preprocessing stages (forward, loss, output: a^0 = X) ------
+    def model_output(self, X, sigma_L: bool = True) -> Array:
+        """a^L (z^L if not ``sigma_L``) for raw inputs X: the stages of ``self.pipeline`` give a^0 (a table
+        a part at a time), then ``output``. With no stages X is a^0 itself."""
+        parts = [self.output(a0, sigma_L=sigma_L) for a0 in self.pipeline.encoded(X, self.dtype)]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
     def predict_proba(self, X) -> Array:
-        """Class probabilities (m, n_classes); one sigmoid output gives columns [1 - p, p]."""
-        a_L = self.output(X)
-        if a_L.shape[1] == 1:
-            return np.hstack([1 - a_L, a_L])
-        return a_L
+        """Class probabilities (m, n_classes) for raw inputs X; one sigmoid output gives columns [1 - p, p]."""
+        return probabilities(self.model_output(X))
 
     def predict(self, X) -> Array:
-        """Labels for a classifier (argmax, or p > 0.5 for one output); a^L for a regressor."""
+        """For raw inputs X (a table by column name, if the model was trained on one): labels for a classifier,
+        a regressor's values in the target's units (see ``decide``)."""
+        softmax = self.is_classifier and self.layers[-1].activation.name == "softmax"
+        return self.decide(self.model_output(X, sigma_L=not softmax))  # softmax keeps the order of z^L
+
+    def decide(self, a_L: Array) -> Array:
+        """What outputs a^L (m, n_L) answer: a classifier's labels (argmax over the neurons, or p > 0.5 for one
+        sigmoid output; a softmax layer's z^L gives the same), a regressor's values in the target's units."""
         if not self.is_classifier:
-            a_L = self.output(X)
+            a_L = self.pipeline.outputs(a_L)
             return a_L[:, 0] if a_L.shape[1] == 1 else a_L
-        if self.layers[-1].activation.name == "softmax":
-            idx = self.output(X, sigma_L=False).argmax(axis=1)  # softmax keeps the order: argmax a^L = argmax z^L
-        else:
-            idx = self.predict_proba(X).argmax(axis=1)
+        idx = (a_L[:, 0] > 0.5).astype(np.intp) if a_L.shape[1] == 1 else a_L.argmax(axis=1)
         return idx if self.classes is None else self.classes[idx]
 
     def set_classes(self, y) -> None:
@@ -244,8 +255,13 @@ class Network:
         for key, value in self.params().items():
             value[...] = weights[key]
 
-    def fit(self, X, y=None, **options) -> History:
-        """Train on (X, y); see ``deltaprop.training.fit`` for the options."""
+    def fit(self, X, y=None, *, preprocessed: bool = False, **options) -> History:
+        """Train on raw (X, y), as ``predict`` takes them: a model with preprocessing stages (a loaded CLI
+        model) applies its fitted stages to X (and ``validation_data``) and its target scaling to y, refitting
+        none. ``preprocessed=True``: X is a^0 and y the network's targets already. A stream applies its own.
+        See ``deltaprop.training.fit`` for the options."""
+        if self.pipeline and not preprocessed and not isinstance(X, Stream):
+            X, y, options["validation_data"] = self.pipeline.training_data(X, y, options.get("validation_data"))
         return train(self, X, y, **options)
 
     def save(self, path, include_optimizer: bool = True) -> None:
@@ -286,7 +302,7 @@ def load(path) -> Network:
         net = Network(saved.layers, loss=saved.loss, dtype=saved.dtype, seed=saved.seed, initialize=False)
     except DeltapropError as exc:
         raise ModelFileError(f"{path}: invalid model config: {exc}") from None
-    net.classes, net.extra = saved.classes, saved.extra
+    net.classes, net.extra, net.pipeline = saved.classes, saved.extra, saved.pipeline
     if saved.epochs_trained or saved.history or saved.optimizer is not None:
         net.training = TrainingState(saved.optimizer, History.from_lists(saved.history or {}), saved.epochs_trained,
                                      saved.early_stopping)
@@ -320,6 +336,11 @@ def check_memory(layers: list, dtype: np.dtype, copies: int) -> None:
     if needed > available:
         raise ConfigError(f"the network has {n_params:,} parameters: {copies} copies in {dtype.name} need "
                           f"{needed / 2**30:.1f} GiB, more than this machine's {available / 2**30:.1f} GiB of memory")
+
+
+def probabilities(a_L: Array) -> Array:
+    """A classifier's class probabilities from a^L: the softmax outputs, or [1 - p, p] for one sigmoid output."""
+    return np.hstack([1 - a_L, a_L]) if a_L.shape[1] == 1 else a_L
 
 
 def dropout_mask(rng: np.random.Generator, shape: tuple, p: float, dtype: np.dtype, out=None) -> Array:

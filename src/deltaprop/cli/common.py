@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data import Dataset, Scaler, load_builtin, load_file
+from ..data import Dataset, load_builtin, load_file
 from ..data.builtin import BUILTIN, load_idx_folder
 from ..data.columns import TableEncoder
 from ..data.tables import ReadOptions, read_table, target_values
@@ -20,7 +20,7 @@ DATA_HELP = (f"a built-in set ({', '.join(BUILTIN)}), a table (.csv, .tsv, .parq
 
 def load_data(spec: str, target: str | None = None, data_dir: str | None = None, test_size: float = 0.25,
               seed: int = 0, read: ReadOptions | None = None, encoder: TableEncoder | None = None):
-    """(Dataset of train/test arrays, feature names, the model's ``extra["table"]`` or None, notes to print)
+    """(Dataset of train/test arrays, feature names, the table's source record or None, notes to print)
     from a built-in name, an IDX folder, an NPZ file or a table (CSV, Parquet; ``encoder`` fitted on its
     training rows)."""
     path = Path(spec)
@@ -41,29 +41,32 @@ def load_data(spec: str, target: str | None = None, data_dir: str | None = None,
     return Dataset(spec, X[train], y[train], X[test], y[test]), names, None, []
 
 
-def model_test_data(net, data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The held-out test rows of the data ``net`` was trained on (encoded, unscaled X, and y)."""
-    if net.extra.get("streamed"):
-        raise DataError(f"this model was trained on shards streamed from {net.extra.get('data')}, which hold no "
+def model_test_data(net, data_dir: str | None = None) -> tuple:
+    """The held-out test rows of the data ``net`` was trained on, raw as ``net.predict`` takes them (a
+    table's rows, or unscaled X), and their targets."""
+    source = net.pipeline.source
+    if source.get("streamed"):
+        raise DataError(f"this model was trained on shards streamed from {source.get('data')}, which hold no "
                         "test split; pass --data to score a file")
-    if net.extra.get("table"):
-        return held_out(net.extra["table"])
-    spec = net.extra.get("data")
+    if net.pipeline.table is not None:
+        return held_out(net.pipeline)
+    spec = source.get("data")
     if spec is None:
         raise DataError("this model does not say what data it was trained on; pass --data")
     if Path(spec).is_file():
         raise DataError(f"this model does not record which rows of {spec} it held out (it predates that); "
                         "pass --data to score a file")
-    data, _, _, _ = load_data(spec, net.extra.get("target"), data_dir, seed=net.seed)
+    data, _, _, _ = load_data(spec, source.get("target"), data_dir, test_size=source.get("test_size", 0.25),
+                              seed=net.seed)
     return data.X_test, data.y_test
 
 
 def labelled_data(net, spec: str, data_dir: str | None = None, target: str | None = None):
-    """All labelled rows of the data named by --data, encoded as ``net`` was trained: (X unscaled, y).
+    """All labelled rows of the data named by --data, raw as ``net.predict`` takes them, and their targets.
     A built-in set gives its test part."""
-    path, target = Path(spec), target or net.extra.get("target")
-    if net.extra.get("table") and is_table(path):
-        return labelled_table(net.extra["table"], path)
+    path, target = Path(spec), target or net.pipeline.source.get("target")
+    if net.pipeline.table is not None and is_table(path):
+        return labelled_table(net.pipeline, path, target)
     if is_table(path):  # a model trained on numeric arrays: the table's columns as numbers
         frame = read_table(path)
         name = target_column(list(map(str, frame.columns)), target, path)
@@ -73,32 +76,6 @@ def labelled_data(net, spec: str, data_dir: str | None = None, target: str | Non
         return X, y
     data, _, _, _ = load_data(spec, target, data_dir, seed=net.seed)
     return data.X_test, data.y_test
-
-
-def inputs_for(net, X: np.ndarray) -> np.ndarray:
-    """X with the model's saved feature scaling applied (fitted on its training data)."""
-    scaler = net.extra.get("scaler")
-    if scaler is None:
-        return X
-    return Scaler.from_config(scaler).transform(X)
-
-
-def targets_for(net, y: np.ndarray) -> np.ndarray:
-    """Regression targets standardized with the model's saved target scaling (labels unchanged)."""
-    config = net.extra.get("target_scaler")
-    if config is None:
-        return y
-    y = np.asarray(y, dtype=np.float64)
-    return Scaler.from_config(config).transform(y.reshape(len(y), -1)).reshape(y.shape)
-
-
-def outputs_for(net, predicted: np.ndarray) -> np.ndarray:
-    """A regressor's predictions back in the target's units (the inverse of targets_for)."""
-    config = net.extra.get("target_scaler")
-    if config is None:
-        return predicted
-    return Scaler.from_config(config).inverse_transform(predicted.reshape(len(predicted), -1)).reshape(
-        predicted.shape)
 
 
 def r_squared(predicted: np.ndarray, y: np.ndarray) -> float:
@@ -120,7 +97,7 @@ def table(rows: list[list], header: list[str]) -> str:
 def numeric_columns(net, frame, path: Path) -> np.ndarray:
     """A model trained on numbers alone: its feature columns by name where the file names them all,
     else by position (a file without a header: the features, or the features and a last target)."""
-    names, wanted = list(map(str, frame.columns)), list(net.extra.get("feature_names") or [])
+    names, wanted = list(map(str, frame.columns)), list(net.pipeline.feature_names or [])
     if wanted and set(wanted) <= set(names):
         frame = frame[wanted]
     elif names != [f"column{i}" for i in range(len(names))]:

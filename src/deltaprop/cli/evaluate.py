@@ -10,20 +10,10 @@ import numpy as np
 
 from ..data import read_npz, read_table
 from ..errors import DataError
-from ..network import load
+from ..network import load, probabilities
 from ..training import evaluate as evaluate_net
-from .common import (
-    DATA_HELP,
-    inputs_for,
-    labelled_data,
-    model_test_data,
-    numeric_columns,
-    outputs_for,
-    r_squared,
-    table,
-    targets_for,
-)
-from .tables import encode, read_for
+from .common import DATA_HELP, labelled_data, model_test_data, numeric_columns, r_squared, table
+from .tables import read_for
 
 
 def add_parser(sub) -> None:
@@ -53,15 +43,15 @@ def run_evaluate(args) -> int:
         X, y = labelled_data(net, args.data, args.data_dir, args.target)
     else:
         X, y = model_test_data(net, args.data_dir)
-    X = inputs_for(net, X)
-    result = evaluate_net(net, X, targets_for(net, y))
-    scaled = " (on standardized targets, as in training)" if "target_scaler" in net.extra else ""
+    a0 = net.pipeline.inputs(X, net.dtype)  # the model's stages, once: the loss and the answers both use a^0
+    result = evaluate_net(net, a0, net.pipeline.targets(y))
+    predicted = net.decide(net.output(a0))
+    scaled = " (on standardized targets, as in training)" if net.pipeline.target is not None else ""
     print(f"samples: {len(y)}   loss: {result['loss']:.4f}{scaled}")
     if not net.is_classifier:
-        return _regression_report(outputs_for(net, net.predict(X)), y)
+        return _regression_report(predicted, y)
     from sklearn.metrics import classification_report, confusion_matrix
 
-    predicted = net.predict(X)
     names = _class_names(net)
     print(f"accuracy: {result['accuracy']:.4f}\n")
     print(classification_report(y, predicted, labels=net.classes, target_names=names, digits=4, zero_division=0))
@@ -72,7 +62,7 @@ def run_evaluate(args) -> int:
 
 
 def _class_names(net) -> list[str]:
-    names = net.extra.get("class_names") or []
+    names = net.pipeline.class_names or []
     return [str(n) for n in names] if len(names) == len(net.classes) else [str(c) for c in net.classes]
 
 
@@ -85,14 +75,15 @@ def _regression_report(predicted: np.ndarray, y: np.ndarray) -> int:
 def run_predict(args) -> int:
     net = load(args.model)
     X = _prediction_inputs(net, Path(args.data))
-    predicted = outputs_for(net, net.predict(X))  # a regressor's back in the target's units; labels as they are
+    a_L = net.model_output(X)  # raw inputs through the model's stages
+    predicted = net.decide(a_L)  # a regressor's in the target's units; labels as they are
     header = ["prediction"]
     rows = [[p] for p in (predicted.tolist() if predicted.ndim == 1 else predicted[:, 0].tolist())]
     if args.proba:
         if not net.is_classifier:
             raise DataError("--proba needs a classifier; this model is a regressor")
         header += [f"p_{c}" for c in _class_names(net)]
-        rows = [row + [f"{p:.6g}" for p in probs] for row, probs in zip(rows, net.predict_proba(X), strict=True)]
+        rows = [row + [f"{p:.6g}" for p in probs] for row, probs in zip(rows, probabilities(a_L), strict=True)]
     out = open(args.output, "w", newline="") if args.output else sys.stdout
     try:
         writer = csv.writer(out)
@@ -104,10 +95,10 @@ def run_predict(args) -> int:
     return 0
 
 
-def _prediction_inputs(net, path: Path) -> np.ndarray:
-    """The model's inputs from an NPZ file, or a table whose columns are matched by name."""
+def _prediction_inputs(net, path: Path):
+    """Raw inputs from an NPZ file, or a table (whose columns the model matches by name)."""
     if path.suffix.lower() == ".npz":
-        return inputs_for(net, read_npz(path)[0])
-    if net.extra.get("table"):
-        return inputs_for(net, encode(net.extra["table"], read_for(net.extra["table"], path)))
-    return inputs_for(net, numeric_columns(net, read_table(path), path))
+        return read_npz(path)[0]
+    if net.pipeline.table is not None:
+        return read_for(net.pipeline, path)
+    return numeric_columns(net, read_table(path), path)

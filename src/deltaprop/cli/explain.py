@@ -5,12 +5,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from ..data import Scaler
 from ..errors import ConfigError, DataError
 from ..explain import notes_example, render_html, render_markdown, render_text
 from ..explain.compute import explain
 from ..network import load
-from .common import inputs_for, labelled_data, load_data, model_test_data
+from .common import labelled_data, load_data, model_test_data
 from .train import new_network
 
 
@@ -46,26 +48,43 @@ def parse_weight(text: str) -> tuple[int, int, int]:
 
 
 def _subject(args):
-    """(network, x, y) to explain."""
+    """(network, x, y, the sample's raw values or None) to explain: x is a^0, y the network's target."""
     if args.model is None and args.layers is None:
-        return notes_example()
+        return (*notes_example(), None)
     if args.model is not None:
         net = load(args.model)
         X, y = labelled_data(net, args.data) if args.data else model_test_data(net)
-        X = inputs_for(net, X)
-    else:
+        _check_sample(args.sample, len(y))
+        row = X.iloc[[args.sample]] if hasattr(X, "iloc") else X[[args.sample]]  # raw, as predict takes it
+        raw = raw_values(net, row)
+        return net, net.pipeline.inputs(row)[0], net.pipeline.targets(y[[args.sample]])[0], raw
+    data, _, _, _ = load_data(args.data or "digits", seed=args.seed)
+    X, y = Scaler("standard").fit(data.X_train).transform(data.X_test), data.y_test
+    net = new_network(args.layers, args.activation, args.loss, args.seed, X.shape[1], data.y_train)
+    _check_sample(args.sample, len(y))
+    return net, X[args.sample], y[args.sample], None
 
-        data, _, _, _ = load_data(args.data or "digits", seed=args.seed)
-        X, y = Scaler("standard").fit(data.X_train).transform(data.X_test), data.y_test
-        net = new_network(args.layers, args.activation, args.loss, args.seed, X.shape[1], data.y_train)
-    if not 0 <= args.sample < len(y):
-        raise DataError(f"--sample must be in 0..{len(y) - 1}, got {args.sample}")
-    return net, X[args.sample], y[args.sample]
+
+def _check_sample(sample: int, m: int) -> None:
+    if not 0 <= sample < m:
+        raise DataError(f"--sample must be in 0..{m - 1}, got {sample}")
+
+
+def raw_values(net, row) -> list | None:
+    """The sample as the model's user gave it, (name, value) per raw input: a table's columns, or the
+    unscaled features; None when the model has no stages (a^0 is the raw input)."""
+    if not net.pipeline.stages:
+        return None
+    if hasattr(row, "iloc"):
+        return [(name, row[name].iloc[0]) for name in net.pipeline.columns]
+    names = net.pipeline.feature_names or [f"x{i + 1}" for i in range(row.shape[1])]
+    return list(zip(names, np.asarray(row)[0].tolist(), strict=True))
 
 
 def run(args) -> int:
-    net, x, y = _subject(args)
-    ex = explain(net, x, y, weight=None if args.weight is None else parse_weight(args.weight), neuron=args.neuron)
+    net, x, y, raw = _subject(args)
+    ex = explain(net, x, y, weight=None if args.weight is None else parse_weight(args.weight), neuron=args.neuron,
+                 raw=raw)
     if args.format == "md":
         text = render_markdown(ex)
     elif args.format == "html":

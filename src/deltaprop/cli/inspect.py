@@ -14,7 +14,7 @@ from ..ops import describe as backend
 from ..optimizers import OPTIMIZERS
 from ..summary import summary_text
 from ..version import __version__
-from .common import inputs_for, load_data
+from .common import labelled_data, load_data
 from .train import new_network
 
 
@@ -45,17 +45,19 @@ def run_gradcheck(args) -> int:
 
     if args.samples < 1 or args.max_entries < 1:
         raise ConfigError(f"--samples and --max-entries must be at least 1, got {args.samples} and {args.max_entries}")
-    data, _, _, _ = load_data(args.data, seed=args.seed)
-    rows = np.random.default_rng(args.seed).choice(len(data.y_train), size=min(args.samples, len(data.y_train)),
-                                                   replace=False)
-    if args.model:
+    rng = np.random.default_rng(args.seed)
+    if args.model:  # the rows raw, through the model's own stages
         net = load(args.model)
-        X = inputs_for(net, data.X_train[rows])
+        X, y = labelled_data(net, args.data)
+        rows = rng.choice(len(y), size=min(args.samples, len(y)), replace=False)
+        X, y = net.pipeline.inputs(X.iloc[rows] if hasattr(X, "iloc") else X[rows]), net.pipeline.targets(y[rows])
     else:
-        X = data.X_train[rows] / max(float(np.abs(data.X_train).max()), 1.0)
+        data, _, _, _ = load_data(args.data, seed=args.seed)
+        rows = rng.choice(len(data.y_train), size=min(args.samples, len(data.y_train)), replace=False)
+        X, y = data.X_train[rows] / max(float(np.abs(data.X_train).max()), 1.0), data.y_train[rows]
         net = new_network(args.layers, args.activation, args.loss, args.seed, X.shape[1], data.y_train)
     print(net)
-    report = gradcheck(net, X, data.y_train[rows], tol=args.tol, max_entries=args.max_entries, seed=args.seed)
+    report = gradcheck(net, X, y, tol=args.tol, max_entries=args.max_entries, seed=args.seed)
     print(report)
     return 0 if report.ok else 1
 
@@ -83,8 +85,10 @@ def run_info(args) -> int:
     if state is not None and len(state.history):
         last = {k: f"{v[-1]:.4f}" for k, v in state.history.history.items() if k != "time"}
         print(printable(f"last epoch: {last}"))
-    if net.extra.get("data"):
-        print(printable(f"trained on: {net.extra['data']}"))
+    for line in net.pipeline.describe():
+        print(printable(f"preprocessing: {line}"))
+    if net.pipeline.source.get("data"):
+        print(printable(f"trained on: {net.pipeline.source['data']}"))
     return 0
 
 

@@ -1,9 +1,10 @@
 """Table files (CSV, Parquet) for the subcommands: read, leave out rows without a target, split, encode.
 
-A model trained on a table stores in ``extra["table"]`` all it takes to do the same again:
-the file's absolute path and SHA-256, the target, seed and test size of the split, the read
-options and the fitted TableEncoder. ``evaluate`` without --data re-derives exactly the held-out
-rows from them (and refuses a file that changed); ``predict`` encodes new files by column name.
+A model trained on a table carries its fitted TableEncoder as the first preprocessing stage, and in
+its pipeline's ``source`` all it takes to split the file again: its absolute path and SHA-256, the
+target, seed and test size of the split, the read options. ``evaluate`` without --data re-derives
+exactly the held-out rows from them (and refuses a file that changed); ``predict`` reads new files the
+same way and the model encodes them by column name.
 """
 
 from __future__ import annotations
@@ -26,51 +27,47 @@ def is_table(path) -> bool:
 
 
 def table_dataset(path, target, test_size: float, seed: int, read: ReadOptions, encoder: TableEncoder):
-    """(Dataset of encoded X, the model's ``extra["table"]``, notes to print) for a table file."""
+    """(Dataset of encoded X, the pipeline's source record, notes to print) for a table file."""
     frame, name, y = _labelled_rows(path, target, read, notes := [])
     train, test = split_rows(y, test_size, seed, str(path))
     encoder.fit(frame.iloc[train], target=name)
     data = Dataset(Path(path).stem, encoder.transform(frame.iloc[train]), y[train],
                    encoder.transform(frame.iloc[test]), y[test])
-    info = {"path": str(Path(path).resolve()), "sha256": fingerprint(path), "target": name, "seed": seed,
-            "test_size": test_size, "read": read.to_config(), "columns": encoder.to_config()}
-    return data, info, notes
+    source = {"path": str(Path(path).resolve()), "sha256": fingerprint(path), "target": name, "seed": seed,
+              "test_size": test_size, "read": read.to_config()}
+    return data, source, notes
 
 
-def held_out(info: dict) -> tuple[np.ndarray, np.ndarray]:
-    """The encoded test rows of training and their targets, re-derived from ``extra["table"]``."""
+def held_out(pipeline) -> tuple:
+    """The raw test rows of training (a DataFrame) and their targets, re-derived from the pipeline's source."""
+    info = pipeline.source
     path = Path(info["path"])
     if not path.is_file():
         raise DataError(f"the model's training data {path} is gone; pass --data to evaluate on another file")
     if fingerprint(path) != info["sha256"]:
         raise DataError(f"{path} changed since the model was trained on it (its SHA-256 differs), so its "
                         "held-out rows cannot be told apart; pass --data to score the file as a whole")
-    frame, _, y = _labelled_rows(path, info["target"], ReadOptions.from_config(info["read"]), [])
+    frame, _, y = _labelled_rows(path, info["target"], read_options(pipeline), [])
     _, test = split_rows(y, info["test_size"], info["seed"], str(path))
-    return encode(info, frame.iloc[test]), y[test]
+    return frame.iloc[test].reset_index(drop=True), y[test]
 
 
-def labelled_table(info: dict, path) -> tuple[np.ndarray, np.ndarray]:
-    """Every row of another table file that has the model's target: encoded X and y."""
+def labelled_table(pipeline, path, target=None) -> tuple:
+    """Every row of another table file that has the model's target: the raw rows and their targets."""
     notes: list = []
-    frame, _, y = _labelled_rows(path, info["target"], ReadOptions.from_config(info["read"]), notes)
+    frame, _, y = _labelled_rows(path, target or pipeline.source.get("target"), read_options(pipeline), notes)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
-    return encode(info, frame), y
+    return frame, y
 
 
-def encode(info: dict, frame) -> np.ndarray:
-    """X for ``frame`` by the model's fitted columns (by name); unseen categories noted once."""
-    encoder = TableEncoder.from_config(info["columns"])
-    X = encoder.transform(frame)
-    for column, count in encoder.unseen.items():
-        print(f"note: column {column!r}: {count} row(s) hold a category never seen in training "
-              "(encoded as all zeros)", file=sys.stderr)
-    return X
+def read_options(pipeline) -> ReadOptions:
+    """How training read its table file, for reading new ones alike (defaults when it was not a file)."""
+    return ReadOptions.from_config(pipeline.source["read"]) if "read" in pipeline.source else ReadOptions()
 
 
-def read_for(info: dict, path):
-    return read_table(path, ReadOptions.from_config(info["read"]))
+def read_for(pipeline, path):
+    return read_table(path, read_options(pipeline))
 
 
 def _labelled_rows(path, target, read: ReadOptions, notes: list):

@@ -21,9 +21,10 @@ from ..errors import ConfigError, DataError, DivergenceError
 from ..layers import Dense
 from ..network import Network, check_memory, load
 from ..plots import plot_confusion, plot_curves, plot_gradient_flow, plot_predicted
+from ..preprocessing import Pipeline
 from ..schedules import get_schedule
 from ..training import evaluate
-from .common import DATA_HELP, load_data, outputs_for, r_squared, table, targets_for
+from .common import DATA_HELP, load_data, r_squared, table
 from .options import AUTO_PATIENCE, AUTO_STEPS, DEFAULTS, FEW_CLASSES, MAX_AUTO_CLASSES, resolve
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -107,37 +108,30 @@ def train_run(opts: dict, comm) -> int:
         return train_streamed(opts, comm)
     read = ReadOptions(opts["delimiter"], opts["decimal"], opts["na_values"])
     encoder = TableEncoder(opts["categorical"], opts["numeric"], opts["drop"])
-    data, feature_names, table_info, notes = load_data(opts["data"], opts["target"], opts["data_dir"],
-                                                       opts["test_size"], opts["seed"], read, encoder)
-    if table_info is not None and not opts["quiet"]:
+    data, feature_names, source, notes = load_data(opts["data"], opts["target"], opts["data_dir"],
+                                                   opts["test_size"], opts["seed"], read, encoder)
+    if source is not None and not opts["quiet"]:
         print(table(encoder.report(), ["column", "kind", "what was done"]) + "\n")
     for note in notes + unseen_notes(encoder):
         print(f"note: {note}")
     if opts["resume"]:
         net = load(opts["resume"])
-        scaler = Scaler.from_config(net.extra.get("scaler") or Scaler("none").fit(data.X_train).to_config())
     else:
         if is_classification(opts, data.y_train) and data.y_train.dtype.kind != "f":  # floats: fit names them
             check_test_labels(data.y_train, data.y_test)
-        scaler = Scaler(opts["scaling"]).fit(data.X_train)
-        if table_info is not None:
-            scaler.leave(encoder.binary_outputs)  # 0/1 inputs stay 0/1
         net = build_network(opts, data.X_train.shape[1], data.y_train)
+        net.pipeline = fit_pipeline(opts, data, feature_names, encoder if source is not None else None,
+                                    net.is_classifier)
         spec = str(Path(opts["data"]).resolve()) if Path(opts["data"]).exists() else opts["data"]
-        net.extra = {"scaler": scaler.to_config(), "data": spec,
-                     "target": table_info["target"] if table_info else opts["target"],
-                     "feature_names": list(map(str, feature_names)), "class_names": list(data.class_names)}
-        if table_info is not None:
-            net.extra["table"] = table_info
-        if not net.is_classifier:  # quantities are standardized too: an output of 1e5 would take ages to reach
-            y = np.asarray(data.y_train, dtype=np.float64)
-            net.extra["target_scaler"] = Scaler("standard").fit(y.reshape(len(y), -1)).to_config()
+        net.pipeline.source = {"data": spec, "test_size": opts["test_size"], "seed": opts["seed"],
+                               **({"target": opts["target"]} if opts["target"] is not None else {}), **(source or {})}
     if opts["epochs"] is None:
         opts["epochs"], opts["patience"] = auto_epochs(opts, len(data.y_train))
-    # in place: the arrays were just loaded for this run, and a scaled copy would double the memory
+    # in place: the arrays were just loaded (and encoded) for this run, and a scaled copy would double the memory
+    scaler = net.pipeline.scaler
     X_train, X_test = scaler.transform(data.X_train, in_place=True), scaler.transform(data.X_test, in_place=True)
     out = Path(opts["out"] or (Path(opts["resume"]).parent if opts["resume"] else f"runs/{Path(opts['data']).stem}"))
-    y_train, y_test = targets_for(net, data.y_train), targets_for(net, data.y_test)
+    y_train, y_test = net.pipeline.targets(data.y_train), net.pipeline.targets(data.y_test)
     writer = comm.rank == 0
     with run_folder(out) if writer else contextlib.nullcontext():
         history, seconds, flow = train(net, opts, X_train, y_train, out, comm)
@@ -150,6 +144,21 @@ def train_run(opts: dict, comm) -> int:
         raise DivergenceError(f"the test loss is {test}: the trained model's outputs overflow on the test data")
     print(f"\nwrote {out / 'model.safetensors'}" + ("" if opts["no_plots"] else f" and plots in {out}/"))
     return 0
+
+
+def fit_pipeline(opts: dict, data, feature_names: list, encoder: TableEncoder | None, classifier: bool) -> Pipeline:
+    """The model's preprocessing, fitted on the training rows: the table's encoder (already fitted, when the
+    data is a table), the feature scaling of --scaling (0/1 inputs of a table left as they are), and for a
+    quantity the target's standardization (an output of 1e5 would take ages to reach)."""
+    scaler = Scaler(opts["scaling"]).fit(data.X_train)
+    if encoder is not None:
+        scaler.leave(encoder.binary_outputs)
+    target = None
+    if not classifier:
+        y = np.asarray(data.y_train, dtype=np.float64)
+        target = Scaler("standard").fit(y.reshape(len(y), -1))
+    return Pipeline(([encoder] if encoder is not None else []) + [scaler], target,
+                    list(map(str, feature_names)), list(map(str, data.class_names)) or None)
 
 
 @contextlib.contextmanager
@@ -195,9 +204,9 @@ def train_streamed(opts: dict, comm) -> int:
                   cache={None: True, "off": False}.get(opts["stream_cache"], opts["stream_cache"])).prepare(comm)
     if opts["resume"]:
         net = load(opts["resume"])
-        data.scaler = Scaler.from_config(net.extra["scaler"])
-        if net.extra.get("table"):
-            data.encoder = TableEncoder.from_config(net.extra["table"]["columns"])
+        data.scaler = net.pipeline.scaler
+        if net.pipeline.table is not None:
+            data.encoder = net.pipeline.table
     else:
         if data.labels is None and opts["task"] == "classification":
             raise DataError(f"--target {opts['target']} holds more than {data.max_classes} distinct values")
@@ -205,12 +214,12 @@ def train_streamed(opts: dict, comm) -> int:
         if data.labels is None:
             opts["task"] = "regression"
         net = build_network(opts, data.n_features, labels)
-        names = data.encoder.feature_names if data.table else data.source.features or []
-        net.extra = {"scaler": data.scaler.to_config(), "data": opts["data"], "target": opts["target"],
-                     "feature_names": list(names), "class_names": [], "streamed": True}
-        if data.table:  # the column encoding fitted in the first pass, for evaluate and predict by column name
-            net.extra["table"] = {"columns": data.encoder.to_config(), "target": opts["target"],
-                                  "read": read.to_config()}
+        names = data.encoder.feature_names if data.table else data.source.features or None
+        # the column encoding and scaling fitted in the first pass, for evaluate and predict by column name
+        net.pipeline = Pipeline(([data.encoder] if data.table else []) + [data.scaler],
+                                feature_names=None if names is None else list(map(str, names)),
+                                source={"data": opts["data"], "target": opts["target"], "streamed": True,
+                                        **({"read": read.to_config()} if data.table else {})})
     if opts["epochs"] is None:
         opts["epochs"], opts["patience"] = auto_epochs({**opts, "validation_split": 0.0}, data.n_train)
         opts["patience"] = opts["patience"] or (AUTO_PATIENCE if data.n_val else 0)
@@ -244,7 +253,7 @@ def train(net, opts: dict, X_train, y_train, out: Path, comm=None):
         history = net.fit(X_train, y_train, epochs=remaining, batch_size=opts["batch_size"],
                           optimizer=None if opts["resume"] else make_optimizer(opts), schedule=make_schedule(opts),
                           validation_split=0.0 if isinstance(X_train, Stream) else opts["validation_split"],
-                          clip_norm=opts["clip_norm"],
+                          clip_norm=opts["clip_norm"], preprocessed=True,  # (the run applied the model's stages)
                           callbacks=callbacks, verbose=0 if opts["quiet"] else 1, comm=comm)
     except KeyboardInterrupt:
         if (out / CHECKPOINT).exists():
@@ -384,17 +393,17 @@ def summarise(net, history, X_test, y_test, seconds: float) -> float:
 def write_plots(net, history, X_test, y_test, out: Path, flow=None) -> None:
     """loss.png (accuracy.png), gradient-flow.png with --plots, and the test set's confusion matrix or predicted
     against actual values."""
-    plot_curves(history, out, "loss" if net.is_classifier or "target_scaler" not in net.extra else
+    plot_curves(history, out, "loss" if net.is_classifier or net.pipeline.target is None else
                 f"{net.loss_fn.name} on standardized targets")
     if flow is not None:
         plot_gradient_flow(flow, out / "gradient-flow.png")
     if not net.is_classifier:  # in the target's units (training saw them standardized)
-        predicted, actual = outputs_for(net, net.predict(X_test)), outputs_for(net, np.asarray(y_test))
+        predicted, actual = net.decide(net.output(X_test)), net.pipeline.outputs(np.asarray(y_test))
         plot_predicted(predicted, actual, out / "predicted.png")
     if net.is_classifier:
         from sklearn.metrics import confusion_matrix
 
-        matrix = confusion_matrix(y_test, net.predict(X_test), labels=net.classes)
-        names = net.extra.get("class_names") or list(net.classes)
+        matrix = confusion_matrix(y_test, net.decide(net.output(X_test)), labels=net.classes)
+        names = net.pipeline.class_names or list(net.classes)
         plot_confusion(matrix, names if len(names) == len(net.classes) else list(net.classes),
                        out / "confusion.png")

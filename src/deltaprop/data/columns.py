@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .scaling import Scaler
 from .tables import as_frame
 
 MISSING = "<missing>"
@@ -281,11 +280,8 @@ def _numbers(series: pd.Series, name: str, rows: np.ndarray | None = None) -> np
 
 
 def model_inputs(net, table) -> np.ndarray:
-    """X for a loaded model from a raw table: its saved column encoding (by name), then its saved
-    feature scaling, as ``deltaprop predict`` applies them. ``net.predict(model_inputs(net, df))``."""
-    info = net.extra.get("table")
-    if not info:
+    """a^0 of a loaded table model for a raw table: its preprocessing stages (the column encoding by name, then
+    the feature scaling). ``net.predict(df)`` applies them itself; this gives the network's inputs."""
+    if getattr(net.pipeline, "table", None) is None:
         raise DataError("this model was not trained on a table (it has no saved column encoding)")
-    X = TableEncoder.from_config(info["columns"]).transform(table)
-    scaler = net.extra.get("scaler")
-    return X if scaler is None else Scaler.from_config(scaler).transform(X, in_place=True)
+    return net.pipeline.inputs(table)

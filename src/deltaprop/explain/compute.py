@@ -26,7 +26,7 @@ from .explanation import ChainRule, Explanation, HiddenSum, LayerStep, OutputSte
 
 
 def explain(net, x, y, weight: tuple[int, int, int] | None = None, neuron: int = 1,
-            eps: float = 1e-6, feature_names: list | None = None) -> Explanation:
+            eps: float = 1e-6, feature_names: list | None = None, raw: list | None = None) -> Explanation:
     """The notes' derivation for one sample ``x`` (n_0,) with target ``y`` (a label, or a target row).
 
     ``weight`` = (l, i, j), 1-based as in the notes: the weight whose chain rule is written
@@ -34,12 +34,13 @@ def explain(net, x, y, weight: tuple[int, int, int] | None = None, neuron: int =
     the largest |dW| (an input that is 0, or a neuron that is off, makes every factor 0).
     ``neuron`` is the j shown in equation (2) for each hidden layer. ``feature_names``
     (default: the model's, when it has them) name the inputs; a classifier's y is named by
-    its class.
+    its class. ``raw``: the sample as the model's user gave it, (name, value) pairs, shown beside a^0 (which
+    a model's preprocessing stages made of it).
     """
     if not all(type(layer) is Dense for layer in net.layers):
         kinds = sorted({type(layer).__name__ for layer in net.layers if type(layer) is not Dense})
         raise ConfigError(f"explain shows the notes' equations for Dense layers; this network has {', '.join(kinds)}")
-    names = feature_names if feature_names is not None else net.extra.get("feature_names")
+    names = feature_names if feature_names is not None else net.pipeline.feature_names
     net = float64_copy(net)
     X = np.asarray(x, dtype=np.float64).reshape(1, -1)
     trace = net.forward(X)
@@ -51,7 +52,7 @@ def explain(net, x, y, weight: tuple[int, int, int] | None = None, neuron: int =
     result = Explanation([net.layers[0].n_in] + [layer.n_out for layer in net.layers], net.loss_fn.name,
                          X[0], target[0], net.loss(X, y_row), layers, _output_step(net, trace, target, grads),
                          feature_names=[str(n) for n in names] if names is not None and len(names) == X.shape[1]
-                         else None, target_name=_target_name(net, target[0]))
+                         else None, target_name=_target_name(net, target[0]), raw=raw)
     widths = [net.layers[l - 1].n_out for l in range(1, L)]
     if widths and not (isinstance(neuron, int) and 1 <= neuron <= min(widths)):
         raise ConfigError(f"neuron must be in 1..{min(widths)} (neurons are numbered from 1; the hidden layers "

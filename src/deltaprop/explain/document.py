@@ -59,6 +59,17 @@ def named(values: np.ndarray, names: list | None) -> str:
     return shown + (f", ... ({len(names)} in all)" if len(names) > MAX_COLS else "")
 
 
+def given(raw: list) -> str:
+    """The raw sample's first values with their names: numbers formatted, text quoted, missing said."""
+    def value(v):
+        if v is None or isinstance(v, float) and np.isnan(v):
+            return "missing"
+        return fmt(v) if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) else repr(str(v))
+
+    shown = ", ".join(f"{name} = {value(v)}" for name, v in raw[:MAX_COLS])
+    return shown + (f", ... ({len(raw)} in all)" if len(raw) > MAX_COLS else "")
+
+
 def build(ex) -> list[tuple]:
     """Blocks: ("title", s), ("heading", s), ("para", s), ("eq", tex), and ("step", key) markers where a step of
     the passes begins (the HTML page's stepper; the other formats skip them). Text blocks hold $inline TeX$."""
@@ -68,6 +79,9 @@ def build(ex) -> list[tuple]:
               ("para", "Notation of the notes: layers $l = 0, \\ldots, L$; $W^{l}$ has shape $(n_{l-1}, n_{l})$; "
                        "$\\delta^{l} = \\partial L / \\partial z^{l}$. Neurons and weights are numbered from 1."),
               ("step", "input"), ("eq", f"a^{{0}} = x = {vec(ex.x)}")]
+    if ex.raw:
+        blocks.append(("para", f"The sample as given: {given(ex.raw)}; the model's preprocessing (its column "
+                               "encoding and scaling, fitted on the training rows) made $a^{0}$ of it."))
     if named(ex.x, ex.feature_names):
         blocks.append(("para", f"Inputs: {named(ex.x, ex.feature_names)}."))
     blocks.append(("eq", f"y = {vec(ex.y)}"))

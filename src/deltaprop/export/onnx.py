@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.columns import TableEncoder
 from ..errors import ConfigError
 from ..io import atomic_write, checksum, named_tensors
 from ..layers import Dense
@@ -125,11 +124,9 @@ def _tensor_type(net) -> int:
 
 def _inputs(net, graph: Graph) -> tuple[list, str]:
     """The graph inputs and the name of the (m, n_0) feature matrix built from them."""
-    table = net.extra.get("table")
-    if not table:
+    encoder = net.pipeline.table
+    if encoder is None:
         return [helper.make_tensor_value_info("X", _tensor_type(net), [None, net.layers[0].n_in])], "X"
-
-    encoder = TableEncoder.from_config(table["columns"])
     inputs, blocks = [], []
     for column in encoder.columns:
         text = column.kind == "categorical"
@@ -158,13 +155,13 @@ def _one_hot(graph: Graph, column) -> list[str]:
 
 
 def _scaled(net, graph: Graph, x: str) -> str:
-    scaler = net.extra.get("scaler")
-    if scaler is None:
-        return x
+    """The model's scaling stages after the table's (the same stages, in the same order, as ``net.predict``)."""
     dtype = net.dtype
-    shift = graph.const("shift", np.asarray(scaler["shift"], dtype=dtype))
-    return graph.add("Div", [graph.add("Sub", [x, shift]), graph.const("scale", np.asarray(scaler["scale"], dtype))],
-                     hint="scaled")
+    for scaler in net.pipeline.stages[1 if net.pipeline.table is not None else 0:]:
+        shift = graph.const("shift", np.asarray(scaler.shift, dtype=dtype))
+        x = graph.add("Div", [graph.add("Sub", [x, shift]), graph.const("scale", np.asarray(scaler.scale, dtype))],
+                      hint="scaled")
+    return x
 
 
 def _heads(net, graph: Graph, a_L: str) -> list:
@@ -172,10 +169,10 @@ def _heads(net, graph: Graph, a_L: str) -> list:
     m, dtype = None, _tensor_type(net)
     if not net.is_classifier:
         variable = a_L
-        target = net.extra.get("target_scaler")
+        target = net.pipeline.target
         if target is not None:
-            scale = graph.const("target_scale", np.asarray(target["scale"], dtype=net.dtype))
-            shift = graph.const("target_shift", np.asarray(target["shift"], dtype=net.dtype))
+            scale = graph.const("target_scale", np.asarray(target.scale, dtype=net.dtype))
+            shift = graph.const("target_shift", np.asarray(target.shift, dtype=net.dtype))
             variable = graph.add("Add", [graph.add("Mul", [a_L, scale]), shift])
         graph.add("Identity", [variable], output="variable")
         return [helper.make_tensor_value_info("variable", dtype, [m, net.layers[-1].n_out])]
@@ -197,10 +194,9 @@ def _heads(net, graph: Graph, a_L: str) -> list:
 def _metadata(net, model, opset: int) -> None:
 
     config = json.dumps(net.config())
-    table = net.extra.get("table")
-    inputs = [c["name"] for c in table["columns"]["columns"]] if table else net.extra.get("feature_names")
+    inputs = net.pipeline.columns or net.pipeline.feature_names
     props = {"deltaprop_version": __version__, "opset": str(opset),
              "source_sha256": checksum(config, named_tensors(net, include_optimizer=False)),
              "classes": json.dumps(None if net.classes is None else net.classes.tolist()),
-             "inputs": json.dumps(inputs), "feature_names": json.dumps(net.extra.get("feature_names"))}
+             "inputs": json.dumps(inputs), "feature_names": json.dumps(net.pipeline.feature_names)}
     helper.set_model_props(model, props)

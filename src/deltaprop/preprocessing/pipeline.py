@@ -1,0 +1,142 @@
+"""The model's preprocessing: fitted stages from raw inputs to a^0, and from a^L back to the target's units.
+
+What a model learned besides its weights is part of the model, as in scikit-learn's
+``Pipeline`` or Keras' preprocessing layers saved inside the model: the table's column
+encoding, the feature scaling, the target scaling. Every door (``net.predict``, the CLI,
+ONNX, explain) takes raw inputs through the same stages, so none can forget one.
+
+- ``stages``: applied in order to the raw inputs, each fitted on the training rows only
+  (a ``TableEncoder`` first for a table, then a ``Scaler``); their output is a^0.
+- ``target``: a regression target's scaling; the network learns scaled targets and its
+  outputs a^L are mapped back to the target's units.
+- ``feature_names``: the names of a^0's columns; ``class_names``: names of the classes;
+  ``source``: where the training data came from (for ``evaluate`` of the held-out rows).
+
+The stages are plain JSON in the model file (``to_record``/``from_record`` in record.py), never pickle.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..data.columns import TableEncoder
+from ..data.scaling import Scaler
+from ..data.tables import as_frame
+from ..errors import DataError, DeltapropWarning
+
+ROW_BYTES = 2**22  # a table is encoded this many bytes of a^0 at a time (a wide one-hot never all at once)
+
+
+@dataclass
+class Pipeline:
+    """Fitted stages raw -> a^0, an optional target scaling, and the names of inputs and classes."""
+
+    stages: list = field(default_factory=list)
+    target: Scaler | None = None
+    feature_names: list | None = None
+    class_names: list | None = None
+    source: dict = field(default_factory=dict)
+
+    @property
+    def table(self) -> TableEncoder | None:
+        """The table encoder when the model takes a table (columns by name), else None."""
+        return self.stages[0] if self.stages and isinstance(self.stages[0], TableEncoder) else None
+
+    @property
+    def scaler(self) -> Scaler | None:
+        return next((s for s in self.stages if isinstance(s, Scaler)), None)
+
+    def __bool__(self) -> bool:
+        return bool(self.stages) or self.target is not None
+
+    @property
+    def columns(self) -> list[str]:
+        """The raw input columns a table model reads, by name (empty for an array model)."""
+        return [c.name for c in self.table.columns] if self.table is not None else []
+
+    def chunks(self, X) -> list:
+        """X's rows in parts whose encoded a^0 holds about ROW_BYTES (one part for an array model)."""
+        if self.table is None:
+            return [X]
+        frame = self.check_table(X)
+        width = max(len(self.table.feature_names), 1)
+        step = max(1, ROW_BYTES // (8 * width))
+        return [frame.iloc[start:start + step] for start in range(0, max(len(frame), 1), step)]
+
+    def check_table(self, X):
+        """The raw table as a pandas DataFrame; a plain array is refused, naming the columns expected."""
+        if isinstance(X, np.ndarray) and X.dtype.names is None or isinstance(X, (list, tuple)):
+            shape = np.shape(X)
+            encoded = len(shape) == 2 and shape[1] == len(self.table.feature_names)
+            raise DataError(
+                f"this model was trained on a table: predict takes a DataFrame (or a dict of columns) with the "
+                f"columns {_listed(self.columns)}, matched by name; got an array of shape {shape}"
+                + (" (as wide as the encoded inputs a^0: for those use net.output)" if encoded else ""))
+        return as_frame(X)
+
+    def encoded(self, X, dtype=np.float64):
+        """a^0 for raw inputs X, part by part (see ``chunks``): every stage in order. Categories a table's
+        training rows never had are warned about once, counted over all parts. No stages: X as given."""
+        if not self.stages:
+            yield X
+            return
+        unseen: dict = {}
+        for part in self.chunks(X):
+            for i, stage in enumerate(self.stages):  # in place on what an earlier stage made, never on the caller's
+                part = stage.transform(part, in_place=True) if isinstance(stage, Scaler) and i else \
+                    stage.transform(part)
+                for column, count in getattr(stage, "unseen", {}).items():
+                    unseen[column] = unseen.get(column, 0) + count
+            yield np.ascontiguousarray(part, dtype=dtype)
+        _warn_unseen(unseen)
+
+    def inputs(self, X, dtype=np.float64) -> np.ndarray:
+        """a^0 for raw inputs X, whole (``encoded``'s parts joined)."""
+        parts = list(self.encoded(X, dtype))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def training_data(self, X, y, validation_data=None):
+        """(a^0, network targets, validation pair likewise) for a fit on raw data with these fitted stages."""
+        if validation_data is not None:
+            X_val, y_val = validation_data[0], validation_data[1]
+            validation_data = (self.inputs(X_val), self.targets(y_val), *validation_data[2:])
+        return self.inputs(X), self.targets(y), validation_data
+
+    def targets(self, y):
+        """A regression target in its units -> what the network learns (scaled); labels unchanged."""
+        if self.target is None or y is None:
+            return y
+        y = np.asarray(y, dtype=np.float64)
+        return self.target.transform(y.reshape(len(y), -1)).reshape(y.shape)
+
+    def outputs(self, a_L: np.ndarray) -> np.ndarray:
+        """A regressor's a^L back in the target's units (the inverse of ``targets``)."""
+        if self.target is None:
+            return a_L
+        return self.target.inverse_transform(a_L.reshape(len(a_L), -1)).reshape(a_L.shape)
+
+    def describe(self) -> list[str]:
+        """One line per stage, for ``deltaprop info`` and the summary."""
+        lines = []
+        for stage in self.stages:
+            if isinstance(stage, TableEncoder):
+                lines.append(f"table: {len(stage.columns)} column(s) by name -> {len(stage.feature_names)} inputs")
+            else:
+                lines.append(f"scaling: {stage.kind} over {len(stage.shift)} input(s)")
+        if self.target is not None:
+            lines.append(f"target scaling: {self.target.kind} (predictions in the target's units)")
+        return lines
+
+
+def _warn_unseen(unseen: dict) -> None:
+    for column, count in unseen.items():
+        warnings.warn(f"column {column!r}: {count} row(s) hold a category never seen in training (encoded as "
+                      "all zeros)", DeltapropWarning, stacklevel=4)
+
+
+def _listed(names: list[str], most: int = 12) -> str:
+    shown = ", ".join(map(repr, names[:most]))
+    return shown + (f", ... ({len(names)} in all)" if len(names) > most else "")
