@@ -27,9 +27,14 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'deltaprop COMMAND --help' for the options of one command.")
     parser.add_argument("--version", action="version", version=f"deltaprop {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    # --debug after the subcommand too (there its default is left out, so it never resets one given before)
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the full traceback of an error")
     # no abbreviations: "--output m.safetensors" must not quietly become --output-activation
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
-                                parser_class=functools.partial(argparse.ArgumentParser, allow_abbrev=False))
+                                parser_class=functools.partial(argparse.ArgumentParser, allow_abbrev=False,
+                                                               parents=[debug]))
     for command in COMMANDS:
         command.add_parser(sub)
     return parser

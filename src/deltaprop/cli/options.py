@@ -13,9 +13,11 @@ DEFAULTS = {
     "layers": "128", "activation": "relu", "output_activation": None, "loss": None,
     "optimizer": "adam", "lr": 1e-3, "momentum": 0.0, "weight_decay": 0.0, "dropout": 0.0, "schedule": None,
     "epochs": None, "batch_size": 32, "validation_split": 0.1, "patience": 0, "clip_norm": None,
-    "scaling": "standard", "dtype": "float32", "seed": 0, "out": None, "plots": False, "no_plots": False,
+    "scaling": "standard", "dtype": "float32", "seed": 0, "out": None, "overwrite": False, "plots": False,
+    "no_plots": False,
     "quiet": False, "resume": None, "task": "auto", "shuffle_buffer": None, "stream_cache": None,
     "categorical": None, "numeric": None, "drop": None, "na_values": None, "delimiter": None, "decimal": None,
+    "header": None,
 }
 COLUMN_LISTS = ("categorical", "numeric", "drop", "na_values")  # comma-separated on the command line
 TASKS = ("auto", "classification", "regression")
@@ -64,7 +66,14 @@ def resolve(cli: dict) -> dict:
     """Merge defaults < --config file < command-line flags, and check types."""
     opts = dict(DEFAULTS)
     if cli.get("config"):
-        opts.update(read_toml(Path(cli["config"])))
+        recipe = read_toml(Path(cli["config"]))
+        opts.update(recipe)
+        if "data" not in recipe and "data" not in cli:
+            print(f"note: {cli['config']} names no data (a 'data = ...' key); training on {DEFAULTS['data']}, the "
+                  "default (pass --data)", file=sys.stderr)
+        elif "data" in recipe and cli.get("data", recipe["data"]) != recipe["data"]:
+            print(f"note: --data {cli['data']} replaces the data {recipe['data']!r} that {cli['config']} names",
+                  file=sys.stderr)
     opts.update({k: v for k, v in cli.items() if k in DEFAULTS})
     if isinstance(opts["layers"], list):
         opts["layers"] = ",".join(str(w) for w in opts["layers"])
@@ -83,6 +92,7 @@ def resolve(cli: dict) -> dict:
     for key, allowed in (("delimiter", (",", ";", "\t", "|", "tab")), ("decimal", (".", ","))):
         if opts[key] is not None and opts[key] not in allowed:
             raise ConfigError(f"{key} must be one of {', '.join(map(repr, allowed))}, got {opts[key]!r}")
+    opts["header"] = header_option(opts["header"])
     if opts["delimiter"] == "tab":
         opts["delimiter"] = "\t"
     if not 0 < opts["test_size"] < 1:
@@ -90,6 +100,14 @@ def resolve(cli: dict) -> dict:
     if opts["task"] not in TASKS:
         raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {opts['task']!r}")
     return opts
+
+
+def header_option(value) -> bool | None:
+    """--header yes / no / auto as ReadOptions.header: True, False, None (detected)."""
+    choices = {"yes": True, "no": False, "auto": None, None: None, True: True, False: False}
+    if value not in choices:
+        raise ConfigError(f"header must be yes, no or auto, got {value!r}")
+    return choices[value]
 
 
 def _names(key: str, value) -> list[str]:
@@ -105,11 +123,11 @@ def _names(key: str, value) -> list[str]:
 
 INTEGERS = ("epochs", "batch_size", "seed", "patience", "shuffle_buffer")
 NUMBERS = ("lr", "momentum", "weight_decay", "dropout", "test_size", "validation_split", "clip_norm")
-FLAGS = ("plots", "no_plots", "quiet")
+FLAGS = ("plots", "no_plots", "quiet", "overwrite")
 TEXTS = ("data", "data_dir", "target", "layers", "activation", "output_activation", "loss", "optimizer",
-         "schedule", "scaling", "dtype", "out", "resume", "task", "delimiter", "decimal", "stream_cache")
+         "schedule", "scaling", "dtype", "out", "resume", "task", "delimiter", "decimal", "stream_cache", "header")
 OPTIONAL = ("epochs", "clip_norm", "data_dir", "target", "output_activation", "loss", "schedule", "out", "resume",
-            "delimiter", "decimal", "shuffle_buffer", "stream_cache")
+            "delimiter", "decimal", "shuffle_buffer", "stream_cache", "header")
 
 
 def _check_types(opts: dict) -> None:

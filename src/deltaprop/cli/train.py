@@ -25,7 +25,8 @@ from ..preprocessing import Pipeline
 from ..schedules import get_schedule
 from ..training import evaluate
 from .common import DATA_HELP, load_data, r_squared, table
-from .options import AUTO_PATIENCE, AUTO_STEPS, DEFAULTS, FEW_CLASSES, MAX_AUTO_CLASSES, resolve
+from .epochs import FOLDS, MIN_VALIDATION_ROWS, auto_epochs, cross_validated_epochs, too_few_to_stop_on
+from .options import AUTO_PATIENCE, DEFAULTS, FEW_CLASSES, MAX_AUTO_CLASSES, resolve
 
 CHECKPOINT = "checkpoint.safetensors"
 LOCK = ".deltaprop.lock"
@@ -51,6 +52,8 @@ def add_parser(sub) -> None:
     p.add_argument("--na-values", help="cell values that mean missing, besides empty, NA, NaN, ?, null, None")
     p.add_argument("--delimiter", help="CSV delimiter: , ; tab or | (default: detected)")
     p.add_argument("--decimal", help="decimal mark of CSV numbers: . or , (default: detected)")
+    p.add_argument("--header", help="whether a CSV file's first row names the columns: yes, no or auto (default "
+                                    "auto: detected, saying so where it could be either)")
     p.add_argument("--layers", help="hidden layer widths, comma-separated, e.g. 256,128 (default 128)")
     p.add_argument("--activation", help="hidden activation: sigmoid, tanh, relu, leaky_relu, elu, softplus, "
                                         "identity (default relu)")
@@ -73,9 +76,12 @@ def add_parser(sub) -> None:
     p.add_argument("--validation-split", type=float, help="fraction of training data for validation "
                                                           "(default 0.1; 0 for none)")
     p.add_argument("--patience", type=int, help="stop after this many epochs without improvement of the "
-                                                "validation loss, keeping the best weights (default 0: off)")
+                                                "validation loss, keeping the best weights (default: "
+                                                f"{AUTO_PATIENCE} when --epochs is not given and the validation "
+                                                "split has enough rows, else 0: off)")
     p.add_argument("--clip-norm", type=float, help="clip the global gradient norm to this value")
-    p.add_argument("--scaling", help="feature scaling fitted on training data: standard, minmax, none")
+    p.add_argument("--scaling", help="feature scaling fitted on training data: standard, minmax, none (default "
+                                     "standard)")
     p.add_argument("--shuffle-buffer", type=int, help="rows of the shuffle buffer when --data names shards (a "
                                                       "glob or folder of Parquet/CSV files; default: 256 MB of rows)")
     p.add_argument("--stream-cache", help="where shards of Parquet/CSV keep their decoded copy, read by every epoch "
@@ -84,6 +90,8 @@ def add_parser(sub) -> None:
     p.add_argument("--dtype", help="float32 or float64 (default float32)")
     p.add_argument("--seed", type=int, help="seed of initialisation, shuffling and dropout (default 0)")
     p.add_argument("--out", help="output folder (default runs/DATA)")
+    p.add_argument("--overwrite", action="store_true", help="replace the model in --out (default: refuse; without "
+                                                           "--out a new runs/NAME-k folder is used)")
     p.add_argument("--plots", action="store_true", help="write every plot, including gradient-flow.png: the mean "
                                                         "norms of delta^l and dW^l per layer per epoch")
     p.add_argument("--no-plots", action="store_true", help="write no PNG plots")
@@ -106,7 +114,7 @@ def run(args) -> int:
 def train_run(opts: dict, comm) -> int:
     if is_shards(opts["data"]):
         return train_streamed(opts, comm)
-    read = ReadOptions(opts["delimiter"], opts["decimal"], opts["na_values"])
+    read = ReadOptions(opts["delimiter"], opts["decimal"], opts["na_values"], opts["header"])
     encoder = TableEncoder(opts["categorical"], opts["numeric"], opts["drop"])
     data, feature_names, source, notes = load_data(opts["data"], opts["target"], opts["data_dir"],
                                                    opts["test_size"], opts["seed"], read, encoder)
@@ -125,25 +133,47 @@ def train_run(opts: dict, comm) -> int:
         spec = str(Path(opts["data"]).resolve()) if Path(opts["data"]).exists() else opts["data"]
         net.pipeline.source = {"data": spec, "test_size": opts["test_size"], "seed": opts["seed"],
                                **({"target": opts["target"]} if opts["target"] is not None else {}), **(source or {})}
-    if opts["epochs"] is None:
-        opts["epochs"], opts["patience"] = auto_epochs(opts, len(data.y_train))
     # in place: the arrays were just loaded (and encoded) for this run, and a scaled copy would double the memory
     scaler = net.pipeline.scaler
     X_train, X_test = scaler.transform(data.X_train, in_place=True), scaler.transform(data.X_test, in_place=True)
-    out = Path(opts["out"] or (Path(opts["resume"]).parent if opts["resume"] else f"runs/{Path(opts['data']).stem}"))
     y_train, y_test = net.pipeline.targets(data.y_train), net.pipeline.targets(data.y_test)
+    if opts["epochs"] is None:
+        choose_epochs(opts, X_train, y_train, data.y_train, comm)
+    out = output_folder(opts, Path(opts["data"]).stem, comm)
     writer = comm.rank == 0
     with run_folder(out) if writer else contextlib.nullcontext():
-        history, seconds, flow = train(net, opts, X_train, y_train, out, comm)
+        history, seconds, flow, stopper = train(net, opts, X_train, y_train, out, comm)
         if writer:
             save_run(net, history, out)
-        test = summarise(net, history, X_test, y_test, seconds)
+        test = summarise(net, history, X_test, y_test, seconds, stopper)
         if writer and not opts["no_plots"]:
             write_plots(net, history, X_test, y_test, out, flow)
     if not np.isfinite(test):
         raise DivergenceError(f"the test loss is {test}: the trained model's outputs overflow on the test data")
     print(f"\nwrote {out / 'model.safetensors'}" + ("" if opts["no_plots"] else f" and plots in {out}/"))
     return 0
+
+
+def choose_epochs(opts: dict, X_train, y_train, labels, comm) -> None:
+    """--epochs and --patience when --epochs is not given: early stopping on the validation split, or, where
+    that split is too small to trust, the epoch count of a cross-validation and no split (see epochs.py)."""
+    if not too_few_to_stop_on(opts, len(y_train)):
+        opts["epochs"], opts["patience"] = auto_epochs(opts, len(y_train))
+        return
+
+    def new_net():
+        net = build_network(opts, X_train.shape[1], labels)
+        if net.is_classifier:
+            net.set_classes(labels)  # every fold's network knows every class, whichever its rows hold
+        return net
+
+    n_val = math.floor(len(y_train) * opts["validation_split"])
+    epochs, loss = cross_validated_epochs(new_net, lambda: make_optimizer(opts), opts, X_train, y_train, comm)
+    print(f"note: a validation split of {n_val} row(s) is too few to stop on (fewer than {MIN_VALIDATION_ROWS}): "
+          f"the epoch count was chosen by {FOLDS}-fold cross-validation on the {len(y_train)} training rows (mean "
+          f"validation loss {loss:.4f} at epoch {epochs}), and the model is trained on all {len(y_train)} rows "
+          f"for {epochs} epochs (pass --epochs or --patience to decide yourself)")
+    opts["epochs"], opts["patience"], opts["validation_split"] = epochs, 0, 0.0
 
 
 def fit_pipeline(opts: dict, data, feature_names: list, encoder: TableEncoder | None, classifier: bool) -> Pipeline:
@@ -159,6 +189,33 @@ def fit_pipeline(opts: dict, data, feature_names: list, encoder: TableEncoder | 
         target = Scaler("standard").fit(y.reshape(len(y), -1))
     return Pipeline(([encoder] if encoder is not None else []) + [scaler], target,
                     list(map(str, feature_names)), list(map(str, data.class_names)) or None)
+
+
+def output_folder(opts: dict, name: str, comm) -> Path:
+    """Where the run writes. Runs never overwrite each other: without --out, the first of runs/NAME,
+    runs/NAME-2, runs/NAME-3, ... that holds no earlier run (as experiment trackers number runs); an --out
+    that holds a model is refused unless --overwrite; --resume continues in its checkpoint's folder."""
+    if opts["resume"]:
+        return Path(opts["resume"]).parent
+    if opts["out"]:
+        out = Path(opts["out"])
+        if (out / "model.safetensors").exists() and not opts["overwrite"]:
+            raise ConfigError(f"{out} already holds a trained model (model.safetensors); pass --overwrite to "
+                              "replace it, or choose another --out")
+        return out
+    out, k = Path("runs") / name, 1
+    while _holds_a_run(out):
+        k += 1
+        out = Path("runs") / f"{name}-{k}"
+    if comm is not None and comm.size > 1:  # rank 0's choice everywhere (the others may look after it made it)
+        out = Path(comm.broadcast_value(str(out)))
+    if k > 1:
+        print(f"note: runs/{name} holds an earlier run; this one writes to {out} (pass --out to choose)")
+    return out
+
+
+def _holds_a_run(folder: Path) -> bool:
+    return folder.exists() and any(p.name != LOCK for p in folder.iterdir()) if folder.is_dir() else folder.exists()
 
 
 @contextlib.contextmanager
@@ -198,7 +255,7 @@ def train_streamed(opts: dict, comm) -> int:
     if not opts["target"]:
         raise ConfigError("training from shards needs --target, the label column's name")
     encoder = TableEncoder(opts["categorical"], opts["numeric"], opts["drop"])
-    read = ReadOptions(opts["delimiter"], opts["decimal"], opts["na_values"])  # as predict will read the files
+    read = ReadOptions(opts["delimiter"], opts["decimal"], opts["na_values"], opts["header"])  # as predict will
     data = stream(opts["data"], target=opts["target"], scaling=opts["scaling"], shuffle_buffer=opts["shuffle_buffer"],
                   validation_fraction=opts["validation_split"], encoder=encoder, read=read,
                   cache={None: True, "off": False}.get(opts["stream_cache"], opts["stream_cache"])).prepare(comm)
@@ -223,10 +280,10 @@ def train_streamed(opts: dict, comm) -> int:
     if opts["epochs"] is None:
         opts["epochs"], opts["patience"] = auto_epochs({**opts, "validation_split": 0.0}, data.n_train)
         opts["patience"] = opts["patience"] or (AUTO_PATIENCE if data.n_val else 0)
-    out = Path(opts["out"] or (Path(opts["resume"]).parent if opts["resume"] else "runs/stream"))
+    out = output_folder(opts, "stream", comm)
     writer = comm.rank == 0
     with run_folder(out) if writer else contextlib.nullcontext():
-        history, seconds, _ = train(net, opts, data, None, out, comm)
+        history, seconds, _, _ = train(net, opts, data, None, out, comm)
         if writer:
             save_run(net, history, out)
             if not opts["no_plots"]:
@@ -238,7 +295,8 @@ def train_streamed(opts: dict, comm) -> int:
 
 
 def train(net, opts: dict, X_train, y_train, out: Path, comm=None):
-    """fit() with the options, a checkpoint after every epoch; returns (history, seconds, gradient flow)."""
+    """fit() with the options, a checkpoint after every epoch; returns (history, seconds, gradient flow, the
+    early stopping callback or None)."""
     done = net.training.epoch if net.training is not None else 0
     remaining = opts["epochs"] - done
     if remaining < 0:
@@ -246,8 +304,8 @@ def train(net, opts: dict, X_train, y_train, out: Path, comm=None):
                           f"{opts['epochs']}")
     flow = GradientFlow() if opts["plots"] else None
     callbacks = [ModelCheckpoint(out / CHECKPOINT)] + ([flow] if flow else [])
-    if opts["patience"]:
-        callbacks.append(EarlyStopping(patience=opts["patience"]))
+    stopper = EarlyStopping(patience=opts["patience"]) if opts["patience"] else None
+    callbacks += [stopper] if stopper else []
     started = time.perf_counter()
     try:
         history = net.fit(X_train, y_train, epochs=remaining, batch_size=opts["batch_size"],
@@ -260,7 +318,7 @@ def train(net, opts: dict, X_train, y_train, out: Path, comm=None):
             print(f"deltaprop train: the last checkpoint is {out / CHECKPOINT}; continue the run with the same "
                   f"options and --resume {out / CHECKPOINT}", file=sys.stderr)
         raise
-    return history, time.perf_counter() - started, flow
+    return history, time.perf_counter() - started, flow, stopper
 
 
 def save_run(net, history, out: Path) -> None:
@@ -268,15 +326,6 @@ def save_run(net, history, out: Path) -> None:
     net.save(out / "model.safetensors")
     (out / CHECKPOINT).unlink(missing_ok=True)
     write_history(history, out / "history.csv")
-
-
-def auto_epochs(opts: dict, n_train: int) -> tuple[int, int]:
-    """(epochs, patience) when --epochs is not given: AUTO_STEPS gradient steps, early stopping on the
-    validation loss unless --patience says otherwise (see options.py)."""
-    batches = math.ceil(n_train * (1 - opts["validation_split"]) / opts["batch_size"])
-    epochs = min(1000, max(30, math.ceil(AUTO_STEPS / max(batches, 1))))
-    patience = opts["patience"] or (AUTO_PATIENCE if opts["validation_split"] else 0)
-    return epochs, patience
 
 
 def unseen_notes(encoder: TableEncoder) -> list[str]:
@@ -374,14 +423,20 @@ def write_history(history, path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def summarise(net, history, X_test, y_test, seconds: float) -> float:
-    """Print the summary table; returns the test loss."""
-
+def summarise(net, history, X_test, y_test, seconds: float, stopper=None) -> float:
+    """Print which epoch's weights were kept (and whether training stopped early), then the summary table of
+    that epoch's losses and the test figures of the model saved; returns the test loss."""
+    kept = len(history) - 1  # the last epoch, unless early stopping restored a better one
+    if stopper is not None and stopper.best_epoch is not None:
+        kept = stopper.best_epoch
+        stopped = stopper.wait >= stopper.patience
+        print(f"\n{'stopped early after' if stopped else 'trained'} {len(history)} epochs; kept the weights of "
+              f"epoch {kept + 1}, whose validation loss {history['val_loss'][kept]:.4f} was the lowest")
     test = evaluate(net, X_test, y_test)
-    header = ["epochs", "train loss", "val loss", "test loss"] + (["test accuracy"] if net.is_classifier
-                                                                   else ["test R^2"])
-    row = [len(history), f"{history['loss'][-1]:.4f}",
-           f"{history['val_loss'][-1]:.4f}" if "val_loss" in history else "-", f"{test['loss']:.4f}"]
+    header = ["epoch kept / trained", "train loss", "val loss", "test loss"] + (["test accuracy"] if net.is_classifier
+                                                                                 else ["test R^2"])
+    row = [f"{kept + 1} / {len(history)}", f"{history['loss'][kept]:.4f}",
+           f"{history['val_loss'][kept]:.4f}" if "val_loss" in history else "-", f"{test['loss']:.4f}"]
     if net.is_classifier:
         row.append(f"{test['accuracy']:.4f}")
     else:

@@ -19,6 +19,7 @@ the encoder exactly, without pickle.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field
 
@@ -212,10 +213,19 @@ class TableEncoder:
         for c in encoder.columns:
             ok = isinstance(c.name, str) and c.kind in ("numeric", "boolean", "categorical") and (
                 c.kind == "categorical" and all(isinstance(v, str) for v in c.categories)
-                or c.kind != "categorical" and isinstance(c.median, (int, float)) and np.isfinite(c.median))
+                or c.kind != "categorical" and _finite_number(c.median))
             if not ok:
                 raise DataError(f"invalid column settings in the model file (column {c.name!r})")
+            c.median = None if c.kind == "categorical" else float(c.median)
         return encoder
+
+
+def _finite_number(value) -> bool:
+    """A JSON number that float64 holds, finite (an integer of 400 digits is not; neither is a bool)."""
+    try:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def _refuse_mostly_numbers(name: str, series: pd.Series, rows: np.ndarray | None = None) -> None:

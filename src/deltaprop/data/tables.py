@@ -12,13 +12,14 @@ import csv
 import hashlib
 import io
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import DataError, DeltapropWarning
 
 DELIMITERS = (",", ";", "\t", "|")
 NA_VALUES = ("", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None", "none", "?", "#N/A", "-nan")
@@ -87,7 +88,7 @@ def csv_arguments(path: Path, options: ReadOptions) -> dict:
         raise DataError(f"{path}: the CSV file is empty")
     delimiter = options.delimiter or ("\t" if path.suffix.lower() == ".tsv" else sniff_delimiter(sample))
     first_rows = _first_rows(sample, delimiter, path)
-    header = options.header if options.header is not None else has_header(first_rows)
+    header = options.header if options.header is not None else has_header(first_rows, path)
     decimal = options.decimal or sniff_decimal(first_rows[1 if header else 0:], delimiter)
     if header:
         refuse_duplicates(first_rows[0], path)
@@ -170,15 +171,26 @@ def _is_number(cell: str) -> bool:
     return True
 
 
-def has_header(rows: list[list[str]]) -> bool:
+def has_header(rows: list[list[str]], path=None) -> bool:
     """Whether the first row names the columns.
 
     Yes if one of its cells is text above a column of numbers, or if every cell is a
     distinct text none of which recurs in its column below (an all-text table: "sex"
-    heads a column of "male"/"female"). A row of numbers is data.
+    heads a column of "male"/"female"), or if its cells are the integers 0, 1, ..., k-1
+    (or 1..k) in order, k >= 3: the names pandas and NumPy give unnamed columns
+    (``DataFrame(X).to_csv()`` writes them), never a row of real data. Another row of
+    numbers is data; where it could be names (increasing integers, like years), a warning
+    says which way it was read and how to say otherwise (``header``).
     """
     top, below = rows[0], rows[1:]
     if all(_is_number(c) for c in top if c):
+        whole = [int(c) for c in top if re.fullmatch(r"\d+", c)]
+        if len(whole) == len(top) >= 3 and whole in (list(range(len(top))), list(range(1, len(top) + 1))):
+            return True
+        if len(whole) == len(top) >= 2 and whole == sorted(set(whole)) and below:  # increasing: years, codes?
+            shown = ", ".join(top[:5]) + (", ..." if len(top) > 5 else "")
+            warnings.warn(f"{path or 'the file'}: its first row ({shown}) is read as data, not as column names; if "
+                          "it names the columns, pass --header yes (header=True)", DeltapropWarning, stacklevel=4)
         return False
     if not below:
         return True

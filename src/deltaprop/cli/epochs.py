@@ -1,0 +1,60 @@
+"""How many epochs a run trains when --epochs is not given, and when a held-out split can be trusted to say.
+
+With enough validation rows, early stopping on them decides (AUTO_PATIENCE epochs without a better
+validation loss, the best epoch's weights kept). With fewer than MIN_VALIDATION_ROWS, one validation
+loss is mostly noise (on msleep's 4 validation rows the best epoch was the first, and the model kept
+was untrained), so the run uses all its training rows instead: k-fold cross-validation of the epoch
+count (each fold's validation loss curve over the same epochs, averaged; the epoch where the mean is
+lowest), then one model trained on every training row for that many epochs, with no rows held back.
+Why this rule: it uses every row for training and every row once for validation, and the final model
+is one network (what the notes' equations describe), not an ensemble of the folds' models.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .options import AUTO_PATIENCE, AUTO_STEPS
+
+MIN_VALIDATION_ROWS = 50
+FOLDS = 5
+
+
+def auto_epochs(opts: dict, n_train: int) -> tuple[int, int]:
+    """(epochs, patience) when --epochs is not given: AUTO_STEPS gradient steps, early stopping on the
+    validation loss unless --patience says otherwise (see options.py)."""
+    batches = math.ceil(n_train * (1 - opts["validation_split"]) / opts["batch_size"])
+    epochs = min(1000, max(30, math.ceil(AUTO_STEPS / max(batches, 1))))
+    patience = opts["patience"] or (AUTO_PATIENCE if opts["validation_split"] else 0)
+    return epochs, patience
+
+
+def too_few_to_stop_on(opts: dict, n_train: int) -> bool:
+    """Whether early stopping would decide on fewer than MIN_VALIDATION_ROWS rows (and the user left the
+    choice to the run: no --epochs, no --patience)."""
+    n_val = math.floor(n_train * opts["validation_split"])
+    return opts["epochs"] is None and not opts["patience"] and 0 < opts["validation_split"] and \
+        n_val < MIN_VALIDATION_ROWS
+
+
+def cross_validated_epochs(new_net, new_optimizer, opts: dict, X: np.ndarray, y: np.ndarray,
+                           comm=None) -> tuple[int, float]:
+    """(epochs, mean validation loss there): FOLDS networks from ``new_net()``, each trained (optimizer from
+    ``new_optimizer()``) on the other folds for the auto epoch count with its fold held out, their validation
+    losses averaged epoch by epoch. X and y are the network's inputs and targets (preprocessed)."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    epochs, _ = auto_epochs({**opts, "validation_split": 1 / FOLDS}, len(y))
+    labels = y.ndim == 1 and y.dtype.kind in "biuUSO" and np.unique(y, return_counts=True)[1].min() >= FOLDS
+    splitter = (StratifiedKFold if labels else KFold)(FOLDS, shuffle=True, random_state=opts["seed"])
+    curves = []
+    for train, held in splitter.split(X, y if labels else None):
+        net = new_net()
+        history = net.fit(X[train], y[train], epochs=epochs, batch_size=opts["batch_size"], preprocessed=True,
+                          validation_data=(X[held], y[held]), verbose=0, comm=comm, optimizer=new_optimizer())
+        curves.append(history["val_loss"])
+    mean = np.mean(np.asarray(curves, dtype=np.float64), axis=0)
+    best = int(np.argmin(mean))
+    return best + 1, float(mean[best])
