@@ -326,12 +326,13 @@ def test_ranks_given_different_options_or_data_stop_on_every_rank_naming_the_dif
     assert stderr.count("the ranks of this job differ in their data (contents (digest): ") == 2
 
 
-@pytest.mark.parametrize("case", ["missing file", "wider table", "other --data", "address-space limit"])
+@pytest.mark.parametrize("case", ["missing file", "wider table", "other --data", "address-space limit", "bad option"])
 def test_a_rank_failing_before_fit_ends_the_job_with_its_message(tmp_path, case):
     """Reproduction: one rank failed before fit and rank 0 waited for it for ever: rank 1 without the data file
     (run in another folder), rank 1 given a table one column wider (the weight broadcast failed with 'Message
     truncated'), rank 1 given --data no_such.csv, rank 1 under `prlimit --as=900000000` (a compiled library
-    fails to load). Now the job ends within seconds, non-zero, with the rank's message."""
+    fails to load), rank 1 given an option argparse refuses (before it joined MPI). Now the job ends within
+    seconds, non-zero, with the rank's message."""
     _iris_csv(tmp_path / "tab.csv")
     (tmp_path / "other").mkdir()
     if case == "address-space limit":
@@ -345,14 +346,16 @@ def test_a_rank_failing_before_fit_ends_the_job_with_its_message(tmp_path, case)
         (tmp_path / "other" / "tab.csv").write_text("\n".join(f"{i},{row}" for i, row in enumerate(rows)) + "\n")
     second = {"missing file": ["-wdir", tmp_path / "other", *TABLE], "wider table": ["-wdir", tmp_path / "other",
                                                                                      *TABLE],
-              "other --data": [*TABLE, "--data", "no_such.csv"], "address-space limit": ["prlimit", *TABLE]}[case]
+              "other --data": [*TABLE, "--data", "no_such.csv"], "address-space limit": ["prlimit", *TABLE],
+              "bad option": [*TABLE, "--epochs", "two"]}[case]
     code, stderr, seconds = _ends(_train(TABLE, second), tmp_path, seconds=60)
     assert code != 0 and seconds < 30, stderr[-3000:]
     expected = {"missing file": "rank 1 of 2 stopped: DataError: no data set or file 'tab.csv'",
                 "wider table": "differ in their data (training rows and features: (112, 4) on rank 0, (112, 5) on "
                                "rank 1",
                 "other --data": "differ in their options (data: 'tab.csv' on rank 0, 'no_such.csv' on rank 1)",
-                "address-space limit": "rank 1 of 2 stopped: "}[case]
+                "address-space limit": "rank 1 of 2 stopped: ",
+                "bad option": "argument --epochs: invalid int value: 'two'"}[case]
     assert expected in stderr, stderr[-3000:]
 
 
