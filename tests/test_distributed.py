@@ -263,3 +263,149 @@ def test_an_error_on_one_rank_ends_the_job_even_without_mpi4py_s_launcher(tmp_pa
     code, stderr, seconds = _ends([MPIEXEC, "-n", "2", sys.executable, "job.py"], tmp_path)
     assert code != 0 and seconds < 60
     assert "rank 1 of 2 stopped: OSError: no space left on device (rank 1's own disk); ending the job" in stderr
+
+
+def _iris_csv(path: Path) -> Path:
+    """The 150 rows of iris with the species by name (a text target)."""
+    from sklearn.datasets import load_iris
+
+    iris = load_iris()
+    lines = [",".join(["sepal_length", "sepal_width", "petal_length", "petal_width", "species"])]
+    lines += [",".join([*map(repr, row.tolist()), iris.target_names[k]])
+              for row, k in zip(iris.data, iris.target, strict=True)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _train(*segments) -> list:
+    """An mpiexec command line of one or more segments (MPMD: ``[options of rank r's deltaprop train]`` each,
+    one process each), a segment starting with ("-wdir", folder) run there."""
+    exe = shutil.which("deltaprop", path=str(Path(sys.executable).parent))
+    command = [MPIEXEC]
+    for i, options in enumerate(segments):
+        options = [str(o) for o in options]
+        where = options[:2] if options[:1] == ["-wdir"] else []
+        command += [":"] * bool(i) + where + ["-n", "1"] + (["prlimit", "--as=900000000"] if "prlimit" in options
+                                                            else []) + [exe, "train"]
+        command += [o for o in options[len(where):] if o != "prlimit"]
+    return command
+
+
+TABLE = ["--data", "tab.csv", "--target", "species", "--epochs", "2", "--no-plots", "--quiet", "--out", "run"]
+
+
+def test_a_short_last_global_batch_with_fewer_rows_than_ranks_trains_as_one_process(tmp_path):
+    """Reproduction: `mpiexec -n 2 deltaprop train --data tab.csv --target species --batch-size 4` on 150 rows (101
+    training rows: the last global batch holds 1 row, none for one rank) exited 1 with ZeroDivisionError
+    (mean_factor(wb, 0) in train_step). Now it trains, and its history is the one-process run's."""
+    _iris_csv(tmp_path / "tab.csv")
+    options = ["--data", "tab.csv", "--target", "species", "--batch-size", "4", "--epochs", "2", "--dtype", "float64",
+               "--no-plots"]
+    for run, ranks in (("two", 2), ("one", 1)):
+        code, stderr, _ = _ends(_train(*[options + ["--out", run]] * ranks), tmp_path)
+        assert code == 0, stderr[-3000:]
+    two, one = (np.genfromtxt(tmp_path / run / "history.csv", delimiter=",", names=True) for run in ("two", "one"))
+    for name in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(two[name], one[name], rtol=1e-9, err_msg=name)
+
+
+def test_ranks_given_different_options_or_data_stop_on_every_rank_naming_the_difference(tmp_path):
+    """Reproduction: `mpiexec -n 1 deltaprop train --seed 0 : -n 1 deltaprop train --seed 7` exited 0, the ranks
+    having split train and test rows differently (a contaminated test score). Now every rank stops (exit 2)
+    naming the option; a file of the same name holding other rows on rank 1 (another folder) is named too."""
+    _iris_csv(tmp_path / "tab.csv")
+    code, stderr, seconds = _ends(_train(TABLE + ["--seed", "0"], TABLE + ["--seed", "7"]), tmp_path)
+    assert code == 2 and seconds < 60, stderr[-3000:]
+    assert stderr.count("the ranks of this job differ in their options (seed: 0 on rank 0, 7 on rank 1)") == 2
+    (tmp_path / "other").mkdir()
+    rows = (tmp_path / "tab.csv").read_text().splitlines()
+    (tmp_path / "other" / "tab.csv").write_text("\n".join(rows[:1] + rows[:0:-1]) + "\n")  # the rows reversed
+    code, stderr, seconds = _ends(_train(TABLE, ["-wdir", tmp_path / "other", *TABLE]), tmp_path)
+    assert code == 2 and seconds < 60, stderr[-3000:]
+    assert stderr.count("the ranks of this job differ in their data (contents (digest): ") == 2
+
+
+@pytest.mark.parametrize("case", ["missing file", "wider table", "other --data", "address-space limit", "bad option"])
+def test_a_rank_failing_before_fit_ends_the_job_with_its_message(tmp_path, case):
+    """Reproduction: one rank failed before fit and rank 0 waited for it for ever: rank 1 without the data file
+    (run in another folder), rank 1 given a table one column wider (the weight broadcast failed with 'Message
+    truncated'), rank 1 given --data no_such.csv, rank 1 under `prlimit --as=900000000` (a compiled library
+    fails to load), rank 1 given an option argparse refuses (before it joined MPI). Now the job ends within
+    seconds, non-zero, with the rank's message."""
+    _iris_csv(tmp_path / "tab.csv")
+    (tmp_path / "other").mkdir()
+    if case == "address-space limit":
+        if shutil.which("prlimit") is None:
+            pytest.skip("no prlimit")
+        alone = subprocess.run(_train(["prlimit", *TABLE]), capture_output=True, cwd=tmp_path, timeout=120)
+        if alone.returncode == 0:
+            pytest.skip("here deltaprop train runs under a 900 MB address space: the reproduction needs it to fail")
+    if case == "wider table":
+        rows = (tmp_path / "tab.csv").read_text().splitlines()
+        (tmp_path / "other" / "tab.csv").write_text("\n".join(f"{i},{row}" for i, row in enumerate(rows)) + "\n")
+    second = {"missing file": ["-wdir", tmp_path / "other", *TABLE], "wider table": ["-wdir", tmp_path / "other",
+                                                                                     *TABLE],
+              "other --data": [*TABLE, "--data", "no_such.csv"], "address-space limit": ["prlimit", *TABLE],
+              "bad option": [*TABLE, "--epochs", "two"]}[case]
+    code, stderr, seconds = _ends(_train(TABLE, second), tmp_path, seconds=60)
+    assert code != 0 and seconds < 30, stderr[-3000:]
+    expected = {"missing file": "rank 1 of 2 stopped: DataError: no data set or file 'tab.csv'",
+                "wider table": "differ in their data (training rows and features: (112, 4) on rank 0, (112, 5) on "
+                               "rank 1",
+                "other --data": "differ in their options (data: 'tab.csv' on rank 0, 'no_such.csv' on rank 1)",
+                "address-space limit": "rank 1 of 2 stopped: ",
+                "bad option": "argument --epochs: invalid int value: 'two'"}[case]
+    assert expected in stderr, stderr[-3000:]
+
+
+def test_networks_of_another_width_on_one_rank_end_the_job_before_the_weight_broadcast(tmp_path):
+    """Reproduction (the library under `mpiexec -n 2 python job.py`): rank 1's network takes one input more; the
+    weight broadcast failed on one rank with 'Message truncated' and the other waited. Now every rank names it."""
+    (tmp_path / "job.py").write_text(textwrap.dedent("""
+        import numpy as np
+        from mpi4py import MPI
+        import deltaprop as dp
+
+        n = 6 + MPI.COMM_WORLD.rank
+        rng = np.random.default_rng(0)
+        X, y = rng.standard_normal((200, n)), rng.integers(0, 3, 200)
+        net = dp.Network([dp.Dense(n, 8, "tanh"), dp.Dense(8, 3, "softmax")], loss="cross_entropy")
+        net.fit(X, y, epochs=2, batch_size=32, verbose=0)
+    """))
+    code, stderr, seconds = _ends([MPIEXEC, "-n", "2", sys.executable, "job.py"], tmp_path)
+    assert code != 0 and seconds < 60
+    assert stderr.count("differ in their networks (layer sizes: [6, 8, 3] on rank 0, [7, 8, 3] on rank 1") == 2
+
+
+def test_ctrl_c_removes_every_rank_s_stream_cache(tmp_path):
+    """Reproduction: after SIGINT to `mpiexec -n 2 deltaprop train --data 'sh/*.csv' --stream-cache C`, the ranks'
+    deltaprop-cache-* folders stayed in C (the first rank to stop ended the job, killing the other while it
+    waited in MPI, before its exit handlers ran). Now the job ends and C is empty."""
+    import signal
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "sh").mkdir()
+    (tmp_path / "C").mkdir()
+    for i in range(4):
+        X, y = rng.standard_normal((4000, 10)), rng.integers(0, 3, 4000)
+        lines = [",".join([f"f{j}" for j in range(10)] + ["label"])]
+        lines += [",".join([*(f"{v:.4f}" for v in row), str(k)]) for row, k in zip(X, y, strict=True)]
+        (tmp_path / "sh" / f"part{i}.csv").write_text("\n".join(lines) + "\n")
+    command = _train(*[["--data", "sh/*.csv", "--target", "label", "--stream-cache", "C", "--epochs", "1000",
+                        "--no-plots", "--out", "run"]] * 2)
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    job = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not (tmp_path / "run" / "checkpoint.safetensors").exists():
+        time.sleep(0.05)  # an epoch done: both ranks' caches written, the ranks training
+    caches = list((tmp_path / "C").glob("deltaprop-cache-*"))
+    job.send_signal(signal.SIGINT)
+    try:
+        _, stderr = job.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        job.kill()
+        pytest.fail("the job did not end within 30 s of Ctrl-C")
+    assert len(caches) == 2, stderr[-3000:]
+    assert job.returncode != 0
+    assert list((tmp_path / "C").iterdir()) == [], stderr[-3000:]

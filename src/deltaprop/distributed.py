@@ -16,14 +16,61 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import sys
+import threading
 
 import numpy as np
 
 from . import errors
-from .errors import ConfigError, DivergenceError
+from .errors import ConfigError, DeltapropError, DivergenceError
 
 WORLD_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
+EVERY_RANK = "_deltaprop_every_rank"  # set on an error that every rank of the job raises at the same point
+CLEANUPS: list = []  # what this process must undo before it ends the job (MPI_Abort skips Python's exit handlers)
+
+
+def met_by_every_rank(exc: BaseException) -> BaseException:
+    """``exc``, marked as raised by every rank at once (it comes from a collective operation's result): no rank is
+    left waiting for this one, so it ends each rank as usual rather than ending the job."""
+    setattr(exc, EVERY_RANK, True)
+    return exc
+
+
+def clean_up_before_abort(cleanup) -> None:
+    """Have ``cleanup()`` run before this rank ends the job, and as soon as SIGINT reaches it (watch_interrupts)."""
+    if cleanup not in CLEANUPS:
+        CLEANUPS.append(cleanup)
+
+
+def run_cleanups() -> None:
+    for cleanup in list(CLEANUPS):
+        try:
+            cleanup()
+        except Exception as exc:  # noqa: BLE001 (a failed cleanup must not stop the others, nor the abort)
+            sys.stderr.write(f"deltaprop: cleanup failed: {exc}\n")
+
+
+def watch_interrupts() -> None:
+    """Run the cleanups from a thread the moment SIGINT arrives (mpiexec passes Ctrl-C on to every rank). The
+    main thread may be waiting inside an MPI call, where Python's own handler cannot run until it returns, and
+    the first rank to handle its KeyboardInterrupt ends the job (MPI_Abort), killing the waiting ranks (SIGKILL)
+    before their exit handlers would have removed what they leave on disk. Main thread only; once a process."""
+    if threading.current_thread() is not threading.main_thread() or getattr(watch_interrupts, "installed", False):
+        return
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    if signal.set_wakeup_fd(write, warn_on_full_buffer=False) != -1:  # someone else's: left to them
+        signal.set_wakeup_fd(-1)
+        return
+    watch_interrupts.installed = True
+
+    def watch():
+        while got := os.read(read, 64):
+            if signal.SIGINT in got:
+                run_cleanups()
+
+    threading.Thread(target=watch, name="deltaprop-interrupts", daemon=True).start()
 
 
 class Single:
@@ -41,6 +88,9 @@ class Single:
         return value
 
     def check_identical(self, array: np.ndarray, what: str) -> None:
+        return None
+
+    def agree(self, values: dict, what: str) -> None:
         return None
 
     def from_rank0(self, compute):
@@ -86,24 +136,46 @@ class MPIComm:
         sent = self.comm.bcast(("error", type(error).__name__, str(error)) if error is not None else ("ok", value),
                                root=0)
         if error is not None:
-            raise error
+            raise met_by_every_rank(error)
         if sent[0] == "error":
             kind = getattr(errors, sent[1], None)
-            raise (kind(sent[2]) if isinstance(kind, type) and issubclass(kind, errors.DeltapropError) else
-                   RuntimeError(f"rank 0 stopped: {sent[1]}: {sent[2]}"))
+            raise met_by_every_rank(kind(sent[2]) if isinstance(kind, type) and issubclass(kind, DeltapropError)
+                                    else RuntimeError(f"rank 0 stopped: {sent[1]}: {sent[2]}"))
         return sent[1]
+
+    def agree(self, values: dict, what: str) -> None:
+        """Raise ConfigError on every rank, naming each key whose value differs and which ranks hold which, when
+        the ranks' ``values`` (small plain values) are not all the same: the ranks must run the same job."""
+        gathered = self.comm.allgather(values)
+        keys = list(dict.fromkeys(k for g in gathered for k in g))
+        differ = [k for k in keys if any(g.get(k, "(none)") != gathered[0].get(k, "(none)") for g in gathered)]
+        if not differ:
+            return
+        described = []
+        for key in differ[:5]:
+            holders: dict = {}
+            for rank, g in enumerate(gathered):
+                holders.setdefault(repr(g.get(key, "(none)")), []).append(rank)
+            described.append(f"{key}: " + ", ".join(f"{v} on rank{'s' * (len(r) > 1)} {', '.join(map(str, r))}"
+                                                    for v, r in holders.items()))
+        raise met_by_every_rank(ConfigError(f"the ranks of this job differ in their {what} ({'; '.join(described)})"
+                                            ": every rank must be given the same"))
 
     def end_job(self, exc: BaseException) -> None:
         """An error met by this rank alone (a shard only it reads, a checkpoint only rank 0 writes) would leave
         the other ranks waiting in the next collective operation for ever: the error is printed and the whole
-        job ended (MPI_Abort), as ``python -m mpi4py`` does. DivergenceError is met by every rank at once (the
-        loss is summed) and is raised as usual."""
-        if isinstance(exc, DivergenceError):
+        job ended (MPI_Abort), as ``python -m mpi4py`` does, after this rank's cleanups. DivergenceError (the loss
+        is summed) and errors marked met_by_every_rank are met by every rank at once and are raised as usual."""
+        if isinstance(exc, DivergenceError) or getattr(exc, EVERY_RANK, False) or \
+                isinstance(exc, SystemExit) and exc.code in (0, None):
             return
+        met_by_every_rank(exc)  # said once (fit and the command line both end the job on an error)
         sys.stderr.write(f"deltaprop: rank {self.rank} of {self.size} stopped: {type(exc).__name__}: {exc}; "
                          "ending the job (the other ranks would wait for it)\n")
         sys.stderr.flush()
-        self.comm.Abort(1)
+        run_cleanups()
+        self.comm.Abort(130 if isinstance(exc, KeyboardInterrupt) else
+                        2 if isinstance(exc, (DeltapropError, OSError)) else 1)  # the codes of deltaprop's CLI
 
     def check_identical(self, array: np.ndarray, what: str) -> None:
         """Raise, on every rank, if ``array`` differs in any bit between ranks (16-byte digests gathered)."""
@@ -113,6 +185,21 @@ class MPIComm:
             differ = [r for r, d in enumerate(digests) if d != digests[0]]
             raise RuntimeError(f"{what} differ between ranks (ranks {differ} differ from rank 0): the ranks no "
                                "longer train the same model; stopping the job")
+
+
+def fingerprint(*arrays) -> str:
+    """A digest of arrays' shapes, types and contents (text labels included; a sparse matrix by its parts), for
+    ranks to compare their data without sending it."""
+    digest = hashlib.blake2b(digest_size=16)
+    for array in arrays:
+        parts = [array.data, array.indices, array.indptr] if hasattr(array, "indptr") else [np.asarray(array)]
+        for part in parts:
+            digest.update(f"{part.dtype.str}{part.shape};".encode())
+            if part.dtype.kind == "O":
+                digest.update("\0".join(map(repr, part.ravel().tolist())).encode())
+            else:
+                digest.update(np.ascontiguousarray(part).reshape(-1).view(np.uint8))
+    return digest.hexdigest()
 
 
 def launched_ranks() -> int:

@@ -13,6 +13,7 @@ import os
 import sys
 import warnings
 
+from ..distributed import communicator, launched_ranks
 from ..errors import DeltapropError, DeltapropWarning
 from ..version import __version__
 from . import evaluate, explain, export, inspect, train
@@ -49,7 +50,12 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _show_warning
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # under mpiexec, the ranks that did start would wait for this one for ever
+        if exc.code and launched_ranks() > 1:
+            communicator().end_job(exc)
+        raise
     try:
         return args.run(args)
     except BrokenPipeError:  # output piped into head or similar: not an error (before OSError, its parent)

@@ -16,7 +16,8 @@ import numpy as np
 from .. import optimizers
 from ..callbacks import EarlyStopping, GradientFlow, ModelCheckpoint
 from ..data import ReadOptions, Scaler, Stream, TableEncoder, stream
-from ..distributed import communicator
+from ..data.cache import remove_caches
+from ..distributed import clean_up_before_abort, communicator, fingerprint, watch_interrupts
 from ..errors import ConfigError, DataError, DivergenceError
 from ..layers import Dense
 from ..network import Network, check_memory, load
@@ -105,10 +106,20 @@ def run(args) -> int:
     """Under ``mpiexec -n N``, every rank runs this; rank 0 alone prints and writes (the others' output is
     dropped, their errors still reach stderr)."""
     comm = communicator()
-    if comm.rank != 0:
-        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
-            return train_run(resolve(vars(args)), comm)
-    return train_run(resolve(vars(args)), comm)
+    if comm.size == 1:
+        return train_run(resolve(vars(args)), comm)
+    watch_interrupts()  # Ctrl-C: every rank's decoded-shard cache removed, even a rank waiting in MPI
+    clean_up_before_abort(remove_caches)
+    try:  # an error met by this rank alone ends the job: the other ranks would wait for this one for ever
+        with contextlib.ExitStack() as stack:
+            if comm.rank:
+                stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
+            opts = resolve(vars(args))
+            comm.agree(opts, "options")  # e.g. another --seed would split the rows differently
+            return train_run(opts, comm)
+    except BaseException as exc:
+        comm.end_job(exc)
+        raise
 
 
 def train_run(opts: dict, comm) -> int:
@@ -120,6 +131,8 @@ def train_run(opts: dict, comm) -> int:
                                                    opts["test_size"], opts["seed"], read, encoder)
     if source is not None and not opts["quiet"]:
         print(table(encoder.report(), ["column", "kind", "what was done"]) + "\n")
+    if comm.size > 1:
+        comm.agree(data_record(data), "data")
     for note in notes + unseen_notes(encoder):
         print(f"note: {note}")
     if opts["resume"]:
@@ -258,7 +271,10 @@ def train_streamed(opts: dict, comm) -> int:
     read = ReadOptions(opts["delimiter"], opts["decimal"], opts["na_values"], opts["header"])  # as predict will
     data = stream(opts["data"], target=opts["target"], scaling=opts["scaling"], shuffle_buffer=opts["shuffle_buffer"],
                   validation_fraction=opts["validation_split"], encoder=encoder, read=read,
-                  cache={None: True, "off": False}.get(opts["stream_cache"], opts["stream_cache"])).prepare(comm)
+                  cache={None: True, "off": False}.get(opts["stream_cache"], opts["stream_cache"]))
+    if comm.size > 1:
+        comm.agree(shards_record(data.source), "data")
+    data.prepare(comm)
     if opts["resume"]:
         net = load(opts["resume"])
         data.scaler = net.pipeline.scaler
@@ -292,6 +308,19 @@ def train_streamed(opts: dict, comm) -> int:
     print(f"trained on {data.n_train:,} rows streamed from {files} file(s) in {seconds:.1f} s; "
           f"wrote {out / 'model.safetensors'}")
     return 0
+
+
+def data_record(data) -> dict:
+    """What the ranks of a job compare of the data they loaded: the same rows, split the same way."""
+    return {"training rows and features": data.X_train.shape, "test rows": len(data.y_test),
+            "contents (digest)": fingerprint(data.X_train, data.y_train, data.X_test, data.y_test)}
+
+
+def shards_record(source) -> dict:
+    """What the ranks of a job compare of the shards they will share out: the same files, of the same sizes."""
+    files = list(dict.fromkeys(source.path(s) for s in range(len(source.shards))))
+    return {"files": len(files), "shards": len(source.shards),
+            "names and sizes (digest)": fingerprint(np.array([f"{p.name}:{p.stat().st_size}" for p in files]))}
 
 
 def train(net, opts: dict, X_train, y_train, out: Path, comm=None):

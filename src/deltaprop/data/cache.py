@@ -32,6 +32,15 @@ import numpy as np
 from ..errors import ConfigError, DataError
 
 KEEP_FREE = 2 * 2**30  # caching stops before the disk would have less than this free
+LIVE: weakref.WeakSet = weakref.WeakSet()  # the caches of this process, for remove_caches
+
+
+def remove_caches() -> None:
+    """Every cache folder of this process removed now, for a process about to be ended without running its exit
+    handlers (an MPI job's abort, a Ctrl-C that kills the ranks waiting in MPI); the caches stop caching."""
+    for cache in list(LIVE):
+        cache.stopped = True
+        shutil.rmtree(cache.folder, ignore_errors=True)
 
 
 class DecodedCache:
@@ -46,6 +55,7 @@ class DecodedCache:
         self._remove = weakref.finalize(self, shutil.rmtree, str(self.folder), True)
         self.shards: dict[int, tuple[int, list]] = {}  # shard -> (chunks, [(file, (size, mtime)) of its source])
         self.stopped = False
+        LIVE.add(self)
 
     def __contains__(self, shard: int) -> bool:
         return shard in self.shards

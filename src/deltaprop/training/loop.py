@@ -67,23 +67,28 @@ def fit(net, X, y=None, epochs: int = 10, batch_size: int = 32, optimizer=None, 
         one-process update; the weights start from rank 0's and stay the same bits on every
         rank (checked each epoch). Only rank 0 prints and writes checkpoints.
     """
-    check_options(epochs, batch_size, clip_norm, l2)
     comm = communicator(comm)
-    if comm.size > 1:  # rank 0's seed everywhere: the same validation rows and permutation of every epoch
-        net.seed = comm.broadcast_value(net.seed)
-    if comm.size > batch_size:
-        raise ConfigError(f"a global batch of {batch_size} rows cannot be shared by {comm.size} ranks: give "
-                          f"batch_size >= {comm.size}")
-    if isinstance(X, Stream):
-        data, val = _stream_data(net, X, y, shuffle, validation_data, validation_split, sample_weight, class_weight,
-                                 comm)
-    else:
-        data, val = _array_data(net, X, y, shuffle, validation_data, validation_split, sample_weight, class_weight)
-    state = net.training = net.training if net.training is not None else TrainingState()
-    state.optimizer = _choose_optimizer(state, optimizer)
-    state.stop = False
-    _join_ranks(net, state, data, comm)
-    schedule = get_schedule(schedule)
+    try:  # in a job, an error met by this rank alone (its data, its network) would leave the others waiting
+        check_options(epochs, batch_size, clip_norm, l2)
+        if comm.size > 1:  # rank 0's seed everywhere: the same validation rows and permutation of every epoch
+            net.seed = comm.broadcast_value(net.seed)
+        if comm.size > batch_size:
+            raise ConfigError(f"a global batch of {batch_size} rows cannot be shared by {comm.size} ranks: give "
+                              f"batch_size >= {comm.size}")
+        if isinstance(X, Stream):
+            data, val = _stream_data(net, X, y, shuffle, validation_data, validation_split, sample_weight,
+                                     class_weight, comm)
+        else:
+            data, val = _array_data(net, X, y, shuffle, validation_data, validation_split, sample_weight,
+                                    class_weight)
+        state = net.training = net.training if net.training is not None else TrainingState()
+        state.optimizer = _choose_optimizer(state, optimizer)
+        state.stop = False
+        _join_ranks(net, state, data, comm)
+        schedule = get_schedule(schedule)
+    except BaseException as exc:
+        comm.end_job(exc)
+        raise
     callbacks = list(callbacks) + ([Progress()] if verbose and comm.rank == 0 else [])
     for cb in callbacks:
         cb.on_train_begin(net)
@@ -121,7 +126,10 @@ def _join_ranks(net, state: TrainingState, data, comm) -> None:
     state.comm = comm
     if comm.size > 1:
         data.part = (comm.rank, comm.size)
-        comm.broadcast(state.flat_for(net.layers, net.dtype).theta)
+        flat = state.flat_for(net.layers, net.dtype)
+        comm.agree({"layer sizes": [net.layers[0].n_in] + [layer.n_out for layer in net.layers],
+                    "dtype": str(net.dtype), "parameters": flat.theta.size}, "networks")  # else Bcast fails on one
+        comm.broadcast(flat.theta)
 
 
 def _resume_hint(callbacks, state) -> str:
@@ -263,8 +271,9 @@ def train_step(net, optimizer, ws: Workspace, xb, yb, wb, rng, clip_norm, callba
     else:  # a rank without rows in a short last batch adds nothing to the sum
         loss, grads = 0.0, out
         ws.flat.grad[...] = 0
-    factor = mean_factor(wb, m)
-    if share is not None:
+    if share is None:
+        factor = mean_factor(wb, m)
+    else:  # the global batch's mean (a rank may hold none of its rows: m = 0)
         _sum_over_ranks(ws.flat.grad, loss, share, comm)
         factor = 1 / share.total if share.total else 0.0
     if l2:
