@@ -148,6 +148,7 @@ class ParquetSource(Source):
     def _arrays(self, batch, path) -> Chunk:
         """X (rows, features) in the columns' common type (float32 stays float32), or a DataFrame of the features
         for a table; y, where a missing value is refused."""
+        batch.validate(full=True)  # text that is not UTF-8 fails here (as "cannot be read"), not inside pandas
         batch = decimals_as_floats(batch)
         position = {name: i for i, name in enumerate(batch.schema.names)}
         y = batch.column(position[self.target])

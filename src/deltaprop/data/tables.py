@@ -120,7 +120,9 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     try:
         reader = pq.ParquetFile(path)  # the footer only
         check_parquet(path, reader)
-        table = decimals_as_floats(reader.read())
+        table = reader.read()
+        table.validate(full=True)  # text that is not UTF-8 fails here, not later inside pandas
+        table = decimals_as_floats(table)
     except DataError:
         raise
     except Exception as exc:  # pyarrow raises its own ArrowInvalid / OSError family
