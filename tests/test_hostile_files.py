@@ -313,3 +313,18 @@ def test_a_table_of_100000_columns_is_refused_at_its_header(tmp_path):
         out, peak = peak_of(f"({read})({str(tmp_path / 'wide.csv')!r})")
         assert "100001 columns, more than the 10000 a table may have" in out and peak < PEAK_MB, out
         assert time.perf_counter() - start < 30
+
+
+def test_parquet_text_that_is_not_utf8_is_a_data_error(tmp_path):
+    """Found by the Parquet fuzzer: Arrow reads such text unchecked; pandas then raised ArrowException."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"c": ["abcdef", "ghijkl"] * 15, "label": [0, 1] * 15}), tmp_path / "u.parquet",
+                   compression="none", use_dictionary=False)
+    raw = (tmp_path / "u.parquet").read_bytes()
+    (tmp_path / "u.parquet").write_bytes(raw.replace(b"abcdef", b"ab\xff\xfeef"))
+    with pytest.raises(DataError, match=r"u\.parquet: (unreadable|cannot be read).*Invalid UTF8"):
+        dp.data.read_table(tmp_path / "u.parquet")
+    with pytest.raises(DataError, match=r"u\.parquet: (unreadable|cannot be read).*Invalid UTF8"):
+        list(dp.data.stream(str(tmp_path / "u.parquet"), target="label", cache=False).prepare().epoch_chunks([0]))
