@@ -205,3 +205,51 @@ def test_toml_reader_on_toml_like_text(tmp_path, text):
         resolve({"config": str(path)})
     except dp.ConfigError:
         pass
+
+
+def parquet_file(draw) -> bytes:
+    """A small valid Parquet file: numbers, text with gaps, a label; one or two row groups."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    m = draw(st.integers(1, 12))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    table = pa.table({"x": rng.normal(size=m), "c": [None if k % 3 == 0 else "abc"[k % 3] for k in range(m)],
+                      "label": rng.integers(0, 2, m)})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, row_group_size=draw(st.sampled_from([4, 100])),
+                   compression=draw(st.sampled_from(["none", "snappy", "zstd"])))
+    return buffer.getvalue()
+
+
+@FUZZ
+@given(draw=st.data())
+def test_parquet_readers_on_mutated_files(tmp_path, draw):
+    """Mutated Parquet files (footer, page headers, compressed pages): read whole or streamed, a DeltapropError
+    or a table, never another exception."""
+    path = tmp_path / "fuzz.parquet"
+    path.write_bytes(mutate(parquet_file(draw.draw), draw.draw))
+    only_our_errors(lambda p: _read_and_encode(p, "label"), path)
+    only_our_errors(lambda p: list(dp.data.stream(str(p), target="label", cache=False).prepare().epoch_chunks([0])),
+                    path)
+
+
+NAMES = st.text(alphabet=st.sampled_from(list("$\\<>&\"'`*_[](){}^#|~!\n\t =ab") + ["\u2028", "é"]), max_size=12)
+
+
+@FUZZ
+@given(names=st.lists(NAMES, min_size=3, max_size=3), label=NAMES)
+def test_explain_renders_any_names_and_labels(names, label):
+    """Column names and labels of any text: every format renders (no unbalanced TeX from a "$"), Markdown
+    holds no raw HTML, the text shows each name as it is (control characters escaped)."""
+    from deltaprop.explain import render_html, render_markdown, render_text
+
+    rng = np.random.default_rng(0)
+    net = dp.Network([dp.Dense(3, 2, "softmax")], loss="cross_entropy", seed=0)
+    net.fit(rng.normal(size=(4, 3)), np.array([label, label + "!"] * 2), epochs=1, verbose=0)
+    ex = dp.explain(net, np.ones(3), label, feature_names=names)
+    text, md = render_text(ex), render_markdown(ex)
+    render_html(ex)
+    assert "<" not in md and ">" not in md.replace("&gt;", "")
+    shown = ["".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in n) for n in names]
+    assert f"Inputs: {shown[0]} = 1, {shown[1]} = 1, {shown[2]} = 1." in text

@@ -87,12 +87,33 @@ def run_predict(args) -> int:
     out = open(args.output, "w", newline="") if args.output else sys.stdout
     try:
         writer = csv.writer(out)
-        writer.writerow(header)
-        writer.writerows(rows)
+        writer.writerow([spreadsheet_safe(cell) for cell in header])
+        writer.writerows([spreadsheet_safe(cell) for cell in row] for row in rows)
     finally:
         if args.output:
             out.close()
     return 0
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell):
+    """A text cell that a spreadsheet would run as a formula (it starts with = + - @, a tab or a carriage
+    return: OWASP's "CSV injection"), prefixed with a single quote, as OWASP advises; other cells as they are.
+
+    Prefixing, not refusing: the labels came from the user's own training file, and a prediction
+    file that cannot be written helps no one, while the quote shows in any reader that the cell is
+    text. Numbers are never prefixed (a negative prediction stays a number); a text label that
+    merely reads as a number ("-1") is not a formula either.
+    """
+    if not isinstance(cell, str) or not cell.startswith(FORMULA_STARTS):
+        return cell
+    try:
+        float(cell)
+        return cell
+    except ValueError:
+        return "'" + cell
 
 
 def _prediction_inputs(net, path: Path):

@@ -10,9 +10,11 @@ shards). The idea is tf.data's ``cache(filename)`` and Hugging Face datasets' Ar
 
 What it guarantees: the rows, their order and chunking are those the source gives, so
 the weights are the same with and without the cache. A shard is read from the cache only
-when it was written in full; its files' size and modification time are checked every
-time, so a source file that disappears or changes during training is an error naming it,
-as without the cache. The folder is removed when the stream is (or the process ends).
+when it was written in full and its .npy files still have the sizes they were written with
+(one truncated or removed between two fits is forgotten, and the shard decoded again); its
+source files' size and modification time are checked every time, so a source file that
+disappears or changes during training is an error naming it, as without the cache.
+The folder is removed when the stream is (or the process ends).
 What it costs: disk space, the decoded size (rows x features x the dtype's bytes);
 caching stops, with a warning, before it would leave less than KEEP_FREE bytes free,
 and the shards not cached are decoded every epoch as before.
@@ -54,11 +56,32 @@ class DecodedCache:
                               f"{exc.strerror or exc}") from None
         self._remove = weakref.finalize(self, shutil.rmtree, str(self.folder), True)
         self.shards: dict[int, tuple[int, list]] = {}  # shard -> (chunks, [(file, (size, mtime)) of its source])
+        self.sizes: dict[int, list] = {}  # shard -> the byte size of each of its .npy files, as written
         self.stopped = False
         LIVE.add(self)
 
     def __contains__(self, shard: int) -> bool:
-        return shard in self.shards
+        """Whether the shard is cached whole: its .npy files are all there, of the sizes written (one cut or
+        removed since, by a full disk or a cleaner of temporary files, forgets the shard: it is decoded again)."""
+        if shard not in self.shards:
+            return False
+        files = self._files(shard)
+        try:
+            whole = [f.stat().st_size for f in files] == self.sizes[shard]
+        except OSError:
+            whole = False
+        if not whole:
+            self._forget(shard)
+        return whole
+
+    def _files(self, shard: int) -> list[Path]:
+        return [self.folder / f"{shard}-{i}-{part}.npy" for i in range(self.shards[shard][0]) for part in "Xy"]
+
+    def _forget(self, shard: int) -> None:
+        del self.shards[shard]
+        self.sizes.pop(shard, None)
+        for path in self.folder.glob(f"{shard}-*.npy"):
+            path.unlink(missing_ok=True)
 
     def chunks(self, shard: int) -> Iterator[tuple]:
         """The shard's chunks (X, y) as they were first read; its source files checked unchanged."""
@@ -71,7 +94,11 @@ class DecodedCache:
             if now != stamp:
                 raise DataError(f"{path}: the file changed while training (its size or time differs)")
         for i in range(n):
-            yield tuple(np.load(self.folder / f"{shard}-{i}-{part}.npy", allow_pickle=False) for part in "Xy")
+            try:
+                yield tuple(np.load(self.folder / f"{shard}-{i}-{part}.npy", allow_pickle=False) for part in "Xy")
+            except (OSError, ValueError, EOFError) as exc:  # changed in place since its size was checked
+                raise DataError(f"the decoded-shard cache in {self.folder} is damaged ({exc}); train again, or "
+                                "pass cache=False (--stream-cache off)") from None
 
     def record(self, shard: int, files: list[Path], chunks: Iterator[tuple]) -> Iterator[tuple]:
         """``chunks`` passed on, and written; the shard counts as cached only once they have all been."""
@@ -84,6 +111,7 @@ class DecodedCache:
             yield X, y
         if writing:
             self.shards[shard] = (n, stamps)
+            self.sizes[shard] = [f.stat().st_size for f in self._files(shard)]
         else:
             for path in self.folder.glob(f"{shard}-*.npy"):  # a shard cached in part is not used: its disk back
                 path.unlink()

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from .guards import check_parquet, decimals_as_floats, regular_file
 from .idx import TYPES
 from .tables import ReadOptions, csv_arguments, refuse_duplicates
 
@@ -80,6 +81,7 @@ class ParquetSource(Source):
         schema = readers[0].schema_arrow
         for path, reader in zip(self.files, readers, strict=True):
             refuse_duplicates(reader.schema_arrow.names, path)
+            check_parquet(path, reader)
         if target not in schema.names:
             raise DataError(f"{self.files[0]}: no column {target!r} (columns: {', '.join(schema.names)})")
         self.features = [c for c in schema.names if c != target]
@@ -99,7 +101,8 @@ class ParquetSource(Source):
 
     def _open(self, path: Path, pre_buffer: bool = False):
         """The file's reader, its footer (schema, row groups, statistics) read; a clear error for a file that went
-        away or is not Parquet (truncated, foreign)."""
+        away or is not Parquet (truncated, foreign), or is no regular file (a FIFO would block the open)."""
+        regular_file(path)
         try:
             return self.pq.ParquetFile(path, pre_buffer=pre_buffer)
         except FileNotFoundError:
@@ -145,6 +148,8 @@ class ParquetSource(Source):
     def _arrays(self, batch, path) -> Chunk:
         """X (rows, features) in the columns' common type (float32 stays float32), or a DataFrame of the features
         for a table; y, where a missing value is refused."""
+        batch.validate(full=True)  # text that is not UTF-8 fails here (as "cannot be read"), not inside pandas
+        batch = decimals_as_floats(batch)
         position = {name: i for i, name in enumerate(batch.schema.names)}
         y = batch.column(position[self.target])
         if y.null_count:
@@ -167,7 +172,7 @@ class ParquetSource(Source):
 def _arrow_numeric(t) -> bool:
     import pyarrow.types as pt
 
-    return pt.is_integer(t) or pt.is_floating(t) or pt.is_boolean(t)
+    return pt.is_integer(t) or pt.is_floating(t) or pt.is_boolean(t) or pt.is_decimal(t)
 
 
 class NpySource(Source):
@@ -202,6 +207,7 @@ class NpySource(Source):
 
 def _npy_layout(path: Path) -> tuple:
     """(shape, dtype, data offset) from a .npy header, checked against the file's size."""
+    regular_file(path)
     try:
         with open(path, "rb") as f:
             version = np.lib.format.read_magic(f)
@@ -249,6 +255,7 @@ class IdxSource(Source):
 
 def _idx_layout(path: Path) -> tuple:
     """(shape, big-endian dtype, data offset) from an IDX header; compressed files are refused."""
+    regular_file(path)
     try:
         with open(path, "rb") as f:
             head = f.read(4)
@@ -318,11 +325,17 @@ class CsvSource(Source):
             raise DataError(f"{path}: its columns differ from the first shard's {self.features + [self.target]}")
         try:
             with pd.read_csv(path, chunksize=rows, **arguments) as reader:  # closed when reading stops early, too
+                read = 0
                 for frame in reader:
+                    if frame.empty:  # a header-only file: no rows (whose column types would be guesses)
+                        continue
+                    read += len(frame)
                     frame.columns = names
                     if frame[self.target].isna().any():
                         raise DataError(f"{path}: the target column {self.target!r} has missing values")
                     yield frame[self.features], frame[self.target].to_numpy()
+            if not read:
+                raise DataError(f"{path}: the CSV file has a header but no data rows")
         except DataError:
             raise
         except (OSError, ValueError, csv.Error) as exc:

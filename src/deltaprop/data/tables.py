@@ -13,6 +13,7 @@ import hashlib
 import io
 import re
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,10 +21,19 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, DeltapropWarning
+from .guards import (
+    check_cells,
+    check_parquet,
+    check_width,
+    decimals_as_floats,
+    header_sample,
+    read_within_size,
+    regular_file,
+)
 
 DELIMITERS = (",", ";", "\t", "|")
 NA_VALUES = ("", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None", "none", "?", "#N/A", "-nan")
-SAMPLE_BYTES = 1 << 16  # what the sniffing reads of a file
+SAMPLE_BYTES = 1 << 16  # what the sniffing reads of a file after its header line (read whole)
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
 
 
@@ -58,8 +68,11 @@ class ReadOptions:
 def read_table(path, options: ReadOptions | None = None) -> pd.DataFrame:
     """The table in a .csv / .tsv / .txt or .parquet file as a DataFrame (missing cells NaN/None)."""
     path, options = Path(path), options or ReadOptions()
-    if not path.is_file():
+    if not path.exists():
         raise DataError(f"{path}: no such data file")
+    if regular_file(path) == 0:  # also a /proc file, which says 0 bytes and never ends
+        raise DataError(f"{path}: the {'Parquet' if path.suffix.lower() in ('.parquet', '.pq') else 'CSV'} file is "
+                        "empty (0 bytes)")
     if path.suffix.lower() in (".parquet", ".pq"):
         return _read_parquet(path)
     arguments = csv_arguments(path, options)
@@ -88,10 +101,12 @@ def csv_arguments(path: Path, options: ReadOptions) -> dict:
         raise DataError(f"{path}: the CSV file is empty")
     delimiter = options.delimiter or ("\t" if path.suffix.lower() == ".tsv" else sniff_delimiter(sample))
     first_rows = _first_rows(sample, delimiter, path)
+    check_width(path, len(first_rows[0]))
     header = options.header if options.header is not None else has_header(first_rows, path)
     decimal = options.decimal or sniff_decimal(first_rows[1 if header else 0:], delimiter)
     if header:
         refuse_duplicates(first_rows[0], path)
+    check_cells(path, delimiter)
     return {"sep": delimiter, "decimal": decimal, "header": 0 if header else None,
             "na_values": list(NA_VALUES) + list(options.na_values), "keep_default_na": False,
             "skipinitialspace": True, "skip_blank_lines": True, "encoding": "utf-8-sig", "engine": "c",
@@ -104,13 +119,17 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     except ImportError:
         raise DataError(f"{path}: reading Parquet needs pyarrow: pip install \"deltaprop[parquet]\"") from None
     try:
-        table = pq.read_table(path)
+        reader = pq.ParquetFile(path)  # the footer only
+        check_parquet(path, reader)
+        table = reader.read()
+        table.validate(full=True)  # text that is not UTF-8 fails here, not later inside pandas
+        table = decimals_as_floats(table)
+    except DataError:
+        raise
     except Exception as exc:  # pyarrow raises its own ArrowInvalid / OSError family
         raise DataError(f"{path}: unreadable Parquet file ({exc.__class__.__name__}: {exc})") from None
     names = table.column_names
-    duplicated = sorted({n for n in names if names.count(n) > 1})
-    if duplicated:
-        raise DataError(f"{path}: duplicated column name(s) {duplicated}; every column needs its own name")
+    refuse_duplicates(names, path)
     frame = table.to_pandas()
     if frame.shape[0] == 0:
         raise DataError(f"{path}: the Parquet file has no rows")
@@ -118,8 +137,8 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
 
 def _sample(path: Path) -> str:
-    with path.open("rb") as f:
-        raw = f.read(SAMPLE_BYTES)
+    """The file's header line, whole, and about SAMPLE_BYTES of rows after it, as text."""
+    raw = header_sample(path, SAMPLE_BYTES)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -216,7 +235,7 @@ def sniff_decimal(rows: list[list[str]], delimiter: str) -> str:
 
 def refuse_duplicates(names: list[str], path: Path) -> None:
     """Columns are matched by name: a file that names two columns alike is refused, not read as "x", "x.1"."""
-    duplicated = sorted({n for n in names if names.count(n) > 1})
+    duplicated = sorted(name for name, count in Counter(names).items() if count > 1)  # linear: 100,000 names
     if duplicated:
         raise DataError(f"{path}: duplicated column name(s) {duplicated}; every column needs its own name")
 
@@ -224,9 +243,8 @@ def refuse_duplicates(names: list[str], path: Path) -> None:
 def fingerprint(path) -> str:
     """SHA-256 of the file's bytes: a model remembers its data by it, to refuse a changed file."""
     digest = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+    for block in read_within_size(path):  # a regular file, no further than its size: never /proc's endless ones
+        digest.update(block)
     return digest.hexdigest()
 
 

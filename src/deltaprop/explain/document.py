@@ -3,7 +3,10 @@
 Every renderer (terminal, Markdown, HTML) walks the same blocks, so the three
 formats show the same numbers. ``fmt`` is the one number format they all use.
 Titles, headings and sentences hold their math as inline TeX between $...$ (each
-renderer writes it as its kind of math); "eq" blocks are display equations.
+renderer writes it as its kind of math); "eq" blocks are display equations. Text that comes
+from the user (column names, labels) goes in through ``literal``, so that its "$" and "\\" are
+shown as they are and never pair with a dollar elsewhere into math; ``pieces`` splits a text
+block into its text and its math for the renderers.
 """
 
 from __future__ import annotations
@@ -12,11 +15,33 @@ import re
 
 import numpy as np
 
-INLINE = re.compile(r"\$([^$]+)\$")  # $inline TeX$ in titles, headings and sentences
+# a text block, scanned left to right: an escaped \\ or \$ (from ``literal``), $inline TeX$, plain text, a lone char
+_PIECE = re.compile(r"\\([\\$])|\$([^$]+)\$|([^\\$]+)|(.)", re.DOTALL)
 
 MAX_COLS = 6  # vectors and matrices wider than this are shown in part, with their shape
 MAX_ROWS = 4
 MAX_NEURONS = 8  # the drawing shows the first neurons of wider layers, and a count of the rest
+
+
+def literal(text) -> str:
+    """User text (a column name, a label) for a text block: shown as it is in every format. Its "\\" and "$"
+    are escaped (a "$" in two names would otherwise open and close inline math across them), and control
+    characters are written as escapes (a newline in a name would start a Markdown block)."""
+    text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text))
+    return text.replace("\\", "\\\\").replace("$", "\\$")
+
+
+def pieces(content: str) -> list[tuple[bool, str]]:
+    """A text block as (is_math, text) pieces: its $inline TeX$, and its text with the escapes undone."""
+    out: list[tuple[bool, str]] = []
+    for escaped, math, text, lone in _PIECE.findall(content):
+        if math:
+            out.append((True, math))
+        elif out and not out[-1][0]:
+            out[-1] = (False, out[-1][1] + (escaped or text or lone))
+        else:
+            out.append((False, escaped or text or lone))
+    return out
 
 
 def fmt(value: float) -> str:
@@ -55,7 +80,8 @@ def named(values: np.ndarray, names: list | None) -> str:
     """The first entries of a vector with their names, as a sentence ("" without names)."""
     if not names:
         return ""
-    shown = ", ".join(f"{name} = {fmt(v)}" for name, v in zip(names[:MAX_COLS], values[:MAX_COLS], strict=False))
+    pairs = zip(names[:MAX_COLS], values[:MAX_COLS], strict=False)
+    shown = ", ".join(f"{literal(name)} = {fmt(v)}" for name, v in pairs)
     return shown + (f", ... ({len(names)} in all)" if len(names) > MAX_COLS else "")
 
 
@@ -86,7 +112,7 @@ def build(ex) -> list[tuple]:
         blocks.append(("para", f"Inputs: {named(ex.x, ex.feature_names)}."))
     blocks.append(("eq", f"y = {vec(ex.y)}"))
     if ex.target_name:
-        blocks.append(("para", f"The target: {ex.target_name}."))
+        blocks.append(("para", f"The target: {literal(ex.target_name)}."))
     blocks += _forward(ex) + _equation_1(ex) + _equation_2(ex) + _equations_3_4(ex) + _chain(ex)
     return blocks
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html
 
-from .document import INLINE, MAX_NEURONS, build, chain_blocks, fmt
+from .document import MAX_NEURONS, build, chain_blocks, fmt, pieces
 from .svg import edge_path, network_svg
 from .tex import to_mathml, to_mathml_lines
 
@@ -37,8 +37,7 @@ def page(ex) -> str:
 
 def _text(content: str) -> str:
     """Escaped text with its $inline TeX$ as inline MathML."""
-    parts = INLINE.split(content)
-    return "".join(to_mathml(part, display=False) if k % 2 else html.escape(part) for k, part in enumerate(parts))
+    return "".join(to_mathml(part, display=False) if math else html.escape(part) for math, part in pieces(content))
 
 
 def _block(block: tuple) -> str:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from .document import INLINE, build
+import html
+import re
+
+from .document import build, pieces
 from .page import page
 from .tex import to_text
 
@@ -11,7 +14,18 @@ BOLD, CYAN, RESET = "\033[1m", "\033[36m", "\033[0m"
 
 def inline_text(content: str) -> str:
     """A sentence with its $inline TeX$ written as plain text."""
-    return INLINE.sub(lambda m: to_text(m.group(1)), content)
+    return "".join(to_text(part) if math else part for math, part in pieces(content))
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]$|~])")
+
+
+def inline_markdown(content: str) -> str:
+    """A sentence for Markdown: its $inline TeX$ kept as TeX, its text escaped, so that a name or label never
+    becomes HTML (notebooks and many viewers render raw HTML: ``<script>``), a link, emphasis or math:
+    & < > as entities, Markdown's other active characters with a backslash."""
+    return "".join(f"${part}$" if math else _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(part, quote=False))
+                   for math, part in pieces(content))
 
 
 def render_text(ex, color: bool = False) -> str:
@@ -37,11 +51,11 @@ def render_markdown(ex, level: int = 1) -> str:
     lines = []
     for kind, content in build(ex):
         if kind == "title":
-            lines += [f"{'#' * level} {content}", ""]
+            lines += [f"{'#' * level} {inline_markdown(content)}", ""]
         elif kind == "heading":
-            lines += [f"{'#' * (level + 1)} {content}", ""]
+            lines += [f"{'#' * (level + 1)} {inline_markdown(content)}", ""]
         elif kind == "para":
-            lines += [content, ""]
+            lines += [inline_markdown(content), ""]
         elif kind == "eq":
             lines += ["$$", content, "$$", ""]
     return "\n".join(lines)
