@@ -317,3 +317,28 @@ def test_explain_shows_the_raw_sample_and_uses_the_scaled_target(four_models):
     y_scaled = net.pipeline.targets(raw["target"].to_numpy()[:1])[0]
     shown = float(re.search(r"^ *y = \[([^\]]+)\]", out, re.M).group(1))
     assert shown == pytest.approx(y_scaled, rel=1e-5) and abs(raw["target"][0]) > 100 * abs(shown)
+
+
+def test_the_explain_page_names_the_inputs_and_classes_on_the_drawing(four_models, tmp_path):
+    """The drawing says what its numbers stand for: each input neuron's feature, each output neuron's class."""
+    folder, _ = four_models
+    page = tmp_path / "x.html"
+    deltaprop("explain", folder / "table" / "model.safetensors", "--data", folder / "penguins.csv", "--format",
+              "html", "-o", page)
+    svg = page.read_text().split("<svg", 1)[1].split("</svg>", 1)[0]
+    names = re.findall(r'text-anchor="(end|start)">([^<]+)', svg)
+    assert ("end", "length") in names and ("end", "island=Biscoe") in names
+    assert ("start", "Adelie") in names and ("start", "Gentoo") in names
+
+
+def test_a_huge_median_in_a_record_loads_as_a_float_not_a_type_error(four_models, tmp_path):
+    """Issue 28, item 21: a median of 10**300 (checksum recomputed) was a TypeError from isfinite."""
+    folder, inputs = four_models
+    path = _forge_record(folder / "table" / "model.safetensors", tmp_path / "big.safetensors",
+                         lambda r: _median(r, 10**300))
+    net = dp.load(path)
+    assert net.pipeline.table.columns[0].median == 1e300
+    rows = inputs["table"][1].head(3).assign(mass=np.nan)
+    net.predict(inputs["table"][1].head(3))  # present values: answers as before
+    with pytest.raises(dp.DeltapropError):
+        net.predict(rows.assign(length=np.nan))  # the median fills in: out of range, said, not NaN

@@ -52,7 +52,8 @@ def explain(net, x, y, weight: tuple[int, int, int] | None = None, neuron: int =
     result = Explanation([net.layers[0].n_in] + [layer.n_out for layer in net.layers], net.loss_fn.name,
                          X[0], target[0], net.loss(X, y_row), layers, _output_step(net, trace, target, grads),
                          feature_names=[str(n) for n in names] if names is not None and len(names) == X.shape[1]
-                         else None, target_name=_target_name(net, target[0]), raw=raw)
+                         else None, target_name=_target_name(net, target[0]), raw=raw,
+                         output_names=_output_names(net))
     widths = [net.layers[l - 1].n_out for l in range(1, L)]
     if widths and not (isinstance(neuron, int) and 1 <= neuron <= min(widths)):
         raise ConfigError(f"neuron must be in 1..{min(widths)} (neurons are numbered from 1; the hidden layers "
@@ -65,6 +66,17 @@ def explain(net, x, y, weight: tuple[int, int, int] | None = None, neuron: int =
                      for s in layers for i in range(min(s.W.shape[0], MAX_NEURONS))
                      for j in range(min(s.W.shape[1], MAX_NEURONS))}  # every weight the page draws
     return result
+
+
+def _output_names(net) -> list | None:
+    """A classifier's class per output neuron (its class names where the model has them), else None."""
+    if not net.is_classifier or net.classes is None:
+        return None
+    names = net.pipeline.class_names if net.pipeline.class_names and len(net.pipeline.class_names) == len(
+        net.classes) else [str(c) for c in net.classes]
+    if net.layers[-1].n_out == 1:
+        return [f"p({names[-1]})"]
+    return list(names) if len(names) == net.layers[-1].n_out else None
 
 
 def _target_name(net, y: np.ndarray) -> str | None:

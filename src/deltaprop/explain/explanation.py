@@ -100,6 +100,7 @@ class Explanation:
     chain: ChainRule | None = None
     chains: dict = field(default_factory=dict)
     feature_names: list | None = None
+    output_names: list | None = None  # what each output neuron stands for (a classifier's classes)
     raw: list | None = None  # the sample as given, (name, value), before the model's preprocessing made a^0
     target_name: str | None = None  # what y stands for ("class 'virginica'")
     weight_chosen: str | None = None  # why this weight, when explain chose it

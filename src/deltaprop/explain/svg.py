@@ -10,6 +10,7 @@ import numpy as np
 from .document import MAX_NEURONS
 
 COL_GAP, ROW_GAP, RADIUS, MARGIN = 200, 84, 36, 60
+NAME_SPACE, NAME_CHARS = 120, 18  # room beside the input and output neurons for their names
 
 
 def short(value: float) -> str:
@@ -17,14 +18,27 @@ def short(value: float) -> str:
     return f"{float(value) + 0.0:.3g}"
 
 
-def _positions(sizes: list[int]) -> list[list[tuple[float, float]]]:
+def _positions(sizes: list[int], left: float = MARGIN) -> list[list[tuple[float, float]]]:
     tallest = min(max(sizes), MAX_NEURONS)
     cols = []
     for l, n in enumerate(sizes):
         shown = min(n, MAX_NEURONS)
         top = MARGIN + (tallest - shown) * ROW_GAP / 2
-        cols.append([(MARGIN + l * COL_GAP, top + r * ROW_GAP) for r in range(shown)])
+        cols.append([(left + l * COL_GAP, top + r * ROW_GAP) for r in range(shown)])
     return cols
+
+
+def _names(ex, pos) -> list[str]:
+    """The inputs' names left of layer 0 (with the raw value a table model was given), the classes' names
+    right of layer L: what the numbers in the circles stand for."""
+    out = []
+    for names, column, side in ((ex.feature_names, pos[0], -1), (ex.output_names, pos[-1], 1)):
+        for (x, y), name in zip(column, names or [], strict=False):
+            text = name if len(name) <= NAME_CHARS else name[:NAME_CHARS - 1] + "…"
+            out.append(f'<text x="{x + side * (RADIUS + 6)}" y="{y + 4}" font-size="11" '
+                       f'text-anchor="{"end" if side < 0 else "start"}">{html.escape(text)}'
+                       f"<title>{html.escape(name)}</title></text>")
+    return out
 
 
 def edge_path(ex, l: int, i: int, j: int) -> list[str]:
@@ -83,9 +97,10 @@ def _label(x: float, y: float, text: str) -> str:
 
 
 def network_svg(ex) -> str:
-    pos = _positions(ex.sizes)
-    width = 2 * MARGIN + COL_GAP * (len(ex.sizes) - 1)
+    left = MARGIN + (NAME_SPACE if ex.feature_names else 0)
+    pos = _positions(ex.sizes, left)
+    width = left + MARGIN + (NAME_SPACE if ex.output_names else 0) + COL_GAP * (len(ex.sizes) - 1)
     height = 2 * MARGIN + ROW_GAP * (min(max(ex.sizes), MAX_NEURONS) - 1)
-    parts = _edges(ex, pos) + _neurons(ex, pos)
+    parts = _edges(ex, pos) + _neurons(ex, pos) + _names(ex, pos)
     return (f'<svg xmlns="http://www.w3.org/2000/svg" id="network" width="{width}" height="{height}" '
             f'viewBox="0 0 {width} {height}" role="group" aria-label="the network">' + "".join(parts) + "</svg>")

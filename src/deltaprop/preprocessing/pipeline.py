@@ -90,8 +90,23 @@ class Pipeline:
                     stage.transform(part)
                 for column, count in getattr(stage, "unseen", {}).items():
                     unseen[column] = unseen.get(column, 0) + count
-            yield np.ascontiguousarray(part, dtype=dtype)
+            yield self._in_range(part, dtype)
         _warn_unseen(unseen)
+
+    def _in_range(self, part: np.ndarray, dtype) -> np.ndarray:
+        """a^0 in the network's dtype; a value the stages made that the dtype cannot hold (a forged median of
+        1e300 in float32, an input of 1e300 scaled) is refused, naming the input, never cast to inf."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            a0 = np.ascontiguousarray(part, dtype=dtype)
+        bad = ~np.isfinite(a0)
+        if bad.any():
+            row, column = np.argwhere(bad)[0]
+            names = self.feature_names or []
+            name = names[column] if column < len(names) else f"input {column + 1}"
+            raise DataError(f"row {row + 1}: the model's preprocessing makes {name!r} {float(part[row, column]):.3g}, "
+                            f"out of the range the network's {np.dtype(dtype).name} holds; the input or the model's "
+                            "record is out of range")
+        return a0
 
     def inputs(self, X, dtype=np.float64) -> np.ndarray:
         """a^0 for raw inputs X, whole (``encoded``'s parts joined)."""
