@@ -112,7 +112,7 @@ def test_dollars_in_names_do_not_pair_into_math_in_any_format():
 def test_a_model_naming_proc_pagemap_as_its_data_is_refused_at_once(table_model, tmp_path):
     """evaluate without --data hashed /proc/self/pagemap (0 bytes by its size, terabytes when read) for ever."""
     net = dp.load(table_model / "m" / "model.safetensors")
-    net.extra["table"]["path"] = "/proc/self/pagemap"
+    net.pipeline.source["path"] = "/proc/self/pagemap"
     forged = tmp_path / "forged.safetensors"
     net.save(forged)  # a valid file, its checksum recomputed
     result = run_cli("evaluate", forged, timeout=30)

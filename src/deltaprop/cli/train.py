@@ -207,15 +207,16 @@ def fit_pipeline(opts: dict, data, feature_names: list, encoder: TableEncoder | 
 def output_folder(opts: dict, name: str, comm) -> Path:
     """Where the run writes. Runs never overwrite each other: without --out, the first of runs/NAME,
     runs/NAME-2, runs/NAME-3, ... that holds no earlier run (as experiment trackers number runs); an --out
-    that holds a model is refused unless --overwrite; --resume continues in its checkpoint's folder."""
-    if opts["resume"]:
-        return Path(opts["resume"]).parent
+    that holds a model is refused unless --overwrite; --resume without --out continues in its checkpoint's
+    folder."""
     if opts["out"]:
         out = Path(opts["out"])
         if (out / "model.safetensors").exists() and not opts["overwrite"]:
             raise ConfigError(f"{out} already holds a trained model (model.safetensors); pass --overwrite to "
                               "replace it, or choose another --out")
         return out
+    if opts["resume"]:
+        return Path(opts["resume"]).parent
     out, k = Path("runs") / name, 1
     while _holds_a_run(out):
         k += 1
