@@ -14,14 +14,18 @@ from deltaprop.explain import notes_example, render_markdown
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = """# From the notes to the code
 
-The notes (`shared/backprop-notes.md`) derive backpropagation by hand and collapse it to four
-equations. deltaprop computes exactly those four: the loop over the layers in the notes' order
-is `backward()` in [`src/deltaprop/backprop.py`](../src/deltaprop/backprop.py), and a Dense
-layer's own lines of (2)-(4) are `Dense.backward` in
-[`src/deltaprop/layers/dense.py`](../src/deltaprop/layers/dense.py). This page puts the notes and
-the code side by side, then shows every number of the notes' own 2-2-2 example as
-`deltaprop explain` computes it.
+[The derivation](derivation.md) works backpropagation out by hand and collapses it to four
+equations. deltaprop computes exactly those four: the loop over the layers in the derivation's
+order is [`backward()`](reference.md#deltaprop.backprop.backward) in `src/deltaprop/backprop.py`,
+and a Dense layer's own lines of (2)-(4) are `Dense.backward` in `src/deltaprop/layers/dense.py`.
+This page is generated from the source by `python docs/generate.py` (a test fails when it is out
+of date): it quotes each line that computes an equation with its line number, puts the
+derivation and the code side by side, then shows every number of the derivation's 2-2-2 example
+as `deltaprop explain` computes it.
 
+## Each equation's line
+
+{lines}
 ## The four equations, line by line
 
 | notes | the line | shapes |
@@ -38,11 +42,13 @@ input layer (`l = 0`) has no delta: the loop stops at `l = 1`.
 The loop, from line {line} of `backprop.py`:
 
 <!-- code:begin -->
+<!-- no-run: quoted from the source, a fragment of backward() -->
 {code}<!-- code:end -->
 
 A Dense layer's part, from line {dense_line} of `layers/dense.py`:
 
 <!-- dense:begin -->
+<!-- no-run: quoted from the source, a method of Dense -->
 {dense}<!-- dense:end -->
 
 ### The details the four lines rely on
@@ -105,11 +111,36 @@ def dense_lines() -> tuple[int, str]:
     return source[:start].count("\n") + 1, "```python\n" + source[start:end]
 
 
+# (anchor, what the derivation calls it, file under src/deltaprop, a unique piece of the line that computes it)
+EQUATIONS = [
+    ("eq-forward", "$z^l = a^{{l-1}} W^l + b^l$, $a^l = \\sigma(z^l)$", "layers/dense.py", "z = ops.gemm(a_prev, self.W, out=z)"),
+    ("eq-1", "(1) $\\delta^L = \\frac{{\\partial L}}{{\\partial a^L}} \\odot \\sigma'(z^L)$", "backprop.py",
+     "delta[L] = output_delta("),
+    ("eq-2a", "(2), first factor: $\\delta^{{l+1}} (W^{{l+1}})^T$", "layers/dense.py", "return ops.gemm(delta, self.W.T"),
+    ("eq-2b", "(2), times $\\sigma'(z^l)$", "backprop.py", "delta[l - 1] = layers[l - 2].delta("),
+    ("eq-3", "(3) $\\frac{{\\partial L}}{{\\partial W^l}} = (a^{{l-1}})^T \\delta^l$", "layers/dense.py",
+     'grads["W"] = ops.gemm(a_prev.T, delta'),
+    ("eq-4", "(4) $\\frac{{\\partial L}}{{\\partial b^l}} = \\sum_{{\\text{{batch}}}} \\delta^l$", "layers/dense.py",
+     'grads["b"] = ops.batch_sum(delta'),
+]
+
+
+def equation_lines() -> str:
+    """One anchored entry per equation: the file, the line number and the line itself, found in the source."""
+    entries = []
+    for anchor, name, file, piece in EQUATIONS:
+        source = (ROOT / "src" / "deltaprop" / file).read_text(encoding="utf-8").splitlines()
+        (number,) = [i + 1 for i, line in enumerate(source) if piece in line]  # exactly one line holds it
+        entries.append(f'<a id="{anchor}"></a>\n{name.format()}: `src/deltaprop/{file}`, line {number}\n\n'
+                       f"    {source[number - 1].strip()}\n")
+    return "\n".join(entries)
+
+
 def page() -> str:
     line, code = backward_lines()
     dense_line, dense = dense_lines()
     net, x, y = notes_example()
-    return TEMPLATE.format(line=line, code=code + "```\n", dense_line=dense_line, dense=dense + "```\n",
+    return TEMPLATE.format(lines=equation_lines(), line=line, code=code + "```\n", dense_line=dense_line, dense=dense + "```\n",
                            explain=render_markdown(dp.explain(net, x, y), level=3))
 
 
