@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import math
 import os
 import sys
@@ -21,16 +20,14 @@ from ..distributed import clean_up_before_abort, communicator, fingerprint, watc
 from ..errors import ConfigError, DataError, DivergenceError
 from ..layers import Dense
 from ..network import Network, check_memory, load
-from ..plots import plot_confusion, plot_curves, plot_gradient_flow, plot_predicted
+from ..plots import plot_curves
 from ..preprocessing import Pipeline
 from ..schedules import get_schedule
-from ..training import evaluate
-from .common import DATA_HELP, load_data, r_squared, table
+from .common import DATA_HELP, load_data, table
 from .epochs import FOLDS, MIN_VALIDATION_ROWS, auto_epochs, cross_validated_epochs, too_few_to_stop_on
 from .options import AUTO_PATIENCE, DEFAULTS, FEW_CLASSES, MAX_AUTO_CLASSES, resolve
+from .runs import CHECKPOINT, output_folder, run_folder, save_run, summarise, write_plots
 
-CHECKPOINT = "checkpoint.safetensors"
-LOCK = ".deltaprop.lock"
 # copies of the parameters training holds: weights, gradients, the epoch's snapshot, two optimizer slots, and
 # the optimizer's scratch
 TRAINING_COPIES = 6
@@ -204,56 +201,6 @@ def fit_pipeline(opts: dict, data, feature_names: list, encoder: TableEncoder | 
                     list(map(str, feature_names)), list(map(str, data.class_names)) or None)
 
 
-def output_folder(opts: dict, name: str, comm) -> Path:
-    """Where the run writes. Runs never overwrite each other: without --out, the first of runs/NAME,
-    runs/NAME-2, runs/NAME-3, ... that holds no earlier run (as experiment trackers number runs); an --out
-    that holds a model is refused unless --overwrite; --resume without --out continues in its checkpoint's
-    folder."""
-    if opts["out"]:
-        out = Path(opts["out"])
-        if (out / "model.safetensors").exists() and not opts["overwrite"]:
-            raise ConfigError(f"{out} already holds a trained model (model.safetensors); pass --overwrite to "
-                              "replace it, or choose another --out")
-        return out
-    if opts["resume"]:
-        return Path(opts["resume"]).parent
-    out, k = Path("runs") / name, 1
-    while _holds_a_run(out):
-        k += 1
-        out = Path("runs") / f"{name}-{k}"
-    if comm is not None and comm.size > 1:  # rank 0's choice everywhere (the others may look after it made it)
-        out = Path(comm.broadcast_value(str(out)))
-    if k > 1:
-        print(f"note: runs/{name} holds an earlier run; this one writes to {out} (pass --out to choose)")
-    return out
-
-
-def _holds_a_run(folder: Path) -> bool:
-    return folder.exists() and any(p.name != LOCK for p in folder.iterdir()) if folder.is_dir() else folder.exists()
-
-
-@contextlib.contextmanager
-def run_folder(out: Path):
-    """The run's output folder, made if needed and locked for this process while it writes there: a second
-    `deltaprop train` on the same folder is refused (it would delete this run's checkpoint). A folder this
-    run made and left empty (interrupted before its first checkpoint) is removed again; otherwise the empty
-    lock file .deltaprop.lock stays in it."""
-    made = not out.exists()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with open(out / LOCK, "a") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise ConfigError(f"another deltaprop train is writing to {out}; wait for it to finish or "
-                                  "choose another --out") from None
-            yield out
-    finally:  # the lock file stays (removing it would let a waiting run and a new one both lock)
-        if made and out.is_dir() and all(p.name == LOCK for p in out.iterdir()):
-            (out / LOCK).unlink(missing_ok=True)
-            out.rmdir()
-
-
 def is_shards(spec) -> bool:
     """--data names shards to stream: a glob, or a folder of Parquet or CSV files."""
     spec = str(spec)
@@ -351,13 +298,6 @@ def train(net, opts: dict, X_train, y_train, out: Path, comm=None):
     return history, time.perf_counter() - started, flow, stopper
 
 
-def save_run(net, history, out: Path) -> None:
-    """The trained model and its history into the run folder; the checkpoint, now superseded, removed."""
-    net.save(out / "model.safetensors")
-    (out / CHECKPOINT).unlink(missing_ok=True)
-    write_history(history, out / "history.csv")
-
-
 def unseen_notes(encoder: TableEncoder) -> list[str]:
     """One note per column whose test rows hold categories the training rows lack."""
     return [f"column {name!r}: {count} test row(s) hold a category never seen in training (encoded as all zeros)"
@@ -445,50 +385,3 @@ def make_schedule(opts: dict):
                         **({"epochs": opts["epochs"]} if name == "cosine" else {}))
 
 
-def write_history(history, path: Path) -> None:
-    keys = list(history.history)
-    lines = [",".join(["epoch"] + keys)]
-    for i, epoch in enumerate(history.epoch):
-        lines.append(",".join([str(epoch + 1)] + [repr(float(history[k][i])) for k in keys]))
-    path.write_text("\n".join(lines) + "\n")
-
-
-def summarise(net, history, X_test, y_test, seconds: float, stopper=None) -> float:
-    """Print which epoch's weights were kept (and whether training stopped early), then the summary table of
-    that epoch's losses and the test figures of the model saved; returns the test loss."""
-    kept = len(history) - 1  # the last epoch, unless early stopping restored a better one
-    if stopper is not None and stopper.best_epoch is not None:
-        kept = stopper.best_epoch
-        stopped = stopper.wait >= stopper.patience
-        print(f"\n{'stopped early after' if stopped else 'trained'} {len(history)} epochs; kept the weights of "
-              f"epoch {kept + 1}, whose validation loss {history['val_loss'][kept]:.4f} was the lowest")
-    test = evaluate(net, X_test, y_test)
-    header = ["epoch kept / trained", "train loss", "val loss", "test loss"] + (["test accuracy"] if net.is_classifier
-                                                                                 else ["test R^2"])
-    row = [f"{kept + 1} / {len(history)}", f"{history['loss'][kept]:.4f}",
-           f"{history['val_loss'][kept]:.4f}" if "val_loss" in history else "-", f"{test['loss']:.4f}"]
-    if net.is_classifier:
-        row.append(f"{test['accuracy']:.4f}")
-    else:
-        row.append(f"{r_squared(net.output(X_test), y_test):.4f}")
-    print("\n" + table([row + [f"{seconds:.1f} s"]], header + ["time"]))
-    return test["loss"]
-
-
-def write_plots(net, history, X_test, y_test, out: Path, flow=None) -> None:
-    """loss.png (accuracy.png), gradient-flow.png with --plots, and the test set's confusion matrix or predicted
-    against actual values."""
-    plot_curves(history, out, "loss" if net.is_classifier or net.pipeline.target is None else
-                f"{net.loss_fn.name} on standardized targets")
-    if flow is not None:
-        plot_gradient_flow(flow, out / "gradient-flow.png")
-    if not net.is_classifier:  # in the target's units (training saw them standardized)
-        predicted, actual = net.decide(net.output(X_test)), net.pipeline.outputs(np.asarray(y_test))
-        plot_predicted(predicted, actual, out / "predicted.png")
-    if net.is_classifier:
-        from sklearn.metrics import confusion_matrix
-
-        matrix = confusion_matrix(y_test, net.decide(net.output(X_test)), labels=net.classes)
-        names = net.pipeline.class_names or list(net.classes)
-        plot_confusion(matrix, names if len(names) == len(net.classes) else list(net.classes),
-                       out / "confusion.png")
