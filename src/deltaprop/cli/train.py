@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import optimizers
 from ..callbacks import EarlyStopping, GradientFlow, ModelCheckpoint
-from ..data import ReadOptions, Scaler, Stream, TableEncoder, stream
+from ..data import ReadOptions, RobustScaler, Scaler, Stream, TableEncoder, feature_scaler, stream
 from ..data.cache import remove_caches
 from ..distributed import clean_up_before_abort, communicator, fingerprint, watch_interrupts
 from ..errors import ConfigError, DataError, DivergenceError
@@ -81,8 +81,9 @@ def add_parser(sub) -> None:
                                                 f"{AUTO_PATIENCE} when --epochs is not given and the validation "
                                                 "split has enough rows, else 0: off)")
     p.add_argument("--clip-norm", type=float, help="clip the global gradient norm to this value")
-    p.add_argument("--scaling", help="feature scaling fitted on training data: standard, minmax, none (default "
-                                     "standard)")
+    p.add_argument("--scaling", help="feature scaling fitted on training data: standard, minmax, none, or robust "
+                                     "(median and IQR, then a smooth clip to +-3: outliers cannot drive the output; "
+                                     "a quantity's target by median and IQR) (default standard)")
     p.add_argument("--shuffle-buffer", type=int, help="rows of the shuffle buffer when --data names shards (a "
                                                       "glob or folder of Parquet/CSV files; default: 256 MB of rows)")
     p.add_argument("--stream-cache", help="where shards of Parquet/CSV keep their decoded copy, read by every epoch "
@@ -192,14 +193,16 @@ def choose_epochs(opts: dict, X_train, y_train, labels, comm) -> None:
 def fit_pipeline(opts: dict, data, feature_names: list, encoder: TableEncoder | None, classifier: bool) -> Pipeline:
     """The model's preprocessing, fitted on the training rows: the table's encoder (already fitted, when the
     data is a table), the feature scaling of --scaling (0/1 inputs of a table left as they are), and for a
-    quantity the target's standardization (an output of 1e5 would take ages to reach)."""
-    scaler = Scaler(opts["scaling"]).fit(data.X_train)
+    quantity the target's scaling (an output of 1e5 would take ages to reach): standardized, or with --scaling
+    robust by median and IQR without the clip, which has no inverse beyond its bound (see data/robust.py)."""
+    scaler = feature_scaler(opts["scaling"]).fit(data.X_train)
     if encoder is not None:
         scaler.leave(encoder.binary_outputs)
     target = None
     if not classifier:
         y = np.asarray(data.y_train, dtype=np.float64)
-        target = Scaler("standard").fit(y.reshape(len(y), -1))
+        target = (RobustScaler(clip=False) if opts["scaling"] == "robust" else Scaler("standard"))
+        target.fit(y.reshape(len(y), -1))
     return Pipeline(([encoder] if encoder is not None else []) + [scaler], target,
                     list(map(str, feature_names)), list(map(str, data.class_names)) or None)
 
@@ -267,6 +270,9 @@ def train_streamed(opts: dict, comm) -> int:
     rank 0 of a job; every rank reads its own shards)."""
     if not opts["target"]:
         raise ConfigError("training from shards needs --target, the label column's name")
+    if opts["scaling"] == "robust":
+        raise ConfigError("--scaling robust takes medians and quartiles of all training rows, which shards streamed "
+                          "in one pass do not give; use standard, minmax or none")
     encoder = TableEncoder(opts["categorical"], opts["numeric"], opts["drop"])
     read = ReadOptions(opts["delimiter"], opts["decimal"], opts["na_values"], opts["header"])  # as predict will
     data = stream(opts["data"], target=opts["target"], scaling=opts["scaling"], shuffle_buffer=opts["shuffle_buffer"],
