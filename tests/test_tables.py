@@ -210,8 +210,8 @@ def test_zero_epochs_is_refused_before_anything_is_written(tmp_path):
 def test_auto_epochs_give_a_small_table_enough_steps():
     """Without --epochs: 4000 steps (30 to 1000 epochs) and early stopping on the validation loss; 30
     epochs of a 300-row table were 270 steps, too few to fit it."""
-    from deltaprop.cli.options import DEFAULTS
     from deltaprop.cli.epochs import auto_epochs
+    from deltaprop.cli.options import DEFAULTS
 
     assert auto_epochs(DEFAULTS, 300) == (445, 20)  # ceil(270 / 32) = 9 batches per epoch
     assert auto_epochs(DEFAULTS, 60000) == (30, 20)

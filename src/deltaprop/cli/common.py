@@ -45,6 +45,10 @@ def model_test_data(net, data_dir: str | None = None) -> tuple:
     """The held-out test rows of the data ``net`` was trained on, raw as ``net.predict`` takes them (a
     table's rows, or unscaled X), and their targets."""
     source = net.pipeline.source
+    if source.get("test_size") == 0:
+        raise DataError(f"this model was trained on all rows of {source.get('path', source.get('data'))} "
+                        "(--test-size 0): it has no held-out test rows; pass other data with --data, e.g. "
+                        "deltaprop evaluate MODEL --data OTHER.csv")
     if source.get("streamed"):
         raise DataError(f"this model was trained on shards streamed from {source.get('data')}, which hold no "
                         "test split; pass --data to score a file")

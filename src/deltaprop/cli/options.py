@@ -95,8 +95,9 @@ def resolve(cli: dict) -> dict:
     opts["header"] = header_option(opts["header"])
     if opts["delimiter"] == "tab":
         opts["delimiter"] = "\t"
-    if not 0 < opts["test_size"] < 1:
-        raise ConfigError(f"test_size must be in (0, 1), got {opts['test_size']}")
+    if not 0 <= opts["test_size"] < 1:
+        raise ConfigError(f"test_size must be in [0, 1) (0: no test split, train on all rows), got "
+                          f"{opts['test_size']}")
     if opts["task"] not in TASKS:
         raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {opts['task']!r}")
     return opts

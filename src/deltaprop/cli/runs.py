@@ -92,17 +92,21 @@ def summarise(net, history, X_test, y_test, seconds: float, stopper=None) -> flo
         stopped = stopper.wait >= stopper.patience
         print(f"\n{'stopped early after' if stopped else 'trained'} {len(history)} epochs; kept the weights of "
               f"epoch {kept + 1}, whose validation loss {history['val_loss'][kept]:.4f} was the lowest")
-    test = evaluate(net, X_test, y_test)
+    held_out = len(y_test) > 0  # --test-size 0: none
+    test = evaluate(net, X_test, y_test) if held_out else {"loss": history["loss"][kept]}
     header = ["epoch kept / trained", "train loss", "val loss", "test loss"] + (["test accuracy"] if net.is_classifier
                                                                                  else ["test R^2"])
     row = [f"{kept + 1} / {len(history)}", f"{history['loss'][kept]:.4f}",
-           f"{history['val_loss'][kept]:.4f}" if "val_loss" in history else "-", f"{test['loss']:.4f}"]
-    if net.is_classifier:
+           f"{history['val_loss'][kept]:.4f}" if "val_loss" in history else "-",
+           f"{test['loss']:.4f}" if held_out else "-"]
+    if not held_out:
+        row.append("-")
+    elif net.is_classifier:
         row.append(f"{test['accuracy']:.4f}")
     else:
         row.append(f"{r_squared(net.output(X_test), y_test):.4f}")
     print("\n" + table([row + [f"{seconds:.1f} s"]], header + ["time"]))
-    return test["loss"]
+    return test["loss"]  # (the training loss where there is no test split)
 
 
 def write_plots(net, history, X_test, y_test, out: Path, flow=None) -> None:
@@ -112,6 +116,8 @@ def write_plots(net, history, X_test, y_test, out: Path, flow=None) -> None:
                 f"{net.loss_fn.name} on standardized targets")
     if flow is not None:
         plot_gradient_flow(flow, out / "gradient-flow.png")
+    if len(y_test) == 0:  # no test split: nothing to plot against
+        return
     if not net.is_classifier:  # in the target's units (training saw them standardized)
         predicted, actual = net.decide(net.output(X_test)), net.pipeline.outputs(np.asarray(y_test))
         plot_predicted(predicted, actual, out / "predicted.png")

@@ -95,9 +95,12 @@ def target_column(names: list, target, path) -> str:
 
 
 def split_rows(y: np.ndarray, test_size: float, seed: int, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Training and test row indices: ``test_size`` held out, stratified when every class has 2+ rows."""
+    """Training and test row indices: ``test_size`` held out, stratified when every class has 2+ rows;
+    test size 0: every row trains, none is held out."""
     from sklearn.model_selection import train_test_split
 
+    if test_size == 0:
+        return np.arange(len(y)), np.arange(0)
     if len(y) < 4:
         raise DataError(f"{name}: {len(y)} rows are too few to split into training and test data")
     labels = y.dtype.kind in "iuUSOb"

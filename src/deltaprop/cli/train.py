@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import optimizers
 from ..callbacks import EarlyStopping, GradientFlow, ModelCheckpoint
-from ..data import ReadOptions, Scaler, Stream, TableEncoder, stream
+from ..data import ReadOptions, RobustScaler, Scaler, Stream, TableEncoder, feature_scaler, stream
 from ..data.cache import remove_caches
 from ..distributed import clean_up_before_abort, communicator, fingerprint, watch_interrupts
 from ..errors import ConfigError, DataError, DivergenceError
@@ -43,7 +43,8 @@ def add_parser(sub) -> None:
     p.add_argument("--data-dir", help="folder of the IDX files of fashion-mnist / mnist "
                                       "(default /usr/share/datasets/NAME)")
     p.add_argument("--target", help="CSV target column, by name or 0-based index (default: the last column)")
-    p.add_argument("--test-size", type=float, help="fraction held out for testing (default 0.25)")
+    p.add_argument("--test-size", type=float, help="fraction held out for testing (default 0.25; 0: train on all "
+                                                   "rows and score other data with evaluate --data)")
     p.add_argument("--categorical", help="table columns to one-hot encode, comma-separated (default: text columns)")
     p.add_argument("--numeric", help="table columns to read as numbers, comma-separated (default: number columns)")
     p.add_argument("--drop", help="table columns to leave out, comma-separated")
@@ -78,8 +79,9 @@ def add_parser(sub) -> None:
                                                 f"{AUTO_PATIENCE} when --epochs is not given and the validation "
                                                 "split has enough rows, else 0: off)")
     p.add_argument("--clip-norm", type=float, help="clip the global gradient norm to this value")
-    p.add_argument("--scaling", help="feature scaling fitted on training data: standard, minmax, none (default "
-                                     "standard)")
+    p.add_argument("--scaling", help="feature scaling fitted on training data: standard, minmax, none, or robust "
+                                     "(median and IQR, then a smooth clip to +-3: outliers cannot drive the output; "
+                                     "a quantity's target by median and IQR) (default standard)")
     p.add_argument("--shuffle-buffer", type=int, help="rows of the shuffle buffer when --data names shards (a "
                                                       "glob or folder of Parquet/CSV files; default: 256 MB of rows)")
     p.add_argument("--stream-cache", help="where shards of Parquet/CSV keep their decoded copy, read by every epoch "
@@ -161,6 +163,9 @@ def train_run(opts: dict, comm) -> int:
     if not np.isfinite(test):
         raise DivergenceError(f"the test loss is {test}: the trained model's outputs overflow on the test data")
     print(f"\nwrote {out / 'model.safetensors'}" + ("" if opts["no_plots"] else f" and plots in {out}/"))
+    if len(y_test) == 0:
+        print(f"no test split (--test-size 0): the model trained on all {len(y_train)} rows and has no test score; "
+              f"score it on other data with: deltaprop evaluate {out / 'model.safetensors'} --data OTHER.csv")
     return 0
 
 
@@ -189,14 +194,16 @@ def choose_epochs(opts: dict, X_train, y_train, labels, comm) -> None:
 def fit_pipeline(opts: dict, data, feature_names: list, encoder: TableEncoder | None, classifier: bool) -> Pipeline:
     """The model's preprocessing, fitted on the training rows: the table's encoder (already fitted, when the
     data is a table), the feature scaling of --scaling (0/1 inputs of a table left as they are), and for a
-    quantity the target's standardization (an output of 1e5 would take ages to reach)."""
-    scaler = Scaler(opts["scaling"]).fit(data.X_train)
+    quantity the target's scaling (an output of 1e5 would take ages to reach): standardized, or with --scaling
+    robust by median and IQR without the clip, which has no inverse beyond its bound (see data/robust.py)."""
+    scaler = feature_scaler(opts["scaling"]).fit(data.X_train)
     if encoder is not None:
         scaler.leave(encoder.binary_outputs)
     target = None
     if not classifier:
         y = np.asarray(data.y_train, dtype=np.float64)
-        target = Scaler("standard").fit(y.reshape(len(y), -1))
+        target = (RobustScaler(clip=False) if opts["scaling"] == "robust" else Scaler("standard"))
+        target.fit(y.reshape(len(y), -1))
     return Pipeline(([encoder] if encoder is not None else []) + [scaler], target,
                     list(map(str, feature_names)), list(map(str, data.class_names)) or None)
 
@@ -215,6 +222,9 @@ def train_streamed(opts: dict, comm) -> int:
     rank 0 of a job; every rank reads its own shards)."""
     if not opts["target"]:
         raise ConfigError("training from shards needs --target, the label column's name")
+    if opts["scaling"] == "robust":
+        raise ConfigError("--scaling robust takes medians and quartiles of all training rows, which shards streamed "
+                          "in one pass do not give; use standard, minmax or none")
     encoder = TableEncoder(opts["categorical"], opts["numeric"], opts["drop"])
     read = ReadOptions(opts["delimiter"], opts["decimal"], opts["na_values"], opts["header"])  # as predict will
     data = stream(opts["data"], target=opts["target"], scaling=opts["scaling"], shuffle_buffer=opts["shuffle_buffer"],
@@ -383,5 +393,3 @@ def make_schedule(opts: dict):
     name = opts["schedule"]
     return get_schedule(None if name in (None, "constant") else name,
                         **({"epochs": opts["epochs"]} if name == "cosine" else {}))
-
-

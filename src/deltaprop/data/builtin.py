@@ -44,6 +44,9 @@ def _sklearn(name: str, test_size: float, seed: int) -> Dataset:
     from sklearn.model_selection import train_test_split
 
     bunch = getattr(sklearn.datasets, f"load_{name}")()
+    if test_size == 0:  # every row trains (--test-size 0), none is held out
+        return Dataset(name, bunch.data, bunch.target, bunch.data[:0], bunch.target[:0],
+                       [str(c) for c in bunch.target_names])
     try:
         X_train, X_test, y_train, y_test = train_test_split(
             bunch.data, bunch.target, test_size=test_size, random_state=seed, stratify=bunch.target)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.robust import RobustScaler
 from ..errors import ConfigError
 from ..io import atomic_write, checksum, named_tensors
 from ..layers import Dense
@@ -161,7 +162,20 @@ def _scaled(net, graph: Graph, x: str) -> str:
         shift = graph.const("shift", np.asarray(scaler.shift, dtype=dtype))
         x = graph.add("Div", [graph.add("Sub", [x, shift]), graph.const("scale", np.asarray(scaler.scale, dtype))],
                       hint="scaled")
+        if isinstance(scaler, RobustScaler) and scaler.clip.any():
+            x = _smooth_clip(graph, x, scaler, dtype)
     return x
+
+
+def _smooth_clip(graph: Graph, x: str, scaler, dtype) -> str:
+    """The robust stage's clip on its clipped columns (Where picks them): B t / sqrt(1 + t^2), t = x / B, with t
+    first held within +-1e8 so that t^2 never overflows (past 1e8 the quotient is +-1 in float64 already)."""
+    bound = graph.const("bound", np.array(scaler.bound, dtype))
+    t = graph.add("Clip", [graph.add("Div", [x, bound]), graph.const("low", np.array(-1e8, dtype)),
+                           graph.const("high", np.array(1e8, dtype))])
+    root = graph.add("Sqrt", [graph.add("Add", [graph.const("one", np.array(1.0, dtype)), graph.add("Mul", [t, t])])])
+    clipped = graph.add("Mul", [graph.add("Div", [t, root]), bound])
+    return graph.add("Where", [graph.const("clip", scaler.clip.reshape(1, -1)), clipped, x], hint="clipped")
 
 
 def _heads(net, graph: Graph, a_L: str) -> list:

@@ -125,13 +125,13 @@ class Pipeline:
         if self.target is None or y is None:
             return y
         y = np.asarray(y, dtype=np.float64)
-        return self.target.transform(y.reshape(len(y), -1)).reshape(y.shape)
+        return self.target.transform(_columns(y)).reshape(y.shape)
 
     def outputs(self, a_L: np.ndarray) -> np.ndarray:
         """A regressor's a^L back in the target's units (the inverse of ``targets``)."""
         if self.target is None:
             return a_L
-        return self.target.inverse_transform(a_L.reshape(len(a_L), -1)).reshape(a_L.shape)
+        return self.target.inverse_transform(_columns(a_L)).reshape(a_L.shape)
 
     def describe(self) -> list[str]:
         """One line per stage, for ``deltaprop info`` and the summary."""
@@ -144,6 +144,11 @@ class Pipeline:
         if self.target is not None:
             lines.append(f"target scaling: {self.target.kind} (predictions in the target's units)")
         return lines
+
+
+def _columns(y: np.ndarray) -> np.ndarray:
+    """y as (m, k) columns: a vector as one column (also of no rows, which reshape(0, -1) cannot size)."""
+    return y.reshape(-1, 1) if y.ndim == 1 else y.reshape(y.shape[0], -1)
 
 
 def _warn_unseen(unseen: dict) -> None:

@@ -1,8 +1,8 @@
 """The preprocessing record of a model file: the one place that writes and reads it, checked like the layers.
 
     {"version": 1,
-     "stages": [{"stage": "table", "config": {...}}, {"stage": "scaler", "config": {...}}],
-     "target": {"stage": "scaler", "config": {...}} or null,
+     "stages": [{"stage": "table", "config": {...}}, {"stage": "scaler" or "robust", "config": {...}}],
+     "target": {"stage": "scaler" or "robust", "config": {...}} or null,
      "feature_names": [...] or null, "class_names": [...] or null,
      "source": {"data": ..., "target": ..., "read": {...}, "path": ..., "sha256": ..., "seed": ...,
                 "test_size": ..., "streamed": ...}}
@@ -18,13 +18,15 @@ from __future__ import annotations
 import math
 
 from ..data.columns import TableEncoder
+from ..data.robust import RobustScaler
 from ..data.scaling import Scaler
 from ..data.tables import ReadOptions
 from ..errors import DeltapropError, ModelFileError
 from .pipeline import Pipeline
 
 VERSION = 1
-STAGES = {"table": TableEncoder, "scaler": Scaler}  # each kind: to_config() and from_config(config)
+# each kind: to_config() and from_config(config)
+STAGES = {"table": TableEncoder, "scaler": Scaler, "robust": RobustScaler}
 MAX_STAGES = 16
 MAX_NAME = 10_000  # characters of a column or class name
 LEGACY_KEYS = ("table", "scaler", "target_scaler", "feature_names", "class_names", "data", "target", "streamed")
@@ -41,7 +43,7 @@ def to_record(pipeline: Pipeline) -> dict:
 
 
 def _stage_record(stage) -> dict:
-    kind = next(name for name, cls in STAGES.items() if isinstance(stage, cls))
+    kind = next(name for name, cls in STAGES.items() if type(stage) is cls)  # (a RobustScaler is a Scaler too)
     return {"stage": kind, "config": stage.to_config()}
 
 
@@ -60,6 +62,8 @@ def from_record(record, n_in: int, n_out: int, path) -> Pipeline:
     target = record.get("target")
     pipeline.target = None if target is None else _stage(target, path)
     _need(pipeline.target is None or isinstance(pipeline.target, Scaler), path, "the target stage must be a scaler")
+    _need(not isinstance(pipeline.target, RobustScaler) or not pipeline.target.clip.any(), path,
+          "the target's robust stage must not clip (the clip has no inverse beyond its bound)")
     pipeline.feature_names = _names(record.get("feature_names"), "feature_names", path)
     pipeline.class_names = _names(record.get("class_names"), "class_names", path)
     pipeline.source = _source(record.get("source", {}), path)
@@ -74,7 +78,7 @@ def _stage(entry, path):
     try:
         return STAGES[entry["stage"]].from_config(entry["config"])
     except DeltapropError as exc:
-        raise ModelFileError(f"{path}: invalid preprocessing record: {exc}") from None
+        raise ModelFileError(f"{path}: invalid preprocessing record: the {entry['stage']} stage: {exc}") from None
 
 
 def _names(names, key: str, path):
