@@ -123,11 +123,13 @@ class TableEncoder:
     def _fit_column(self, name: str, series: pd.Series, rows: np.ndarray | None = None) -> Column:
         missing = int(series.isna().sum())
         if name in self.categorical or (name not in self.numeric and _is_text(series) and not _is_bool(series)):
-            counts = _labels(series).value_counts()
+            labels = _labels(series)
+            counts = labels.value_counts()
             if counts.empty:
                 raise DataError(f"column {name!r} (given as categorical) has no values")
             ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:self.max_categories]
-            return Column(name, "categorical", categories=sorted(c for c, _ in ranked), missing_level=missing > 0)
+            return Column(name, "categorical", categories=sorted(c for c, _ in ranked),
+                          missing_level=bool(labels.isna().any()))
         kind = "boolean" if _is_bool(series) else "numeric"
         values = _numbers(series, name, rows)
         present = values[~np.isnan(values)]
@@ -251,14 +253,15 @@ def _is_text(series: pd.Series) -> bool:
 
 
 def _labels(series: pd.Series) -> pd.Series:
-    """Category labels as strings (None where missing); whole-number floats written as integers, so a
-    column read as 3 in one file and 3.0 in another (it had a gap) names the same category."""
+    """Category labels as strings, stripped (None where missing, or empty once stripped: what the ONNX graph
+    takes as missing); whole-number floats written as integers, so a column read as 3 in one file and 3.0 in
+    another (it had a gap) names the same category."""
     def label(v):
         if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
             return None
         if isinstance(v, (float, np.floating)) and float(v).is_integer():
             return str(int(v))
-        return str(v).strip()
+        return str(v).strip() or None
 
     return series.map(label).astype(object)
 
