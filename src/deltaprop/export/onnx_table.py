@@ -13,6 +13,8 @@ import sys
 
 import numpy as np
 
+from ..errors import ConfigError
+
 try:
     from onnx import TensorProto, helper
 except ImportError:  # onnx.py says so when the export is asked for
@@ -21,6 +23,7 @@ except ImportError:  # onnx.py says so when the export is asked for
 _SPACE = "".join(chr(i) for i in range(sys.maxunicode + 1) if chr(i).isspace())
 WS = "[" + "".join(f"\\x{{{ord(ch):x}}}" for ch in _SPACE) + "]"  # what str.strip() removes, as an RE2 class
 NEVER = r"[^\x00-\x{10FFFF}]"  # matches no string
+MAX_CATEGORIES = 100_000  # a graph of a forged model's million categories would take gigabytes to build
 
 
 def escaped(text: str) -> str:
@@ -37,6 +40,10 @@ def category_pattern(category: str) -> str:
 
 def inputs(encoder, graph) -> tuple[list, str]:
     """The graph inputs (one per column) and the name of the encoded (m, n) matrix, in double."""
+    total = sum(len(c.categories) for c in encoder.columns if c.kind == "categorical")
+    if total > MAX_CATEGORIES:
+        raise ConfigError(f"the table's columns hold {total} categories; the ONNX export takes at most "
+                          f"{MAX_CATEGORIES} (two nodes each)")
     values, blocks = [], []
     for column in encoder.columns:
         text = column.kind == "categorical"
