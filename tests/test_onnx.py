@@ -76,7 +76,7 @@ def test_cli_trained_model_with_feature_scaling(folder):
     assert (out["label"] == net.predict(X)).all() and close(out["probabilities"], net.predict_proba(X), "float32")
     meta = {p.key: p.value for p in model.metadata_props}
     assert meta["deltaprop_version"] == dp.__version__ and json.loads(meta["classes"]) == list(range(10))
-    assert len(meta["source_sha256"]) == 64 and meta["opset"] == "19"
+    assert len(meta["source_sha256"]) == 64 and meta["opset"] == "20"
 
 
 def test_regressor_outputs_are_in_the_targets_units(folder):

@@ -47,6 +47,12 @@ class Column:
     categories: list = field(default_factory=list)
     missing_level: bool = False
 
+    def width(self) -> int:
+        """How many network inputs this column becomes (``len(outputs())`` without building the names)."""
+        if self.kind == "categorical":
+            return len(self.categories) + bool(self.missing_level)
+        return 1 + bool(self.indicator)
+
     def outputs(self) -> list[str]:
         """The names of the network inputs this column becomes."""
         if self.kind == "categorical":
@@ -64,6 +70,7 @@ class TableEncoder:
         self.columns: list[Column] = []
         self.dropped: list[tuple[str, str]] = []  # (name, why)
         self.unseen: dict[str, int] = {}  # rows per column whose category training never saw (last transform)
+        self._indexes: dict[str, tuple] = {}  # name -> (categories, their pd.Index): hashed once, not per part
 
     # --- fitting --------------------------------------------------------------
     def fit(self, table, target: str | None = None, rows: np.ndarray | None = None,
@@ -123,11 +130,13 @@ class TableEncoder:
     def _fit_column(self, name: str, series: pd.Series, rows: np.ndarray | None = None) -> Column:
         missing = int(series.isna().sum())
         if name in self.categorical or (name not in self.numeric and _is_text(series) and not _is_bool(series)):
-            counts = _labels(series).value_counts()
+            labels = _labels(series)
+            counts = labels.value_counts()
             if counts.empty:
                 raise DataError(f"column {name!r} (given as categorical) has no values")
             ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:self.max_categories]
-            return Column(name, "categorical", categories=sorted(c for c, _ in ranked), missing_level=missing > 0)
+            return Column(name, "categorical", categories=sorted(c for c, _ in ranked),
+                          missing_level=bool(labels.isna().any()))
         kind = "boolean" if _is_bool(series) else "numeric"
         values = _numbers(series, name, rows)
         present = values[~np.isnan(values)]
@@ -152,9 +161,9 @@ class TableEncoder:
             raise DataError(f"the table has more than one column named {column.name!r}")
         if column.kind == "categorical":
             labels = _labels(series)
-            codes = pd.Index(column.categories, dtype=object).get_indexer(labels)  # -1: missing or unseen
+            codes = self._index(column).get_indexer(labels)  # -1: missing or unseen
             absent = labels.isna().to_numpy()
-            out = np.zeros((len(series), len(column.outputs())))
+            out = np.zeros((len(series), column.width()))
             known = codes >= 0
             out[np.flatnonzero(known), codes[known]] = 1.0
             if column.missing_level:
@@ -168,13 +177,21 @@ class TableEncoder:
         filled = np.where(absent, column.median, values)
         return np.column_stack([filled, absent]) if column.indicator else filled[:, None]
 
+    def _index(self, column: Column) -> pd.Index:
+        """The column's categories as a pd.Index, built (and hashed) once: a table is encoded a part at a time,
+        and rebuilding an index of many categories per part would cost time in proportion to parts x categories."""
+        cached = self._indexes.get(column.name)
+        if cached is None or cached[0] is not column.categories:
+            cached = self._indexes[column.name] = (column.categories, pd.Index(column.categories, dtype=object))
+        return cached[1]
+
     @property
     def binary_outputs(self) -> list[int]:
         """Indices of the 0/1 inputs (one-hot columns, missing indicators, booleans): feature scaling
         leaves them as they are, so a rare category does not become a large input."""
         indices, k = [], 0
         for c in self.columns:
-            n = len(c.outputs())
+            n = c.width()
             if c.kind != "numeric":
                 indices += range(k, k + n)
             elif c.indicator:
@@ -251,14 +268,15 @@ def _is_text(series: pd.Series) -> bool:
 
 
 def _labels(series: pd.Series) -> pd.Series:
-    """Category labels as strings (None where missing); whole-number floats written as integers, so a
-    column read as 3 in one file and 3.0 in another (it had a gap) names the same category."""
+    """Category labels as strings, stripped (None where missing, or empty once stripped: what the ONNX graph
+    takes as missing); whole-number floats written as integers, so a column read as 3 in one file and 3.0 in
+    another (it had a gap) names the same category."""
     def label(v):
         if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
             return None
         if isinstance(v, (float, np.floating)) and float(v).is_integer():
             return str(int(v))
-        return str(v).strip()
+        return str(v).strip() or None
 
     return series.map(label).astype(object)
 

@@ -2,12 +2,23 @@
 
 The graph does what ``deltaprop predict`` does: a table model takes one input per original column
 (strings for categories, an empty string where one is missing; floats for numbers, NaN where one is
-missing), imputes the training median with its was-missing indicator and one-hot encodes categories
-(one never seen in training: all zeros); then the saved feature scaling; then per layer
-``z^l = a^{l-1} W^l + b^l`` (MatMul, Add) and ``a^l = sigma(z^l)``; then, for a classifier,
-``probabilities`` (one column per class, in ``classes`` order) and ``label`` (the original labels),
-or for a regressor ``variable`` in the target's units. Built with the onnx package's helper API and
-checked with ``onnx.checker`` (full check).
+missing), strips and one-hot encodes categories as predict does (onnx_table.py; one never seen in
+training: all zeros), imputes the training median with its was-missing indicator; then the saved
+feature scaling (in double for a table, as predict); then per layer ``z^l = a^{l-1} W^l + b^l``
+(MatMul, Add) and ``a^l = sigma(z^l)``; then, for a classifier, ``probabilities`` (one column per
+class, in ``classes`` order) and ``label`` (the original labels), or for a regressor ``variable`` in
+the target's units.
+
+The contract with predict: predict refuses a call when any row gives a non-finite a^0 (an infinite
+input, or one that overflows the scaling or the network's dtype) or a non-finite output; the graph
+answers row by row, and its output ``valid`` (bool, one per row) is False exactly on the rows that
+predict refuses. Such a row's ``probabilities`` or ``variable`` are NaN and its ``label`` means
+nothing. Where ``valid`` is True, the graph gives predict's answer.
+
+Names: every name inside the graph starts with a prefix no input starts with, and an output whose name
+is an input's (a column named ``label``) gets ``_`` appended until it is free; the metadata key
+``outputs`` maps label, probabilities, variable and valid to the names used. Built with the onnx
+package's helper API and checked with ``onnx.checker`` (full check).
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ from ..errors import ConfigError
 from ..io import atomic_write, checksum, named_tensors
 from ..layers import Dense
 from ..version import __version__
+from . import onnx_table
 
 try:
     import onnx
@@ -29,7 +41,7 @@ try:
 except ImportError:  # the extra is missing: to_onnx says so when it is called
     onnx = None
 
-OPSET = 19  # Equal on strings, Softmax over the last axis
+OPSET = 20  # RegexFullMatch (stripping categories), Softmax over the last axis
 ACTIVATIONS = {"sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}), "relu": ("Relu", {}),
                "leaky_relu": ("LeakyRelu", {"alpha": 0.01}), "elu": ("Elu", {"alpha": 1.0}),
                "softplus": ("Softplus", {}), "identity": ("Identity", {}), "softmax": ("Softmax", {"axis": -1})}
@@ -38,7 +50,9 @@ ACTIVATIONS = {"sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}), "relu": ("Relu"
 class Graph:
     """The nodes and constants of a graph under construction; ``add`` returns the output's name."""
 
-    def __init__(self, prefix: str = ""):
+    def __init__(self, prefix: str = "", taken=()):
+        while any(name.startswith(prefix) for name in taken):  # never an input's name (prefix "" only with none)
+            prefix = "_" + prefix
         self.nodes, self.constants, self.prefix, self.count = [], [], prefix, 0
 
     def name(self, hint: str) -> str:
@@ -62,24 +76,41 @@ def to_onnx(net, path=None, opset: int = OPSET):
     """The ONNX model of ``net`` (an onnx.ModelProto), written atomically to ``path`` if given."""
     if onnx is None:
         raise ConfigError('ONNX export needs the onnx package: pip install "deltaprop[onnx]"')
-    graph = Graph()
-    inputs, x = _inputs(net, graph)
-    x = _scaled(net, graph, x)
-    outputs = _heads(net, graph, network_graph(net, graph, x))
+    columns = net.pipeline.columns
+    graph, names = Graph("dp/", taken=columns), output_names(columns)
+    inputs, a0 = _inputs(net, graph)
+    z_L, a_L = layers(net, graph, a0)
+    valid = graph.add("Not", [_any_not_finite(graph, [a0, z_L, a_L])], output=names["valid"])
+    outputs = _heads(net, graph, (z_L, a_L, valid), names)
+    outputs.append(helper.make_tensor_value_info(valid, TensorProto.BOOL, [None]))
     model = helper.make_model(
         helper.make_graph(graph.nodes, "deltaprop", inputs, outputs, graph.constants),
         opset_imports=[helper.make_opsetid("", opset)], producer_name="deltaprop")
-    _metadata(net, model, opset)
+    _metadata(net, model, opset, names)
     onnx.checker.check_model(model, full_check=True)
     if path is not None:
-
         atomic_write(Path(path), model.SerializeToString())
     return model
 
 
+def output_names(columns) -> dict:
+    """The graph's output names: each one's own unless an input has it, then with ``_`` appended until free."""
+    names, taken = {}, set(columns)
+    for name in ("label", "probabilities", "variable", "valid"):
+        names[name] = name
+        while names[name] in taken:
+            names[name] += "_"
+    return names
+
+
 def network_graph(net, graph: Graph, x: str) -> str:
     """Layers 1..L on input ``x`` (network dtype): MatMul, Add, sigma per layer; returns a^L's name."""
-    a = x
+    return layers(net, graph, x)[1]
+
+
+def layers(net, graph: Graph, x: str) -> tuple[str, str]:
+    """Layers 1..L on ``x``: the names of z^L and a^L."""
+    a = z = x
     for l, layer in enumerate(net.layers, start=1):
         name = layer.activation.name
         if type(layer) is not Dense:
@@ -94,7 +125,18 @@ def network_graph(net, graph: Graph, x: str) -> str:
         else:
             op, attrs = ACTIVATIONS[name]
             a = graph.add(op, [z], hint=f"a{l}", **attrs)
-    return a
+    return z, a
+
+
+def _any_not_finite(graph: Graph, matrices: list[str]) -> str:
+    """(m,) bool: True where a row of any of the (m, n) float ``matrices`` holds NaN or inf."""
+    counts = []
+    for x in matrices:
+        bad = graph.add("Or", [graph.add("IsNaN", [x]), graph.add("IsInf", [x])])
+        counts.append(graph.add("ReduceMax", [graph.add("Cast", [bad], to=TensorProto.FLOAT),
+                                              graph.const("axis", np.array([1]))], keepdims=0))
+    total = counts[0] if len(counts) == 1 else graph.add("Sum", counts)
+    return graph.add("Greater", [total, graph.const("zero", np.array(0.0, np.float32))], hint="refused")
 
 
 def _leaky_relu(graph: Graph, z: str, dtype) -> str:
@@ -119,45 +161,25 @@ def _softplus(graph: Graph, z: str, dtype) -> str:
 COMPOSED = {"leaky_relu": _leaky_relu, "elu": _elu, "softplus": _softplus}
 
 
-def _tensor_type(net) -> int:
-    return TensorProto.DOUBLE if net.dtype == np.float64 else TensorProto.FLOAT
+def _tensor_type(net_or_dtype) -> int:
+    dtype = getattr(net_or_dtype, "dtype", net_or_dtype)
+    return TensorProto.DOUBLE if dtype == np.float64 else TensorProto.FLOAT
 
 
 def _inputs(net, graph: Graph) -> tuple[list, str]:
-    """The graph inputs and the name of the (m, n_0) feature matrix built from them."""
+    """The graph inputs and the name of a^0 (m, n_0): the table's columns encoded and scaled in double, then
+    cast to the network's dtype, as predict does; an array model's X (network dtype) scaled."""
     encoder = net.pipeline.table
     if encoder is None:
-        return [helper.make_tensor_value_info("X", _tensor_type(net), [None, net.layers[0].n_in])], "X"
-    inputs, blocks = [], []
-    for column in encoder.columns:
-        text = column.kind == "categorical"
-        inputs.append(helper.make_tensor_value_info(column.name, TensorProto.STRING if text else TensorProto.DOUBLE,
-                                                    [None, 1]))
-        blocks += _one_hot(graph, column) if text else _imputed(graph, column)
-    X = graph.add("Concat", blocks, hint="encoded", axis=1)
-    return inputs, graph.add("Cast", [X], hint="X", to=_tensor_type(net))
+        x = graph.add("Identity", ["X"], hint="X")
+        return [helper.make_tensor_value_info("X", _tensor_type(net), [None, net.layers[0].n_in])], \
+            _scaled(net, graph, x, net.dtype)
+    inputs, encoded = onnx_table.inputs(encoder, graph)
+    return inputs, graph.add("Cast", [_scaled(net, graph, encoded, np.float64)], hint="a0", to=_tensor_type(net))
 
 
-def _imputed(graph: Graph, column) -> list[str]:
-    """A number column (m, 1): NaN replaced by the training median, then its was-missing 0/1 column."""
-    absent = graph.add("IsNaN", [column.name], hint=f"{column.name}_absent")
-    filled = graph.add("Where", [absent, graph.const("median", np.array([[column.median]])), column.name])
-    if not column.indicator:
-        return [filled]
-    return [filled, graph.add("Cast", [absent], hint=f"{column.name}_indicator", to=TensorProto.DOUBLE)]
-
-
-def _one_hot(graph: Graph, column) -> list[str]:
-    """A category column (m, 1) of strings: one 0/1 column per training category (Equal broadcasts over
-    the row of categories); "" (missing) to the missing level when there is one; anything else all zeros."""
-    levels = list(column.categories) + ([""] if column.missing_level else [])
-    hits = graph.add("Equal", [column.name, graph.const("categories", np.array([levels], dtype=object))])
-    return [graph.add("Cast", [hits], hint=f"{column.name}_onehot", to=TensorProto.DOUBLE)]
-
-
-def _scaled(net, graph: Graph, x: str) -> str:
+def _scaled(net, graph: Graph, x: str, dtype) -> str:
     """The model's scaling stages after the table's (the same stages, in the same order, as ``net.predict``)."""
-    dtype = net.dtype
     for scaler in net.pipeline.stages[1 if net.pipeline.table is not None else 0:]:
         shift = graph.const("shift", np.asarray(scaler.shift, dtype=dtype))
         x = graph.add("Div", [graph.add("Sub", [x, shift]), graph.const("scale", np.asarray(scaler.scale, dtype))],
@@ -178,39 +200,48 @@ def _smooth_clip(graph: Graph, x: str, scaler, dtype) -> str:
     return graph.add("Where", [graph.const("clip", scaler.clip.reshape(1, -1)), clipped, x], hint="clipped")
 
 
-def _heads(net, graph: Graph, a_L: str) -> list:
-    """The outputs: label and probabilities for a classifier, variable for a regressor."""
-    m, dtype = None, _tensor_type(net)
+def _heads(net, graph: Graph, network: tuple, names: dict) -> list:
+    """The outputs: label and probabilities for a classifier, variable for a regressor (NaN where not valid;
+    ``network``: the names of z^L, a^L and the valid flag)."""
+    z_L, a_L, valid = network
+    valid = graph.add("Unsqueeze", [valid, graph.const("axis", np.array([1]))])
     if not net.is_classifier:
-        variable = a_L
+        variable, dtype = a_L, net.dtype
         target = net.pipeline.target
-        if target is not None:
-            scale = graph.const("target_scale", np.asarray(target.scale, dtype=net.dtype))
-            shift = graph.const("target_shift", np.asarray(target.shift, dtype=net.dtype))
-            variable = graph.add("Add", [graph.add("Mul", [a_L, scale]), shift])
-        graph.add("Identity", [variable], output="variable")
-        return [helper.make_tensor_value_info("variable", dtype, [m, net.layers[-1].n_out])]
+        if target is not None:  # in double, as predict
+            dtype = np.dtype(np.float64)
+            scale = graph.const("target_scale", np.asarray(target.scale, dtype=dtype))
+            shift = graph.const("target_shift", np.asarray(target.shift, dtype=dtype))
+            variable = graph.add("Add", [graph.add("Mul", [graph.add("Cast", [a_L], to=TensorProto.DOUBLE), scale]),
+                                         shift])
+        _masked(graph, variable, valid, dtype, names["variable"])
+        return [helper.make_tensor_value_info(names["variable"], _tensor_type(dtype), [None, net.layers[-1].n_out])]
     probabilities = a_L
     if net.layers[-1].n_out == 1:  # one sigmoid output: the columns [1 - p, p]
         one = graph.const("one", np.ones((1, 1), dtype=net.dtype))
         probabilities = graph.add("Concat", [graph.add("Sub", [one, a_L]), a_L], axis=1)
-    graph.add("Identity", [probabilities], output="probabilities")
-    index = graph.add("ArgMax", ["probabilities"], hint="index", axis=1, keepdims=0)
+    softmax = net.layers[-1].activation.name == "softmax"  # predict's argmax is over z^L then
+    index = graph.add("ArgMax", [z_L if softmax else probabilities], hint="index", axis=1, keepdims=0)
+    _masked(graph, probabilities, valid, net.dtype, names["probabilities"])
     classes = net.classes if net.classes is not None else np.arange(max(net.layers[-1].n_out, 2))
-    text = classes.dtype.kind in "US"
-    values = classes.astype(object) if text else classes.astype(np.int64)
-    graph.add("Gather", [graph.const("classes", values), index], output="label", axis=0)
-    n = len(classes)
-    return [helper.make_tensor_value_info("label", TensorProto.STRING if text else TensorProto.INT64, [m]),
-            helper.make_tensor_value_info("probabilities", dtype, [m, n])]
+    text = classes.dtype.kind in "USO"
+    values = classes.astype(str).astype(object) if text else classes.astype(np.int64)
+    graph.add("Gather", [graph.const("classes", values), index], output=names["label"], axis=0)
+    return [helper.make_tensor_value_info(names["label"], TensorProto.STRING if text else TensorProto.INT64, [None]),
+            helper.make_tensor_value_info(names["probabilities"], _tensor_type(net.dtype), [None, len(classes)])]
 
 
-def _metadata(net, model, opset: int) -> None:
+def _masked(graph: Graph, x: str, valid: str, dtype, output: str) -> str:
+    """x where the row is valid, NaN elsewhere, as the graph output ``output``."""
+    return graph.add("Where", [valid, x, graph.const("nan", np.array(np.nan, dtype))], output=output)
 
+
+def _metadata(net, model, opset: int, names: dict) -> None:
     config = json.dumps(net.config())
     inputs = net.pipeline.columns or net.pipeline.feature_names
     props = {"deltaprop_version": __version__, "opset": str(opset),
              "source_sha256": checksum(config, named_tensors(net, include_optimizer=False)),
              "classes": json.dumps(None if net.classes is None else net.classes.tolist()),
-             "inputs": json.dumps(inputs), "feature_names": json.dumps(net.pipeline.feature_names)}
+             "inputs": json.dumps(inputs), "feature_names": json.dumps(net.pipeline.feature_names),
+             "outputs": json.dumps(names)}
     helper.set_model_props(model, props)
