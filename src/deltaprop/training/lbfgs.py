@@ -33,6 +33,7 @@ from ..data.stream import Stream
 from ..distributed import communicator
 from ..errors import ConfigError, DivergenceError
 from ..losses import mean_factor
+from ..schedules import Schedule
 from ..workspace import Workspace
 from .batches import classes_of, gather
 from .evaluation import evaluate_encoded
@@ -66,7 +67,7 @@ class LBFGS:
 
 def refuse(net, X, epochs, options: dict, comm) -> None:
     """What full-batch L-BFGS cannot do, refused by name before any work (``options``: fit's schedule and
-    clip_norm, which belong to step-size training)."""
+    clip_norm, which belong to step-size training; a constant Schedule, the default's, changes nothing)."""
     if not (isinstance(epochs, (int, np.integer)) and not isinstance(epochs, bool) and epochs >= 1):
         raise ConfigError(f"optimizer='lbfgs' needs epochs (its most iterations) to be a whole number >= 1, "
                           f"got {epochs!r}")
@@ -80,7 +81,7 @@ def refuse(net, X, epochs, options: dict, comm) -> None:
     if isinstance(X, Stream):
         raise ConfigError("optimizer='lbfgs' evaluates every training row at each iteration: give arrays, not a "
                           "Stream (use adam or sgd for data larger than memory)")
-    given = [name for name, value in options.items() if value is not None]
+    given = [name for name, value in options.items() if value is not None and type(value) is not Schedule]
     if given:
         raise ConfigError(f"optimizer='lbfgs' has no learning rate, so {' and '.join(given)} do not apply; "
                           "leave them out")
