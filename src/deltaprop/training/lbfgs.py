@@ -48,17 +48,22 @@ CHUNK = 4096  # rows per forward/backward pass of an evaluation: bounds the memo
 class LBFGS:
     """The solver's settings, with scikit-learn's names and defaults: ``tol`` stops once every entry of the
     (projected) gradient is below it (SciPy's gtol), ``max_fun`` bounds the loss evaluations (line
-    searches evaluate more than once per iteration), ``memory`` is the number of correction pairs kept."""
+    searches evaluate more than once per iteration), ``memory`` is the number of correction pairs kept;
+    ``ftol`` stops once an iteration lowers the loss by less than this fraction (SciPy's default, which
+    scikit-learn keeps: a minimum wanted to more digits needs a smaller one)."""
 
     tol: float = 1e-4
     max_fun: int = 15000
     memory: int = 10
+    ftol: float = 2.220446049250313e-09
     name = "lbfgs"
 
     def __post_init__(self):
-        if not (isinstance(self.tol, (int, float)) and not isinstance(self.tol, bool) and self.tol >= 0
-                and math.isfinite(self.tol)):
-            raise ConfigError(f"L-BFGS tol must be a finite number >= 0, got {self.tol!r}")
+        for name in ("tol", "ftol"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+                    and math.isfinite(value)):
+                raise ConfigError(f"L-BFGS {name} must be a finite number >= 0, got {value!r}")
         for name in ("max_fun", "memory"):
             value = getattr(self, name)
             if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1):
@@ -199,7 +204,7 @@ def _minimize(objective: FullBatch, solver: LBFGS, epochs: int, iterations):
     try:
         return minimize(objective, start, method="L-BFGS-B", jac=True, callback=iterations,
                         options={"maxiter": int(epochs), "maxfun": solver.max_fun, "gtol": solver.tol,
-                                 "maxcor": solver.memory})
+                                 "maxcor": solver.memory, "ftol": solver.ftol})
     except DivergenceError as exc:
         objective.flat.theta[...] = iterations.accepted
         done = iterations.done
