@@ -108,7 +108,6 @@ class FullBatch:
                         for a in (self.X, self.Y, self.w)]
         self.total = np.empty(flat.theta.size, np.float64) if self.m > rows_per_pass else None
         self.seen = (None, 0.0, 0)  # (x, loss, rows classified right) of the last evaluation
-        self.iteration = 0  # the L-BFGS iteration under way (counted from 0 in this fit)
 
     def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         self.flat.theta[...] = x
