@@ -16,6 +16,7 @@ import scipy.optimize
 from sklearn.datasets import load_digits, load_iris, make_regression
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import MinMaxScaler, scale
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import deltaprop as dp
 from deltaprop.cli.epochs import cross_validated_epochs
@@ -160,12 +161,22 @@ def test_the_estimators_say_when_max_iter_did_not_suffice_and_refuse_what_lbfgs_
     with pytest.warns(ConvergenceWarning, match="max_iter"):
         model = DeltaRegressor(solver="lbfgs", hidden_layer_sizes=10, max_iter=3, tol=0.0, random_state=0).fit(X, y)
     assert model.n_iter_ == 3
-    with pytest.raises(ValueError, match="partial_fit"):
+    with pytest.raises(AttributeError, match="partial_fit"):  # absent, as scikit-learn's for lbfgs
         DeltaRegressor(solver="lbfgs").partial_fit(X, y)
+    assert not hasattr(DeltaClassifier(solver="lbfgs"), "partial_fit") and hasattr(DeltaClassifier(), "partial_fit")
     with pytest.raises(ValueError, match="optimizer='adam'"):
         DeltaRegressor(solver="adam").fit(X, y)
     with pytest.raises(ValueError, match="dropout"):
         DeltaRegressor(solver="lbfgs", dropout=0.2).fit(X, y)
+
+
+@parametrize_with_checks([DeltaClassifier(solver="lbfgs", hidden_layer_sizes=8, max_iter=50, random_state=0),
+                          DeltaRegressor(solver="lbfgs", hidden_layer_sizes=8, max_iter=50, random_state=0)])
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_sklearn_estimator_checks_with_lbfgs(estimator, check):
+    """Every scikit-learn estimator check, the sample-weight equivalences included (the full-batch loss is
+    the weighted mean over all rows), and partial_fit absent as scikit-learn's MLP has it for lbfgs."""
+    check(estimator)
 
 
 def test_validation_callbacks_and_early_stopping_see_each_iteration():

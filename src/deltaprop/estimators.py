@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
@@ -112,11 +113,14 @@ class _DeltaEstimator(BaseEstimator):
                              f"lr={settings['lr']}; set one of them (learning_rate=None keeps the optimizer's)")
         return type(self.optimizer)(**settings)
 
-    def _refuse_lbfgs_partial_fit(self) -> None:
-        """partial_fit is one epoch of mini-batches; L-BFGS has no such step (scikit-learn refuses it too)."""
+    def _mini_batches(self) -> bool:
+        """partial_fit exists only for mini-batch training: it is one epoch of them, and L-BFGS has none (its
+        curvature memory spans one fit). As scikit-learn's MLP, the attribute itself is absent, so that
+        code asking hasattr(model, "partial_fit") learns it cannot call it."""
         if self._lbfgs():
-            raise ValueError("partial_fit trains one epoch of mini-batches; solver='lbfgs' has none (its "
-                             "curvature memory spans one fit): use fit, or solver=None")
+            raise AttributeError("partial_fit trains one epoch of mini-batches; solver='lbfgs' has none: use fit, "
+                                 "or solver=None")
+        return True
 
     def _train(self, X, Y, sample_weight, epochs: int) -> None:
         """``epochs`` passes; stops as scikit-learn's MLP does (see NoImprovementStop). With L-BFGS,
@@ -187,9 +191,9 @@ class DeltaClassifier(ClassifierMixin, _DeltaEstimator):
         self._train(X, self._encode(y), sample_weight, self.max_iter)
         return self
 
+    @available_if(_DeltaEstimator._mini_batches)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch on (X, y); the first call needs ``classes`` (every label that will occur)."""
-        self._refuse_lbfgs_partial_fit()
         first = not hasattr(self, "network_")
         X, y, sample_weight = self._check(X, y, sample_weight, reset=first)
         if first:
@@ -244,9 +248,9 @@ class DeltaRegressor(RegressorMixin, _DeltaEstimator):
         self._train(X, self._targets(y), sample_weight, self.max_iter)
         return self
 
+    @available_if(_DeltaEstimator._mini_batches)
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch on (X, y), continuing from the current weights."""
-        self._refuse_lbfgs_partial_fit()
         first = not hasattr(self, "network_")
         X, y, sample_weight = self._check(X, y, sample_weight, reset=first, multi_output=True, y_numeric=True)
         if first:
