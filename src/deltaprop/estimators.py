@@ -10,10 +10,13 @@ Network is ``network_``; ``coefs_[l - 1]`` is the notes' W^l.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
@@ -21,8 +24,9 @@ from .activations import log_softmax
 from .callbacks import Callback
 from .layers import Dense
 from .network import Network
-from .optimizers import Optimizer, get_optimizer
+from .optimizers import OPTIMIZERS, Optimizer, get_optimizer
 from .training import TrainingState
+from .training.lbfgs import LBFGS
 
 
 class NoImprovementStop(Callback):
@@ -54,11 +58,18 @@ class _DeltaEstimator(BaseEstimator):
     batch's size (its weight total), so dL/dW^l gains alpha W^l / m; biases are not
     penalised. ``learning_rate`` None takes the optimizer's own (1e-3 for a name); with
     an Optimizer instance, a copy of it with fresh state trains each ``fit``.
+
+    ``solver="lbfgs"`` trains by full-batch L-BFGS-B instead (training/lbfgs.py), with scikit-learn's
+    meaning of the options: ``max_iter`` its most iterations, ``tol`` the gradient size where it stops,
+    ``max_fun`` its most loss evaluations; optimizer, learning_rate, batch_size and n_iter_no_change are
+    then unused, dropout is refused, and so is partial_fit (as scikit-learn's). ``solver=None`` (the
+    default) trains by mini-batches with ``optimizer``: the optimizer already names the step rule, so
+    solver takes no step-rule names.
     """
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", optimizer="adam", learning_rate=None,
                  alpha=0.0, batch_size=32, max_iter=200, tol=1e-4, n_iter_no_change=10, dropout=0.0,
-                 dtype="float64", random_state=None, verbose=0):
+                 dtype="float64", random_state=None, verbose=0, solver=None, max_fun=15000):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.optimizer = optimizer
@@ -72,6 +83,8 @@ class _DeltaEstimator(BaseEstimator):
         self.dtype = dtype
         self.random_state = random_state
         self.verbose = verbose
+        self.solver = solver
+        self.max_fun = max_fun
 
     def _build(self, n_in: int, n_out: int, output: str, loss: str) -> Network:
         sizes = [n_in] + [int(n) for n in np.atleast_1d(self.hidden_layer_sizes)]
@@ -79,8 +92,16 @@ class _DeltaEstimator(BaseEstimator):
         layers.append(Dense(sizes[-1], n_out, output))
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         net = Network(layers, loss=loss, dtype=self.dtype, seed=seed)
-        net.training = TrainingState(self._new_optimizer())
+        net.training = TrainingState(None if self._lbfgs() else self._new_optimizer())
         return net
+
+    def _lbfgs(self) -> bool:
+        """Whether ``solver`` asks for full-batch L-BFGS (None: mini-batches with ``optimizer``)."""
+        if self.solver is None or self.solver == "lbfgs":
+            return self.solver == "lbfgs"
+        raise ValueError(f"solver must be None (mini-batch training with optimizer={self.optimizer!r}) or "
+                         f"'lbfgs', got {self.solver!r}" + (f"; for that step rule set optimizer={self.solver!r}"
+                                                           if self.solver in OPTIMIZERS else ""))
 
     def _new_optimizer(self) -> Optimizer:
         """A fresh optimizer for a new fit: the named one, or a stateless copy of the instance given."""
@@ -92,8 +113,27 @@ class _DeltaEstimator(BaseEstimator):
                              f"lr={settings['lr']}; set one of them (learning_rate=None keeps the optimizer's)")
         return type(self.optimizer)(**settings)
 
+    def _mini_batches(self) -> bool:
+        """partial_fit exists only for mini-batch training: it is one epoch of them, and L-BFGS has none (its
+        curvature memory spans one fit). As scikit-learn's MLP, the attribute itself is absent, so that
+        code asking hasattr(model, "partial_fit") learns it cannot call it."""
+        if self._lbfgs():
+            raise AttributeError("partial_fit trains one epoch of mini-batches; solver='lbfgs' has none: use fit, "
+                                 "or solver=None")
+        return True
+
     def _train(self, X, Y, sample_weight, epochs: int) -> None:
-        """``epochs`` passes; stops as scikit-learn's MLP does (see NoImprovementStop)."""
+        """``epochs`` passes; stops as scikit-learn's MLP does (see NoImprovementStop). With L-BFGS,
+        ``epochs`` iterations at most, and scikit-learn's ConvergenceWarning when they did not suffice."""
+        if self._lbfgs():
+            self.network_.fit(X, Y, epochs=epochs, optimizer=LBFGS(self.tol, self.max_fun),
+                              sample_weight=sample_weight, verbose=self.verbose, l2=self.alpha)
+            result = self.network_.training.solver_result
+            if not result["converged"]:
+                warnings.warn(f"lbfgs stopped before converging after {result['iterations']} iteration(s) "
+                              f"({result['message']}); raise max_iter (or max_fun) or scale the data",
+                              ConvergenceWarning, stacklevel=3)
+            return
         if not (self.n_iter_no_change == np.inf or (isinstance(self.n_iter_no_change, (int, np.integer))
                                                     and self.n_iter_no_change >= 1)):
             raise ValueError(f"n_iter_no_change must be an integer >= 1 or np.inf, got {self.n_iter_no_change!r}")
@@ -151,6 +191,7 @@ class DeltaClassifier(ClassifierMixin, _DeltaEstimator):
         self._train(X, self._encode(y), sample_weight, self.max_iter)
         return self
 
+    @available_if(_DeltaEstimator._mini_batches)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch on (X, y); the first call needs ``classes`` (every label that will occur)."""
         first = not hasattr(self, "network_")
@@ -207,6 +248,7 @@ class DeltaRegressor(RegressorMixin, _DeltaEstimator):
         self._train(X, self._targets(y), sample_weight, self.max_iter)
         return self
 
+    @available_if(_DeltaEstimator._mini_batches)
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch on (X, y), continuing from the current weights."""
         first = not hasattr(self, "network_")

@@ -27,13 +27,18 @@ from .options import AUTO_PATIENCE, AUTO_STEPS
 
 MIN_VALIDATION_ROWS = 50
 FOLDS = 5
+# --optimizer lbfgs: an iteration sees every row (a step count per batch does not apply), and scikit-learn's
+# MLP allows 200; early stopping or the cross-validation below picks the iteration among these
+LBFGS_ITERATIONS = 500
 
 
 def auto_epochs(opts: dict, n_train: int) -> tuple[int, int]:
     """(epochs, patience) when --epochs is not given: AUTO_STEPS gradient steps, early stopping on the
-    validation loss unless --patience says otherwise (see options.py)."""
+    validation loss unless --patience says otherwise (see options.py; LBFGS_ITERATIONS for lbfgs)."""
     batches = math.ceil(n_train * (1 - opts["validation_split"]) / opts["batch_size"])
     epochs = min(1000, max(30, math.ceil(AUTO_STEPS / max(batches, 1))))
+    if opts["optimizer"] == "lbfgs":
+        epochs = LBFGS_ITERATIONS
     patience = opts["patience"] or (AUTO_PATIENCE if opts["validation_split"] else 0)
     return epochs, patience
 
@@ -61,7 +66,8 @@ def cross_validated_epochs(new_net, new_optimizer, opts: dict, X: np.ndarray, y:
         net = new_net()
         history = net.fit(X[train], y[train], epochs=epochs, batch_size=opts["batch_size"], preprocessed=True,
                           validation_data=(X[held], y[held]), verbose=0, comm=comm, optimizer=new_optimizer())
-        curves.append(history["val_loss"])
+        curve = history["val_loss"]  # L-BFGS ends early once converged, and its weights would stay there:
+        curves.append(curve + curve[-1:] * (epochs - len(curve)))  # its last value stands for the rest
     mean = np.mean(np.asarray(curves, dtype=np.float64), axis=0)
     best = int(np.argmin(mean))
     return best + 1, float(mean[best])

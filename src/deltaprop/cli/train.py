@@ -63,7 +63,9 @@ def add_parser(sub) -> None:
                                   f"to {MAX_AUTO_CLASSES}) are classes, other numbers are quantities")
     p.add_argument("--loss", help="cross_entropy, binary_cross_entropy or mse (default: cross_entropy for "
                                   "labels, mse for real-valued targets)")
-    p.add_argument("--optimizer", help="sgd, adam, adamw or rmsprop (default adam)")
+    p.add_argument("--optimizer", help="sgd, adam, adamw, rmsprop, or lbfgs: full-batch L-BFGS-B for small tables "
+                                       "(--epochs counts its iterations; no learning rate, batch size or dropout) "
+                                       "(default adam)")
     p.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
     p.add_argument("--momentum", type=float, help="momentum for sgd and rmsprop (default 0)")
     p.add_argument("--weight-decay", type=float, help="L2 weight decay (decoupled for adamw; default 0)")
@@ -293,10 +295,11 @@ def train(net, opts: dict, X_train, y_train, out: Path, comm=None):
     callbacks = [ModelCheckpoint(out / CHECKPOINT)] + ([flow] if flow else [])
     stopper = EarlyStopping(patience=opts["patience"]) if opts["patience"] else None
     callbacks += [stopper] if stopper else []
+    keeps_optimizer = opts["resume"] and opts["optimizer"] != "lbfgs"  # L-BFGS's memory is not saved: it restarts
     started = time.perf_counter()
     try:
         history = net.fit(X_train, y_train, epochs=remaining, batch_size=opts["batch_size"],
-                          optimizer=None if opts["resume"] else make_optimizer(opts), schedule=make_schedule(opts),
+                          optimizer=None if keeps_optimizer else make_optimizer(opts), schedule=make_schedule(opts),
                           validation_split=0.0 if isinstance(X_train, Stream) else opts["validation_split"],
                           clip_norm=opts["clip_norm"], preprocessed=True,  # (the run applied the model's stages)
                           callbacks=callbacks, verbose=0 if opts["quiet"] else 1, comm=comm)
@@ -382,6 +385,10 @@ def parse_layers(spec) -> list[int]:
 
 def make_optimizer(opts: dict):
     name = opts["optimizer"]
+    if name == "lbfgs":  # fit's full-batch solver, not a step rule (training/lbfgs.py)
+        if opts["weight_decay"] or opts["momentum"]:
+            raise ConfigError("--optimizer lbfgs takes no --weight-decay or --momentum (it has no step rule)")
+        return name
     kwargs = {"lr": opts["lr"], "weight_decay": opts["weight_decay"]}
     if name in ("sgd", "rmsprop"):
         kwargs["momentum"] = opts["momentum"]

@@ -66,7 +66,15 @@ def fit(net, X, y=None, epochs: int = 10, batch_size: int = 32, optimizer=None, 
         share of each global batch, one Allreduce sums them, weighted so the update is the
         one-process update; the weights start from rank 0's and stay the same bits on every
         rank (checked each epoch). Only rank 0 prints and writes checkpoints.
+    optimizer="lbfgs" (or a ``training.lbfgs.LBFGS`` for its settings): full-batch L-BFGS-B (lbfgs.py) for
+        small data: ``epochs`` is its most iterations, one History entry per iteration; batch_size and
+        shuffle do not apply, schedule and clip_norm are refused, and so are dropout and several ranks.
     """
+    if _full_batch(optimizer):
+        from .lbfgs import fit_lbfgs  # imported when asked for: it loads SciPy's optimizer
+
+        return fit_lbfgs(net, X, y, epochs, optimizer, validation_data, validation_split, callbacks, verbose,
+                         sample_weight, class_weight, l2, comm, {"schedule": schedule, "clip_norm": clip_norm})
     comm = communicator(comm)
     try:  # in a job, an error met by this rank alone (its data, its network) would leave the others waiting
         check_options(epochs, batch_size, clip_norm, l2)
@@ -107,6 +115,12 @@ def fit(net, X, y=None, epochs: int = 10, batch_size: int = 32, optimizer=None, 
         cb.on_train_end(net)
     _hint(net, state, data)
     return state.history
+
+
+def _full_batch(optimizer) -> bool:
+    """optimizer="lbfgs" or an lbfgs.LBFGS (by its ``name``, as lbfgs.py is imported only when used)."""
+    name = optimizer if isinstance(optimizer, str) else getattr(optimizer, "name", None)
+    return isinstance(name, str) and name.lower() == "lbfgs"
 
 
 def _hint(net, state: TrainingState, data) -> None:

@@ -29,6 +29,7 @@ class TrainingState:
         self.early_stopping = early_stopping  # EarlyStopping's record during a fit: checkpoints carry it
         self.flat: FlatParams | None = None
         self.comm = Single()  # the ranks of a data-parallel job (set by fit; not saved)
+        self.solver_result: dict | None = None  # how the last L-BFGS fit ended (lbfgs.py; not saved)
 
     def flat_for(self, layers: list, dtype: np.dtype) -> FlatParams:
         """The one-vector view of all parameters, made on first use and again if a layer's parameter was
