@@ -65,5 +65,6 @@ class Dense(Layer):
         grads["W"] = ops.gemm(a_prev.T, delta, out=grads.get("W"))  # (3) dL/dW^l = (a^{l-1})^T delta^l
         grads["b"] = ops.batch_sum(delta, out=grads.get("b"))       # (4) dL/db^l = sum over the batch of delta^l
         if below:
-            return ops.gemm(delta, self.W.T, out=out)                # (2) delta^l (W^l)^T = dL/da^{l-1}
+            return ops.gemm(delta, self.W.T, out=out)  # type: ignore[union-attr]  # W: allocated before training
+            # (2) above: delta^l (W^l)^T = dL/da^{l-1}
         return None
