@@ -26,8 +26,8 @@ class Dense(Layer):
 
     def __init__(self, n_in: int, n_out: int, activation="sigmoid", dropout: float = 0.0):
         super().__init__(n_in, n_out, activation, dropout)
-        self.W: Array | None = None
-        self.b: Array | None = None
+        self.W: Array = None  # type: ignore[assignment]  # None until allocate(), which Network() calls
+        self.b: Array = None  # type: ignore[assignment]  # (typed as the array every pass uses)
 
     def param_shapes(self) -> dict[str, tuple]:
         return {"W": (self.n_in, self.n_out), "b": (self.n_out,)}
@@ -65,6 +65,5 @@ class Dense(Layer):
         grads["W"] = ops.gemm(a_prev.T, delta, out=grads.get("W"))  # (3) dL/dW^l = (a^{l-1})^T delta^l
         grads["b"] = ops.batch_sum(delta, out=grads.get("b"))       # (4) dL/db^l = sum over the batch of delta^l
         if below:
-            return ops.gemm(delta, self.W.T, out=out)  # type: ignore[union-attr]  # W: allocated before training
-            # (2) above: delta^l (W^l)^T = dL/da^{l-1}
+            return ops.gemm(delta, self.W.T, out=out)                # (2) delta^l (W^l)^T = dL/da^{l-1}
         return None
