@@ -11,6 +11,8 @@ import pytest
 
 import deltaprop as dp
 
+pytestmark = pytest.mark.slow  # each test runs deltaprop in subprocesses (3-36 s): not in the quick tier
+
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

@@ -19,6 +19,8 @@ from deltaprop.optimizers import FLUSH_EVERY
 from deltaprop.training import fused
 from deltaprop.training.batches import EpochData
 
+pytestmark = pytest.mark.slow  # numba compiles whole training steps: not in the quick tier (pytest -m "not slow")
+
 pytest.importorskip("numba", reason="the compiled steps need numba (pip install 'deltaprop[fast]')")
 compiled_step = pytest.importorskip("deltaprop.ops.compiled_step")
 

@@ -13,6 +13,8 @@ import pytest
 import deltaprop as dp
 from crash_child import EPOCHS, FIT, setup
 
+pytestmark = pytest.mark.slow  # training subprocesses killed mid-run: not in the quick tier (pytest -m "not slow")
+
 HERE = Path(__file__).resolve().parent
 
 

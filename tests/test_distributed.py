@@ -15,7 +15,8 @@ import pytest
 
 pytest.importorskip("mpi4py", reason='data-parallel training needs the [mpi] extra: pip install "deltaprop[mpi]"')
 MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")
-pytestmark = pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec (the mpich wheel of the [mpi] extra brings one)")
+pytestmark = [pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec (the mpich wheel of the [mpi] extra brings one)"),
+              pytest.mark.slow]  # real mpiexec jobs: not in the quick tier
 
 CHILD = textwrap.dedent("""
     import os, sys

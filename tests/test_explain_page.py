@@ -14,8 +14,9 @@ from helpers import make_net
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(CHROMIUM is None or DRIVER is None,
-                                reason="Debian's chromium and chromium-driver are not installed (CI installs them)")
+pytestmark = [pytest.mark.skipif(CHROMIUM is None or DRIVER is None,
+                                 reason="Debian's chromium and chromium-driver are not installed (CI installs them)"),
+              pytest.mark.slow]  # headless Chromium: not in the quick tier
 
 # the screen point of a spot t of the way along an edge's line, and what element the browser finds there
 POINT_ON_EDGE = """

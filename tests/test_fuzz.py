@@ -19,6 +19,8 @@ import deltaprop.data
 from deltaprop.cli.options import DEFAULTS, resolve
 from deltaprop.data import TableEncoder, read_idx, read_table
 
+pytestmark = pytest.mark.slow  # Hypothesis fuzzing of every reader: not in the quick tier (pytest -m "not slow")
+
 FUZZ = settings(max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 

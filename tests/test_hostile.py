@@ -28,6 +28,8 @@ import deltaprop.data
 from test_cli import deltaprop
 from test_io import rewrite_config
 
+pytestmark = pytest.mark.slow  # memory bombs in address-space-limited subprocesses: not in the quick tier
+
 PEAK_MB = 400
 
 

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # a Jupyter kernel runs the tutorial: not in the quick tier (pytest -m "not slow")
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -1,7 +1,9 @@
 """The package itself: a light import and the public names."""
 
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import deltaprop as dp
 
@@ -18,3 +20,26 @@ def test_public_api_names():
                  "EarlyStopping", "ModelCheckpoint", "DeltaClassifier", "DeltaRegressor"):
         assert hasattr(dp, name), name
     assert dp.DeltaClassifier.__module__ == "deltaprop.estimators"
+
+
+def test_cli_version_is_the_distributions():
+    """The version is written once (version.py); the installed metadata and `deltaprop --version` agree with it."""
+    import importlib.metadata
+
+    exe = shutil.which("deltaprop", path=str(Path(sys.executable).parent))  # the installed console script
+    command = [exe] if exe else [sys.executable, "-m", "deltaprop.cli"]
+    out = subprocess.run([*command, "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["deltaprop", importlib.metadata.version("deltaprop")]
+    assert dp.__version__ == importlib.metadata.version("deltaprop")
+
+
+def test_the_wheel_ships_type_information():
+    """PEP 561: py.typed sits in the package and pyproject names it as package data (so the wheel carries it)."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: the tomli the package depends on there
+        import tomli as tomllib
+
+    assert (Path(dp.__file__).parent / "py.typed").is_file()
+    config = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "py.typed" in config["tool"]["setuptools"]["package-data"]["deltaprop"]

@@ -57,7 +57,11 @@ class Activation:
         """
         if in_place and self.chain is not None:
             return self.chain(g, z)
-        result = self.jvp(g, z) if self.jvp is not None else g * self.sigma_prime(z)
+        if self.jvp is not None:
+            result = self.jvp(g, z)
+        else:
+            assert self.sigma_prime is not None, "an activation without sigma' has a jvp"
+            result = g * self.sigma_prime(z)
         if in_place:
             g[...] = result
             return g

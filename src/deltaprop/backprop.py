@@ -99,7 +99,7 @@ def backward(layers: list, loss: Loss, trace: Trace, y: Array, weights: Array | 
     L, ops = len(layers), ops or get_ops("numpy")
     z, a, mask = trace.z, trace.a, trace.mask
     in_place = out is not None
-    grads = out if in_place else Grads.empty(L)
+    grads = out if out is not None else Grads.empty(L)
     delta = grads.delta  # with out, every line below writes into its own array
 
     delta[L] = output_delta(loss, layers[L - 1].activation, z[L], a[L], y, weights,

@@ -113,7 +113,7 @@ class ModelCheckpoint(Callback):
         self.path, self.monitor, self.save_best_only = str(path), monitor, save_best_only
         self.mode = _mode_for(monitor, mode)
         self.best = math.inf if self.mode == "min" else -math.inf
-        self.last = None  # the file written last
+        self.last: Path | None = None  # the file written last
 
     def on_epoch_end(self, net, epoch, logs):
         if net.training.comm.rank != 0:  # one writer in a job of several ranks (they hold the same weights)
@@ -138,8 +138,8 @@ class GradientFlow(Callback):
 
     def on_train_begin(self, net):
         if not hasattr(self, "delta_norms"):
-            self.delta_norms = {l: [] for l in range(1, net.L + 1)}
-            self.dW_norms = {l: [] for l in range(1, net.L + 1)}
+            self.delta_norms: dict[int, list[float]] = {l: [] for l in range(1, net.L + 1)}
+            self.dW_norms: dict[int, list[float]] = {l: [] for l in range(1, net.L + 1)}
         self._sums, self._batches = np.zeros((2, net.L + 1)), 0
 
     def on_backward(self, net, grads):

@@ -176,10 +176,10 @@ class Loss:
     """
 
     name: str
-    per_sample: Callable[[Array, Array], Array]
-    per_sample_dL_da: Callable[[Array, Array], Array]
+    per_sample: Callable[..., Array]  # (a, y[, out])
+    per_sample_dL_da: Callable[..., Array]  # (a, y[, out])
     shortcut: str | None = None
-    from_z: Callable[[Array, Array], Array] | None = None
+    from_z: Callable[..., Array] | None = None  # (z, y[, out])
     needs_probabilities: bool = False
     classification: bool = False
     shortcut_total: Callable | None = None  # (ops, z, a, y, w, scratch) -> sum_i w_i L_i for the shortcut pair
@@ -200,6 +200,7 @@ class Loss:
         if ops is not None and self.shortcut_total is not None and self.cancels_with(act):
             return self.shortcut_total(ops, z, a, y, weights, scratch) * mean_factor(weights, z.shape[0])
         if self.cancels_with(act):
+            assert self.from_z is not None, "a loss with a shortcut pair computes its value from z"
             per = self.from_z(z, y, scratch)
         elif act.name in self.crossed:
             per = self.crossed[act.name].value(z, y)

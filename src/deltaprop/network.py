@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -51,7 +52,7 @@ class Network:
     ops : the array backend, "numpy", "numba" or a backend object; None takes ``ops.default_ops()``.
     """
 
-    def __init__(self, layers: list[Layer], loss: str = "mse", dtype: str = "float64", seed: int | None = None,
+    def __init__(self, layers: Sequence[Layer], loss: str = "mse", dtype: str = "float64", seed: int | None = None,
                  initialize: bool = True, ops: str | NumpyOps | None = None):
         if not layers or not all(isinstance(layer, Layer) for layer in layers):
             raise ConfigError("Network needs a non-empty list of layers (Dense, or another Layer kind)")

@@ -43,7 +43,7 @@ class Optimizer:
         self.weight_decay = float(weight_decay)
         self.state: dict = {}  # (l, name) -> {slot: array}
         self.t = 0
-        self._flat = None  # (FlatParams, {slot: vector}, scratch vector) once step_flat has run
+        self._flat: tuple | None = None  # (FlatParams, {slot: vector}, scratch vector) once step_flat has run
         self._scratch: dict = {}
 
     def step(self, params: dict, grads, ops: NumpyOps | None = None) -> None:

@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show the full traceback of an error")
     # no abbreviations: "--output m.safetensors" must not quietly become --output-activation
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+    # typeshed asks parser_class for a class; a partial of ArgumentParser makes the same parsers
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,  # type: ignore[call-overload]
                                 parser_class=functools.partial(argparse.ArgumentParser, allow_abbrev=False,
                                                                parents=[debug]))
     for command in COMMANDS:

@@ -28,7 +28,8 @@ def is_table(path) -> bool:
 
 def table_dataset(path, target, test_size: float, seed: int, read: ReadOptions, encoder: TableEncoder):
     """(Dataset of encoded X, the pipeline's source record, notes to print) for a table file."""
-    frame, name, y = _labelled_rows(path, target, read, notes := [])
+    notes: list[str] = []
+    frame, name, y = _labelled_rows(path, target, read, notes)
     train, test = split_rows(y, test_size, seed, str(path))
     encoder.fit(frame.iloc[train], target=name)
     data = Dataset(Path(path).stem, encoder.transform(frame.iloc[train]), y[train],
@@ -105,7 +106,7 @@ def split_rows(y: np.ndarray, test_size: float, seed: int, name: str) -> tuple[n
         raise DataError(f"{name}: {len(y)} rows are too few to split into training and test data")
     labels = y.dtype.kind in "iuUSOb"
     counts = np.unique(y, return_counts=True)[1] if labels else None
-    stratify = y if labels and counts.min() >= 2 and len(counts) <= test_size * len(y) else None
+    stratify = y if counts is not None and counts.min() >= 2 and len(counts) <= test_size * len(y) else None
     try:
         return train_test_split(np.arange(len(y)), test_size=test_size, random_state=seed, stratify=stratify)
     except ValueError as exc:  # a test part of no rows, or fewer rows than classes

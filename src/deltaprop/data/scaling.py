@@ -58,7 +58,7 @@ class Scaler:
 
     def leave(self, columns) -> Scaler:
         """Scale the given feature columns by 1 and shift them by 0: they pass through unchanged."""
-        if self.shift is None:
+        if self.shift is None or self.scale is None:
             raise ConfigError("the scaler is not fitted")
         self.shift[list(columns)], self.scale[list(columns)] = 0.0, 1.0
         return self
@@ -69,7 +69,7 @@ class Scaler:
         ``in_place``: overwrite X itself when it is a float array (the CLI does, on data it
         just loaded), so that scaling needs no second copy of the data.
         """
-        if self.shift is None:
+        if self.shift is None or self.scale is None:
             raise ConfigError("the scaler is not fitted")
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != self.shift.shape[0]:
@@ -85,11 +85,13 @@ class Scaler:
 
     def inverse_transform(self, X: np.ndarray) -> np.ndarray:
         """X * scale + shift: values back in the units the scaler was fitted on (float64)."""
-        if self.shift is None:
+        if self.shift is None or self.scale is None:
             raise ConfigError("the scaler is not fitted")
         return np.asarray(X, dtype=np.float64) * self.scale + self.shift
 
     def to_config(self) -> dict:
+        if self.shift is None or self.scale is None:
+            raise ConfigError("the scaler is not fitted")
         return {"kind": self.kind, "shift": self.shift.tolist(), "scale": self.scale.tolist()}
 
     @classmethod

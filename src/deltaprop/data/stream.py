@@ -21,6 +21,7 @@ import queue
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -96,7 +97,7 @@ def _positive(name: str, value) -> int:
 class Stream:
     """Chunks of (X, y) from a Source, split into training and held-out rows, with first-pass statistics."""
 
-    def __init__(self, source: Source, chunk_rows: int, shuffle_buffer: int, validation_fraction: float,
+    def __init__(self, source: Source, chunk_rows: int | None, shuffle_buffer: int | None, validation_fraction: float,
                  scaling: str, max_classes: int, prefetch: int, encoder: TableEncoder | None = None,
                  cache: DecodedCache | None = None):
         self.source, self.cache = source, cache
@@ -267,7 +268,11 @@ class Moments:
     """Count, mean, sum of squared deviations (M2), min and max per feature, merged chunk by chunk (float64)."""
 
     def __init__(self):
-        self.n, self.mean, self.m2, self.low, self.high = 0, 0.0, 0.0, None, None
+        self.n = 0
+        self.mean: Any = 0.0  # Any: per-feature arrays once a chunk is merged, a float or None before
+        self.m2: Any = 0.0
+        self.low: Any = None
+        self.high: Any = None
 
     def add(self, X: np.ndarray) -> None:
         """Merge the rows of X, in float64 blocks of about 1 MB (no float64 copy of a whole chunk)."""

@@ -23,10 +23,9 @@ from .render import render_html, render_markdown, render_text
 def notes_example():
     """The notes' 2-2-2 sigmoid network with mse, its fixed weights, sample and target."""
     net = Network([Dense(2, 2, "sigmoid"), Dense(2, 2, "sigmoid")], loss="mse", dtype="float64", seed=0)
-    net.layers[0].W[...] = [[0.15, 0.25], [0.20, 0.30]]
-    net.layers[0].b[...] = [0.35, 0.35]
-    net.layers[1].W[...] = [[0.40, 0.50], [0.45, 0.55]]
-    net.layers[1].b[...] = [0.60, 0.60]
+    first, second = net.layers[0].params(), net.layers[1].params()
+    first["W"][...], first["b"][...] = [[0.15, 0.25], [0.20, 0.30]], [0.35, 0.35]
+    second["W"][...], second["b"][...] = [[0.40, 0.50], [0.45, 0.55]], [0.60, 0.60]
     return net, np.array([0.05, 0.10]), np.array([0.01, 0.99])
 
 

@@ -38,12 +38,12 @@ def parse(tex: str) -> list:
 
 
 def _sequence(tokens, pos, stop):
-    nodes = []
+    nodes: list[tuple] = []
     while pos < len(tokens) and tokens[pos] not in (stop or ()):
         tok = tokens[pos]
         if tok in ("^", "_"):
             arg, pos = _argument(tokens, pos + 1)
-            base = nodes.pop() if nodes else ("group", [])
+            base: tuple = nodes.pop() if nodes else ("group", [])
             kind = "sup" if tok == "^" else "sub"
             if kind == "sup" and base[0] == "sub":  # x_i^l: attach both scripts to x
                 nodes.append(("subsup", base[1], base[2], arg))
@@ -88,7 +88,9 @@ def _atom(tokens, pos):
 
 
 def _matrix(tokens, pos):
-    rows, row, cell = [], [], []
+    rows: list[list] = []
+    row: list[list] = []
+    cell: list = []
     while tokens[pos] != "\\end{bmatrix}":
         tok = tokens[pos]
         if tok in ("&", "\\\\"):

@@ -26,8 +26,8 @@ class Dense(Layer):
 
     def __init__(self, n_in: int, n_out: int, activation="sigmoid", dropout: float = 0.0):
         super().__init__(n_in, n_out, activation, dropout)
-        self.W: Array | None = None
-        self.b: Array | None = None
+        self.W: Array = None  # type: ignore[assignment]  # None until allocate(), which Network() calls
+        self.b: Array = None  # type: ignore[assignment]  # (typed as the array every pass uses)
 
     def param_shapes(self) -> dict[str, tuple]:
         return {"W": (self.n_in, self.n_out), "b": (self.n_out,)}

@@ -11,6 +11,7 @@ so no method checks them.
 from __future__ import annotations
 
 import math
+from types import ModuleType
 
 import numpy as np
 
@@ -26,7 +27,7 @@ class NumpyOps:
     """The array operations of a forward pass, a backward pass and an optimizer step, in NumPy."""
 
     name = "numpy"
-    steps = None  # whole compiled training steps (NumbaOps: the module compiled_step); here the readable step only
+    steps: ModuleType | None = None  # whole compiled training steps (NumbaOps: compiled_step); here the readable one
 
     def describe(self) -> str:
         return "numpy (NumPy alone: the reference backend)"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -46,12 +46,12 @@ class EpochData:
         self.m = X.shape[0] if rows is None else len(rows)  # training samples per epoch
         self.labels = classes_of(Y) if classifier else None
         self.predicted = None if self.labels is None else np.empty(self.m, self.labels.dtype)
-        self.order = None
-        self._buffers = None
-        self._workspace = None
+        self.order: Array | None = None
+        self._buffers: list[Array | None] | None = None
+        self._workspace: Workspace | None = None
         self.part = (0, 1)  # (rank, size)
         self.share: Part | None = None  # this rank's part of the last global batch, in a job
-        self.compiled = None  # training/fused.py's CompiledSteps for this fit's epochs, when they apply
+        self.compiled: Any = None  # training/fused.py's CompiledSteps for this fit's epochs, when they apply
         self._correct = 0
 
     def workspace(self, layers: list, flat, batch_size: int) -> Workspace:

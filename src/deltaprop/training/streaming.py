@@ -16,12 +16,14 @@ rows of the epoch come from the first shards read.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from ..data.stream import Stream
 from ..errors import ConfigError, DataError
 from ..workspace import Workspace
-from .batches import Part, classes_of
+from .batches import Array, Part, classes_of
 from .evaluation import _figures, _sums
 
 
@@ -43,7 +45,9 @@ class StreamData:
         self.net, self.stream, self.shuffle = net, stream, shuffle
         self.m = stream.n_train
         self.predicted = True if net.is_classifier else None  # run_epoch records each batch's predictions
-        self._workspace = self._batches = self._batch_Y = None
+        self._workspace: Workspace | None = None
+        self._batches: Iterator[tuple[Array, Array]] | None = None
+        self._batch_Y: Array | None = None
         self._correct = 0
         self.part, self.share = (0, 1), None
 
