@@ -243,15 +243,16 @@ def test_recipes_name_their_data_and_options_say_their_defaults(tmp_path):
     assert build_parser().parse_args(["info"]).debug is False
 
 
-def _forge_record(model: Path, out: Path, change) -> Path:
-    """A copy of ``model`` whose preprocessing record ``change(record)`` rewrote, checksum recomputed."""
+def _forge_record(model: Path, out: Path, change, key: str = "preprocessing") -> Path:
+    """A copy of ``model`` whose preprocessing record (or another config key) ``change(record)`` rewrote,
+    checksum recomputed."""
     from deltaprop.io import checksum
 
     data = model.read_bytes()
     n = struct.unpack("<Q", data[:8])[0]
     header = json.loads(data[8:8 + n])
     config = json.loads(header["__metadata__"]["config"])
-    config["preprocessing"] = change(config["preprocessing"])
+    config[key] = change(config[key])
     text = json.dumps(config)
     from safetensors.numpy import load_file
 
@@ -342,3 +343,18 @@ def test_a_huge_median_in_a_record_loads_as_a_float_not_a_type_error(four_models
     net.predict(inputs["table"][1].head(3))  # present values: answers as before
     with pytest.raises(dp.DeltapropError):
         net.predict(rows.assign(length=np.nan))  # the median fills in: out of range, said, not NaN
+
+
+def test_an_earlier_format_table_record_of_only_columns_predicts(tmp_path):
+    """Issue 28, item 21: a version-1 table record holding only its columns was a KeyError: 'read'. It reads new
+    files with the default options and predicts as the full record does; a list instead of an object is refused."""
+    model = FIXTURES / "tabc.safetensors"
+    only = _forge_record(model, tmp_path / "only.safetensors",
+                         lambda extra: {**extra, "table": {"columns": extra["table"]["columns"]}}, key="extra")
+    frame = pd.read_csv(FIXTURES / "tabc.csv")
+    np.testing.assert_array_equal(dp.load(only).predict(frame), dp.load(model).predict(frame))
+    out = predicted(deltaprop("predict", only, "--data", FIXTURES / "tabc.csv"))
+    assert (out["prediction"] == pd.read_csv(FIXTURES / "predict-tabc.csv")["prediction"]).all()
+    listed = _forge_record(model, tmp_path / "list.safetensors", lambda extra: {**extra, "table": [1]}, key="extra")
+    with pytest.raises(dp.ModelFileError, match="'table' must hold 'columns'"):
+        dp.load(listed)
