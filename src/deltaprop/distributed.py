@@ -19,6 +19,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 import numpy as np
 
@@ -71,6 +72,9 @@ def watch_interrupts() -> None:
                 run_cleanups()
 
     threading.Thread(target=watch, name="deltaprop-interrupts", daemon=True).start()
+
+
+INTERRUPT_GRACE = 2.0  # seconds an interrupted rank waits for the others' cleanups before ending the job
 
 
 class Single:
@@ -174,6 +178,8 @@ class MPIComm:
                          "ending the job (the other ranks would wait for it)\n")
         sys.stderr.flush()
         run_cleanups()
+        if isinstance(exc, KeyboardInterrupt):  # Ctrl-C reached every rank at once: their cleanup threads
+            time.sleep(INTERRUPT_GRACE)  # (watch_interrupts) finish before the abort kills them (seen under load)
         self.comm.Abort(130 if isinstance(exc, KeyboardInterrupt) else
                         2 if isinstance(exc, (DeltapropError, OSError)) else 1)  # the codes of deltaprop's CLI
 

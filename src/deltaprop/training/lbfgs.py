@@ -37,8 +37,8 @@ from ..schedules import Schedule
 from ..workspace import Workspace
 from .batches import classes_of, gather
 from .evaluation import evaluate_encoded
+from .gradients import add_l2, where_non_finite
 from .inputs import check_options, combined_weights, set_classes, validation
-from .loop import _where_non_finite, add_l2
 from .state import TrainingState
 
 CHUNK = 4096  # rows per forward/backward pass of an evaluation: bounds the memory of the activations
@@ -151,7 +151,7 @@ class FullBatch:
                                  ops=net.ops)  # before backward, which may use z^L as scratch
         grads = backprop.backward(net.layers, net.loss_fn, trace, yb, wb, out=out, ops=net.ops)
         if not (math.isfinite(loss) and math.isfinite(float(np.dot(self.flat.grad, self.flat.grad)))):
-            raise DivergenceError(_where_non_finite(trace, grads, loss))
+            raise DivergenceError(where_non_finite(trace, grads, loss))
         for cb in self.callbacks:
             cb.on_backward(net, grads)
         return loss, trace.a[L]

@@ -31,9 +31,11 @@ from ..workspace import Workspace
 from .batches import EpochData, Part
 from .evaluation import evaluate_encoded
 from .fused import compiled_steps
+from .gradients import add_l2, clip_gradients, where_non_finite
 from .hints import PROBE_ROWS, vanishing_gradients
 from .history import History
 from .inputs import check_options, combined_weights, set_classes, validation
+from .lbfgs import fit_lbfgs  # (it loads SciPy's optimizer only when it runs)
 from .state import TrainingState
 from .streaming import StreamData, evaluate_stream
 
@@ -71,8 +73,6 @@ def fit(net, X, y=None, epochs: int = 10, batch_size: int = 32, optimizer=None, 
         shuffle do not apply, schedule and clip_norm are refused, and so are dropout and several ranks.
     """
     if _full_batch(optimizer):
-        from .lbfgs import fit_lbfgs  # imported when asked for: it loads SciPy's optimizer
-
         return fit_lbfgs(net, X, y, epochs, optimizer, validation_data, validation_split, callbacks, verbose,
                          sample_weight, class_weight, l2, comm, {"schedule": schedule, "clip_norm": clip_norm})
     comm = communicator(comm)
@@ -294,7 +294,7 @@ def train_step(net, optimizer, ws: Workspace, xb, yb, wb, rng, clip_norm, callba
         loss += add_l2(ws.flat, l2, factor)
     squared_norm = float(np.dot(ws.flat.grad, ws.flat.grad))  # NaN or inf if any dW, db entry is
     if not (math.isfinite(loss) and math.isfinite(squared_norm)):
-        raise DivergenceError(_where_non_finite(trace, grads, loss))
+        raise DivergenceError(where_non_finite(trace, grads, loss))
     for cb in callbacks:
         cb.on_backward(net, grads)
     if clip_norm is not None:
@@ -312,47 +312,6 @@ def _sum_over_ranks(grad: Array, loss: float, share: Part, comm) -> None:
     elif local != total:
         grad *= local / total if total else 0.0
     comm.sum(grad)
-
-
-def add_l2(flat, l2: float, factor: float) -> float:
-    """dL/dW^l += l2 factor W^l for every layer (factor: 1/m, or 1/sum(w)); returns the penalty
-    (l2 / 2) factor sum_l ||W^l||^2 that this adds to the batch loss. Biases are left alone."""
-    squares = 0.0
-    for W, dW in zip(flat.weight_views(flat.theta), flat.weight_views(flat.grad), strict=True):
-        dW += (l2 * factor) * W
-        squares += float(np.vdot(W, W))
-    return 0.5 * l2 * factor * squares
-
-
-def clip_gradients(g: Array, max_norm: float) -> float:
-    """Scale the gradient vector g by max_norm / ||g|| when its L2 norm ||g|| exceeds max_norm.
-
-    ``g`` is all dW^l, db^l in one vector (FlatParams.grad), so ||g|| is the global norm.
-    Returns the norm before clipping.
-    """
-    norm = float(np.sqrt(np.dot(g, g)))
-    if norm > max_norm:
-        g *= max_norm / norm
-    return norm
-
-
-def _where_non_finite(trace, grads, loss) -> str:
-    """Where the first NaN or inf appeared, for the message: the forward pass from layer 1 up,
-    else the backward pass from layer L down."""
-    L = len(grads.params) - 1
-    for l in range(1, L + 1):
-        if not np.isfinite(trace.a[l]).all():
-            return f"the activations a^{l} of layer {l} are not finite, so the loss is {loss}"
-    if not np.isfinite(loss):
-        return f"the loss is {loss} at the output layer {L}"
-    for l in range(L, 0, -1):
-        for name, g in grads.params[l].items():
-            if not np.isfinite(g).all():
-                return f"the gradient of layer {l} (d{name}^{l}) is not finite"
-    largest = max(((l, name, float(np.abs(g).max())) for l in range(1, L + 1) for name, g in grads.params[l].items()),
-                  key=lambda item: item[2])
-    return (f"the gradient norm overflows; the largest entries are in layer {largest[0]} "
-            f"(max |d{largest[1]}^{largest[0]}| = {largest[2]:.3g})")
 
 
 def _choose_optimizer(state: TrainingState, optimizer):
