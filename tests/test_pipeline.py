@@ -358,3 +358,64 @@ def test_an_earlier_format_table_record_of_only_columns_predicts(tmp_path):
     listed = _forge_record(model, tmp_path / "list.safetensors", lambda extra: {**extra, "table": [1]}, key="extra")
     with pytest.raises(dp.ModelFileError, match="'table' must hold 'columns'"):
         dp.load(listed)
+
+
+# --- found by trying it as a new user (pandas' defaults, public tables) -----------------------------------------
+def test_pandas_default_csv_with_its_index_is_read_with_its_header(tmp_path):
+    """DataFrame(X).to_csv() writes its index: the header ',0,1,...,13' (a blank cell first) was read as a data
+    row, so --target 13 named feature 12 and the classes came out as 0, 1, 2, 13."""
+    from sklearn.datasets import load_wine
+
+    X, y = load_wine(return_X_y=True)
+    frame = pd.DataFrame(X)
+    frame[13] = y
+    frame.to_csv(tmp_path / "wine.csv")  # pandas' defaults: the index too
+    deltaprop("train", "--data", tmp_path / "wine.csv", "--target", 13, "--epochs", 3, "--out", tmp_path / "run",
+              "--quiet", "--no-plots")
+    net = dp.load(tmp_path / "run" / "model.safetensors")
+    assert net.is_classifier and net.classes.tolist() == [0, 1, 2]
+    assert net.pipeline.columns == [str(j) for j in range(13)]  # the index column dropped, as "Unnamed: 0"
+    assert (net.predict(pd.DataFrame(X)) == net.predict(frame.drop(columns=[13]))).all()  # integer names match
+
+
+def test_an_all_text_table_with_its_index_reads_its_header_and_predict_takes_header(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 120
+    frame = pd.DataFrame({"class": rng.choice(["1st", "2nd", "3rd"], n), "age": rng.choice(["adult", "child"], n),
+                          "sex": rng.choice(["man", "woman"], n)})
+    frame["survived"] = np.where((frame["sex"] == "woman") | (frame["age"] == "child"), "yes", "no")
+    frame.to_csv(tmp_path / "titanic.csv")  # with the index: a blank first header cell
+    deltaprop("train", "--data", tmp_path / "titanic.csv", "--target", "survived", "--epochs", 5, "--out",
+              tmp_path / "run", "--quiet", "--no-plots")
+    model = tmp_path / "run" / "model.safetensors"
+    frame.drop(columns=["survived"]).to_csv(tmp_path / "new.csv", index=False, header=False)
+    refused = deltaprop("predict", model, "--data", tmp_path / "new.csv", check=False)
+    assert refused.returncode == 2 and "lacks column(s)" in refused.stderr
+    frame.drop(columns=["survived"]).to_csv(tmp_path / "named.csv", index=False)
+    same = deltaprop("predict", model, "--data", tmp_path / "named.csv", "--header", "yes").stdout
+    assert same == deltaprop("predict", model, "--data", tmp_path / "named.csv").stdout
+    assert len(same.strip().splitlines()) == n + 1
+
+
+def test_predict_proba_of_a_regressor_is_refused(four_models):
+    folder, inputs = four_models
+    net = dp.load(folder / "regressor" / "model.safetensors")
+    with pytest.raises(dp.DataError, match="needs a classifier"):
+        net.predict_proba(inputs["regressor"][1])
+
+
+def test_gradcheck_of_a_model_takes_its_own_rows(four_models):
+    """deltaprop gradcheck MODEL sampled digits (64 features) for any model."""
+    folder, _ = four_models
+    result = deltaprop("gradcheck", folder / "table" / "model.safetensors", check=False)
+    assert "64 features" not in result.stderr and result.returncode in (0, 1), result.stderr
+
+
+def test_stray_text_is_reported_at_its_row_of_the_file(tmp_path):
+    """The row in the message counted positions in the shuffled training split ('data row 83' for row 10)."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=300).round(3).astype(object), "y": rng.choice(["p", "q"], 300)})
+    frame.loc[9, "a"] = "oops"
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    result = deltaprop("train", "--data", tmp_path / "t.csv", "--epochs", 1, "--out", tmp_path / "r", check=False)
+    assert result.returncode == 2 and "'oops' at data row 10" in result.stderr, result.stderr

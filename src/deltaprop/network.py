@@ -210,6 +210,9 @@ class Network:
 
     def predict_proba(self, X) -> Array:
         """Class probabilities (m, n_classes) for raw inputs X; one sigmoid output gives columns [1 - p, p]."""
+        if not self.is_classifier:
+            raise DataError(f"predict_proba needs a classifier; this model is a regressor (loss {self.loss_fn.name}): "
+                            "use predict")
         return probabilities(self.model_output(X))
 
     def predict(self, X) -> Array:

@@ -65,12 +65,13 @@ def model_test_data(net, data_dir: str | None = None) -> tuple:
     return data.X_test, data.y_test
 
 
-def labelled_data(net, spec: str, data_dir: str | None = None, target: str | None = None):
+def labelled_data(net, spec: str, data_dir: str | None = None, target: str | None = None,
+                  header: bool | None = None):
     """All labelled rows of the data named by --data, raw as ``net.predict`` takes them, and their targets.
     A built-in set gives its test part."""
     path, target = Path(spec), target or net.pipeline.source.get("target")
     if net.pipeline.table is not None and is_table(path):
-        return labelled_table(net.pipeline, path, target)
+        return labelled_table(net.pipeline, path, target, header)
     if is_table(path):  # a model trained on numeric arrays: the table's columns as numbers
         frame = read_table(path)
         name = target_column(list(map(str, frame.columns)), target, path)

@@ -8,12 +8,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import read_npz, read_table
+from ..data import ReadOptions, read_npz, read_table
 from ..errors import DataError
 from ..network import load, probabilities
 from ..training import evaluate as evaluate_net
 from .common import DATA_HELP, labelled_data, model_test_data, numeric_columns, r_squared, table
+from .options import header_option
 from .tables import read_for
+
+HEADER_HELP = ("yes or no: whether the file's first row names its columns (default: as the model's training file "
+               "was read, detected where training detected it)")
 
 
 def add_parser(sub) -> None:
@@ -25,13 +29,15 @@ def add_parser(sub) -> None:
     p.add_argument("--data", help=DATA_HELP)
     p.add_argument("--target", help="CSV target column (default: the one used in training, else the last)")
     p.add_argument("--data-dir", help="folder of the IDX files of fashion-mnist / mnist")
+    p.add_argument("--header", choices=("yes", "no"), help=HEADER_HELP)
     p.set_defaults(run=run_evaluate)
 
     p = sub.add_parser("predict", help="write predictions (and probabilities) for new data as CSV",
                        description="Predict with a saved model. Table columns are matched by name, in any "
                                    "order; extra columns (the target, say) are ignored, a missing one is an error.")
     p.add_argument("model", help="a model file written by 'deltaprop train'")
-    p.add_argument("--data", required=True, help="a .csv or .npz file of inputs")
+    p.add_argument("--data", required=True, help="a table (.csv, .tsv, .parquet) or an .npz file of inputs")
+    p.add_argument("--header", choices=("yes", "no"), help=HEADER_HELP)
     p.add_argument("--output", "-o", help="CSV file to write (default: standard output)")
     p.add_argument("--proba", action="store_true", help="add one probability column per class")
     p.set_defaults(run=run_predict)
@@ -40,7 +46,7 @@ def add_parser(sub) -> None:
 def run_evaluate(args) -> int:
     net = load(args.model)
     if args.data:
-        X, y = labelled_data(net, args.data, args.data_dir, args.target)
+        X, y = labelled_data(net, args.data, args.data_dir, args.target, header_option(args.header))
     else:
         X, y = model_test_data(net, args.data_dir)
     a0 = net.pipeline.inputs(X, net.dtype)  # the model's stages, once: the loss and the answers both use a^0
@@ -74,7 +80,7 @@ def _regression_report(predicted: np.ndarray, y: np.ndarray) -> int:
 
 def run_predict(args) -> int:
     net = load(args.model)
-    X = _prediction_inputs(net, Path(args.data))
+    X = _prediction_inputs(net, Path(args.data), header_option(args.header))
     a_L = net.model_output(X)  # raw inputs through the model's stages
     predicted = net.decide(a_L)  # a regressor's in the target's units; labels as they are
     header = ["prediction"]
@@ -116,10 +122,10 @@ def spreadsheet_safe(cell):
         return "'" + cell
 
 
-def _prediction_inputs(net, path: Path):
+def _prediction_inputs(net, path: Path, header: bool | None = None):
     """Raw inputs from an NPZ file, or a table (whose columns the model matches by name)."""
     if path.suffix.lower() == ".npz":
         return read_npz(path)[0]
     if net.pipeline.table is not None:
-        return read_for(net.pipeline, path)
-    return numeric_columns(net, read_table(path), path)
+        return read_for(net.pipeline, path, header)
+    return numeric_columns(net, read_table(path, ReadOptions(header=header)), path)

@@ -14,7 +14,7 @@ from ..ops import describe as backend
 from ..optimizers import OPTIMIZERS
 from ..summary import summary_text
 from ..version import __version__
-from .common import labelled_data, load_data
+from .common import labelled_data, load_data, model_test_data
 from .train import new_network
 
 
@@ -24,7 +24,8 @@ def add_parser(sub) -> None:
                                    "differences of the loss (float64), on a few samples. Exit code 1 if the "
                                    "relative error exceeds --tol.")
     p.add_argument("model", nargs="?", help="a saved model (default: a new network from --layers etc.)")
-    p.add_argument("--data", default="digits", help="data to take the samples from (default digits)")
+    p.add_argument("--data", help="data to take the samples from (default: a model's own held-out rows, else "
+                                  "digits)")
     p.add_argument("--samples", type=int, default=8, help="number of samples in the batch (default 8)")
     p.add_argument("--layers", default="16", help="hidden widths of a new network (default 16)")
     p.add_argument("--activation", default="tanh", help="hidden activation of a new network (default tanh)")
@@ -48,11 +49,11 @@ def run_gradcheck(args) -> int:
     rng = np.random.default_rng(args.seed)
     if args.model:  # the rows raw, through the model's own stages
         net = load(args.model)
-        X, y = labelled_data(net, args.data)
+        X, y = labelled_data(net, args.data) if args.data else model_test_data(net)
         rows = rng.choice(len(y), size=min(args.samples, len(y)), replace=False)
         X, y = net.pipeline.inputs(X.iloc[rows] if hasattr(X, "iloc") else X[rows]), net.pipeline.targets(y[rows])
     else:
-        data, _, _, _ = load_data(args.data, seed=args.seed)
+        data, _, _, _ = load_data(args.data or "digits", seed=args.seed)
         rows = rng.choice(len(data.y_train), size=min(args.samples, len(data.y_train)), replace=False)
         X, y = data.X_train[rows] / max(float(np.abs(data.X_train).max()), 1.0), data.y_train[rows]
         net = new_network(args.layers, args.activation, args.loss, args.seed, X.shape[1], data.y_train)

@@ -31,7 +31,7 @@ def table_dataset(path, target, test_size: float, seed: int, read: ReadOptions, 
     notes: list[str] = []
     frame, name, y = _labelled_rows(path, target, read, notes)
     train, test = split_rows(y, test_size, seed, str(path))
-    encoder.fit(frame.iloc[train], target=name)
+    encoder.fit(frame.iloc[train], target=name, rows=frame.index.to_numpy()[train])  # (messages name file rows)
     data = Dataset(Path(path).stem, encoder.transform(frame.iloc[train]), y[train],
                    encoder.transform(frame.iloc[test]), y[test])
     source = {"path": str(Path(path).resolve()), "sha256": fingerprint(path), "target": name, "seed": seed,
@@ -53,32 +53,37 @@ def held_out(pipeline) -> tuple:
     return frame.iloc[test].reset_index(drop=True), y[test]
 
 
-def labelled_table(pipeline, path, target=None) -> tuple:
+def labelled_table(pipeline, path, target=None, header: bool | None = None) -> tuple:
     """Every row of another table file that has the model's target: the raw rows and their targets."""
     notes: list = []
-    frame, _, y = _labelled_rows(path, target or pipeline.source.get("target"), read_options(pipeline), notes)
+    frame, _, y = _labelled_rows(path, target or pipeline.source.get("target"), read_options(pipeline, header),
+                                 notes)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     return frame, y
 
 
-def read_options(pipeline) -> ReadOptions:
-    """How training read its table file, for reading new ones alike (defaults when it was not a file)."""
-    return ReadOptions.from_config(pipeline.source["read"]) if "read" in pipeline.source else ReadOptions()
+def read_options(pipeline, header: bool | None = None) -> ReadOptions:
+    """How training read its table file, for reading new ones alike (defaults when it was not a file);
+    ``header`` (--header yes/no) overrides whether the new file's first row names its columns."""
+    read = ReadOptions.from_config(pipeline.source["read"]) if "read" in pipeline.source else ReadOptions()
+    if header is not None:
+        read.header = header
+    return read
 
 
-def read_for(pipeline, path):
-    return read_table(path, read_options(pipeline))
+def read_for(pipeline, path, header: bool | None = None):
+    return read_table(path, read_options(pipeline, header))
 
 
 def _labelled_rows(path, target, read: ReadOptions, notes: list):
     """The table's rows that have a target value, the target's name, and its values."""
-    frame = read_table(path, read)
+    frame = read_table(path, read).reset_index(drop=True)
     name = target_column(list(map(str, frame.columns)), target, path)
     present = frame[name].notna().to_numpy()
     if not present.all():
         notes.append(f"left out {int((~present).sum())} row(s) whose target {name!r} is missing")
-        frame = frame[present].reset_index(drop=True)
+        frame = frame[present]  # (its index keeps each row's place among the file's data rows, for messages)
     if frame.shape[0] == 0:
         raise DataError(f"{path}: no row has a value in the target column {name!r}")
     return frame, name, target_values(frame[name], name)
@@ -92,7 +97,9 @@ def target_column(names: list, target, path) -> str:
         return str(target)
     if str(target).isdigit() and int(target) < len(names):
         return names[int(target)]
-    raise DataError(f"{path}: no target column {target!r}; columns: {', '.join(names)}")
+    unnamed = names == [f"column{i}" for i in range(len(names))]
+    raise DataError(f"{path}: no target column {target!r}; columns: {', '.join(names)}" + (
+        " (the first row was read as data: if it names the columns, pass --header yes)" if unnamed else ""))
 
 
 def split_rows(y: np.ndarray, test_size: float, seed: int, name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -199,9 +199,13 @@ def has_header(rows: list[list[str]], path=None) -> bool:
     (or 1..k) in order, k >= 3: the names pandas and NumPy give unnamed columns
     (``DataFrame(X).to_csv()`` writes them), never a row of real data. Another row of
     numbers is data; where it could be names (increasing integers, like years), a warning
-    says which way it was read and how to say otherwise (``header``).
+    says which way it was read and how to say otherwise (``header``). A blank first cell
+    above a column of values is pandas' index (``to_csv()`` with its default index=True):
+    the rest of the row is judged.
     """
     top, below = rows[0], rows[1:]
+    if len(top) > 1 and top[0] == "" and below and all(row and row[0] != "" for row in below):
+        top, below = top[1:], [row[1:] for row in below]
     if all(_is_number(c) for c in top if c):
         whole = [int(c) for c in top if re.fullmatch(r"\d+", c)]
         if len(whole) == len(top) >= 3 and whole in (list(range(len(top))), list(range(1, len(top) + 1))):
@@ -252,13 +256,26 @@ def as_frame(table) -> pd.DataFrame:
     """A pandas DataFrame from one (as is), a polars DataFrame (to_pandas), a dict of columns or a
     structured NumPy array (its field names are the column names)."""
     if isinstance(table, pd.DataFrame):
-        return table
+        return _named_by_text(table)
     if hasattr(table, "to_pandas"):  # polars, pyarrow tables
-        return table.to_pandas()
+        return _named_by_text(table.to_pandas())
     if isinstance(table, dict) or (isinstance(table, np.ndarray) and table.dtype.names):
-        return pd.DataFrame(table)  # columns by name: a dict of columns, or a structured array
+        return _named_by_text(pd.DataFrame(table))  # columns by name: a dict of columns, or a structured array
     raise DataError(f"a table must be a pandas or polars DataFrame, a dict of columns or a structured array "
                     f"(columns are matched by name), got {type(table).__name__}")
+
+
+def _named_by_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with its column names as text, as a file's header gives them: ``DataFrame(X)`` names its
+    columns 0, 1, ... (integers), a model read from a CSV knows them as "0", "1", ... Two names alike as text
+    (0 and "0") are refused."""
+    if all(isinstance(c, str) for c in frame.columns):
+        return frame
+    names = [str(c) for c in frame.columns]
+    alike = sorted(n for n, count in Counter(names).items() if count > 1)
+    if alike:
+        raise DataError(f"the table has two columns named {alike[0]!r} once written as text; rename one")
+    return frame.set_axis(names, axis=1)
 
 
 def target_values(column: pd.Series, name: str) -> np.ndarray:
