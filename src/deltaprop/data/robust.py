@@ -38,7 +38,8 @@ class RobustScaler(Scaler):
         self.shift = self.scale = None
         self.clip: np.ndarray | None = None  # one flag per feature once fitted
 
-    def _fitted_clip(self) -> np.ndarray:
+    def fitted_clip(self) -> np.ndarray:
+        """The clip flags, one per feature; a ConfigError before ``fit`` or ``from_config`` has set them."""
         if self.clip is None:
             raise ConfigError("the scaler is not fitted")
         return self.clip
@@ -66,13 +67,13 @@ class RobustScaler(Scaler):
     def leave(self, columns) -> RobustScaler:
         """The given columns pass through unchanged: not shifted, not scaled, not clipped (0/1 inputs)."""
         super().leave(columns)
-        self._fitted_clip()[list(columns)] = False
+        self.fitted_clip()[list(columns)] = False
         return self
 
     def transform(self, X: np.ndarray, in_place: bool = False) -> np.ndarray:
         """(X - median) / scale, then the smooth clip on the clipped columns (a float X keeps its dtype)."""
         out = super().transform(X, in_place)
-        clip = self._fitted_clip()
+        clip = self.fitted_clip()
         if clip.any():
             columns = np.flatnonzero(clip)
             out[:, columns] = smooth_clip(out[:, columns], self.bound)
@@ -86,7 +87,7 @@ class RobustScaler(Scaler):
         return super().inverse_transform(X)
 
     def to_config(self) -> dict:
-        return {**super().to_config(), "clip": self._fitted_clip().tolist(), "bound": self.bound}
+        return {**super().to_config(), "clip": self.fitted_clip().tolist(), "bound": self.bound}
 
     @classmethod
     def from_config(cls, config: dict) -> RobustScaler:

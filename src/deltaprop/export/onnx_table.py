@@ -12,13 +12,9 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+from onnx import TensorProto, helper  # onnx.py imports this module only where onnx is installed
 
 from ..errors import ConfigError
-
-try:
-    from onnx import TensorProto, helper
-except ImportError:  # onnx.py says so when the export is asked for
-    TensorProto = helper = None
 
 _SPACE = "".join(chr(i) for i in range(sys.maxunicode + 1) if chr(i).isspace())
 WS = "[" + "".join(f"\\x{{{ord(ch):x}}}" for ch in _SPACE) + "]"  # what str.strip() removes, as an RE2 class
