@@ -70,7 +70,8 @@ class Pipeline:
         """The raw table as a pandas DataFrame; a plain array is refused, naming the columns expected."""
         if isinstance(X, np.ndarray) and X.dtype.names is None or isinstance(X, (list, tuple)):
             shape = np.shape(X)
-            encoded = len(shape) == 2 and shape[1] == len(self.table.feature_names)
+            table = self.table
+            encoded = table is not None and len(shape) == 2 and shape[1] == len(table.feature_names)
             raise DataError(
                 f"this model was trained on a table: predict takes a DataFrame (or a dict of columns) with the "
                 f"columns {_listed(self.columns)}, matched by name; got an array of shape {shape}"
