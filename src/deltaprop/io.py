@@ -50,7 +50,7 @@ def save(net, path, include_optimizer: bool = True) -> None:
     optimizer = state.optimizer if include_optimizer and state is not None else None
     tensors = {key: np.ascontiguousarray(value) for key, value in named_tensors(net, optimizer is not None).items()}
     config = _config(net, state)
-    if optimizer is not None:
+    if state is not None and optimizer is not None:  # (an optimizer is only ever the state's)
         config["optimizer"] = {"name": optimizer.name, "hyperparameters": optimizer.hyperparameters(),
                                "t": optimizer.t}
         if state.early_stopping is not None:  # a resumed run stops where this one would
@@ -175,7 +175,7 @@ def read(path) -> Saved:
     dtype = np.dtype(config["dtype"])
     shapes = {(l, name): shape for l, layer in enumerate(layers, start=1)
               for name, shape in layer.param_shapes().items()}
-    read_values = {}
+    read_values: dict[str, np.ndarray] = {}
 
     def get(key, shape):
         read_values[key] = _tensor(f, tensors, key, shape, dtype, path)
@@ -210,7 +210,7 @@ def checksum(config_json: str, tensors: dict) -> str:
     digest = hashlib.sha256(config_json.encode("utf-8"))
     for name in sorted(tensors):
         digest.update(name.encode("utf-8"))
-        digest.update(memoryview(np.ascontiguousarray(tensors[name])).cast("B"))
+        digest.update(np.ascontiguousarray(tensors[name]).data.cast("B"))
     return digest.hexdigest()
 
 
