@@ -234,7 +234,7 @@ def run_epoch(net, state: TrainingState, data: EpochData, epoch, batch_size, cli
             flat.theta[...] = snapshot
             raise DivergenceError(f"training diverged in epoch {epoch + 1}: the weights overflowed; weights "
                                   "restored to the start of the epoch. Lower the learning rate.")
-    correct = data.n_correct() if data.predicted is not None else 0
+    correct: float = data.n_correct() if data.predicted is not None else 0  # summed over ranks as a float
     if state.comm.size > 1:
         total_loss, correct = map(float, state.comm.sum(np.array([total_loss, correct], dtype=np.float64)))
         state.comm.check_identical(flat.theta, f"the weights after epoch {epoch + 1}")
