@@ -7,6 +7,7 @@ never meets a NumPy broadcasting traceback from inside the backward pass.
 from __future__ import annotations
 
 import sys
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -38,7 +39,11 @@ def _first_bad_row(values: Array) -> int:
     return int(np.argmax(bad))
 
 
-def check_X(X, n_in: int, dtype: np.dtype, sparse_ok: bool = False) -> Array:
+@overload
+def check_X(X, n_in: int, dtype: np.dtype, sparse_ok: Literal[False] = False) -> Array: ...
+@overload
+def check_X(X, n_in: int, dtype: np.dtype, sparse_ok: bool) -> Any: ...  # an Array, or SciPy's CSR (untyped)
+def check_X(X, n_in: int, dtype: np.dtype, sparse_ok: bool = False) -> Any:
     """X as a C-contiguous (m, n_0) array of ``dtype``, finite, with n_0 == n_in.
 
     A SciPy sparse matrix or array comes back as CSR of ``dtype`` with ``sparse_ok``

@@ -28,6 +28,7 @@ from . import schema
 from .checks import all_finite
 from .errors import ModelFileError
 from .preprocessing import record as preprocessing_record
+from .preprocessing.pipeline import Pipeline
 from .version import __version__
 
 FORMAT = "deltaprop"
@@ -160,7 +161,7 @@ class Saved:
     history: dict | None
     optimizer: object
     early_stopping: dict | None
-    pipeline: object  # preprocessing.Pipeline
+    pipeline: Pipeline
 
 
 def read(path) -> Saved:

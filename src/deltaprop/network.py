@@ -8,6 +8,7 @@ made and continued by ``fit`` (training/), saved with the model in checkpoints.
 from __future__ import annotations
 
 import os
+import secrets
 import warnings
 from collections.abc import Sequence
 
@@ -81,7 +82,7 @@ class Network:
         if seed is not None and not (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)
                                      and 0 <= seed < 2**63):
             raise ConfigError(f"seed must be an integer in 0..2^63-1, got {seed!r}")
-        self.seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else int(seed)
+        self.seed = secrets.randbits(63) if seed is None else int(seed)  # (SeedSequence's own source of entropy)
         self.classes: Array | None = None  # labels behind output neurons 0..n_L-1, set by fit
         self.pipeline = Pipeline()  # fitted stages raw inputs -> a^0 and a^L -> the target's units (none: identity)
         self.extra: dict = {}  # the user's JSON-able notes, saved with the model
@@ -180,7 +181,8 @@ class Network:
         buffers = [np.empty((min(chunk, m), layer.n_out), dtype=self.dtype) for layer in self.layers[:-1]]
         rows = None if dense else np.empty((min(chunk, m), self.layers[0].n_in), dtype=self.dtype)
         for start in range(0, m, chunk):
-            a = a0[start:start + chunk] if dense else a0[start:start + chunk].toarray(out=rows[:min(chunk, m - start)])
+            part = a0[start:start + chunk]
+            a = part if rows is None else part.toarray(out=rows[:min(chunk, m - start)])  # rows: a sparse X's
             for layer, buffer in zip(self.layers[:-1], buffers, strict=True):
                 z = buffer[:a.shape[0]]
                 _, a = layer.forward(a, self.ops, z=z, a=z)  # a^l written over z^l
@@ -325,7 +327,7 @@ def resume(path, X, y, epochs: int, **options) -> Network:
     return net
 
 
-def check_memory(layers: list, dtype: np.dtype, copies: int) -> None:
+def check_memory(layers: Sequence[Layer], dtype: np.dtype, copies: int) -> None:
     """Refuse, naming the sizes, a network whose ``copies`` of all parameters exceed the machine's memory
     (a MemoryError from deep inside, or swapping, otherwise)."""
     n_params = sum(layer.n_params() for layer in layers)
