@@ -34,12 +34,11 @@ from ..errors import ConfigError
 from ..io import atomic_write, checksum, named_tensors
 from ..layers import Dense
 from ..version import __version__
+from . import onnx_table
 
 try:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
-
-    from . import onnx_table  # built with onnx's helpers too
 except ImportError:  # the extra is missing: to_onnx says so when it is called
     HAVE_ONNX = False
 else:

@@ -9,12 +9,15 @@ stripped (only a forged model can hold one) never matches, as in predict.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import numpy as np
-from onnx import TensorProto, helper  # onnx.py imports this module only where onnx is installed
 
 from ..errors import ConfigError
+
+with contextlib.suppress(ImportError):  # without onnx, onnx.py refuses the export before this module is used
+    from onnx import TensorProto, helper
 
 _SPACE = "".join(chr(i) for i in range(sys.maxunicode + 1) if chr(i).isspace())
 WS = "[" + "".join(f"\\x{{{ord(ch):x}}}" for ch in _SPACE) + "]"  # what str.strip() removes, as an RE2 class
