@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from . import schema
-from .checks import all_finite
+from .checks import PathLike, all_finite
 from .errors import ModelFileError
 from .preprocessing import record as preprocessing_record
 from .preprocessing.pipeline import Pipeline
@@ -39,7 +39,7 @@ READS_VERSIONS = (1, 2)
 MAX_HEADER_BYTES = 16 * 2**20  # a real header is a few KB; refuse to parse absurd ones
 
 
-def save(net, path, include_optimizer: bool = True) -> None:
+def save(net, path: PathLike, include_optimizer: bool = True) -> None:
     """Write ``net`` to ``path`` atomically: its parameters and config, and with ``include_optimizer``
     its training state (the optimizer's state, early stopping's record during a fit) if it has one."""
     from safetensors.numpy import save as st_save
@@ -164,7 +164,7 @@ class Saved:
     pipeline: Pipeline
 
 
-def read(path) -> Saved:
+def read(path: PathLike) -> Saved:
     """Read and check a model file written by ``save``: every size before allocating, every value after."""
     path = Path(path)
     header, data_bytes = read_header(path)

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import PathLike
 from ..data.robust import RobustScaler
 from ..errors import ConfigError
 from ..io import atomic_write, checksum, named_tensors
@@ -78,7 +79,7 @@ class Graph:
         return output
 
 
-def to_onnx(net, path=None, opset: int = OPSET):
+def to_onnx(net, path: PathLike | None = None, opset: int = OPSET) -> onnx.ModelProto:
     """The ONNX model of ``net`` (an onnx.ModelProto), written atomically to ``path`` if given."""
     if not HAVE_ONNX:
         raise ConfigError('ONNX export needs the onnx package: pip install "deltaprop[onnx]"')

@@ -15,12 +15,13 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 
 from .. import backprop
 from ..callbacks import Callback, ModelCheckpoint, Progress
-from ..checks import check_weights, check_X
+from ..checks import ArrayLike, check_weights, check_X
 from ..data.stream import Stream
 from ..distributed import communicator
 from ..errors import ConfigError, DataError, DeltapropWarning, DivergenceError
@@ -40,9 +41,10 @@ from .streaming import StreamData, evaluate_stream
 Array = np.ndarray
 
 
-def fit(net, X, y=None, epochs: int = 10, batch_size: int = 32, optimizer=None, validation_data=None,
-        validation_split: float = 0.0, shuffle: bool = True, callbacks=(), verbose: int = 1,
-        sample_weight=None, class_weight=None, schedule=None, clip_norm: float | None = None,
+def fit(net, X: ArrayLike | Stream, y: ArrayLike | None = None, epochs: int = 10, batch_size: int = 32, optimizer=None,
+        validation_data: tuple | None = None, validation_split: float = 0.0, shuffle: bool = True,
+        callbacks: Sequence[Callback] = (), verbose: int = 1, sample_weight: ArrayLike | None = None,
+        class_weight: dict | str | None = None, schedule=None, clip_norm: float | None = None,
         l2: float = 0.0, comm=None) -> History:
     """Train ``net`` by mini-batch gradient descent and return its History.
 
