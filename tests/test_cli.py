@@ -211,3 +211,15 @@ def test_a_prefix_of_an_option_is_not_taken_for_it(tmp_path):
     assert result.returncode == 2
     assert "unrecognized arguments: --output" in result.stderr and "activation" not in result.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_resuming_a_model_without_feature_scaling_is_refused_by_name(tmp_path):
+    """A model made in Python with no preprocessing has no scaling stage for the run's data: --resume said
+    AttributeError ('NoneType' object has no attribute 'transform'); it names the file and the cause."""
+    net = dp.Network([dp.Dense(64, 8, "relu"), dp.Dense(8, 10, "softmax")], loss="cross_entropy", seed=0)
+    dp.save(net, tmp_path / "bare.safetensors")
+    result = deltaprop("train", "--resume", tmp_path / "bare.safetensors", "--epochs", 2, "--out", tmp_path / "o",
+                       "--quiet", "--no-plots", check=False)
+    assert result.returncode == 2
+    assert "bare.safetensors: the model has no feature scaling stage" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "o").exists()

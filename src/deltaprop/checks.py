@@ -6,14 +6,22 @@ never meets a NumPy broadcasting traceback from inside the backward pass.
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import Any, Literal, overload
 
 import numpy as np
+import numpy.typing as npt
 
 from .errors import DataError, ShapeError
 from .losses import Loss
 
 Array = np.ndarray
+ArrayLike = npt.ArrayLike  # what np.asarray takes (a SciPy sparse matrix too, where a docstring says so)
+# raw inputs as predict takes them: an array, or for a table model a pandas DataFrame or a dict of columns (pandas
+# ships no types to mypy here, so this is Any; the docstrings say what is accepted)
+Inputs = Any
+PathLike = str | os.PathLike[str]
 
 
 def all_finite(values: Array) -> bool:
@@ -38,7 +46,11 @@ def _first_bad_row(values: Array) -> int:
     return int(np.argmax(bad))
 
 
-def check_X(X, n_in: int, dtype: np.dtype, sparse_ok: bool = False) -> Array:
+@overload
+def check_X(X, n_in: int, dtype: np.dtype, sparse_ok: Literal[False] = False) -> Array: ...
+@overload
+def check_X(X, n_in: int, dtype: np.dtype, sparse_ok: bool) -> Any: ...  # an Array, or SciPy's CSR (untyped)
+def check_X(X, n_in: int, dtype: np.dtype, sparse_ok: bool = False) -> Any:
     """X as a C-contiguous (m, n_0) array of ``dtype``, finite, with n_0 == n_in.
 
     A SciPy sparse matrix or array comes back as CSR of ``dtype`` with ``sparse_ok``

@@ -29,6 +29,7 @@ from .errors import ConfigError, DeltapropError, DivergenceError
 WORLD_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
 EVERY_RANK = "_deltaprop_every_rank"  # set on an error that every rank of the job raises at the same point
 CLEANUPS: list = []  # what this process must undo before it ends the job (MPI_Abort skips Python's exit handlers)
+INTERRUPTS_WATCHED = threading.Event()  # set once watch_interrupts has its thread (once a process)
 
 
 def met_by_every_rank(exc: BaseException) -> BaseException:
@@ -57,14 +58,14 @@ def watch_interrupts() -> None:
     main thread may be waiting inside an MPI call, where Python's own handler cannot run until it returns, and
     the first rank to handle its KeyboardInterrupt ends the job (MPI_Abort), killing the waiting ranks (SIGKILL)
     before their exit handlers would have removed what they leave on disk. Main thread only; once a process."""
-    if threading.current_thread() is not threading.main_thread() or getattr(watch_interrupts, "installed", False):
+    if threading.current_thread() is not threading.main_thread() or INTERRUPTS_WATCHED.is_set():
         return
     read, write = os.pipe()
     os.set_blocking(write, False)
     if signal.set_wakeup_fd(write, warn_on_full_buffer=False) != -1:  # someone else's: left to them
         signal.set_wakeup_fd(-1)
         return
-    watch_interrupts.installed = True
+    INTERRUPTS_WATCHED.set()
 
     def watch():
         while got := os.read(read, 64):
@@ -185,7 +186,7 @@ class MPIComm:
 
     def check_identical(self, array: np.ndarray, what: str) -> None:
         """Raise, on every rank, if ``array`` differs in any bit between ranks (16-byte digests gathered)."""
-        digest = hashlib.blake2b(memoryview(np.ascontiguousarray(array)).cast("B"), digest_size=16).digest()
+        digest = hashlib.blake2b(np.ascontiguousarray(array).data.cast("B"), digest_size=16).digest()
         digests = self.comm.allgather(digest)
         if len(set(digests)) > 1:
             differ = [r for r, d in enumerate(digests) if d != digests[0]]
@@ -204,7 +205,7 @@ def fingerprint(*arrays) -> str:
             if part.dtype.kind == "O":
                 digest.update("\0".join(map(repr, part.ravel().tolist())).encode())
             else:
-                digest.update(np.ascontiguousarray(part).reshape(-1).view(np.uint8))
+                digest.update(np.ascontiguousarray(part).reshape(-1).view(np.uint8).data)
     return digest.hexdigest()
 
 

@@ -22,6 +22,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from .activations import log_softmax
 from .callbacks import Callback
+from .checks import ArrayLike
 from .layers import Dense
 from .network import Network
 from .optimizers import OPTIMIZERS, Optimizer, get_optimizer
@@ -40,10 +41,10 @@ class NoImprovementStop(Callback):
     def __init__(self, tol: float, n_iter_no_change: float):
         self.tol, self.n_iter_no_change = tol, n_iter_no_change
 
-    def on_train_begin(self, net):
+    def on_train_begin(self, net) -> None:
         self.best, self.count = math.inf, 0
 
-    def on_epoch_logs(self, net, epoch, logs):
+    def on_epoch_logs(self, net, epoch: int, logs: dict) -> None:  # (as Callback declares them)
         loss = logs["loss"]
         self.count = self.count + 1 if loss > self.best - self.tol else 0
         self.best = min(self.best, loss)
@@ -184,7 +185,7 @@ class _DeltaEstimator(BaseEstimator):
 class DeltaClassifier(ClassifierMixin, _DeltaEstimator):
     """A softmax + cross-entropy network classifier with deltaprop's backpropagation."""
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> DeltaClassifier:
         """Train a new network on (X, y) for up to ``max_iter`` epochs."""
         X, y, sample_weight = self._check(X, y, sample_weight, reset=True)
         self._start(X, y, classes=None)
@@ -192,7 +193,8 @@ class DeltaClassifier(ClassifierMixin, _DeltaEstimator):
         return self
 
     @available_if(_DeltaEstimator._mini_batches)
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None,
+                    sample_weight: ArrayLike | None = None) -> DeltaClassifier:
         """One epoch on (X, y); the first call needs ``classes`` (every label that will occur)."""
         first = not hasattr(self, "network_")
         X, y, sample_weight = self._check(X, y, sample_weight, reset=first)
@@ -222,17 +224,17 @@ class DeltaClassifier(ClassifierMixin, _DeltaEstimator):
             raise ValueError(f"label {unknown!r} is not in classes {list(self.classes_)}")
         return idx
 
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``."""
         X = self._inputs(X)
         return self.network_.predict_proba(X)
 
-    def predict_log_proba(self, X) -> np.ndarray:
+    def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
         """log of ``predict_proba``, from z^L (log-softmax): finite where a probability underflows to 0."""
         X = self._inputs(X)
         return log_softmax(self.network_.output(X, sigma_L=False))
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """The most probable label of each row."""
         best = self.predict_proba(X).argmax(axis=1)
         return self.classes_[best]
@@ -241,7 +243,7 @@ class DeltaClassifier(ClassifierMixin, _DeltaEstimator):
 class DeltaRegressor(RegressorMixin, _DeltaEstimator):
     """An identity-output network with the notes' 1/2 squared-error loss."""
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> DeltaRegressor:
         """Train a new network on (X, y) for up to ``max_iter`` epochs."""
         X, y, sample_weight = self._check(X, y, sample_weight, reset=True, multi_output=True, y_numeric=True)
         self._start(X, y)
@@ -249,7 +251,7 @@ class DeltaRegressor(RegressorMixin, _DeltaEstimator):
         return self
 
     @available_if(_DeltaEstimator._mini_batches)
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> DeltaRegressor:
         """One epoch on (X, y), continuing from the current weights."""
         first = not hasattr(self, "network_")
         X, y, sample_weight = self._check(X, y, sample_weight, reset=first, multi_output=True, y_numeric=True)
@@ -267,7 +269,7 @@ class DeltaRegressor(RegressorMixin, _DeltaEstimator):
         y = np.asarray(y, dtype=np.float64)
         return y.reshape(-1, 1) if y.ndim == 1 else y
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> np.ndarray:
         X = self._inputs(X)
         a_L = self.network_.output(X)
         return a_L if self._y_is_2d else a_L[:, 0]

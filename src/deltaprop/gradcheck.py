@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .checks import ArrayLike
+
 
 @dataclass
 class GradcheckRow:
@@ -60,8 +62,8 @@ class GradcheckReport:
                 f"{self.max_rel_error:.3e} (tolerance {self.tol:.0e})</div>")
 
 
-def gradcheck(net, X, y, eps: float = 1e-6, tol: float = 1e-6, max_entries: int | None = None,
-              seed: int = 0, sample_weight=None) -> GradcheckReport:
+def gradcheck(net, X: ArrayLike, y: ArrayLike, eps: float = 1e-6, tol: float = 1e-6, max_entries: int | None = None,
+              seed: int = 0, sample_weight: ArrayLike | None = None) -> GradcheckReport:
     """Compare ``net.backward`` with central differences for every parameter of every layer (W and b for Dense).
 
     ``max_entries`` checks a random subset of that many entries per array (all

@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from . import schema
-from .checks import all_finite
+from .checks import PathLike, all_finite
 from .errors import ModelFileError
 from .preprocessing import record as preprocessing_record
+from .preprocessing.pipeline import Pipeline
 from .version import __version__
 
 FORMAT = "deltaprop"
@@ -38,7 +39,7 @@ READS_VERSIONS = (1, 2)
 MAX_HEADER_BYTES = 16 * 2**20  # a real header is a few KB; refuse to parse absurd ones
 
 
-def save(net, path, include_optimizer: bool = True) -> None:
+def save(net, path: PathLike, include_optimizer: bool = True) -> None:
     """Write ``net`` to ``path`` atomically: its parameters and config, and with ``include_optimizer``
     its training state (the optimizer's state, early stopping's record during a fit) if it has one."""
     from safetensors.numpy import save as st_save
@@ -50,7 +51,7 @@ def save(net, path, include_optimizer: bool = True) -> None:
     optimizer = state.optimizer if include_optimizer and state is not None else None
     tensors = {key: np.ascontiguousarray(value) for key, value in named_tensors(net, optimizer is not None).items()}
     config = _config(net, state)
-    if optimizer is not None:
+    if state is not None and optimizer is not None:  # (an optimizer is only ever the state's)
         config["optimizer"] = {"name": optimizer.name, "hyperparameters": optimizer.hyperparameters(),
                                "t": optimizer.t}
         if state.early_stopping is not None:  # a resumed run stops where this one would
@@ -160,10 +161,10 @@ class Saved:
     history: dict | None
     optimizer: object
     early_stopping: dict | None
-    pipeline: object  # preprocessing.Pipeline
+    pipeline: Pipeline
 
 
-def read(path) -> Saved:
+def read(path: PathLike) -> Saved:
     """Read and check a model file written by ``save``: every size before allocating, every value after."""
     path = Path(path)
     header, data_bytes = read_header(path)
@@ -175,7 +176,7 @@ def read(path) -> Saved:
     dtype = np.dtype(config["dtype"])
     shapes = {(l, name): shape for l, layer in enumerate(layers, start=1)
               for name, shape in layer.param_shapes().items()}
-    read_values = {}
+    read_values: dict[str, np.ndarray] = {}
 
     def get(key, shape):
         read_values[key] = _tensor(f, tensors, key, shape, dtype, path)
@@ -210,7 +211,7 @@ def checksum(config_json: str, tensors: dict) -> str:
     digest = hashlib.sha256(config_json.encode("utf-8"))
     for name in sorted(tensors):
         digest.update(name.encode("utf-8"))
-        digest.update(memoryview(np.ascontiguousarray(tensors[name])).cast("B"))
+        digest.update(np.ascontiguousarray(tensors[name]).data.cast("B"))
     return digest.hexdigest()
 
 

@@ -8,15 +8,17 @@ made and continued by ``fit`` (training/), saved with the model in checkpoints.
 from __future__ import annotations
 
 import os
+import secrets
 import warnings
 from collections.abc import Sequence
+from typing import Any, TextIO
 
 import numpy as np
 
 from . import backprop, io
 from .activations import step
 from .backprop import Grads, Trace
-from .checks import all_finite, check_weights, check_whole_numbers, check_X, encode_targets
+from .checks import ArrayLike, Inputs, PathLike, all_finite, check_weights, check_whole_numbers, check_X, encode_targets
 from .data.stream import Stream
 from .errors import (
     ConfigError,
@@ -35,6 +37,7 @@ from .schema import DTYPES, MAX_LAYERS
 from .summary import summary_html, summary_text
 from .training import History, TrainingState
 from .training import fit as train
+from .workspace import Workspace
 
 Array = np.ndarray
 
@@ -81,7 +84,7 @@ class Network:
         if seed is not None and not (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)
                                      and 0 <= seed < 2**63):
             raise ConfigError(f"seed must be an integer in 0..2^63-1, got {seed!r}")
-        self.seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else int(seed)
+        self.seed = secrets.randbits(63) if seed is None else int(seed)  # (SeedSequence's own source of entropy)
         self.classes: Array | None = None  # labels behind output neurons 0..n_L-1, set by fit
         self.pipeline = Pipeline()  # fitted stages raw inputs -> a^0 and a^L -> the target's units (none: identity)
         self.extra: dict = {}  # the user's JSON-able notes, saved with the model
@@ -104,7 +107,7 @@ class Network:
         return self.classes is not None or self.loss_fn.classification
 
     # --- the two passes -------------------------------------------------------
-    def forward(self, X, training: bool = False, rng: np.random.Generator | None = None) -> Trace:
+    def forward(self, X: ArrayLike, training: bool = False, rng: np.random.Generator | None = None) -> Trace:
         """z^l = a^{l-1} W^l + b^l and a^l = sigma(z^l) for l = 1..L; a^0 = X (m, n_0).
 
         With ``training=True`` each layer's dropout is applied to its a^l, with
@@ -113,7 +116,7 @@ class Network:
         return self.propagate(check_X(X, self.layers[0].n_in, self.dtype), training, rng)
 
     def propagate(self, a0: Array, training: bool = False, rng: np.random.Generator | None = None,
-                  workspace=None, rows: tuple | None = None) -> Trace:
+                  workspace: Workspace | None = None, rows: tuple | None = None) -> Trace:
         """``forward`` for an input already checked (C-contiguous, network dtype, finite).
 
         With a ``workspace`` (see workspace.py) every array is written into its buffers. With
@@ -142,20 +145,20 @@ class Network:
                              workspace.mask[l][:k])
         return whole[first:first + shape[0]]
 
-    def backward(self, trace: Trace, y, sample_weight=None) -> Grads:
+    def backward(self, trace: Trace, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Grads:
         """Equations (1)-(4): fresh dW[l], db[l], delta[l] for l = 1..L (see backprop.py)."""
         m = trace.a[0].shape[0]
         target = self.targets(y, m)
         return backprop.backward(self.layers, self.loss_fn, trace, target, check_weights(sample_weight, m),
                                  ops=self.ops)
 
-    def targets(self, y, m: int) -> Array:
+    def targets(self, y: ArrayLike, m: int) -> Array:
         """y encoded as (m, n_L) in the network's dtype (one-hot for labels), checked for the loss."""
         Y = encode_targets(y, m, self.layers[-1].n_out, self.loss_fn, self.dtype, self.classes)
         self.loss_fn.check_targets(Y, self.layers[-1].activation)
         return Y
 
-    def loss(self, X, y, sample_weight=None) -> float:
+    def loss(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """L averaged over the batch (no dropout), a Python float."""
         trace = self.forward(X)
         m = trace.a[0].shape[0]
@@ -163,7 +166,7 @@ class Network:
                                   self.layers[-1].activation, check_weights(sample_weight, m))
 
     # --- predictions ----------------------------------------------------------
-    def output(self, X, chunk: int | None = None, sigma_L: bool = True) -> Array:
+    def output(self, X: ArrayLike, chunk: int | None = None, sigma_L: bool = True) -> Array:
         """a^L (m, n_L) for X (z^L if ``sigma_L`` is False), ``chunk`` rows at a time.
 
         Inference keeps no trace: each hidden layer's a^l is written over its z^l in one
@@ -180,7 +183,8 @@ class Network:
         buffers = [np.empty((min(chunk, m), layer.n_out), dtype=self.dtype) for layer in self.layers[:-1]]
         rows = None if dense else np.empty((min(chunk, m), self.layers[0].n_in), dtype=self.dtype)
         for start in range(0, m, chunk):
-            a = a0[start:start + chunk] if dense else a0[start:start + chunk].toarray(out=rows[:min(chunk, m - start)])
+            part = a0[start:start + chunk]
+            a = part if rows is None else part.toarray(out=rows[:min(chunk, m - start)])  # rows: a sparse X's
             for layer, buffer in zip(self.layers[:-1], buffers, strict=True):
                 z = buffer[:a.shape[0]]
                 _, a = layer.forward(a, self.ops, z=z, a=z)  # a^l written over z^l
@@ -202,20 +206,20 @@ class Network:
                 "are out of range")
 
     # The model's level: raw inputs through the preprocessing stages (forward, loss, output: a^0 = X) ------
-    def model_output(self, X, sigma_L: bool = True) -> Array:
+    def model_output(self, X: Inputs, sigma_L: bool = True) -> Array:
         """a^L (z^L if not ``sigma_L``) for raw inputs X: the stages of ``self.pipeline`` give a^0 (a table
         a part at a time), then ``output``. With no stages X is a^0 itself."""
         parts = [self.output(a0, sigma_L=sigma_L) for a0 in self.pipeline.encoded(X, self.dtype)]
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
-    def predict_proba(self, X) -> Array:
+    def predict_proba(self, X: Inputs) -> Array:
         """Class probabilities (m, n_classes) for raw inputs X; one sigmoid output gives columns [1 - p, p]."""
         if not self.is_classifier:
             raise DataError(f"predict_proba needs a classifier; this model is a regressor (loss {self.loss_fn.name}): "
                             "use predict")
         return probabilities(self.model_output(X))
 
-    def predict(self, X) -> Array:
+    def predict(self, X: Inputs) -> Array:
         """For raw inputs X (a table by column name, if the model was trained on one): labels for a classifier,
         a regressor's values in the target's units (see ``decide``)."""
         softmax = self.is_classifier and self.layers[-1].activation.name == "softmax"
@@ -230,7 +234,7 @@ class Network:
         idx = (a_L[:, 0] > 0.5).astype(np.intp) if a_L.shape[1] == 1 else a_L.argmax(axis=1)
         return idx if self.classes is None else self.classes[idx]
 
-    def set_classes(self, y) -> None:
+    def set_classes(self, y: ArrayLike) -> None:
         """Remember the sorted labels of y as the classes behind output neurons 0..n_L-1."""
         classes = np.unique(np.asarray(y))
         n_out = self.layers[-1].n_out
@@ -259,7 +263,8 @@ class Network:
         for key, value in self.params().items():
             value[...] = weights[key]
 
-    def fit(self, X, y=None, *, preprocessed: bool = False, **options) -> History:
+    def fit(self, X: Inputs | Stream, y: ArrayLike | None = None, *, preprocessed: bool = False,
+            **options: Any) -> History:
         """Train on raw (X, y), as ``predict`` takes them: a model with preprocessing stages (a loaded CLI
         model) applies its fitted stages to X (and ``validation_data``) and its target scaling to y, refitting
         none. ``preprocessed=True``: X is a^0 and y the network's targets already. A stream applies its own.
@@ -268,7 +273,7 @@ class Network:
             X, y, options["validation_data"] = self.pipeline.training_data(X, y, options.get("validation_data"))
         return train(self, X, y, **options)
 
-    def save(self, path, include_optimizer: bool = True) -> None:
+    def save(self, path: PathLike, include_optimizer: bool = True) -> None:
         """Write weights and config (and the training state) to ``path`` (safetensors, no pickle); see io.py."""
         io.save(self, path, include_optimizer)
 
@@ -276,7 +281,7 @@ class Network:
         return {"layers": [layer.config() for layer in self.layers], "loss": self.loss_fn.name,
                 "dtype": self.dtype.name, "seed": self.seed}
 
-    def summary(self, file=None) -> None:
+    def summary(self, file: TextIO | None = None) -> None:
         """Print the layers as a table: parameter shapes, activations, counts, and what training has done."""
         print(summary_text(self), file=file)
 
@@ -298,7 +303,7 @@ def _check_loaded(layer: Layer, dtype: np.dtype) -> None:
                               f"must be a {dtype.name} array of shape {shape}")
 
 
-def load(path) -> Network:
+def load(path: PathLike) -> Network:
     """Read a model file written by ``save`` (io.read checks it): a Network ready to predict, or, from a
     checkpoint, to continue training where it stopped."""
     saved = io.read(path)
@@ -313,7 +318,7 @@ def load(path) -> Network:
     return net
 
 
-def resume(path, X, y, epochs: int, **options) -> Network:
+def resume(path: PathLike, X: Inputs | Stream, y: ArrayLike | None, epochs: int, **options: Any) -> Network:
     """Continue the run saved at ``path`` (a ModelCheckpoint file) until it has ``epochs`` epochs in all.
 
     The file holds the weights, the optimizer state and the epoch count, and every
@@ -328,7 +333,7 @@ def resume(path, X, y, epochs: int, **options) -> Network:
     return net
 
 
-def check_memory(layers: list, dtype: np.dtype, copies: int) -> None:
+def check_memory(layers: Sequence[Layer], dtype: np.dtype, copies: int) -> None:
     """Refuse, naming the sizes, a network whose ``copies`` of all parameters exceed the machine's memory
     (a MemoryError from deep inside, or swapping, otherwise)."""
     n_params = sum(layer.n_params() for layer in layers)

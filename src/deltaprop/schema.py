@@ -26,10 +26,17 @@ MAX_LAYERS = 1000
 MAX_DEPTH = 32  # JSON nesting accepted in 'extra' (a real model's is 4 levels)
 MAX_STEPS = 2**53  # an optimizer step count beyond this is no real run (and no exact float)
 
+# the Python types a class label of each NumPy kind may be, in a model file's JSON
+LABEL_TYPES: dict[str, type | tuple[type, ...]] = {"i": int, "u": int, "f": (int, float), "b": bool, "U": str}
+
 
 def _need(ok: bool, path: Path, what: str) -> None:
     if not ok:
-        raise ModelFileError(f"{path}: invalid model config: {what} (file tampered with?)")
+        raise _invalid(path, what)
+
+
+def _invalid(path: Path, what: str) -> ModelFileError:
+    return ModelFileError(f"{path}: invalid model config: {what} (file tampered with?)")
 
 
 def _is_int(value, lo: int = 0) -> bool:
@@ -39,7 +46,8 @@ def _is_int(value, lo: int = 0) -> bool:
 def check_layers(config: dict, path: Path) -> list:
     """The layer specs of the config, each checked (sizes, dropout, activation, kind), and consecutive."""
     layers = config.get("layers")
-    _need(isinstance(layers, list) and 1 <= len(layers) <= MAX_LAYERS, path, "'layers' must be a non-empty list")
+    if not (isinstance(layers, list) and 1 <= len(layers) <= MAX_LAYERS):  # raised here: mypy sees a list below
+        raise _invalid(path, "'layers' must be a non-empty list")
     for l, spec in enumerate(layers, start=1):
         _need(isinstance(spec, dict), path, f"layer {l} must be an object")
         _need(_is_int(spec.get("n_in"), 1) and _is_int(spec.get("n_out"), 1), path,
@@ -115,7 +123,7 @@ def classes(spec, n_out: int, path: Path):
           and isinstance(spec.get("values"), list), path, "'classes' must be {kind, values}")
     values = spec["values"]
     _need(1 <= len(values) <= max(n_out, 2), path, f"{len(values)} classes for {n_out} output neurons")
-    types = {"i": int, "u": int, "f": (int, float), "b": bool, "U": str}[spec["kind"]]
+    types = LABEL_TYPES[spec["kind"]]
     _need(all(isinstance(v, types) for v in values), path, "class labels do not match their kind")
     classes = np.array(values)
     _need(bool(np.all(classes[1:] > classes[:-1])) if len(values) > 1 else True, path,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..errors import ConfigError
 
-DEFAULTS = {
+# option values are heterogeneous (strings, numbers, lists, None) until _check_types has vetted them
+DEFAULTS: dict[str, Any] = {
     "data": "digits", "data_dir": None, "target": None, "test_size": 0.25,
     "layers": "128", "activation": "relu", "output_activation": None, "loss": None,
     "optimizer": "adam", "lr": 1e-3, "momentum": 0.0, "weight_decay": 0.0, "dropout": 0.0, "schedule": None,
@@ -62,9 +64,9 @@ def read_toml(path) -> dict:
     return options
 
 
-def resolve(cli: dict) -> dict:
+def resolve(cli: dict[str, Any]) -> dict[str, Any]:
     """Merge defaults < --config file < command-line flags, and check types."""
-    opts = dict(DEFAULTS)
+    opts: dict[str, Any] = dict(DEFAULTS)
     if cli.get("config"):
         recipe = read_toml(Path(cli["config"]))
         opts.update(recipe)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import optimizers
-from ..callbacks import EarlyStopping, GradientFlow, ModelCheckpoint
+from ..callbacks import Callback, EarlyStopping, GradientFlow, ModelCheckpoint
 from ..data import ReadOptions, RobustScaler, Scaler, Stream, TableEncoder, feature_scaler, stream
 from ..data.cache import remove_caches
 from ..distributed import clean_up_before_abort, communicator, fingerprint, watch_interrupts
@@ -148,7 +148,7 @@ def train_run(opts: dict, comm) -> int:
         net.pipeline.source = {"data": spec, "test_size": opts["test_size"], "seed": opts["seed"],
                                **({"target": opts["target"]} if opts["target"] is not None else {}), **(source or {})}
     # in place: the arrays were just loaded (and encoded) for this run, and a scaled copy would double the memory
-    scaler = net.pipeline.scaler
+    scaler = feature_scaling(net, opts)
     X_train, X_test = scaler.transform(data.X_train, in_place=True), scaler.transform(data.X_test, in_place=True)
     y_train, y_test = net.pipeline.targets(data.y_train), net.pipeline.targets(data.y_test)
     if opts["epochs"] is None:
@@ -210,6 +210,16 @@ def fit_pipeline(opts: dict, data, feature_names: list, encoder: TableEncoder | 
                     list(map(str, feature_names)), list(map(str, data.class_names)) or None)
 
 
+def feature_scaling(net: Network, opts: dict) -> Scaler:
+    """The model's feature scaling stage; one resumed from a model without it (made in Python with no
+    preprocessing) is refused, naming the file, rather than met by a traceback: there is no stage to scale with."""
+    scaler = net.pipeline.scaler
+    if scaler is None:
+        raise ConfigError(f"{opts['resume']}: the model has no feature scaling stage (made in Python without "
+                          "preprocessing?); deltaprop train --resume continues models that deltaprop train made")
+    return scaler
+
+
 def is_shards(spec) -> bool:
     """--data names shards to stream: a glob, or a folder of Parquet or CSV files."""
     spec = str(spec)
@@ -237,7 +247,7 @@ def train_streamed(opts: dict, comm) -> int:
     data.prepare(comm)
     if opts["resume"]:
         net = load(opts["resume"])
-        data.scaler = net.pipeline.scaler
+        data.scaler = feature_scaling(net, opts)
         if net.pipeline.table is not None:
             data.encoder = net.pipeline.table
     else:
@@ -292,7 +302,7 @@ def train(net, opts: dict, X_train, y_train, out: Path, comm=None):
         raise ConfigError(f"the checkpoint has trained {done} epochs, more than --epochs "
                           f"{opts['epochs']}")
     flow = GradientFlow() if opts["plots"] else None
-    callbacks = [ModelCheckpoint(out / CHECKPOINT)] + ([flow] if flow else [])
+    callbacks: list[Callback] = [ModelCheckpoint(out / CHECKPOINT)] + ([flow] if flow else [])
     stopper = EarlyStopping(patience=opts["patience"]) if opts["patience"] else None
     callbacks += [stopper] if stopper else []
     keeps_optimizer = opts["resume"] and opts["optimizer"] != "lbfgs"  # L-BFGS's memory is not saved: it restarts

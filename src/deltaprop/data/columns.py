@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from .tables import as_frame
 
 MISSING = "<missing>"
@@ -172,6 +172,8 @@ class TableEncoder:
             if unseen:
                 self.unseen[column.name] = unseen
             return out
+        if column.median is None:  # np.where would make an array of objects, not fill in a number
+            raise ConfigError(f"column {column.name!r} has no median: the encoder is not fitted")
         values = _numbers(series, column.name)
         absent = np.isnan(values)
         filled = np.where(absent, column.median, values)
@@ -189,7 +191,8 @@ class TableEncoder:
     def binary_outputs(self) -> list[int]:
         """Indices of the 0/1 inputs (one-hot columns, missing indicators, booleans): feature scaling
         leaves them as they are, so a rare category does not become a large input."""
-        indices, k = [], 0
+        indices: list[int] = []
+        k = 0
         for c in self.columns:
             n = c.width()
             if c.kind != "numeric":
@@ -233,7 +236,7 @@ class TableEncoder:
                 or c.kind != "categorical" and _finite_number(c.median))
             if not ok:
                 raise DataError(f"invalid column settings in the model file (column {c.name!r})")
-            c.median = None if c.kind == "categorical" else float(c.median)
+            c.median = float(c.median) if c.kind != "categorical" and c.median is not None else None
         return encoder
 
 

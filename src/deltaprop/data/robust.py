@@ -35,7 +35,14 @@ class RobustScaler(Scaler):
         if not (isinstance(bound, (int, float)) and math.isfinite(bound) and bound > 0):
             raise ConfigError(f"the clipping bound must be a finite number > 0, got {bound!r}")
         self.kind, self.bound, self.clip_all = "robust", float(bound), bool(clip)
-        self.shift = self.scale = self.clip = None
+        self.shift = self.scale = None
+        self.clip: np.ndarray | None = None  # one flag per feature once fitted
+
+    def fitted_clip(self) -> np.ndarray:
+        """The clip flags, one per feature; a ConfigError before ``fit`` or ``from_config`` has set them."""
+        if self.clip is None:
+            raise ConfigError("the scaler is not fitted")
+        return self.clip
 
     def fit(self, X: np.ndarray) -> RobustScaler:
         """Median and scale of each column of X (m, n), in float64, a block of columns at a time."""
@@ -60,14 +67,15 @@ class RobustScaler(Scaler):
     def leave(self, columns) -> RobustScaler:
         """The given columns pass through unchanged: not shifted, not scaled, not clipped (0/1 inputs)."""
         super().leave(columns)
-        self.clip[list(columns)] = False
+        self.fitted_clip()[list(columns)] = False
         return self
 
     def transform(self, X: np.ndarray, in_place: bool = False) -> np.ndarray:
         """(X - median) / scale, then the smooth clip on the clipped columns (a float X keeps its dtype)."""
         out = super().transform(X, in_place)
-        if self.clip.any():
-            columns = np.flatnonzero(self.clip)
+        clip = self.fitted_clip()
+        if clip.any():
+            columns = np.flatnonzero(clip)
             out[:, columns] = smooth_clip(out[:, columns], self.bound)
         return out
 
@@ -79,7 +87,7 @@ class RobustScaler(Scaler):
         return super().inverse_transform(X)
 
     def to_config(self) -> dict:
-        return {**super().to_config(), "clip": self.clip.tolist(), "bound": self.bound}
+        return {**super().to_config(), "clip": self.fitted_clip().tolist(), "bound": self.bound}
 
     @classmethod
     def from_config(cls, config: dict) -> RobustScaler:
@@ -88,17 +96,18 @@ class RobustScaler(Scaler):
         if set(config) != {"kind", "shift", "scale", "clip", "bound"} or config["kind"] != "robust":
             raise DataError("invalid robust scaler settings in the model file: it needs exactly kind 'robust', "
                             "shift, scale, clip and bound")
-        affine = Scaler.from_config({**config, "kind": KINDS[0]})  # the shift and scale rules, written once
+        shift, scale = Scaler.from_config({**config, "kind": KINDS[0]}).fitted()  # the shift and scale rules, once
         clip, bound = config["clip"], config["bound"]
-        if not (isinstance(clip, list) and len(clip) == len(affine.shift) and all(isinstance(c, bool) for c in clip)):
+        if not (isinstance(clip, list) and len(clip) == len(shift) and all(isinstance(c, bool) for c in clip)):
             raise DataError("invalid robust scaler settings in the model file: 'clip' must be one true/false per "
                             "feature")
         try:
             scaler = cls(bound=bound)
         except ConfigError as exc:
             raise DataError(f"invalid robust scaler settings in the model file: {exc}") from None
-        scaler.shift, scaler.scale, scaler.clip = affine.shift, affine.scale, np.array(clip, dtype=bool)
-        scaler.clip_all = bool(scaler.clip.all())
+        scaler.shift, scaler.scale = shift, scale
+        scaler.clip = flags = np.array(clip, dtype=bool)
+        scaler.clip_all = bool(flags.all())
         return scaler
 
 

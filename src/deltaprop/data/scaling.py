@@ -56,6 +56,12 @@ class Scaler:
         self.scale = np.where(scale > 0, scale, 1.0)
         return self
 
+    def fitted(self) -> tuple[np.ndarray, np.ndarray]:
+        """The (shift, scale) arrays; a ConfigError before ``fit`` or ``from_config`` has set them."""
+        if self.shift is None or self.scale is None:
+            raise ConfigError("the scaler is not fitted")
+        return self.shift, self.scale
+
     def leave(self, columns) -> Scaler:
         """Scale the given feature columns by 1 and shift them by 0: they pass through unchanged."""
         if self.shift is None or self.scale is None:

@@ -53,7 +53,7 @@ class Source:
     table = False
     decoded = False  # reading costs CPU beyond a copy (Parquet, CSV): worth a decoded cache (cache.py)
     shards: list
-    features: list  # feature names (Parquet, CSV) or None, for the messages and the model's column order
+    features: list[str] | None  # feature names (Parquet, CSV) or None, for the messages and the model's column order
 
     def chunks(self, shard: int, rows: int) -> Iterator[Chunk]:
         raise NotImplementedError
@@ -84,7 +84,7 @@ class ParquetSource(Source):
             check_parquet(path, reader)
         if target not in schema.names:
             raise DataError(f"{self.files[0]}: no column {target!r} (columns: {', '.join(schema.names)})")
-        self.features = [c for c in schema.names if c != target]
+        self.features: list[str] = [c for c in schema.names if c != target]
         self.types = {f.name: f.type for f in schema}
         self.shards, nulls = [], False
         for path, reader in zip(self.files, readers, strict=True):
@@ -303,7 +303,7 @@ class CsvSource(Source):
         names = self._header(0)[0]
         if target not in names:
             raise DataError(f"{self.shards[0]}: no column {target!r} (columns: {', '.join(names)})")
-        self.features = [c for c in names if c != target]
+        self.features: list[str] = [c for c in names if c != target]
 
     def _header(self, shard: int) -> tuple[list, dict]:
         """The file's column names and its read_csv arguments."""

@@ -144,9 +144,9 @@ class Stream:
         self.prepared = True
 
     def _first_pass(self) -> Stream:
-        moments, labels, self.n_train, self.n_val, self.n_features = Moments(), set(), 0, 0, None
+        moments, labels, self.n_train, self.n_val, self.n_features = Moments(), set[Any](), 0, 0, None
         self.shard_rows = [0] * len(self.source.shards)  # training rows of each shard
-        table, offsets, label_kinds = None, [0] * len(self.source.shards), {}
+        table, offsets, label_kinds = None, [0] * len(self.source.shards), dict[str, str]()
         for X, y, held, s in self._chunks(range(len(self.source.shards)), prefetch=False, encode=False, shard=True):
             self._check_label_kind(y, label_kinds)
             train, rows = ~held, offsets[s] + np.arange(len(held))  # rows: the chunk's data rows in its file
@@ -172,7 +172,7 @@ class Stream:
         self.prepared = True
         return self
 
-    def _check_label_kind(self, y: np.ndarray, kinds: dict) -> None:
+    def _check_label_kind(self, y: np.ndarray, kinds: dict[str, str]) -> None:
         """The targets are text in every shard or numbers in every shard (``kinds``: kind -> the first file of it):
         a label 1 in one file and "1" in another would be two classes, or no order to sort them in."""
         kinds.setdefault("text" if y.dtype.kind in "USO" else "numbers", self._where())

@@ -40,7 +40,11 @@ class TableStats:
         decided = {c.name for c in self.encoder.columns} | {name for name, _ in self.encoder.dropped}
         self.pending = [name for name in self.order if name not in decided]  # no values in the first chunk
         self.rng = np.random.default_rng([seed, 7])
-        self.counts, self.missing, self.samples, self.seen, self.moments = {}, {}, {}, {}, {}
+        self.counts: dict[str, Counter] = {}  # a categorical column's values and how often each came
+        self.missing: dict[str, int] = {}
+        self.samples: dict[str, np.ndarray] = {}  # a numeric column's reservoir sample (for its median)
+        self.seen: dict[str, int] = {}
+        self.moments: dict[str, _Moments] = {}
         self.rows = 0  # training rows added so far
         for column in self.encoder.columns:
             self._track(column, missing=0)
@@ -108,7 +112,8 @@ class TableStats:
                                 f"{'numeric' if name in self.encoder.numeric else 'categorical'})")
             self.encoder.decide(name, pd.Series([np.nan]))
         self.encoder.check_columns_left()
-        shift, scale = [], []
+        shift: list[float] = []
+        scale: list[float] = []
         for column in self.encoder.columns:
             missing = self.missing[column.name]
             if column.kind == "categorical":
@@ -124,13 +129,16 @@ class TableStats:
             column.median, column.indicator = float(np.median(sample)), missing > 0
             mean, std, low, high = self.moments[column.name].with_filled(missing, column.median)
             if column.kind == "numeric" and scaling == "standard":
-                shift.append(mean), scale.append(std if std > 0 else 1.0)
+                affine = (mean, std if std > 0 else 1.0)
             elif column.kind == "numeric" and scaling == "minmax":
-                shift.append(low), scale.append(high - low if high > low else 1.0)
+                affine = (low, high - low if high > low else 1.0)
             else:
-                shift.append(0.0), scale.append(1.0)
+                affine = (0.0, 1.0)
+            shift.append(affine[0])
+            scale.append(affine[1])
             if column.indicator:
-                shift.append(0.0), scale.append(1.0)
+                shift.append(0.0)
+                scale.append(1.0)
         scaler = Scaler(scaling)
         scaler.shift, scaler.scale = np.array(shift), np.array(scale)
         return self.encoder, scaler

@@ -90,7 +90,7 @@ def given(raw: list) -> str:
     def value(v):
         if v is None or isinstance(v, float) and np.isnan(v):
             return "missing"
-        return fmt(v) if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) else repr(str(v))
+        return fmt(float(v)) if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) else repr(str(v))
 
     shown = ", ".join(f"{name} = {value(v)}" for name, v in raw[:MAX_COLS])
     return shown + (f", ... ({len(raw)} in all)" if len(raw) > MAX_COLS else "")

@@ -133,10 +133,11 @@ class Explanation:
 
     def __repr__(self) -> str:
         sizes = "-".join(map(str, self.sizes))
-        c = self.chain
-        return (f"<Explanation of a {sizes} network on one sample: loss {self.loss:.6g}; "
-                f"dL/dw_{c.i}{c.j}^{c.l} = {c.product:.6g} (backprop {c.backprop:.6g}, finite difference "
-                f"{c.finite_difference:.6g}); print() it, or .save('explain.html')>")
+        c = self.chain  # set by explain(); a repr never raises, so one still being built says less
+        chain = "" if c is None else (f"; dL/dw_{c.i}{c.j}^{c.l} = {c.product:.6g} (backprop {c.backprop:.6g}, "
+                                      f"finite difference {c.finite_difference:.6g})")
+        return (f"<Explanation of a {sizes} network on one sample: loss {self.loss:.6g}{chain}; print() it, or "
+                ".save('explain.html')>")
 
     def _repr_html_(self) -> str:
         """The page in a notebook, in a frame of its own (its style and script stay inside)."""

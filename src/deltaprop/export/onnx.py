@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from ..checks import PathLike
 from ..data.robust import RobustScaler
 from ..errors import ConfigError
 from ..io import atomic_write, checksum, named_tensors
@@ -39,12 +41,15 @@ try:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 except ImportError:  # the extra is missing: to_onnx says so when it is called
-    onnx = None
+    HAVE_ONNX = False
+else:
+    HAVE_ONNX = True
 
 OPSET = 20  # RegexFullMatch (stripping categories), Softmax over the last axis
-ACTIVATIONS = {"sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}), "relu": ("Relu", {}),
-               "leaky_relu": ("LeakyRelu", {"alpha": 0.01}), "elu": ("Elu", {"alpha": 1.0}),
-               "softplus": ("Softplus", {}), "identity": ("Identity", {}), "softmax": ("Softmax", {"axis": -1})}
+ACTIVATIONS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> the ONNX op and its attributes
+    "sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}), "relu": ("Relu", {}),
+    "leaky_relu": ("LeakyRelu", {"alpha": 0.01}), "elu": ("Elu", {"alpha": 1.0}),
+    "softplus": ("Softplus", {}), "identity": ("Identity", {}), "softmax": ("Softmax", {"axis": -1})}
 
 
 class Graph:
@@ -53,7 +58,9 @@ class Graph:
     def __init__(self, prefix: str = "", taken=()):
         while any(name.startswith(prefix) for name in taken):  # never an input's name (prefix "" only with none)
             prefix = "_" + prefix
-        self.nodes, self.constants, self.prefix, self.count = [], [], prefix, 0
+        self.nodes: list[onnx.NodeProto] = []
+        self.constants: list[onnx.TensorProto] = []
+        self.prefix, self.count = prefix, 0
 
     def name(self, hint: str) -> str:
         self.count += 1
@@ -72,9 +79,9 @@ class Graph:
         return output
 
 
-def to_onnx(net, path=None, opset: int = OPSET):
+def to_onnx(net, path: PathLike | None = None, opset: int = OPSET) -> onnx.ModelProto:
     """The ONNX model of ``net`` (an onnx.ModelProto), written atomically to ``path`` if given."""
-    if onnx is None:
+    if not HAVE_ONNX:
         raise ConfigError('ONNX export needs the onnx package: pip install "deltaprop[onnx]"')
     columns = net.pipeline.columns
     graph, names = Graph("dp/", taken=columns), output_names(columns)
@@ -184,7 +191,7 @@ def _scaled(net, graph: Graph, x: str, dtype) -> str:
         shift = graph.const("shift", np.asarray(scaler.shift, dtype=dtype))
         x = graph.add("Div", [graph.add("Sub", [x, shift]), graph.const("scale", np.asarray(scaler.scale, dtype))],
                       hint="scaled")
-        if isinstance(scaler, RobustScaler) and scaler.clip.any():
+        if isinstance(scaler, RobustScaler) and scaler.fitted_clip().any():
             x = _smooth_clip(graph, x, scaler, dtype)
     return x
 

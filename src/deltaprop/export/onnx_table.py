@@ -9,16 +9,15 @@ stripped (only a forged model can hold one) never matches, as in predict.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import numpy as np
 
 from ..errors import ConfigError
 
-try:
+with contextlib.suppress(ImportError):  # without onnx, onnx.py refuses the export before this module is used
     from onnx import TensorProto, helper
-except ImportError:  # onnx.py says so when the export is asked for
-    TensorProto = helper = None
 
 _SPACE = "".join(chr(i) for i in range(sys.maxunicode + 1) if chr(i).isspace())
 WS = "[" + "".join(f"\\x{{{ord(ch):x}}}" for ch in _SPACE) + "]"  # what str.strip() removes, as an RE2 class

@@ -18,10 +18,14 @@ The stages are plain JSON in the model file (``to_record``/``from_record`` in re
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
+from ..checks import ArrayLike, Inputs
 from ..data.columns import TableEncoder
 from ..data.scaling import Scaler
 from ..data.tables import as_frame
@@ -57,7 +61,7 @@ class Pipeline:
         """The raw input columns a table model reads, by name (empty for an array model)."""
         return [c.name for c in self.table.columns] if self.table is not None else []
 
-    def chunks(self, X) -> list:
+    def chunks(self, X: Inputs) -> list:
         """X's rows in parts whose encoded a^0 holds about ROW_BYTES (one part for an array model)."""
         if self.table is None:
             return [X]
@@ -66,18 +70,19 @@ class Pipeline:
         step = max(1, ROW_BYTES // (8 * width))
         return [frame.iloc[start:start + step] for start in range(0, max(len(frame), 1), step)]
 
-    def check_table(self, X):
+    def check_table(self, X: Inputs) -> Any:  # a pandas DataFrame (untyped here)
         """The raw table as a pandas DataFrame; a plain array is refused, naming the columns expected."""
         if isinstance(X, np.ndarray) and X.dtype.names is None or isinstance(X, (list, tuple)):
             shape = np.shape(X)
-            encoded = len(shape) == 2 and shape[1] == len(self.table.feature_names)
+            table = self.table
+            encoded = table is not None and len(shape) == 2 and shape[1] == len(table.feature_names)
             raise DataError(
                 f"this model was trained on a table: predict takes a DataFrame (or a dict of columns) with the "
                 f"columns {_listed(self.columns)}, matched by name; got an array of shape {shape}"
                 + (" (as wide as the encoded inputs a^0: for those use net.output)" if encoded else ""))
         return as_frame(X)
 
-    def encoded(self, X, dtype=np.float64):
+    def encoded(self, X: Inputs, dtype: npt.DTypeLike = np.float64) -> Iterator[np.ndarray]:
         """a^0 for raw inputs X, part by part (see ``chunks``): every stage in order. Categories a table's
         training rows never had are warned about once, counted over all parts. No stages: X as given."""
         if not self.stages:
@@ -108,19 +113,19 @@ class Pipeline:
                             "record is out of range")
         return a0
 
-    def inputs(self, X, dtype=np.float64) -> np.ndarray:
+    def inputs(self, X: Inputs, dtype: npt.DTypeLike = np.float64) -> np.ndarray:
         """a^0 for raw inputs X, whole (``encoded``'s parts joined)."""
         parts = list(self.encoded(X, dtype))
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
-    def training_data(self, X, y, validation_data=None):
+    def training_data(self, X: Inputs, y: ArrayLike | None, validation_data: tuple | None = None) -> tuple:
         """(a^0, network targets, validation pair likewise) for a fit on raw data with these fitted stages."""
         if validation_data is not None:
             X_val, y_val = validation_data[0], validation_data[1]
             validation_data = (self.inputs(X_val), self.targets(y_val), *validation_data[2:])
         return self.inputs(X), self.targets(y), validation_data
 
-    def targets(self, y):
+    def targets(self, y: ArrayLike | None) -> Any:  # y as given when there is no target stage
         """A regression target in its units -> what the network learns (scaled); labels unchanged."""
         if self.target is None or y is None:
             return y

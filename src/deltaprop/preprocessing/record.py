@@ -26,12 +26,13 @@ from .pipeline import Pipeline
 
 VERSION = 1
 # each kind: to_config() and from_config(config)
-STAGES = {"table": TableEncoder, "scaler": Scaler, "robust": RobustScaler}
+STAGES: dict[str, type[TableEncoder] | type[Scaler]] = {"table": TableEncoder, "scaler": Scaler, "robust": RobustScaler}
 MAX_STAGES = 16
 MAX_NAME = 10_000  # characters of a column or class name
 LEGACY_KEYS = ("table", "scaler", "target_scaler", "feature_names", "class_names", "data", "target", "streamed")
-SOURCE_KEYS = {"data": str, "target": (str, int, type(None)), "path": str, "sha256": str, "seed": int,
-               "test_size": (int, float), "streamed": bool, "read": dict}
+SOURCE_KEYS: dict[str, type | tuple[type, ...]] = {
+    "data": str, "target": (str, int, type(None)), "path": str, "sha256": str, "seed": int, "test_size": (int, float),
+    "streamed": bool, "read": dict}
 
 
 def to_record(pipeline: Pipeline) -> dict:
@@ -62,7 +63,7 @@ def from_record(record, n_in: int, n_out: int, path) -> Pipeline:
     target = record.get("target")
     pipeline.target = None if target is None else _stage(target, path)
     _need(pipeline.target is None or isinstance(pipeline.target, Scaler), path, "the target stage must be a scaler")
-    _need(not isinstance(pipeline.target, RobustScaler) or not pipeline.target.clip.any(), path,
+    _need(not isinstance(pipeline.target, RobustScaler) or not pipeline.target.fitted_clip().any(), path,
           "the target's robust stage must not clip (the clip has no inverse beyond its bound)")
     pipeline.feature_names = _names(record.get("feature_names"), "feature_names", path)
     pipeline.class_names = _names(record.get("class_names"), "class_names", path)
@@ -123,9 +124,9 @@ def _check_widths(pipeline: Pipeline, n_in: int, n_out: int, path) -> None:
                   f"the stage before it gives {width}")
             width = len(stage.shift)
     _need(width is None or width == n_in, path, f"the preprocessing gives {width} inputs, layer 1 takes {n_in}")
-    _need(pipeline.target is None or len(pipeline.target.shift) == n_out, path,
-          f"the target scaling is for {0 if pipeline.target is None else len(pipeline.target.shift)} output(s), "
-          f"the network has {n_out}")
+    target_width = 0 if pipeline.target is None else len(pipeline.target.fitted()[0])
+    _need(pipeline.target is None or target_width == n_out, path,
+          f"the target scaling is for {target_width} output(s), the network has {n_out}")
     _need(pipeline.feature_names is None or len(pipeline.feature_names) == n_in, path,
           f"'feature_names' names {len(pipeline.feature_names or [])} inputs, layer 1 takes {n_in}")
 

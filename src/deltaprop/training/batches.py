@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..checks import dense_rows
+from ..errors import ConfigError
 from ..workspace import Workspace
 
 Array = np.ndarray
@@ -95,17 +96,24 @@ class EpochData:
 
     def record(self, start: int, a_L: Array) -> None:
         """Keep the predicted classes of the batch starting at ``start`` (classifiers only)."""
+        labels, predicted = self._classified()
         if self.part[1] > 1:  # a rank's rows are not contiguous in the epoch: count as it goes
-            self._correct += int(np.count_nonzero(classes_of(a_L) == self.labels[self._local]))
+            self._correct += int(np.count_nonzero(classes_of(a_L) == labels[self._local]))
             return
-        classes_of(a_L, out=self.predicted[start:start + a_L.shape[0]])
+        classes_of(a_L, out=predicted[start:start + a_L.shape[0]])
 
     def n_correct(self) -> int:
         """How many of this epoch's recorded predictions match their targets (this rank's, in a job)."""
         if self.part[1] > 1:
             return self._correct
-        labels = self.labels if self.order is None else self.labels[self.order]
-        return int(np.count_nonzero(self.predicted == labels))
+        labels, predicted = self._classified()
+        return int(np.count_nonzero(predicted == (labels if self.order is None else labels[self.order])))
+
+    def _classified(self) -> tuple[Array, Array]:
+        """The targets' classes and the epoch's predicted ones: a classifier's only."""
+        if self.labels is None or self.predicted is None:
+            raise ConfigError("predicted classes are recorded for a classifier only")
+        return self.labels, self.predicted
 
 
 def gather(arrays, rows: Array, buffers) -> tuple:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..checks import check_weights, check_X
+from ..checks import ArrayLike, check_weights, check_X
 from .batches import classes_of, gather
 
 Array = np.ndarray
 
 
-def evaluate(net, X, y, sample_weight=None) -> dict:
+def evaluate(net, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> dict:
     """{"loss": L, "accuracy": fraction correct (classifiers)} on (X, y), no dropout."""
-    X = check_X(X, net.layers[0].n_in, net.dtype, sparse_ok=True)
-    return evaluate_encoded(net, X, net.targets(y, X.shape[0]), w=check_weights(sample_weight, X.shape[0]))
+    a0 = check_X(X, net.layers[0].n_in, net.dtype, sparse_ok=True)
+    return evaluate_encoded(net, a0, net.targets(y, a0.shape[0]), w=check_weights(sample_weight, a0.shape[0]))
 
 
 def evaluate_encoded(net, X, Y, rows=None, w=None, chunk: int | None = None, comm=None) -> dict:

@@ -19,7 +19,7 @@ import numpy as np
 from ..activations import ACTIVATIONS
 from ..callbacks import Callback, Progress
 from ..layers import Dense
-from ..losses import LOSSES
+from ..losses import LOSSES, Loss
 from ..optimizers import SGD, Adam, AdamW
 from .batches import EpochData
 
@@ -81,7 +81,8 @@ def _loss_code(net, codes) -> int | None:
 
     Only the built-in losses: the kernel has their formulas, not those of a Loss made by the user.
     """
-    loss, output = net.loss_fn, net.layers[-1].activation
+    loss: Loss = net.loss_fn
+    output = net.layers[-1].activation
     if loss is not LOSSES.get(loss.name):
         return None
     if loss.cancels_with(output):  # the shortcut (a^L - y) / m: cross_entropy after softmax, bce after sigmoid
@@ -170,7 +171,7 @@ class CompiledSteps:
 
     def _record(self, first: int, taken: int, n_batches: int) -> None:
         """The spans' predicted classes into the epoch's record, and the progress bar told of the batches."""
-        if taken and self.predicted.size:
+        if taken and self.predicted.size and self.data.predicted is not None:  # (a classifier's: both or neither)
             rows = slice(first * self.batch_size, min((first + taken) * self.batch_size, self.data.m))
             np.copyto(self.data.predicted[rows], self.predicted[rows], casting="unsafe")
         for cb in self.callbacks:

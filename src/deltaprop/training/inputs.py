@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -64,15 +65,15 @@ def combined_weights(net, y: Array, w: Array | None, class_weight) -> Array | No
     return cw if w is None else w * cw
 
 
-def validation(net, X, Y, validation_data, validation_split):
+def validation(net, X, Y, validation_data, validation_split) -> tuple[np.ndarray | None, tuple[Any, Any, Any] | None]:
     """(training row indices or None for all, validation set or None).
 
-    The validation set is (X, Y) of validation_data, checked, or for a split
+    The validation set is (X, Y, None) of validation_data, checked, or for a split
     (X, Y, rows): the held-out rows of the training arrays, read in place, not copied.
     """
     if validation_data is not None:
         Xv = check_X(validation_data[0], net.layers[0].n_in, net.dtype, sparse_ok=True)
-        return None, (Xv, net.targets(validation_data[1], Xv.shape[0]))
+        return None, (Xv, net.targets(validation_data[1], Xv.shape[0]), None)
     if not validation_split:
         return None, None
     if not 0 < validation_split < 1:

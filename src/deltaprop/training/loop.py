@@ -15,12 +15,13 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 
 from .. import backprop
 from ..callbacks import Callback, ModelCheckpoint, Progress
-from ..checks import check_weights, check_X
+from ..checks import ArrayLike, check_weights, check_X
 from ..data.stream import Stream
 from ..distributed import communicator
 from ..errors import ConfigError, DataError, DeltapropWarning, DivergenceError
@@ -42,9 +43,10 @@ from .streaming import StreamData, evaluate_stream
 Array = np.ndarray
 
 
-def fit(net, X, y=None, epochs: int = 10, batch_size: int = 32, optimizer=None, validation_data=None,
-        validation_split: float = 0.0, shuffle: bool = True, callbacks=(), verbose: int = 1,
-        sample_weight=None, class_weight=None, schedule=None, clip_norm: float | None = None,
+def fit(net, X: ArrayLike | Stream, y: ArrayLike | None = None, epochs: int = 10, batch_size: int = 32, optimizer=None,
+        validation_data: tuple | None = None, validation_split: float = 0.0, shuffle: bool = True,
+        callbacks: Sequence[Callback] = (), verbose: int = 1, sample_weight: ArrayLike | None = None,
+        class_weight: dict | str | None = None, schedule=None, clip_norm: float | None = None,
         l2: float = 0.0, comm=None) -> History:
     """Train ``net`` by mini-batch gradient descent and return its History.
 
@@ -234,7 +236,7 @@ def run_epoch(net, state: TrainingState, data: EpochData, epoch, batch_size, cli
             flat.theta[...] = snapshot
             raise DivergenceError(f"training diverged in epoch {epoch + 1}: the weights overflowed; weights "
                                   "restored to the start of the epoch. Lower the learning rate.")
-    correct = data.n_correct() if data.predicted is not None else 0
+    correct: float = data.n_correct() if data.predicted is not None else 0  # summed over ranks as a float
     if state.comm.size > 1:
         total_loss, correct = map(float, state.comm.sum(np.array([total_loss, correct], dtype=np.float64)))
         state.comm.check_identical(flat.theta, f"the weights after epoch {epoch + 1}")

@@ -49,7 +49,8 @@ class StreamData:
         self._batches: Iterator[tuple[Array, Array]] | None = None
         self._batch_Y: Array | None = None
         self._correct = 0
-        self.part, self.share = (0, 1), None
+        self.part = (0, 1)
+        self.share: Part | None = None
 
     def workspace(self, layers: list, flat, batch_size: int) -> Workspace:
         """The batch buffers and the shuffle buffer, made once per fit."""
@@ -66,21 +67,25 @@ class StreamData:
         return self._workspace
 
     def new_epoch(self, rng: np.random.Generator) -> None:
-        rng = rng if self.shuffle else None
+        shuffled = rng if self.shuffle else None
         # shards in a new order when the buffer cannot hold them all; else the files' order (in-memory's rows)
-        order = self.stream.epoch_shards(rng if self.capacity < self.m else None)
+        order = self.stream.epoch_shards(shuffled if self.capacity < self.m else None)
         rank, size = self.part
         rows = [sum(self.stream.shard_rows[s] for s in order[r::size]) for r in range(size)]
-        self._batches = self._epoch(rng, order[rank::size], rows[rank], self._sizes(rows))
+        self._batches = self._epoch(shuffled, order[rank::size], rows[rank], self._sizes(rows))
         self._correct = 0
 
     def batch(self, start: int, stop: int) -> tuple:
         """The next batch (X, Y, None) of this epoch (run_epoch asks for them in order)."""
+        if self._batches is None:
+            raise ConfigError("a stream's batches come after new_epoch")
         X, Y = next(self._batches)
         self._batch_Y = Y
         return X, Y, None
 
     def record(self, start: int, a_L) -> None:
+        if self._batch_Y is None:
+            raise ConfigError("a stream records the predictions of a batch it has served")
         self._correct += int(np.count_nonzero(classes_of(a_L) == classes_of(self._batch_Y)))
 
     def n_correct(self) -> int:
@@ -103,14 +108,16 @@ class StreamData:
         training rows)."""
         pool_X, pool_Y = self.pool
         chunks = self.stream.epoch_chunks(shards, "train")
-        size, read, pending, b = 0, 0, None, next(sizes, None)
+        pending: list | None = None  # [X, Y, rows of it used] of the chunk being read
+        size, read, b = 0, 0, next(sizes, None)
         while b is not None:
             while size < self.capacity and read < mine:
                 if pending is None or pending[2] == len(pending[0]):
-                    X, y = next(chunks, (None, None))
-                    if X is None:
+                    chunk = next(chunks, None)
+                    if chunk is None:
                         raise DataError(f"the shards hold fewer training rows than the first pass counted ({mine}"
                                         " on this rank): a file changed while training?")
+                    X, y = chunk
                     pending = [X, self.net.targets(y, len(y)), 0]  # encoded and checked for the loss
                 X, Y, offset = pending
                 take = min(self.capacity - size, len(X) - offset)
@@ -140,8 +147,9 @@ class StreamData:
         rows[...] = X
         scaler = self.stream.scaler
         if scaler.kind != "none":
-            rows -= scaler.shift.astype(rows.dtype)
-            rows /= scaler.scale.astype(rows.dtype)
+            shift, scale = scaler.fitted()
+            rows -= shift.astype(rows.dtype)
+            rows /= scale.astype(rows.dtype)
         pool_Y[at:at + len(X)] = Y
 
 
@@ -169,10 +177,11 @@ def evaluate_stream(net, stream: Stream, part: str, comm=None) -> dict:
         X = np.ascontiguousarray(X, dtype=net.dtype)
         scaler = stream.scaler
         if scaler.kind != "none":
-            X = (X - scaler.shift.astype(net.dtype)) / scaler.scale.astype(net.dtype)
+            shift, scale = scaler.fitted()
+            X = (X - shift.astype(net.dtype)) / scale.astype(net.dtype)
         sums += _sums(net, X, net.targets(y, len(y)), None, None, None, len(y))
     if size > 1:
         comm.sum(sums)
     if not sums[2]:
         raise ConfigError(f"the stream has no {'validation' if part == 'val' else ''} rows to evaluate")
-    return _figures(net, *sums, int(sums[2]))
+    return _figures(net, sums[0], sums[1], sums[2], int(sums[2]))
