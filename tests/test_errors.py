@@ -75,7 +75,7 @@ CLI_CASES = [
     ("no target values", ["train", "--data", "{d}/notarget.csv", "--target", "label"],
      "no row has a value in the target column 'label'"),
     ("text in a column declared numeric", ["train", "--data", "{d}/text.csv", "--target", "label", "--numeric", "b"],
-     "column 'b' is numeric but data row 1 holds 'red'"),
+     "column 'b' is numeric but data row 3 holds 'red'"),  # the first training row with it (row 1 is a test row)
     ("a column the model needs is missing", ["predict", "{d}/run/model.safetensors", "--data", "{d}/narrow.csv"],
      "the table lacks column(s) ['b', 'c'] that the model was trained on"),
     ("duplicated column names", ["predict", "{d}/run/model.safetensors", "--data", "{d}/twice.csv"],

@@ -255,9 +255,11 @@ def _refuse_mostly_numbers(name: str, series: pd.Series, rows: np.ndarray | None
     numbers = pd.to_numeric(present, errors="coerce")
     stray = numbers.isna()
     if len(present) and stray.any() and stray.mean() < 0.5:
-        row = int(np.flatnonzero(series.notna().to_numpy())[int(np.argmax(stray.to_numpy()))])
+        mask = series.notna().to_numpy().copy()
+        mask[mask] = stray.to_numpy()
+        row = _first(mask, rows)
         raise DataError(f"column {name!r} holds numbers but also {int(stray.sum())} text value(s), e.g. "
-                        f"{present[stray].iloc[0]!r} at data row {_data_row(rows, row)}; mark them missing with "
+                        f"{series.iloc[row]!r} at data row {_data_row(rows, row)}; mark them missing with "
                         f"--na-values, or pass --categorical {name} (or --drop {name})")
 
 
@@ -284,6 +286,13 @@ def _labels(series: pd.Series) -> pd.Series:
     return series.map(label).astype(object)
 
 
+def _first(mask: np.ndarray, rows: np.ndarray | None) -> int:
+    """The position of the first True of ``mask`` in file order (``rows``: the positions' data rows in their file,
+    which a shuffled training split holds out of order), for a message that names the first offending row."""
+    hits = np.flatnonzero(mask)
+    return int(hits[0] if rows is None else hits[np.argmin(np.asarray(rows)[hits])])
+
+
 def _data_row(rows: np.ndarray | None, i: int) -> int:
     """The 1-based data row of position i: in the table, or in its file when ``rows`` numbers a part of one."""
     return (i if rows is None else int(rows[i])) + 1
@@ -299,14 +308,14 @@ def _numbers(series: pd.Series, name: str, rows: np.ndarray | None = None) -> np
                                   errors="coerce")
         bad = converted.isna() & series.notna()
         if bad.any():
-            row = int(np.argmax(bad.to_numpy()))
+            row = _first(bad.to_numpy(), rows)
             raise DataError(f"column {name!r} is numeric but data row {_data_row(rows, row)} holds "
                             f"{series.iloc[row]!r}; mark such cells missing with --na-values, or pass "
                             f"--categorical {name}")
         values = converted.to_numpy(dtype=np.float64, na_value=np.nan)
     infinite = np.isinf(values)
     if infinite.any():
-        raise DataError(f"column {name!r} holds inf (first at data row {_data_row(rows, int(np.argmax(infinite)))})")
+        raise DataError(f"column {name!r} holds inf (first at data row {_data_row(rows, _first(infinite, rows))})")
     return values
 
 
