@@ -7,6 +7,8 @@ import deltaprop as dp
 from helpers import make_net
 from test_cli import deltaprop
 
+pytestmark = pytest.mark.slow  # runs the CLI in subprocesses (not in the quick tier)
+
 
 @pytest.fixture(scope="module")
 def classifier():

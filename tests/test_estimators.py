@@ -6,6 +6,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from deltaprop.estimators import DeltaClassifier, DeltaRegressor
 
+pytestmark = pytest.mark.slow  # scikit-learn's estimator checks (not in the quick tier)
+
 
 # No check is declared an expected failure. The sample-weight equivalence checks (weights 0..4 against
 # removed / repeated rows, dense and sparse) pass because a weighted batch loss is the weighted mean

@@ -23,6 +23,8 @@ from deltaprop.explain.tex import parse
 from test_cli import deltaprop
 from test_hostile import PEAK_MB, peak_of
 
+pytestmark = pytest.mark.slow  # memory and time bombs in limited subprocesses (not in the quick tier)
+
 HOSTILE_NAMES = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "price_$", "tax_$", "lo$^$",
                  "[x](javascript:alert(1))", "a\\b", "line\nbreak"]
 

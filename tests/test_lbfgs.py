@@ -27,6 +27,8 @@ from deltaprop.training import lbfgs
 from deltaprop.training.lbfgs import LBFGS
 from test_cli import deltaprop
 
+pytestmark = pytest.mark.slow  # scikit-learn's estimator checks and an mpiexec job (not in the quick tier)
+
 
 def linear_problem(seed=0, m=60):
     """X (m, 3), Y (m, 2) = X B + c + noise: least squares has one minimum, numpy.linalg.lstsq's."""

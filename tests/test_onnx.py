@@ -13,6 +13,8 @@ import pytest
 import deltaprop as dp
 from test_cli import deltaprop
 
+pytestmark = pytest.mark.slow  # exports CLI-trained models and runs ONNX Runtime (not in the quick tier)
+
 ort = pytest.importorskip("onnxruntime", reason="the onnx extra (onnx, onnxruntime) is in the test extra")
 pytest.importorskip("onnx", reason="the onnx extra is in the test extra")
 

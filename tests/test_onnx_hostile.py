@@ -22,6 +22,8 @@ from deltaprop.data.scaling import Scaler
 from deltaprop.preprocessing.pipeline import Pipeline
 from test_cli import deltaprop
 
+pytestmark = pytest.mark.slow  # fuzzed rows; a million-category subprocess (not in the quick tier)
+
 ort = pytest.importorskip("onnxruntime", reason="the onnx extra (onnx, onnxruntime) is in the test extra")
 pytest.importorskip("onnx", reason="the onnx extra is in the test extra")
 

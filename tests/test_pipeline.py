@@ -20,6 +20,8 @@ from sklearn.datasets import load_diabetes, load_digits
 import deltaprop as dp
 from test_cli import deltaprop
 
+pytestmark = pytest.mark.slow  # trains models with the CLI in subprocesses (not in the quick tier)
+
 FIXTURES = Path(__file__).parent / "fixtures" / "before-pipeline"
 SRC = Path(__file__).parent.parent / "src" / "deltaprop"
 

@@ -21,6 +21,8 @@ from deltaprop.data.robust import smooth_clip
 from test_cli import deltaprop
 from test_pipeline import _forge_record
 
+pytestmark = pytest.mark.slow  # trains models with the CLI in subprocesses (not in the quick tier)
+
 COMMON = ["--layers", "32", "--quiet", "--no-plots"]
 
 

@@ -16,6 +16,8 @@ import deltaprop as dp
 from deltaprop.errors import DataError
 from deltaprop.training.streaming import StreamData
 
+pytestmark = pytest.mark.slow  # streams shard files for several epochs, under memory budgets (not in the quick tier)
+
 
 def blobs(m=1000, n=5, seed=0):
     rng = np.random.default_rng(seed)

@@ -10,6 +10,8 @@ import pytest
 import deltaprop as dp
 from helpers import make_net
 
+pytestmark = pytest.mark.slow  # trains and prints through the CLI (not in the quick tier)
+
 
 def test_summary_lists_every_layer_with_its_parameters_and_the_total(capsys):
     net = dp.Network([dp.Dense(64, 32, "relu", dropout=0.2), dp.Dense(32, 10, "softmax")], loss="cross_entropy",

@@ -17,6 +17,8 @@ import deltaprop as dp
 from deltaprop.data import ReadOptions, TableEncoder, read_table
 from test_cli import deltaprop
 
+pytestmark = pytest.mark.slow  # trains table models with the CLI in subprocesses (not in the quick tier)
+
 
 def penguins(n=600, seed=0) -> pd.DataFrame:
     """island decides the species, except that a long bill makes Biscoe birds Gentoo; 10% of bills and

@@ -10,6 +10,8 @@ from deltaprop import backprop
 from deltaprop.training.loop import train_step
 from deltaprop.workspace import Workspace
 
+pytestmark = pytest.mark.slow  # traces every allocation of whole trainings (not in the quick tier)
+
 CASES = [
     (("relu", "tanh"), "softmax", "cross_entropy"),
     (("sigmoid", "elu"), "identity", "mse"),
