@@ -18,8 +18,8 @@ split_columns), with the feature columns deltaprop's encoder keeps (identifier c
 
 Scores: test accuracy or R^2, median over the seeds. Fit time: each contender's `fit` call; for deltaprop the
 time column of its summary table, and, apart, the whole CLI run's wall time (startup, reading, the epoch
-count's cross-validation on small tables, writing the run folder). Raw results go to a JSON-lines cache
-(--cache) so that an interrupted run resumes where it stopped.
+count's cross-validation on small tables, writing the run folder). Rows whose target is missing are left out for
+everyone (deltaprop's reader). Raw results go to a JSON-lines cache (--cache) so that an interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -221,7 +221,7 @@ def medians(cache: dict, label: str, name: str, seeds: int):
 def report(args, cache: dict) -> None:
     """The table (median score and fit time per contender), then deltaprop's wins / ties / losses."""
     names = args.contenders
-    print("| table | rows | metric | " + " | ".join(names) + " | deltaprop CLI wall |")
+    print("| table | rows in file | metric | " + " | ".join(names) + " | deltaprop CLI wall |")
     print("|---|---:|---|" + "---:|" * (len(names) + 1))
     tally = {n: [0, 0, 0] for n in names if n != "deltaprop"}
     behind = []
