@@ -42,40 +42,61 @@ def load(name: str):
     return cars
 
 
-def run_deltaprop(path: Path, target: str, seed: int, out: Path) -> float:
+def deltaprop_summary(path: Path, target: str, seed: int, out: Path) -> tuple[float, float]:
+    """`deltaprop train` on the whole file as a user runs it (its own 25% test split of seed ``seed``; plots
+    and progress off, which change no number): the test figure and the time column of its summary table."""
     result = subprocess.run([sys.executable, "-m", "deltaprop.cli", "train", "--data", str(path), "--target", target,
                              "--seed", str(seed), "--out", str(out), "--no-plots", "--quiet"],
-                            capture_output=True, text=True, check=True)
+                            capture_output=True, text=True)
+    if result.returncode:
+        raise RuntimeError(f"deltaprop train on {path} failed: {result.stderr.strip()}")
     summary = result.stdout.split("test accuracy" if "test accuracy" in result.stdout else "test R^2")[1]
-    return float(summary.splitlines()[2].split("|")[4])
+    cells = summary.splitlines()[2].split("|")
+    return float(cells[4]), float(cells[5].split()[0])
 
 
-def run_sklearn(path: Path, target: str, task: str, seed: int) -> float:
-    """The careful scikit-learn pipeline on deltaprop's own split of the same file."""
+def run_deltaprop(path: Path, target: str, seed: int, out: Path) -> float:
+    return deltaprop_summary(path, target, seed, out)[0]
+
+
+def split_columns(path: Path, target: str, seed: int):
+    """deltaprop's own reading and split of the file (the rows its test figure is measured on), and the feature
+    columns its encoder keeps (identifier columns left out), numbers and text apart: (X, y, train, test,
+    numeric, text)."""
+    from deltaprop.cli.tables import _labelled_rows, split_rows
+    from deltaprop.data import ReadOptions, TableEncoder
+
+    frame, name, y = _labelled_rows(path, target, ReadOptions(), [])
+    train, test = split_rows(y, 0.25, seed, str(path))
+    kept = TableEncoder().fit(frame.iloc[train], target=name)
+    numeric = [c.name for c in kept.columns if c.kind != "categorical"]
+    text = [c.name for c in kept.columns if c.kind == "categorical"]
+    return frame[numeric + text], y, train, test, numeric, text
+
+
+def sklearn_pipeline(task: str, seed: int, numeric: list, text: list):
+    """The careful scikit-learn pipeline: ColumnTransformer + MLP (the regressor on a standardized target)."""
     from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
     from sklearn.impute import SimpleImputer
     from sklearn.neural_network import MLPClassifier, MLPRegressor
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    from deltaprop.cli.tables import _labelled_rows, split_rows
-    from deltaprop.data import ReadOptions, TableEncoder
-
-    frame, name, y = _labelled_rows(path, target, ReadOptions(), [])
-    train, test = split_rows(y, 0.25, seed, str(path))
-    kept = TableEncoder().fit(frame.iloc[train], target=name)  # the same identifier columns left out
-    numeric = [c.name for c in kept.columns if c.kind != "categorical"]
-    text = [c.name for c in kept.columns if c.kind == "categorical"]
     columns = ColumnTransformer([
         ("numbers", make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()), numeric),
         ("text", make_pipeline(SimpleImputer(strategy="constant", fill_value="missing"),
                                OneHotEncoder(handle_unknown="ignore")), text)])
-    X = frame[numeric + text].astype({c: object for c in text})
     if task == "classification":
-        model = make_pipeline(columns, MLPClassifier(max_iter=1000, random_state=seed))
-    else:
-        model = make_pipeline(columns, TransformedTargetRegressor(MLPRegressor(max_iter=1000, random_state=seed),
-                                                                  transformer=StandardScaler()))
+        return make_pipeline(columns, MLPClassifier(max_iter=1000, random_state=seed))
+    return make_pipeline(columns, TransformedTargetRegressor(MLPRegressor(max_iter=1000, random_state=seed),
+                                                             transformer=StandardScaler()))
+
+
+def run_sklearn(path: Path, target: str, task: str, seed: int) -> float:
+    """The careful scikit-learn pipeline on deltaprop's own split of the same file."""
+    X, y, train, test, numeric, text = split_columns(path, target, seed)
+    X = X.astype({c: object for c in text})
+    model = sklearn_pipeline(task, seed, numeric, text)
     model.fit(X.iloc[train], y[train])
     return float(model.score(X.iloc[test], y[test]))
 
