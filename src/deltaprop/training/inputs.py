@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import check_X, label_indices
+from ..checks import check_weights, check_X, label_indices
 from ..errors import ConfigError, DataError
 
 Array = np.ndarray
@@ -83,3 +83,17 @@ def validation(net, X, Y, validation_data, validation_split) -> tuple[np.ndarray
     if n_val < 1 or n_val >= X.shape[0]:
         raise DataError(f"validation_split={validation_split} leaves no samples on one side of {X.shape[0]}")
     return np.sort(order[n_val:]), (X, Y, np.sort(order[:n_val]))
+
+
+def arrays_in_memory(net, X, y, *, sample_weight=None, class_weight=None, validation_data=None,
+                     validation_split: float = 0.0) -> tuple[Any, Array, Array | None, Array | None,
+                                                              tuple[Any, Any, Any] | None]:
+    """(X checked, Y encoded, per-row weights or None, training rows, validation or None) for a fit on arrays in
+    memory: what every solver (the mini-batch loop, L-BFGS) makes of its arguments, the classes set first."""
+    X = check_X(X, net.layers[0].n_in, net.dtype, sparse_ok=True)
+    y = np.asarray(y)
+    set_classes(net, y)
+    Y = net.targets(y, X.shape[0])
+    w = combined_weights(net, y, check_weights(sample_weight, X.shape[0]), class_weight)
+    rows, val = validation(net, X, Y, validation_data, validation_split)
+    return X, Y, w, rows, val

@@ -28,7 +28,6 @@ import numpy as np
 
 from .. import backprop
 from ..callbacks import Progress
-from ..checks import check_weights, check_X
 from ..data.stream import Stream
 from ..distributed import communicator
 from ..errors import ConfigError, DivergenceError
@@ -38,7 +37,7 @@ from ..workspace import Workspace
 from .batches import classes_of, gather
 from .evaluation import evaluate_encoded
 from .gradients import add_l2, where_non_finite
-from .inputs import check_options, combined_weights, set_classes, validation
+from .inputs import arrays_in_memory, check_options
 from .state import TrainingState
 
 CHUNK = 4096  # rows per forward/backward pass of an evaluation: bounds the memory of the activations
@@ -168,12 +167,8 @@ def fit_lbfgs(net, X, y, epochs: int, solver, validation_data=None, validation_s
     solver = solver if isinstance(solver, LBFGS) else LBFGS()
     refuse(net, X, epochs, step_options or {}, comm)
     check_options(epochs, 1, None, l2)
-    X = check_X(X, net.layers[0].n_in, net.dtype, sparse_ok=True)
-    y = np.asarray(y)
-    set_classes(net, y)
-    Y = net.targets(y, X.shape[0])
-    w = combined_weights(net, y, check_weights(sample_weight, X.shape[0]), class_weight)
-    rows, val = validation(net, X, Y, validation_data, validation_split)
+    X, Y, w, rows, val = arrays_in_memory(net, X, y, sample_weight=sample_weight, class_weight=class_weight,
+                                          validation_data=validation_data, validation_split=validation_split)
     state = net.training = net.training if net.training is not None else TrainingState()
     state.stop, state.comm = False, comm
     objective = FullBatch(net, state.flat_for(net.layers, net.dtype), (X, Y, w), rows, l2, list(callbacks))

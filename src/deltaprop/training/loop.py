@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import backprop
 from ..callbacks import Callback, ModelCheckpoint, Progress
-from ..checks import ArrayLike, check_weights, check_X
+from ..checks import ArrayLike
 from ..data.stream import Stream
 from ..distributed import communicator
 from ..errors import ConfigError, DataError, DeltapropWarning, DivergenceError
@@ -35,7 +35,7 @@ from .fused import compiled_steps
 from .gradients import add_l2, clip_gradients, where_non_finite
 from .hints import PROBE_ROWS, vanishing_gradients
 from .history import History
-from .inputs import check_options, combined_weights, set_classes, validation
+from .inputs import arrays_in_memory, check_options, set_classes
 from .lbfgs import fit_lbfgs  # (it loads SciPy's optimizer only when it runs)
 from .state import TrainingState
 from .streaming import StreamData, evaluate_stream
@@ -159,12 +159,8 @@ def _resume_hint(callbacks, state) -> str:
 
 def _array_data(net, X, y, shuffle, validation_data, validation_split, sample_weight, class_weight):
     """EpochData over in-memory (X, y), and the validation as a function (or None)."""
-    X = check_X(X, net.layers[0].n_in, net.dtype, sparse_ok=True)
-    y = np.asarray(y)
-    set_classes(net, y)
-    Y = net.targets(y, X.shape[0])
-    w = combined_weights(net, y, check_weights(sample_weight, X.shape[0]), class_weight)
-    train_rows, val = validation(net, X, Y, validation_data, validation_split)
+    X, Y, w, train_rows, val = arrays_in_memory(net, X, y, sample_weight=sample_weight, class_weight=class_weight,
+                                                validation_data=validation_data, validation_split=validation_split)
     return (EpochData(X, Y, w, shuffle, net.is_classifier, rows=train_rows),
             None if val is None else (lambda: evaluate_encoded(net, *val, comm=net.training.comm)))
 
