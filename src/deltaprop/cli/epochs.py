@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from ..training.inputs import validation_rows
 from .options import AUTO_PATIENCE, AUTO_STEPS
 
 MIN_VALIDATION_ROWS = 50
@@ -44,11 +45,10 @@ def auto_epochs(opts: dict, n_train: int) -> tuple[int, int]:
 
 
 def too_few_to_stop_on(opts: dict, n_train: int) -> bool:
-    """Whether early stopping would decide on fewer than MIN_VALIDATION_ROWS rows (and the user left the
-    choice to the run: no --epochs, no --patience)."""
-    n_val = math.floor(n_train * opts["validation_split"])
+    """Whether early stopping would decide on fewer than MIN_VALIDATION_ROWS rows, as many as fit holds out
+    (and the user left the choice to the run: no --epochs, no --patience)."""
     return opts["epochs"] is None and not opts["patience"] and 0 < opts["validation_split"] and \
-        n_val < MIN_VALIDATION_ROWS
+        validation_rows(n_train, opts["validation_split"]) < MIN_VALIDATION_ROWS
 
 
 def cross_validated_epochs(new_net, new_optimizer, opts: dict, X: np.ndarray, y: np.ndarray,

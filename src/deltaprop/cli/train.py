@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import os
 import sys
 import time
@@ -16,6 +15,7 @@ from .. import optimizers
 from ..callbacks import Callback, EarlyStopping, GradientFlow, ModelCheckpoint
 from ..data import ReadOptions, RobustScaler, Scaler, Stream, TableEncoder, feature_scaler, stream
 from ..data.cache import remove_caches
+from ..data.columns import unseen_notes
 from ..distributed import clean_up_before_abort, communicator, fingerprint, watch_interrupts
 from ..errors import ConfigError, DataError, DivergenceError
 from ..layers import Dense
@@ -23,6 +23,7 @@ from ..network import Network, check_memory, load
 from ..plots import plot_curves
 from ..preprocessing import Pipeline
 from ..schedules import get_schedule
+from ..training.inputs import validation_rows
 from .common import DATA_HELP, load_data, table
 from .epochs import FOLDS, MIN_VALIDATION_ROWS, auto_epochs, cross_validated_epochs, too_few_to_stop_on
 from .options import AUTO_PATIENCE, DEFAULTS, FEW_CLASSES, MAX_AUTO_CLASSES, resolve
@@ -134,7 +135,7 @@ def train_run(opts: dict, comm) -> int:
         print(table(encoder.report(), ["column", "kind", "what was done"]) + "\n")
     if comm.size > 1:
         comm.agree(data_record(data), "data")
-    for note in notes + unseen_notes(encoder):
+    for note in notes + unseen_notes(encoder.unseen, "test row(s)"):
         print(f"note: {note}")
     if opts["resume"]:
         net = load(opts["resume"])
@@ -184,7 +185,7 @@ def choose_epochs(opts: dict, X_train, y_train, labels, comm) -> None:
             net.set_classes(labels)  # every fold's network knows every class, whichever its rows hold
         return net
 
-    n_val = math.floor(len(y_train) * opts["validation_split"])
+    n_val = validation_rows(len(y_train), opts["validation_split"])
     epochs, loss = cross_validated_epochs(new_net, lambda: make_optimizer(opts), opts, X_train, y_train, comm)
     print(f"note: a validation split of {n_val} row(s) is too few to stop on (fewer than {MIN_VALIDATION_ROWS}): "
           f"the epoch count was chosen by {FOLDS}-fold cross-validation on the {len(y_train)} training rows (mean "
@@ -319,12 +320,6 @@ def train(net, opts: dict, X_train, y_train, out: Path, comm=None):
                   f"options and --resume {out / CHECKPOINT}", file=sys.stderr)
         raise
     return history, time.perf_counter() - started, flow, stopper
-
-
-def unseen_notes(encoder: TableEncoder) -> list[str]:
-    """One note per column whose test rows hold categories the training rows lack."""
-    return [f"column {name!r}: {count} test row(s) hold a category never seen in training (encoded as all zeros)"
-            for name, count in encoder.unseen.items()]
 
 
 def is_classification(opts: dict, y: np.ndarray) -> bool:

@@ -206,6 +206,12 @@ class TableEncoder:
     def feature_names(self) -> list[str]:
         return [name for c in self.columns for name in c.outputs()]
 
+    @property
+    def width(self) -> int:
+        """How many network inputs the table becomes (``len(feature_names)`` without building a name per
+        category: a model file may hold a million)."""
+        return sum(c.width() for c in self.columns)
+
     def report(self) -> list[list[str]]:
         """Rows (column, kind, what was done) for the table printed at the start of training."""
         rows = []
@@ -238,6 +244,13 @@ class TableEncoder:
                 raise DataError(f"invalid column settings in the model file (column {c.name!r})")
             c.median = float(c.median) if c.kind != "categorical" and c.median is not None else None
         return encoder
+
+
+def unseen_notes(unseen: dict, rows: str = "row(s)") -> list[str]:
+    """One line per column of ``unseen`` (TableEncoder.unseen: a count per column) whose ``rows`` held a
+    category the training rows lack."""
+    return [f"column {name!r}: {count} {rows} hold a category never seen in training (encoded as all zeros)"
+            for name, count in unseen.items()]
 
 
 def _finite_number(value) -> bool:

@@ -166,7 +166,7 @@ class Stream:
         self.labels = None if len(labels) > self.max_classes or not labels else np.array(sorted(labels))
         if table is not None:
             self.encoder, self.scaler = table.finish(self.scaler.kind)
-            self.n_features, self.table = len(self.encoder.feature_names), True
+            self.n_features, self.table = self.encoder.width, True
         else:
             self._fit_scaler(moments)
         self.prepared = True

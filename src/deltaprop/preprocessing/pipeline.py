@@ -18,6 +18,7 @@ The stages are plain JSON in the model file (``to_record``/``from_record`` in re
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..checks import ArrayLike, Inputs
-from ..data.columns import TableEncoder
+from ..data.columns import TableEncoder, unseen_notes
 from ..data.scaling import Scaler
 from ..data.tables import as_frame
 from ..errors import DataError, DeltapropWarning
@@ -66,7 +67,7 @@ class Pipeline:
         if self.table is None:
             return [X]
         frame = self.check_table(X)
-        width = max(len(self.table.feature_names), 1)
+        width = max(self.table.width, 1)
         step = max(1, ROW_BYTES // (8 * width))
         return [frame.iloc[start:start + step] for start in range(0, max(len(frame), 1), step)]
 
@@ -75,7 +76,7 @@ class Pipeline:
         if isinstance(X, np.ndarray) and X.dtype.names is None or isinstance(X, (list, tuple)):
             shape = np.shape(X)
             table = self.table
-            encoded = table is not None and len(shape) == 2 and shape[1] == len(table.feature_names)
+            encoded = table is not None and len(shape) == 2 and shape[1] == table.width
             raise DataError(
                 f"this model was trained on a table: predict takes a DataFrame (or a dict of columns) with the "
                 f"columns {_listed(self.columns)}, matched by name; got an array of shape {shape}"
@@ -88,15 +89,16 @@ class Pipeline:
         if not self.stages:
             yield X
             return
-        unseen: dict = {}
+        unseen: Counter = Counter()
         for part in self.chunks(X):
             for i, stage in enumerate(self.stages):  # in place on what an earlier stage made, never on the caller's
                 part = stage.transform(part, in_place=True) if isinstance(stage, Scaler) and i else \
                     stage.transform(part)
-                for column, count in getattr(stage, "unseen", {}).items():
-                    unseen[column] = unseen.get(column, 0) + count
+            if self.table is not None:
+                unseen.update(self.table.unseen)
             yield self._in_range(part, dtype)
-        _warn_unseen(unseen)
+        for note in unseen_notes(unseen):  # once, counted over all parts
+            warnings.warn(note, DeltapropWarning, stacklevel=3)
 
     def _in_range(self, part: np.ndarray, dtype) -> np.ndarray:
         """a^0 in the network's dtype; a value the stages made that the dtype cannot hold (a forged median of
@@ -143,7 +145,7 @@ class Pipeline:
         lines = []
         for stage in self.stages:
             if isinstance(stage, TableEncoder):
-                lines.append(f"table: {len(stage.columns)} column(s) by name -> {len(stage.feature_names)} inputs")
+                lines.append(f"table: {len(stage.columns)} column(s) by name -> {stage.width} inputs")
             else:
                 lines.append(f"scaling: {stage.kind} over {len(stage.shift)} input(s)")
         if self.target is not None:
@@ -154,12 +156,6 @@ class Pipeline:
 def _columns(y: np.ndarray) -> np.ndarray:
     """y as (m, k) columns: a vector as one column (also of no rows, which reshape(0, -1) cannot size)."""
     return y.reshape(-1, 1) if y.ndim == 1 else y.reshape(y.shape[0], -1)
-
-
-def _warn_unseen(unseen: dict) -> None:
-    for column, count in unseen.items():
-        warnings.warn(f"column {column!r}: {count} row(s) hold a category never seen in training (encoded as "
-                      "all zeros)", DeltapropWarning, stacklevel=4)
 
 
 def _listed(names: list[str], most: int = 12) -> str:

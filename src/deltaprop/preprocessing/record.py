@@ -118,7 +118,7 @@ def _check_widths(pipeline: Pipeline, n_in: int, n_out: int, path) -> None:
             names = [c.name for c in stage.columns]
             _need(all(names) and len(set(names)) == len(names), path, "the table's column names must be "
                   "distinct and not empty")
-            width = len(stage.feature_names)
+            width = stage.width
         else:
             _need(width is None or len(stage.shift) == width, path, f"the scaler takes {len(stage.shift)} inputs, "
                   f"the stage before it gives {width}")

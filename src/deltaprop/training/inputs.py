@@ -65,6 +65,11 @@ def combined_weights(net, y: Array, w: Array | None, class_weight) -> Array | No
     return cw if w is None else w * cw
 
 
+def validation_rows(m: int, validation_split: float) -> int:
+    """How many of m rows a validation split holds out (the nearest whole number)."""
+    return int(round(validation_split * m))
+
+
 def validation(net, X, Y, validation_data, validation_split) -> tuple[np.ndarray | None, tuple[Any, Any, Any] | None]:
     """(training row indices or None for all, validation set or None).
 
@@ -79,7 +84,7 @@ def validation(net, X, Y, validation_data, validation_split) -> tuple[np.ndarray
     if not 0 < validation_split < 1:
         raise ConfigError(f"validation_split must be in (0, 1), got {validation_split}")
     order = np.random.default_rng([net.seed, 2**31]).permutation(X.shape[0])
-    n_val = int(round(validation_split * X.shape[0]))
+    n_val = validation_rows(X.shape[0], validation_split)
     if n_val < 1 or n_val >= X.shape[0]:
         raise DataError(f"validation_split={validation_split} leaves no samples on one side of {X.shape[0]}")
     return np.sort(order[n_val:]), (X, Y, np.sort(order[:n_val]))
