@@ -234,6 +234,13 @@ class Network:
         idx = (a_L[:, 0] > 0.5).astype(np.intp) if a_L.shape[1] == 1 else a_L.argmax(axis=1)
         return idx if self.classes is None else self.classes[idx]
 
+    def class_names(self) -> list[str]:
+        """What each class is called, in the order of ``classes``: the names the pipeline gives where it names
+        every class (digits' "0".."9", say), else the labels themselves as text."""
+        names = self.pipeline.class_names or []
+        classes: list = [] if self.classes is None else self.classes.tolist()
+        return [str(n) for n in names] if len(names) == len(classes) else [str(c) for c in classes]
+
     def set_classes(self, y: ArrayLike) -> None:
         """Remember the sorted labels of y as the classes behind output neurons 0..n_L-1."""
         classes = np.unique(np.asarray(y))

@@ -58,18 +58,13 @@ def run_evaluate(args) -> int:
         return _regression_report(predicted, y)
     from sklearn.metrics import classification_report, confusion_matrix
 
-    names = _class_names(net)
+    names = net.class_names()
     print(f"accuracy: {result['accuracy']:.4f}\n")
     print(classification_report(y, predicted, labels=net.classes, target_names=names, digits=4, zero_division=0))
     matrix = confusion_matrix(y, predicted, labels=net.classes)
     print("confusion matrix (rows: true, columns: predicted)")
     print(table([[name] + list(row) for name, row in zip(names, matrix, strict=True)], ["true \\ pred"] + names))
     return 0
-
-
-def _class_names(net) -> list[str]:
-    names = net.pipeline.class_names or []
-    return [str(n) for n in names] if len(names) == len(net.classes) else [str(c) for c in net.classes]
 
 
 def _regression_report(predicted: np.ndarray, y: np.ndarray) -> int:
@@ -88,7 +83,7 @@ def run_predict(args) -> int:
     if args.proba:
         if not net.is_classifier:
             raise DataError("--proba needs a classifier; this model is a regressor")
-        header += [f"p_{c}" for c in _class_names(net)]
+        header += [f"p_{c}" for c in net.class_names()]
         rows = [row + [f"{p:.6g}" for p in probs] for row, probs in zip(rows, probabilities(a_L), strict=True)]
     out = open(args.output, "w", newline="") if args.output else sys.stdout
     try:

@@ -125,6 +125,4 @@ def write_plots(net, history, X_test, y_test, out: Path, flow=None) -> None:
         from sklearn.metrics import confusion_matrix
 
         matrix = confusion_matrix(y_test, net.decide(net.output(X_test)), labels=net.classes)
-        names = net.pipeline.class_names or list(net.classes)
-        plot_confusion(matrix, names if len(names) == len(net.classes) else list(net.classes),
-                       out / "confusion.png")
+        plot_confusion(matrix, net.class_names(), out / "confusion.png")

@@ -72,11 +72,10 @@ def _output_names(net) -> list | None:
     """A classifier's class per output neuron (its class names where the model has them), else None."""
     if not net.is_classifier or net.classes is None:
         return None
-    names = net.pipeline.class_names if net.pipeline.class_names and len(net.pipeline.class_names) == len(
-        net.classes) else [str(c) for c in net.classes]
+    names = net.class_names()
     if net.layers[-1].n_out == 1:
         return [f"p({names[-1]})"]
-    return list(names) if len(names) == net.layers[-1].n_out else None
+    return names if len(names) == net.layers[-1].n_out else None
 
 
 def _target_name(net, y: np.ndarray) -> str | None:

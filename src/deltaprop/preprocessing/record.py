@@ -141,7 +141,7 @@ def split_legacy(extra: dict, n_in: int, n_out: int, path) -> tuple[Pipeline, di
         stages.append({"stage": "table", "config": table["columns"]})
     if extra.get("scaler") is not None:
         stages.append({"stage": "scaler", "config": extra["scaler"]})
-    source = {k: v for k, v in (table or {}).items() if k in SOURCE_KEYS and k != "columns"}
+    source = {k: v for k, v in (table or {}).items() if k in SOURCE_KEYS}
     source.update({k: extra[k] for k in ("data", "streamed") if k in extra})
     if "target" in extra and "target" not in source:
         source["target"] = extra["target"]
