@@ -5,27 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from .moments import Moments
 
 KINDS = ("standard", "minmax", "none")
-BLOCK_BYTES = 2**20  # float64 blocks of about 1 MB when summing over the rows
-
-
-def _blocks(X: np.ndarray):
-    """X's rows in float64 blocks of about BLOCK_BYTES (never a float64 copy of all of X)."""
-    rows = max(1, BLOCK_BYTES // (8 * max(X.shape[1], 1)))
-    for start in range(0, X.shape[0], rows):
-        yield X[start:start + rows].astype(np.float64)
-
-
-def _mean_and_std(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and (population) standard deviation of X (m, n), two passes in float64."""
-    m = max(X.shape[0], 1)
-    mean = sum((block.sum(axis=0) for block in _blocks(X)), np.zeros(X.shape[1])) / m
-    squares = np.zeros(X.shape[1])
-    for block in _blocks(X):
-        block -= mean
-        squares += np.einsum("ij,ij->j", block, block)
-    return mean, np.sqrt(squares / m)
 
 
 class Scaler:
@@ -46,14 +28,10 @@ class Scaler:
         X = np.asarray(X)
         if X.dtype.kind not in "biuf" or X.ndim != 2:
             raise DataError(f"the scaler needs a numeric 2-D X, got dtype {X.dtype} and shape {X.shape}")
-        if self.kind == "standard":
-            self.shift, scale = _mean_and_std(X)
-        elif self.kind == "minmax":
-            low = X.min(axis=0).astype(np.float64)
-            self.shift, scale = low, X.max(axis=0) - low
-        else:
-            self.shift, scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
-        self.scale = np.where(scale > 0, scale, 1.0)
+        if self.kind == "none":
+            self.shift, self.scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
+        else:  # all rows as one chunk: their two-pass moments (moments.py, shared with the streamed scalers)
+            self.shift, self.scale = Moments().add(X).affine(self.kind, X.shape[1])
         return self
 
     def fitted(self) -> tuple[np.ndarray, np.ndarray]:

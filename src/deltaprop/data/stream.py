@@ -29,7 +29,8 @@ import pandas as pd
 from ..errors import ConfigError, DataError
 from .cache import DecodedCache
 from .columns import TableEncoder
-from .scaling import Scaler, _blocks
+from .moments import Moments
+from .scaling import Scaler
 from .sources import ChunkSource, CsvSource, IdxSource, NpySource, ParquetSource, Source
 from .table_stats import TableStats
 from .tables import ReadOptions
@@ -201,13 +202,7 @@ class Stream:
             raise DataError(f"{self._where()}: X contains NaN or inf")
 
     def _fit_scaler(self, moments: Moments) -> None:
-        if self.scaler.kind == "standard":
-            self.scaler.shift, scale = moments.mean, np.sqrt(moments.variance)
-        elif self.scaler.kind == "minmax":
-            self.scaler.shift, scale = moments.low, moments.high - moments.low
-        else:
-            self.scaler.shift, scale = np.zeros(self.n_features), np.ones(self.n_features)
-        self.scaler.scale = np.where(scale > 0, scale, 1.0)
+        self.scaler.shift, self.scaler.scale = moments.affine(self.scaler.kind, self.n_features)
 
     def _where(self) -> str:
         return self._current if hasattr(self, "_current") else self.source.name(0)
@@ -262,37 +257,6 @@ class Stream:
                 yield X, y
             elif keep.any():
                 yield X[keep], y[keep]
-
-
-class Moments:
-    """Count, mean, sum of squared deviations (M2), min and max per feature, merged chunk by chunk (float64)."""
-
-    def __init__(self):
-        self.n = 0
-        self.mean: Any = 0.0  # Any: per-feature arrays once a chunk is merged, a float or None before
-        self.m2: Any = 0.0
-        self.low: Any = None
-        self.high: Any = None
-
-    def add(self, X: np.ndarray) -> None:
-        """Merge the rows of X, in float64 blocks of about 1 MB (no float64 copy of a whole chunk)."""
-        for block in _blocks(X):
-            k = block.shape[0]
-            mean = block.mean(axis=0)
-            block -= mean
-            m2 = np.einsum("ij,ij->j", block, block)
-            block += mean
-            delta, n = mean - self.mean, self.n + k
-            self.mean = self.mean + delta * (k / n)
-            self.m2 = self.m2 + m2 + delta * delta * (self.n * k / n)
-            self.n = n
-            low, high = block.min(axis=0), block.max(axis=0)
-            self.low = low if self.low is None else np.minimum(self.low, low)
-            self.high = high if self.high is None else np.maximum(self.high, high)
-
-    @property
-    def variance(self) -> np.ndarray:
-        return self.m2 / max(self.n, 1)
 
 
 _END = object()

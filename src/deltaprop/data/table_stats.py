@@ -24,6 +24,7 @@ import pandas as pd
 
 from ..errors import DataError
 from .columns import TableEncoder, _is_bool, _labels, _numbers
+from .moments import Moments
 from .scaling import Scaler
 
 CATEGORY_CAP = 100_000  # distinct labels counted per column before a column is refused as an identifier
@@ -44,7 +45,7 @@ class TableStats:
         self.missing: dict[str, int] = {}
         self.samples: dict[str, np.ndarray] = {}  # a numeric column's reservoir sample (for its median)
         self.seen: dict[str, int] = {}
-        self.moments: dict[str, _Moments] = {}
+        self.moments: dict[str, Moments] = {}
         self.rows = 0  # training rows added so far
         for column in self.encoder.columns:
             self._track(column, missing=0)
@@ -56,7 +57,7 @@ class TableStats:
             self.counts[column.name] = Counter()
         else:
             self.samples[column.name], self.seen[column.name] = np.empty(0), 0
-            self.moments[column.name] = _Moments()
+            self.moments[column.name] = Moments()
 
     def add(self, frame: pd.DataFrame, train: np.ndarray, rows: np.ndarray) -> None:
         """A chunk: its training rows' (``train``, a mask) statistics; every row's numbers checked (``rows``: the
@@ -127,48 +128,14 @@ class TableStats:
             if not len(sample):
                 raise DataError(f"column {column.name!r} has no values in the whole stream")
             column.median, column.indicator = float(np.median(sample)), missing > 0
-            mean, std, low, high = self.moments[column.name].with_filled(missing, column.median)
-            if column.kind == "numeric" and scaling == "standard":
-                affine = (mean, std if std > 0 else 1.0)
-            elif column.kind == "numeric" and scaling == "minmax":
-                affine = (low, high - low if high > low else 1.0)
-            else:
-                affine = (0.0, 1.0)
-            shift.append(affine[0])
-            scale.append(affine[1])
+            # the present values and the missing ones set to the median: the encoded input's moments
+            moments = self.moments[column.name].fill(missing, column.median)
+            affine = moments.affine(scaling if column.kind == "numeric" else "none", 1)
+            shift.append(float(affine[0][0]))
+            scale.append(float(affine[1][0]))
             if column.indicator:
                 shift.append(0.0)
                 scale.append(1.0)
         scaler = Scaler(scaling)
         scaler.shift, scaler.scale = np.array(shift), np.array(scale)
         return self.encoder, scaler
-
-
-class _Moments:
-    """Count, mean, M2, min and max of a column's present values (pairwise merges, float64)."""
-
-    def __init__(self):
-        self.n, self.mean, self.m2, self.low, self.high = 0, 0.0, 0.0, np.inf, -np.inf
-
-    def add(self, values: np.ndarray) -> None:
-        k = len(values)
-        if not k:
-            return
-        mean = float(values.mean())
-        m2 = float(((values - mean) ** 2).sum())
-        self._merge(k, mean, m2)
-        self.low, self.high = min(self.low, float(values.min())), max(self.high, float(values.max()))
-
-    def _merge(self, k: int, mean: float, m2: float) -> None:
-        n = self.n + k
-        delta = mean - self.mean
-        self.mean += delta * k / n
-        self.m2 += m2 + delta * delta * self.n * k / n
-        self.n = n
-
-    def with_filled(self, missing: int, value: float) -> tuple[float, float, float, float]:
-        """(mean, std, min, max) once ``missing`` more cells hold ``value`` (the imputed median)."""
-        if missing:
-            self._merge(missing, value, 0.0)
-            self.low, self.high = min(self.low, value), max(self.high, value)
-        return self.mean, float(np.sqrt(self.m2 / max(self.n, 1))), self.low, self.high
