@@ -7,38 +7,37 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data import Dataset, load_builtin, load_file
-from ..data.builtin import BUILTIN, load_idx_folder
+from ..data import Dataset, is_sharded
+from ..data import open as open_data
+from ..data.builtin import BUILTIN
 from ..data.columns import TableEncoder
-from ..data.tables import ReadOptions, read_table, target_values
+from ..data.formats import describe, is_table
+from ..data.tables import ReadOptions, read_table, target_column, target_values
 from ..errors import DataError
-from .tables import held_out, is_table, labelled_table, split_rows, table_dataset, target_column
+from .tables import held_out, labelled_table, split_rows, table_dataset
 
-DATA_HELP = (f"a built-in set ({', '.join(BUILTIN)}), a table (.csv, .tsv, .parquet), an .npz file, or a "
-             "folder holding the four MNIST-style IDX files")
+DATA_HELP = f"a built-in set ({', '.join(BUILTIN)}), {describe()}"
 
 
 def load_data(spec: str, target: str | None = None, data_dir: str | None = None, test_size: float = 0.25,
               seed: int = 0, read: ReadOptions | None = None, encoder: TableEncoder | None = None):
-    """(Dataset of train/test arrays, feature names, the table's source record or None, notes to print)
-    from a built-in name, an IDX folder, an NPZ file or a table (CSV, Parquet; ``encoder`` fitted on its
-    training rows)."""
-    path = Path(spec)
-    if spec in BUILTIN and not path.exists():
-        data = load_builtin(spec, data_dir=data_dir, test_size=test_size, seed=seed)
-        return data, [f"x{i}" for i in range(data.X_train.shape[1])], None, []
-    if path.is_dir():
-        data = load_idx_folder(path, path.name)
-        return data, [f"pixel{i}" for i in range(data.X_train.shape[1])], None, []
-    if not path.exists():
-        raise DataError(f"no data set or file {spec!r}; use {DATA_HELP}")
-    if is_table(path):
+    """(Dataset of train/test arrays, feature names, the table's source record or None, notes to print): the
+    data ``spec`` names (data.open: a built-in name, an IDX folder, an NPZ file or a table), read whole; split
+    into train and test rows unless the source holds its own test part; a table's ``encoder`` fitted on its
+    training rows."""
+    if is_sharded(spec):
+        raise DataError(f"{spec} names shards (several files): deltaprop train streams them; the other commands "
+                        "take one file")
+    whole = open_data(spec, target, read=read, data_dir=data_dir, test_size=test_size, seed=seed).read()
+    if whole.table:
         encoder = encoder or TableEncoder()
-        data, info, notes = table_dataset(path, target, test_size, seed, read or ReadOptions(), encoder)
-        return data, encoder.feature_names, info, notes
-    X, y, names = load_file(path, target)
-    train, test = split_rows(y, test_size, seed, spec)
-    return Dataset(spec, X[train], y[train], X[test], y[test]), names, None, []
+        data, info = table_dataset(whole, test_size, seed, read or ReadOptions(), encoder)
+        return data, encoder.feature_names, info, whole.notes
+    if whole.test is not None:
+        data = Dataset(whole.name, whole.X, whole.y, *whole.test, whole.class_names)
+        return data, whole.feature_names, None, []
+    train, test = split_rows(whole.y, test_size, seed, spec)
+    return Dataset(spec, whole.X[train], whole.y[train], whole.X[test], whole.y[test]), whole.feature_names, None, []
 
 
 def model_test_data(net, data_dir: str | None = None) -> tuple:
@@ -77,8 +76,8 @@ def labelled_data(net, spec: str, data_dir: str | None = None, target: str | Non
         name = target_column(list(map(str, frame.columns)), target, path)
         return numeric_columns(net, frame.drop(columns=[name]), path), target_values(frame[name], name)
     if path.is_file():
-        X, y, _ = load_file(path, target)
-        return X, y
+        whole = open_data(path, target).read()
+        return whole.X, whole.y
     data, _, _, _ = load_data(spec, target, data_dir, seed=net.seed)
     return data.X_test, data.y_test
 

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import ReadOptions, read_npz, read_table
+from ..data import ReadOptions, read_table
+from ..data import open as open_data
+from ..data.formats import lookup
 from ..errors import DataError
 from ..network import load, probabilities
 from ..training import evaluate as evaluate_net
@@ -119,8 +121,9 @@ def spreadsheet_safe(cell):
 
 def _prediction_inputs(net, path: Path, header: bool | None = None):
     """Raw inputs from an NPZ file, or a table (whose columns the model matches by name)."""
-    if path.suffix.lower() == ".npz":
-        return read_npz(path)[0]
+    fmt = lookup(path)
+    if fmt is not None and not fmt.table:  # arrays (an .npz file): X, as data.open reads it
+        return open_data(path).read().X
     if net.pipeline.table is not None:
         return read_for(net.pipeline, path, header)
     return numeric_columns(net, read_table(path, ReadOptions(header=header)), path)

@@ -16,27 +16,21 @@ import numpy as np
 
 from ..data import Dataset
 from ..data.columns import TableEncoder
-from ..data.tables import ReadOptions, fingerprint, read_table, target_values
+from ..data.tables import ReadOptions, fingerprint, labelled_rows, read_table
 from ..errors import DataError
 
-TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
 
-
-def is_table(path) -> bool:
-    return Path(path).suffix.lower() in TABLE_SUFFIXES
-
-
-def table_dataset(path, target, test_size: float, seed: int, read: ReadOptions, encoder: TableEncoder):
-    """(Dataset of encoded X, the pipeline's source record, notes to print) for a table file."""
-    notes: list[str] = []
-    frame, name, y = _labelled_rows(path, target, read, notes)
+def table_dataset(whole, test_size: float, seed: int, read: ReadOptions, encoder: TableEncoder):
+    """(Dataset of encoded X, the pipeline's source record) for a table file read whole
+    (data.Whole: its rows with a target, ``whole.target`` naming that column)."""
+    frame, name, y, path = whole.X, whole.target, whole.y, whole.path
     train, test = split_rows(y, test_size, seed, str(path))
     encoder.fit(frame.iloc[train], target=name, rows=frame.index.to_numpy()[train])  # (messages name file rows)
     data = Dataset(Path(path).stem, encoder.transform(frame.iloc[train]), y[train],
                    encoder.transform(frame.iloc[test]), y[test])
     source = {"path": str(Path(path).resolve()), "sha256": fingerprint(path), "target": name, "seed": seed,
               "test_size": test_size, "read": read.to_config()}
-    return data, source, notes
+    return data, source
 
 
 def held_out(pipeline) -> tuple:
@@ -77,29 +71,8 @@ def read_for(pipeline, path, header: bool | None = None):
 
 
 def _labelled_rows(path, target, read: ReadOptions, notes: list):
-    """The table's rows that have a target value, the target's name, and its values."""
-    frame = read_table(path, read).reset_index(drop=True)
-    name = target_column(list(map(str, frame.columns)), target, path)
-    present = frame[name].notna().to_numpy()
-    if not present.all():
-        notes.append(f"left out {int((~present).sum())} row(s) whose target {name!r} is missing")
-        frame = frame[present]  # (its index keeps each row's place among the file's data rows, for messages)
-    if frame.shape[0] == 0:
-        raise DataError(f"{path}: no row has a value in the target column {name!r}")
-    return frame, name, target_values(frame[name], name)
-
-
-def target_column(names: list, target, path) -> str:
-    """The target's name: given by name or 0-based index; the last column by default."""
-    if target is None:
-        return names[-1]
-    if str(target) in names:
-        return str(target)
-    if str(target).isdigit() and int(target) < len(names):
-        return names[int(target)]
-    unnamed = names == [f"column{i}" for i in range(len(names))]
-    raise DataError(f"{path}: no target column {target!r}; columns: {', '.join(names)}" + (
-        " (the first row was read as data: if it names the columns, pass --header yes)" if unnamed else ""))
+    """The table's rows that have a target value, the target's name, and its values (data/tables.py)."""
+    return labelled_rows(path, target, read, notes)
 
 
 def split_rows(y: np.ndarray, test_size: float, seed: int, name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -9,11 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from .formats import describe
 from .idx import read_idx
 
 SKLEARN = ("digits", "iris", "wine", "breast_cancer")
 IDX_SETS = ("fashion-mnist", "mnist")
 BUILTIN = SKLEARN + IDX_SETS
+IDX_STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                    "Ankle boot"]
 
@@ -36,7 +38,7 @@ def load_builtin(name: str, data_dir=None, test_size: float = 0.25, seed: int = 
         return _sklearn(name, test_size, seed)
     if name in IDX_SETS:
         return _idx_set(name, data_dir)
-    raise DataError(f"unknown data set {name!r}; built-in: {', '.join(BUILTIN)}, or give a .csv, .npz or IDX path")
+    raise DataError(f"unknown data set {name!r}; built-in: {', '.join(BUILTIN)}, or give {describe()}")
 
 
 def _sklearn(name: str, test_size: float, seed: int) -> Dataset:
@@ -69,7 +71,7 @@ def _idx_set(name: str, data_dir) -> Dataset:
 
 def load_idx_folder(folder: Path, name: str) -> Dataset:
     """The four MNIST-style IDX files (train/t10k images and labels, .gz or not) in ``folder``."""
-    stems = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    stems = list(IDX_STEMS)
     paths = [_find(Path(folder), stem) for stem in stems]
     if None in paths:
         how = ("apt-get install dataset-fashion-mnist" if name == "fashion-mnist"

@@ -14,17 +14,14 @@ from ..errors import DataError
 
 
 def load_file(path, target: str | None = None) -> tuple[np.ndarray, np.ndarray, list]:
-    """(X, y, feature_names) from an .npz file (tables: see ``tables.read_table``)."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such data file")
-    if path.suffix.lower() == ".npz":
-        X, y = read_npz(path)
-        if y.dtype.kind == "f" and np.isfinite(y).all() and np.all(y == np.round(y)) and np.abs(y).max() < 2**53:
-            y = y.astype(np.int64)  # whole numbers are labels or counts, as in a CSV (the task rule decides)
-        return X, y, [f"x{i}" for i in range(X.shape[1])]
-    raise DataError(f"{path}: unknown data file type {path.suffix!r}; use .csv, .tsv, .parquet, .npz, or a folder "
-                    "of IDX files")
+    """(X, y, feature_names) from a file of arrays (.npz): ``data.open(path).read()`` (tables: see
+    ``tables.read_table``, or read them whole through ``data.open``)."""
+    from .registry import open as open_data  # (registry.py opens every format, this module's among them)
+
+    whole = open_data(path, target).read()
+    if whole.table:
+        raise DataError(f"{path}: a table; read it with read_table, or dp.data.open(path, target).read()")
+    return whole.X, whole.y, whole.feature_names
 
 
 def read_npz(path) -> tuple[np.ndarray, np.ndarray]:

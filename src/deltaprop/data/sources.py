@@ -12,7 +12,6 @@ stream casts it to the network's dtype); y as a 1-D array.
 from __future__ import annotations
 
 import csv
-import glob
 import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,47 +22,10 @@ import pandas as pd
 from ..errors import DataError
 from .guards import check_parquet, decimals_as_floats, regular_file
 from .idx import TYPES
+from .source import Chunk, Source, files_of
 from .tables import ReadOptions, csv_arguments, refuse_duplicates
 
-Chunk = tuple[np.ndarray, np.ndarray]
 PARQUET_ROWS = 16384  # the smallest record batch read from Parquet
-
-
-def _files(pattern) -> list[Path]:
-    """The files a path, folder or glob names, sorted (a folder: its files with the pattern's suffix)."""
-    text = str(pattern)
-    if any(c in text for c in "*?["):
-        files = sorted(Path(p) for p in glob.glob(text))
-    elif Path(text).is_dir():
-        files = sorted(p for p in Path(text).iterdir() if p.is_file() and not p.name.startswith("."))
-    else:
-        files = [Path(text)]
-    if not files:
-        raise DataError(f"{text}: no files match")
-    for f in files:
-        if not f.is_file():
-            raise DataError(f"{f}: no such file")
-    return files
-
-
-class Source:
-    """Shards and a chunked reader; subclasses set ``shards`` (for messages) and ``features``; ``table``: chunks
-    of X come as DataFrames, encoded by the stream."""
-
-    table = False
-    decoded = False  # reading costs CPU beyond a copy (Parquet, CSV): worth a decoded cache (cache.py)
-    shards: list
-    features: list[str] | None  # feature names (Parquet, CSV) or None, for the messages and the model's column order
-
-    def chunks(self, shard: int, rows: int) -> Iterator[Chunk]:
-        raise NotImplementedError
-
-    def name(self, shard: int) -> str:
-        return str(self.shards[shard])
-
-    def path(self, shard: int) -> Path:
-        """The file a shard is read from (for the decoded cache's checks)."""
-        return Path(self.shards[shard])
 
 
 class ParquetSource(Source):
@@ -76,7 +38,7 @@ class ParquetSource(Source):
     def __init__(self, pattern, target: str):
         import pyarrow.parquet as pq  # the [parquet] extra, needed only for Parquet
 
-        self.pq, self.files, self.target = pq, _files(pattern), target
+        self.pq, self.files, self.target = pq, files_of(pattern), target
         readers = [self._open(path) for path in self.files]  # each file's footer, read once here
         schema = readers[0].schema_arrow
         for path, reader in zip(self.files, readers, strict=True):
@@ -181,7 +143,7 @@ class NpySource(Source):
     features = None
 
     def __init__(self, X_pattern, y_pattern):
-        X_files, y_files = _files(X_pattern), _files(y_pattern)
+        X_files, y_files = files_of(X_pattern), files_of(y_pattern)
         if len(X_files) != len(y_files):
             raise DataError(f"{len(X_files)} X files but {len(y_files)} y files: each X shard needs its y")
         self.shards = list(zip(X_files, y_files, strict=True))
@@ -299,7 +261,7 @@ class CsvSource(Source):
     table = decoded = True
 
     def __init__(self, pattern, target: str, read: ReadOptions | None = None):
-        self.shards, self.target, self.read = _files(pattern), target, read or ReadOptions()
+        self.shards, self.target, self.read_options = files_of(pattern), target, read or ReadOptions()
         names = self._header(0)[0]
         if target not in names:
             raise DataError(f"{self.shards[0]}: no column {target!r} (columns: {', '.join(names)})")
@@ -309,7 +271,7 @@ class CsvSource(Source):
         """The file's column names and its read_csv arguments."""
         path = self.shards[shard]
         try:
-            arguments = csv_arguments(path, self.read)
+            arguments = csv_arguments(path, self.read_options)
             names = [str(c).strip() for c in pd.read_csv(path, nrows=0, **arguments).columns]
         except (OSError, ValueError, csv.Error) as exc:
             raise DataError(f"{path}: not a readable CSV file ({exc})") from None

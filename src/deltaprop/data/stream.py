@@ -30,8 +30,9 @@ from ..errors import ConfigError, DataError
 from .cache import DecodedCache
 from .columns import TableEncoder
 from .moments import Moments
+from .registry import open as open_data
 from .scaling import Scaler
-from .sources import ChunkSource, CsvSource, IdxSource, NpySource, ParquetSource, Source
+from .source import Source
 from .table_stats import TableStats
 from .tables import ReadOptions
 
@@ -67,26 +68,15 @@ def stream(data, target: str | None = None, *, chunk_rows: int | None = None, sh
 
 
 def _source(data, target, read: ReadOptions | None = None) -> Source:
-    if isinstance(data, Source):
-        return data
-    if isinstance(data, tuple) and len(data) == 2 and all(isinstance(d, (str, Path)) for d in data):
-        first = str(data[0])
-        if first.endswith(".npy") or "*" in first or Path(first).is_dir():
-            return NpySource(*data)
-        return IdxSource(*data)
-    if isinstance(data, (str, Path)):
-        text = str(data).lower()
-        if target is None:
-            raise ConfigError(f"streaming {data} needs target=, the name of the label column")
-        if text.endswith((".parquet", ".pq")) or (Path(data).is_dir() and any(Path(data).glob("*.parquet"))):
-            return ParquetSource(data, target)
-        if text.endswith(".csv") or Path(data).is_dir():
-            return CsvSource(data, target, read)
-        raise ConfigError(f"{data}: stream reads .parquet and .csv files (and .npy or IDX pairs given as a tuple)")
-    if callable(data) or isinstance(data, list):
-        return ChunkSource(data)
-    raise ConfigError(f"cannot stream {type(data).__name__}: give a file pattern, a pair of .npy or IDX files, "
-                      "or chunks of (X, y)")
+    """The chunked Source of ``data`` (data.open: a file or shards by their format, a pair of .npy or IDX files,
+    chunks from Python), refused with a ConfigError when it cannot be streamed."""
+    if isinstance(data, (str, Path)) and target is None:
+        raise ConfigError(f"streaming {data} needs target=, the name of the label column")
+    source = open_data(data, target, read=read)
+    if not source.streams:
+        raise ConfigError(f"{data}: stream reads Parquet and CSV files (and .npy or IDX pairs given as a tuple); "
+                          "read this one whole (dp.data.open(...).read())")
+    return source.streamed()
 
 
 def _positive(name: str, value) -> int:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, DeltapropWarning
+from .formats import lookup
 from .guards import (
     check_cells,
     check_parquet,
@@ -66,14 +67,15 @@ class ReadOptions:
 
 
 def read_table(path, options: ReadOptions | None = None) -> pd.DataFrame:
-    """The table in a .csv / .tsv / .txt or .parquet file as a DataFrame (missing cells NaN/None)."""
+    """The table in a file as a DataFrame (missing cells NaN/None): Parquet, or delimited text (CSV, TSV, and
+    any suffix that formats.py does not call Parquet)."""
     path, options = Path(path), options or ReadOptions()
     if not path.exists():
         raise DataError(f"{path}: no such data file")
+    parquet = _is_parquet(path)
     if regular_file(path) == 0:  # also a /proc file, which says 0 bytes and never ends
-        raise DataError(f"{path}: the {'Parquet' if path.suffix.lower() in ('.parquet', '.pq') else 'CSV'} file is "
-                        "empty (0 bytes)")
-    if path.suffix.lower() in (".parquet", ".pq"):
+        raise DataError(f"{path}: the {'Parquet' if parquet else 'CSV'} file is empty (0 bytes)")
+    if parquet:
         return _read_parquet(path)
     arguments = csv_arguments(path, options)
     try:
@@ -99,7 +101,8 @@ def csv_arguments(path: Path, options: ReadOptions) -> dict:
     sample = _sample(path)
     if not sample.strip():
         raise DataError(f"{path}: the CSV file is empty")
-    delimiter = options.delimiter or ("\t" if path.suffix.lower() == ".tsv" else sniff_delimiter(sample))
+    fmt = lookup(path)  # a format that fixes its delimiter (TSV: a tab), else the one the rows show
+    delimiter = options.delimiter or (fmt.delimiter if fmt is not None else None) or sniff_delimiter(sample)
     first_rows = _first_rows(sample, delimiter, path)
     check_width(path, len(first_rows[0]))
     header = options.header if options.header is not None else has_header(first_rows, path)
@@ -111,6 +114,11 @@ def csv_arguments(path: Path, options: ReadOptions) -> dict:
             "na_values": list(NA_VALUES) + list(options.na_values), "keep_default_na": False,
             "skipinitialspace": True, "skip_blank_lines": True, "encoding": "utf-8-sig", "engine": "c",
             "on_bad_lines": "error"}
+
+
+def _is_parquet(path: Path) -> bool:
+    fmt = lookup(path)
+    return fmt is not None and fmt.name == "parquet"
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -292,3 +300,30 @@ def target_values(column: pd.Series, name: str) -> np.ndarray:
         integral = np.all(y == np.round(y)) and np.abs(y).max() < 2**53
         return y.astype(np.int64) if integral else y
     return np.array([str(v).strip() for v in values])
+
+
+def labelled_rows(path, target, read: ReadOptions, notes: list) -> tuple[pd.DataFrame, str, np.ndarray]:
+    """The table's rows that have a target value, the target's name, and its values; a note in ``notes`` says
+    how many rows were left out for a missing target."""
+    frame = read_table(path, read).reset_index(drop=True)
+    name = target_column(list(map(str, frame.columns)), target, path)
+    present = frame[name].notna().to_numpy()
+    if not present.all():
+        notes.append(f"left out {int((~present).sum())} row(s) whose target {name!r} is missing")
+        frame = frame[present]  # (its index keeps each row's place among the file's data rows, for messages)
+    if frame.shape[0] == 0:
+        raise DataError(f"{path}: no row has a value in the target column {name!r}")
+    return frame, name, target_values(frame[name], name)
+
+
+def target_column(names: list, target, path) -> str:
+    """The target's name: given by name or 0-based index; the last column by default."""
+    if target is None:
+        return names[-1]
+    if str(target) in names:
+        return str(target)
+    if str(target).isdigit() and int(target) < len(names):
+        return names[int(target)]
+    unnamed = names == [f"column{i}" for i in range(len(names))]
+    raise DataError(f"{path}: no target column {target!r}; columns: {', '.join(names)}" + (
+        " (the first row was read as data: if it names the columns, pass --header yes)" if unnamed else ""))
