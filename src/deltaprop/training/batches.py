@@ -1,8 +1,9 @@
-"""EpochData: the training rows served in mini-batches, each epoch in its own shuffled order."""
+"""BatchSource, the interface run_epoch trains from, and EpochData: in-memory rows served in mini-batches,
+each epoch in its own shuffled order (streaming.py's StreamData serves a Stream's rows the same way)."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -21,6 +22,46 @@ class Part(NamedTuple):
     total: float
     first: int
     rows: int
+
+
+@runtime_checkable
+class BatchSource(Protocol):
+    """What run_epoch asks of its training data, in memory (EpochData) or streamed (StreamData): written down so
+    that the engine asks the data questions (``in_memory``) rather than testing its class.
+
+    ``m``: the training rows of an epoch; ``part``: (rank, size) in a data-parallel job, ``share``: this rank's
+    Part of the last global batch; ``predicted``: not None when the predictions of each batch are recorded (a
+    classifier); ``in_memory``: the rows are arrays in memory (``X``, ``Y``, ``w``, ``order``), which a compiled
+    step may index itself and the vanishing-gradients probe may read; ``compiled``: the compiled steps cached
+    for this fit (training/fused.py; always None where ``in_memory`` is False).
+    """
+
+    m: int
+    part: tuple[int, int]
+    share: Part | None
+    predicted: Any
+    in_memory: bool
+    compiled: Any
+
+    def workspace(self, layers: list, flat, batch_size: int) -> Workspace:
+        """The batch buffers, made once per fit."""
+        ...
+
+    def new_epoch(self, rng: np.random.Generator) -> None:
+        """Start an epoch: its order of the training rows, drawn from ``rng``."""
+        ...
+
+    def batch(self, start: int, stop: int) -> tuple:
+        """(X, Y, w) of the epoch's rows start..stop-1 (w None without sample weights)."""
+        ...
+
+    def record(self, start: int, a_L: Array) -> None:
+        """Keep the predicted classes of the batch starting at ``start``."""
+        ...
+
+    def n_correct(self) -> int:
+        """How many of the epoch's recorded predictions were right (this rank's, in a job)."""
+        ...
 
 
 class EpochData:
@@ -53,6 +94,7 @@ class EpochData:
         self.part = (0, 1)  # (rank, size)
         self.share: Part | None = None  # this rank's part of the last global batch, in a job
         self.compiled: Any = None  # training/fused.py's CompiledSteps for this fit's epochs, when they apply
+        self.in_memory = True  # (BatchSource) X, Y, w and order are arrays a compiled step may index
         self._correct = 0
 
     def workspace(self, layers: list, flat, batch_size: int) -> Workspace:

@@ -34,11 +34,11 @@ _ACTIVATIONS = {ACTIVATIONS[name]: name.upper() for name in ("relu", "sigmoid", 
 
 def compiled_steps(net, state, data, batch_size: int, clip_norm, l2: float, callbacks) -> CompiledSteps | None:
     """The compiled steps for this epoch, or None when the readable step must run (see the module's text)."""
-    cached = data.compiled if isinstance(data, EpochData) else None
+    cached = data.compiled  # (BatchSource: None where the rows are not in memory)
     if cached is not None and cached.flat is state.flat and cached.optimizer is state.optimizer:
         return cached  # made by an earlier epoch of this fit, for the same parameters and optimizer
     codes = net.ops.steps
-    if codes is None or not codes.CACHED or not isinstance(data, EpochData) or data.part[1] > 1:
+    if codes is None or not codes.CACHED or not data.in_memory or data.part[1] > 1:
         return None
     if not _c_arrays(net, data):
         return None

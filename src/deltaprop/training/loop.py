@@ -127,7 +127,7 @@ def _full_batch(optimizer) -> bool:
 
 def _hint(net, state: TrainingState, data) -> None:
     """A warning when a classifier ended near chance with its gradients vanished (hints.py; rank 0, arrays)."""
-    if not isinstance(data, EpochData) or not isinstance(data.X, np.ndarray) or data.labels is None or \
+    if not data.in_memory or not isinstance(data.X, np.ndarray) or data.labels is None or \
             state.comm.rank != 0 or "accuracy" not in state.history:
         return
     probe = data.rows[:PROBE_ROWS] if data.rows is not None else slice(PROBE_ROWS)  # a few rows, never all copied

@@ -1,4 +1,4 @@
-"""Training from a Stream: batches drawn through a shuffle buffer, in the same interface as EpochData.
+"""Training from a Stream: batches drawn through a shuffle buffer, a BatchSource as EpochData is.
 
 The shuffle buffer holds up to ``shuffle_buffer`` training rows (in the network's dtype,
 scaled, targets encoded). It is filled from the epoch's chunks, its rows are put in a random
@@ -28,7 +28,7 @@ from .evaluation import _figures, _sums
 
 
 class StreamData:
-    """Batches of a Stream's training rows, for run_epoch (what EpochData is for arrays).
+    """Batches of a Stream's training rows, for run_epoch: a BatchSource (what EpochData is for arrays).
 
     With ``part`` = (rank, size) of a data-parallel job, every rank reads its own shards of
     the epoch (Stream.epoch_shards: the same shard order on every rank) through its own
@@ -51,6 +51,7 @@ class StreamData:
         self._correct = 0
         self.part = (0, 1)
         self.share: Part | None = None
+        self.in_memory, self.compiled = False, None  # (BatchSource) rows come through the shuffle buffer
 
     def workspace(self, layers: list, flat, batch_size: int) -> Workspace:
         """The batch buffers and the shuffle buffer, made once per fit."""
