@@ -11,27 +11,20 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import optimizers
 from ..callbacks import Callback, EarlyStopping, GradientFlow, ModelCheckpoint
-from ..data import ReadOptions, RobustScaler, Scaler, Stream, TableEncoder, feature_scaler, stream
+from ..data import Stream
 from ..data.cache import remove_caches
-from ..data.columns import unseen_notes
-from ..distributed import clean_up_before_abort, communicator, fingerprint, watch_interrupts
-from ..errors import ConfigError, DataError, DivergenceError
-from ..layers import Dense
-from ..network import Network, check_memory, load
+from ..distributed import clean_up_before_abort, communicator, watch_interrupts
+from ..errors import ConfigError, DivergenceError
 from ..plots import plot_curves
-from ..preprocessing import Pipeline
-from ..schedules import get_schedule
-from ..training.inputs import validation_rows
-from .common import DATA_HELP, load_data, table
-from .epochs import FOLDS, MIN_VALIDATION_ROWS, auto_epochs, cross_validated_epochs, too_few_to_stop_on
+from .build import TRAINING_COPIES, build_network, make_optimizer, make_schedule, new_network, parse_layers
+from .common import DATA_HELP
 from .options import AUTO_PATIENCE, DEFAULTS, FEW_CLASSES, MAX_AUTO_CLASSES, resolve
-from .runs import CHECKPOINT, output_folder, run_folder, save_run, summarise, write_plots
+from .prepare import prepare_run
+from .runs import CHECKPOINT, run_folder, save_run, summarise, write_plots
 
-# copies of the parameters training holds: weights, gradients, the epoch's snapshot, two optimizer slots, and
-# the optimizer's scratch
-TRAINING_COPIES = 6
+__all__ = ["TRAINING_COPIES", "add_parser", "build_network", "make_optimizer", "make_schedule", "new_network",
+           "parse_layers", "run", "train", "train_run"]  # (the builders live in build.py; named here as before)
 
 
 def add_parser(sub) -> None:
@@ -125,173 +118,32 @@ def run(args) -> int:
 
 
 def train_run(opts: dict, comm) -> int:
-    if is_shards(opts["data"]):
-        return train_streamed(opts, comm)
-    read = ReadOptions(opts["delimiter"], opts["decimal"], opts["na_values"], opts["header"])
-    encoder = TableEncoder(opts["categorical"], opts["numeric"], opts["drop"])
-    data, feature_names, source, notes = load_data(opts["data"], opts["target"], opts["data_dir"],
-                                                   opts["test_size"], opts["seed"], read, encoder)
-    if source is not None and not opts["quiet"]:
-        print(table(encoder.report(), ["column", "kind", "what was done"]) + "\n")
-    if comm.size > 1:
-        comm.agree(data_record(data), "data")
-    for note in notes + unseen_notes(encoder.unseen, "test row(s)"):
-        print(f"note: {note}")
-    if opts["resume"]:
-        net = load(opts["resume"])
-    else:
-        if is_classification(opts, data.y_train) and data.y_train.dtype.kind != "f":  # floats: fit names them
-            check_test_labels(data.y_train, data.y_test)
-        net = build_network(opts, data.X_train.shape[1], data.y_train)
-        net.pipeline = fit_pipeline(opts, data, feature_names, encoder if source is not None else None,
-                                    net.is_classifier)
-        spec = str(Path(opts["data"]).resolve()) if Path(opts["data"]).exists() else opts["data"]
-        net.pipeline.source = {"data": spec, "test_size": opts["test_size"], "seed": opts["seed"],
-                               **({"target": opts["target"]} if opts["target"] is not None else {}), **(source or {})}
-    # in place: the arrays were just loaded (and encoded) for this run, and a scaled copy would double the memory
-    scaler = feature_scaling(net, opts)
-    X_train, X_test = scaler.transform(data.X_train, in_place=True), scaler.transform(data.X_test, in_place=True)
-    y_train, y_test = net.pipeline.targets(data.y_train), net.pipeline.targets(data.y_test)
-    if opts["epochs"] is None:
-        choose_epochs(opts, X_train, y_train, data.y_train, comm)
-    out = output_folder(opts, Path(opts["data"]).stem, comm)
-    writer = comm.rank == 0
+    """Prepare the run (prepare.py: in memory or streamed), fit it with a checkpoint after every epoch, save
+    the model and history from rank 0, and report: the summary and plots of the test rows, or a stream's."""
+    run = prepare_run(opts, comm)
+    net, out, writer, test = run.net, run.out, comm.rank == 0, 0.0
     with run_folder(out) if writer else contextlib.nullcontext():
-        history, seconds, flow, stopper = train(net, opts, X_train, y_train, out, comm)
+        history, seconds, flow, stopper = train(net, opts, run.X_train, run.y_train, out, comm)
         if writer:
             save_run(net, history, out)
-        test = summarise(net, history, X_test, y_test, seconds, stopper)
-        if writer and not opts["no_plots"]:
-            write_plots(net, history, X_test, y_test, out, flow)
+        if run.stream is None:
+            test = summarise(net, history, run.X_test, run.y_test, seconds, stopper)
+            if writer and not opts["no_plots"]:
+                write_plots(net, history, run.X_test, run.y_test, out, flow)
+        elif writer and not opts["no_plots"]:
+            plot_curves(history, out)
+    if run.stream is not None:
+        files = len(getattr(run.stream.source, "files", run.stream.source.shards))
+        print(f"trained on {run.stream.n_train:,} rows streamed from {files} file(s) in {seconds:.1f} s; "
+              f"wrote {out / 'model.safetensors'}")
+        return 0
     if not np.isfinite(test):
         raise DivergenceError(f"the test loss is {test}: the trained model's outputs overflow on the test data")
     print(f"\nwrote {out / 'model.safetensors'}" + ("" if opts["no_plots"] else f" and plots in {out}/"))
-    if len(y_test) == 0:
-        print(f"no test split (--test-size 0): the model trained on all {len(y_train)} rows and has no test score; "
-              f"score it on other data with: deltaprop evaluate {out / 'model.safetensors'} --data OTHER.csv")
+    if len(run.y_test) == 0:
+        print(f"no test split (--test-size 0): the model trained on all {len(run.y_train)} rows and has no test "
+              f"score; score it on other data with: deltaprop evaluate {out / 'model.safetensors'} --data OTHER.csv")
     return 0
-
-
-def choose_epochs(opts: dict, X_train, y_train, labels, comm) -> None:
-    """--epochs and --patience when --epochs is not given: early stopping on the validation split, or, where
-    that split is too small to trust, the epoch count of a cross-validation and no split (see epochs.py)."""
-    if not too_few_to_stop_on(opts, len(y_train)):
-        opts["epochs"], opts["patience"] = auto_epochs(opts, len(y_train))
-        return
-
-    def new_net():
-        net = build_network(opts, X_train.shape[1], labels)
-        if net.is_classifier:
-            net.set_classes(labels)  # every fold's network knows every class, whichever its rows hold
-        return net
-
-    n_val = validation_rows(len(y_train), opts["validation_split"])
-    epochs, loss = cross_validated_epochs(new_net, lambda: make_optimizer(opts), opts, X_train, y_train, comm)
-    print(f"note: a validation split of {n_val} row(s) is too few to stop on (fewer than {MIN_VALIDATION_ROWS}): "
-          f"the epoch count was chosen by {FOLDS}-fold cross-validation on the {len(y_train)} training rows (mean "
-          f"validation loss {loss:.4f} at epoch {epochs}), and the model is trained on all {len(y_train)} rows "
-          f"for {epochs} epochs (pass --epochs or --patience to decide yourself)")
-    opts["epochs"], opts["patience"], opts["validation_split"] = epochs, 0, 0.0
-
-
-def fit_pipeline(opts: dict, data, feature_names: list, encoder: TableEncoder | None, classifier: bool) -> Pipeline:
-    """The model's preprocessing, fitted on the training rows: the table's encoder (already fitted, when the
-    data is a table), the feature scaling of --scaling (0/1 inputs of a table left as they are), and for a
-    quantity the target's scaling (an output of 1e5 would take ages to reach): standardized, or with --scaling
-    robust by median and IQR without the clip, which has no inverse beyond its bound (see data/robust.py)."""
-    scaler = feature_scaler(opts["scaling"]).fit(data.X_train)
-    if encoder is not None:
-        scaler.leave(encoder.binary_outputs)
-    target = None
-    if not classifier:
-        y = np.asarray(data.y_train, dtype=np.float64)
-        target = (RobustScaler(clip=False) if opts["scaling"] == "robust" else Scaler("standard"))
-        target.fit(y.reshape(len(y), -1))
-    return Pipeline(([encoder] if encoder is not None else []) + [scaler], target,
-                    list(map(str, feature_names)), list(map(str, data.class_names)) or None)
-
-
-def feature_scaling(net: Network, opts: dict) -> Scaler:
-    """The model's feature scaling stage; one resumed from a model without it (made in Python with no
-    preprocessing) is refused, naming the file, rather than met by a traceback: there is no stage to scale with."""
-    scaler = net.pipeline.scaler
-    if scaler is None:
-        raise ConfigError(f"{opts['resume']}: the model has no feature scaling stage (made in Python without "
-                          "preprocessing?); deltaprop train --resume continues models that deltaprop train made")
-    return scaler
-
-
-def is_shards(spec) -> bool:
-    """--data names shards to stream: a glob, or a folder of Parquet or CSV files."""
-    spec = str(spec)
-    folder = Path(spec)
-    return any(c in spec for c in "*?[") or (folder.is_dir() and any(folder.glob("*.parquet")) or
-                                            folder.is_dir() and any(folder.glob("*.csv")))
-
-
-def train_streamed(opts: dict, comm) -> int:
-    """Train from shards larger than memory (dp.data.stream): the validation rows are --validation-split of
-    every chunk, the scaler is fitted in the stream's first pass, the model and history go to --out (from
-    rank 0 of a job; every rank reads its own shards)."""
-    if not opts["target"]:
-        raise ConfigError("training from shards needs --target, the label column's name")
-    if opts["scaling"] == "robust":
-        raise ConfigError("--scaling robust takes medians and quartiles of all training rows, which shards streamed "
-                          "in one pass do not give; use standard, minmax or none")
-    encoder = TableEncoder(opts["categorical"], opts["numeric"], opts["drop"])
-    read = ReadOptions(opts["delimiter"], opts["decimal"], opts["na_values"], opts["header"])  # as predict will
-    data = stream(opts["data"], target=opts["target"], scaling=opts["scaling"], shuffle_buffer=opts["shuffle_buffer"],
-                  validation_fraction=opts["validation_split"], encoder=encoder, read=read,
-                  cache={None: True, "off": False}.get(opts["stream_cache"], opts["stream_cache"]))
-    if comm.size > 1:
-        comm.agree(shards_record(data.source), "data")
-    data.prepare(comm)
-    if opts["resume"]:
-        net = load(opts["resume"])
-        data.scaler = feature_scaling(net, opts)
-        if net.pipeline.table is not None:
-            data.encoder = net.pipeline.table
-    else:
-        if data.labels is None and opts["task"] == "classification":
-            raise DataError(f"--target {opts['target']} holds more than {data.max_classes} distinct values")
-        labels = data.labels if data.labels is not None else np.zeros(1)  # (many values: a quantity)
-        if data.labels is None:
-            opts["task"] = "regression"
-        net = build_network(opts, data.n_features, labels)
-        names = data.encoder.feature_names if data.table else data.source.features or None
-        # the column encoding and scaling fitted in the first pass, for evaluate and predict by column name
-        net.pipeline = Pipeline(([data.encoder] if data.table else []) + [data.scaler],
-                                feature_names=None if names is None else list(map(str, names)),
-                                source={"data": opts["data"], "target": opts["target"], "streamed": True,
-                                        **({"read": read.to_config()} if data.table else {})})
-    if opts["epochs"] is None:
-        opts["epochs"], opts["patience"] = auto_epochs({**opts, "validation_split": 0.0}, data.n_train)
-        opts["patience"] = opts["patience"] or (AUTO_PATIENCE if data.n_val else 0)
-    out = output_folder(opts, "stream", comm)
-    writer = comm.rank == 0
-    with run_folder(out) if writer else contextlib.nullcontext():
-        history, seconds, _, _ = train(net, opts, data, None, out, comm)
-        if writer:
-            save_run(net, history, out)
-            if not opts["no_plots"]:
-                plot_curves(history, out)
-    files = len(getattr(data.source, "files", data.source.shards))
-    print(f"trained on {data.n_train:,} rows streamed from {files} file(s) in {seconds:.1f} s; "
-          f"wrote {out / 'model.safetensors'}")
-    return 0
-
-
-def data_record(data) -> dict:
-    """What the ranks of a job compare of the data they loaded: the same rows, split the same way."""
-    return {"training rows and features": data.X_train.shape, "test rows": len(data.y_test),
-            "contents (digest)": fingerprint(data.X_train, data.y_train, data.X_test, data.y_test)}
-
-
-def shards_record(source) -> dict:
-    """What the ranks of a job compare of the shards they will share out: the same files, of the same sizes."""
-    files = list(dict.fromkeys(source.path(s) for s in range(len(source.shards))))
-    return {"files": len(files), "shards": len(source.shards),
-            "names and sizes (digest)": fingerprint(np.array([f"{p.name}:{p.stat().st_size}" for p in files]))}
 
 
 def train(net, opts: dict, X_train, y_train, out: Path, comm=None):
@@ -320,88 +172,3 @@ def train(net, opts: dict, X_train, y_train, out: Path, comm=None):
                   f"options and --resume {out / CHECKPOINT}", file=sys.stderr)
         raise
     return history, time.perf_counter() - started, flow, stopper
-
-
-def is_classification(opts: dict, y: np.ndarray) -> bool:
-    """--task, else: a classification loss, text or booleans, or integers with few distinct values."""
-    if opts["task"] != "auto":
-        return opts["task"] == "classification"
-    if opts["loss"] in ("cross_entropy", "binary_cross_entropy") or y.dtype.kind in "USOb":
-        return True
-    if y.dtype.kind not in "iu":
-        return False
-    values = np.unique(y)
-    codes = values[0] in (0, 1) and values[-1] - values[0] == len(values) - 1  # 0..k-1 or 1..k, none missing
-    return len(values) <= FEW_CLASSES or (codes and len(values) <= MAX_AUTO_CLASSES)
-
-
-def check_test_labels(y_train: np.ndarray, y_test: np.ndarray) -> None:
-    """Refuse, before training, a test split with labels the training split lacks."""
-    unseen = np.setdiff1d(np.unique(y_test), np.unique(y_train))
-    if unseen.size:
-        raise DataError(f"the test split holds {unseen.size} label(s) never seen in training (e.g. "
-                        f"{unseen[:1].tolist()[0]!r}); if the target is a quantity rather than a class, pass "
-                        "--task regression")
-
-
-def build_network(opts: dict, n_in: int, y: np.ndarray) -> Network:
-    """n_0 = features, the hidden widths of --layers, n_L = classes (or target columns)."""
-    classify = is_classification(opts, y)
-    n_classes = len(np.unique(y)) if classify else 1
-    if classify and n_classes < 2:
-        raise ConfigError("the training data holds a single class; a classifier needs at least two")
-    loss = opts["loss"] or ("cross_entropy" if classify else "mse")
-    if loss == "binary_cross_entropy" and n_classes == 2:
-        n_classes = 1
-    output = opts["output_activation"] or {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}.get(
-        loss, "sigmoid" if classify else "identity")
-    sizes = [n_in] + parse_layers(opts["layers"])
-    layers = [Dense(sizes[l - 1], sizes[l], opts["activation"], opts["dropout"]) for l in range(1, len(sizes))]
-    layers.append(Dense(sizes[-1], n_classes if classify else 1, output))
-    if opts["dtype"] in ("float32", "float64"):  # (Network names a bad one)
-        check_memory(layers, np.dtype(opts["dtype"]), copies=TRAINING_COPIES)
-    return Network(layers, loss=loss, dtype=opts["dtype"], seed=opts["seed"])
-
-
-def new_network(layers: str, activation: str, loss: str | None, seed: int, n_in: int, y_train) -> Network:
-    """A fresh float64 network from command-line options, its classes set from y_train
-    (for gradcheck and explain, which look at a network rather than train it)."""
-
-    opts = {**DEFAULTS, "layers": layers, "activation": activation, "loss": loss, "dtype": "float64", "seed": seed}
-    net = build_network(opts, n_in, y_train)
-    net.set_classes(y_train)
-    return net
-
-
-def parse_layers(spec) -> list[int]:
-    if isinstance(spec, (list, tuple)):
-        widths = list(spec)
-    else:
-        text = str(spec).strip()
-        widths = [] if text in ("", "none") else text.split(",")
-    try:
-        widths = [int(w) for w in widths]
-    except ValueError:
-        raise ConfigError(f"--layers takes comma-separated widths like 256,128; got {spec!r}") from None
-    if any(w < 1 for w in widths):
-        raise ConfigError(f"layer widths must be positive, got {spec!r}")
-    return widths
-
-
-def make_optimizer(opts: dict):
-    name = opts["optimizer"]
-    if name == "lbfgs":  # fit's full-batch solver, not a step rule (training/lbfgs.py)
-        if opts["weight_decay"] or opts["momentum"]:
-            raise ConfigError("--optimizer lbfgs takes no --weight-decay or --momentum (it has no step rule)")
-        return name
-    kwargs = {"lr": opts["lr"], "weight_decay": opts["weight_decay"]}
-    if name in ("sgd", "rmsprop"):
-        kwargs["momentum"] = opts["momentum"]
-    return optimizers.get_optimizer(name, **kwargs)
-
-
-def make_schedule(opts: dict):
-
-    name = opts["schedule"]
-    return get_schedule(None if name in (None, "constant") else name,
-                        **({"epochs": opts["epochs"]} if name == "cosine" else {}))

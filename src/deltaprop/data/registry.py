@@ -75,22 +75,26 @@ def is_glob(text: str) -> bool:
 
 
 def is_sharded(spec) -> bool:
-    """Whether ``spec`` names shards to stream: a glob, or a folder of files of a streamable format."""
+    """Whether ``spec`` names shards to stream: a glob, or a folder of files of a streamable format (not one
+    holding an MNIST-style IDX set)."""
     text = str(spec)
     return is_glob(text) or (Path(text).is_dir() and _shard_format(Path(text)) is not None)
 
 
 def _shard_format(folder: Path) -> Format | None:
-    """The streamable format of a folder's files, when it holds any (hidden files left out)."""
+    """The streamable format of a folder's files (hidden files left out), when it holds such files and no IDX
+    set (whose folder may hold a README.txt)."""
+    if any((folder / stem).exists() or (folder / f"{stem}.gz").exists() for stem in IDX_STEMS):
+        return None
     found = {lookup(p) for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")}
     return next((f for f in found if f is not None and f.streams), None)
 
 
 def _folder(folder: Path, options: Options) -> Source:
-    """A folder: the four MNIST-style IDX files, or shards of one streamable format."""
-    if any((folder / stem).exists() or (folder / f"{stem}.gz").exists() for stem in IDX_STEMS) or \
-            _shard_format(folder) is None:
-        return IdxFolder(folder)  # (one lacking an IDX file says which, and how to get the set)
+    """A folder: shards of one streamable format, else the four MNIST-style IDX files (a folder lacking one
+    is told which, and how to get the set)."""
+    if _shard_format(folder) is None:
+        return IdxFolder(folder)
     return _shards(str(folder), files_of(folder), options)
 
 

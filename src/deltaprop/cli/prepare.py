@@ -1,0 +1,206 @@
+"""prepare_run: what a training run sets up before it fits, in memory or streamed, in one flow.
+
+Both kinds of run take the same steps: read the data (a source read whole, or a stream's first pass),
+build the network or resume it, fit the model's preprocessing (the pipeline it carries), choose the
+epochs, and find the output folder; only how the data is read differs. train.py then fits, saves
+and reports what prepare_run gives (a Run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data import ReadOptions, RobustScaler, Scaler, Stream, TableEncoder, feature_scaler, is_sharded, stream
+from ..data.columns import unseen_notes
+from ..distributed import fingerprint
+from ..errors import ConfigError, DataError
+from ..network import Network, load
+from ..preprocessing import Pipeline
+from ..training.inputs import validation_rows
+from .build import build_network, is_classification, make_optimizer
+from .common import load_data, table
+from .epochs import FOLDS, MIN_VALIDATION_ROWS, auto_epochs, cross_validated_epochs, too_few_to_stop_on
+from .options import AUTO_PATIENCE
+from .runs import output_folder
+
+
+@dataclass
+class Run:
+    """A prepared run: the network (its pipeline fitted or resumed), the training data (scaled arrays, or a
+    prepared Stream), the test rows (none for a stream), and the output folder."""
+
+    net: Network
+    X_train: Any
+    y_train: Any
+    X_test: Any
+    y_test: Any
+    out: Path = Path()
+    stream: Stream | None = None
+
+
+def prepare_run(opts: dict, comm) -> Run:
+    """The run ``opts`` describe: the data read (streamed when --data names shards), the network built or
+    resumed with its pipeline, --epochs chosen when not given, and the output folder (rank 0's, in a job)."""
+    run = _streamed(opts, comm) if is_sharded(opts["data"]) else _in_memory(opts, comm)
+    run.out = output_folder(opts, "stream" if run.stream is not None else Path(opts["data"]).stem, comm)
+    return run
+
+
+def _reading(opts: dict) -> tuple[ReadOptions, TableEncoder]:
+    """How a table is read (as predict will read new files) and the column encoding the options ask for."""
+    return (ReadOptions(opts["delimiter"], opts["decimal"], opts["na_values"], opts["header"]),
+            TableEncoder(opts["categorical"], opts["numeric"], opts["drop"]))
+
+
+def _in_memory(opts: dict, comm) -> Run:
+    """The data read whole and split; the pipeline fitted on the training rows; arrays scaled in place (they
+    were just loaded for this run, and a scaled copy would double the memory)."""
+    read, encoder = _reading(opts)
+    data, feature_names, source, notes = load_data(opts["data"], opts["target"], opts["data_dir"],
+                                                   opts["test_size"], opts["seed"], read, encoder)
+    if source is not None and not opts["quiet"]:
+        print(table(encoder.report(), ["column", "kind", "what was done"]) + "\n")
+    if comm.size > 1:
+        comm.agree(data_record(data), "data")
+    for note in notes + unseen_notes(encoder.unseen, "test row(s)"):
+        print(f"note: {note}")
+    net = load(opts["resume"]) if opts["resume"] else _new_in_memory(opts, data, feature_names, encoder, source)
+    scaler = feature_scaling(net, opts)
+    X_train, X_test = scaler.transform(data.X_train, in_place=True), scaler.transform(data.X_test, in_place=True)
+    y_train, y_test = net.pipeline.targets(data.y_train), net.pipeline.targets(data.y_test)
+    if opts["epochs"] is None:
+        choose_epochs(opts, X_train, y_train, data.y_train, comm)
+    return Run(net, X_train, y_train, X_test, y_test)
+
+
+def _new_in_memory(opts: dict, data, feature_names: list, encoder: TableEncoder, source: dict | None) -> Network:
+    """A new network for data in memory, its pipeline fitted on the training rows and its source recorded."""
+    if is_classification(opts, data.y_train) and data.y_train.dtype.kind != "f":  # floats: fit names them
+        check_test_labels(data.y_train, data.y_test)
+    net = build_network(opts, data.X_train.shape[1], data.y_train)
+    net.pipeline = fit_pipeline(opts, data, feature_names, encoder if source is not None else None,
+                                net.is_classifier)
+    spec = str(Path(opts["data"]).resolve()) if Path(opts["data"]).exists() else opts["data"]
+    net.pipeline.source = {"data": spec, "test_size": opts["test_size"], "seed": opts["seed"],
+                           **({"target": opts["target"]} if opts["target"] is not None else {}), **(source or {})}
+    return net
+
+
+def _streamed(opts: dict, comm) -> Run:
+    """Shards larger than memory (dp.data.stream): the validation rows are --validation-split of every chunk, the
+    encoding and scaler are fitted in the stream's first pass (every rank of a job reads its own shards)."""
+    if not opts["target"]:
+        raise ConfigError("training from shards needs --target, the label column's name")
+    if opts["scaling"] == "robust":
+        raise ConfigError("--scaling robust takes medians and quartiles of all training rows, which shards streamed "
+                          "in one pass do not give; use standard, minmax or none")
+    read, encoder = _reading(opts)
+    data = stream(opts["data"], target=opts["target"], scaling=opts["scaling"], shuffle_buffer=opts["shuffle_buffer"],
+                  validation_fraction=opts["validation_split"], encoder=encoder, read=read,
+                  cache={None: True, "off": False}.get(opts["stream_cache"], opts["stream_cache"]))
+    if comm.size > 1:
+        comm.agree(shards_record(data.source), "data")
+    data.prepare(comm)
+    if opts["resume"]:
+        net = load(opts["resume"])
+        data.scaler = feature_scaling(net, opts)
+        if net.pipeline.table is not None:
+            data.encoder = net.pipeline.table
+    else:
+        net = _new_streamed(opts, data, read)
+    if opts["epochs"] is None:
+        opts["epochs"], opts["patience"] = auto_epochs({**opts, "validation_split": 0.0}, data.n_train)
+        opts["patience"] = opts["patience"] or (AUTO_PATIENCE if data.n_val else 0)
+    return Run(net, data, None, None, None, stream=data)
+
+
+def _new_streamed(opts: dict, data: Stream, read: ReadOptions) -> Network:
+    """A new network for a stream, with the column encoding and scaling fitted in the first pass (for evaluate
+    and predict by column name)."""
+    if data.labels is None and opts["task"] == "classification":
+        raise DataError(f"--target {opts['target']} holds more than {data.max_classes} distinct values")
+    labels = data.labels if data.labels is not None else np.zeros(1)  # (many values: a quantity)
+    if data.labels is None:
+        opts["task"] = "regression"
+    net = build_network(opts, data.n_features, labels)
+    names = data.encoder.feature_names if data.table else data.source.features or None
+    net.pipeline = Pipeline(([data.encoder] if data.table else []) + [data.scaler],
+                            feature_names=None if names is None else list(map(str, names)),
+                            source={"data": opts["data"], "target": opts["target"], "streamed": True,
+                                    **({"read": read.to_config()} if data.table else {})})
+    return net
+
+
+def choose_epochs(opts: dict, X_train, y_train, labels, comm) -> None:
+    """--epochs and --patience when --epochs is not given: early stopping on the validation split, or, where
+    that split is too small to trust, the epoch count of a cross-validation and no split (see epochs.py)."""
+    if not too_few_to_stop_on(opts, len(y_train)):
+        opts["epochs"], opts["patience"] = auto_epochs(opts, len(y_train))
+        return
+
+    def new_net():
+        net = build_network(opts, X_train.shape[1], labels)
+        if net.is_classifier:
+            net.set_classes(labels)  # every fold's network knows every class, whichever its rows hold
+        return net
+
+    n_val = validation_rows(len(y_train), opts["validation_split"])
+    epochs, loss = cross_validated_epochs(new_net, lambda: make_optimizer(opts), opts, X_train, y_train, comm)
+    print(f"note: a validation split of {n_val} row(s) is too few to stop on (fewer than {MIN_VALIDATION_ROWS}): "
+          f"the epoch count was chosen by {FOLDS}-fold cross-validation on the {len(y_train)} training rows (mean "
+          f"validation loss {loss:.4f} at epoch {epochs}), and the model is trained on all {len(y_train)} rows "
+          f"for {epochs} epochs (pass --epochs or --patience to decide yourself)")
+    opts["epochs"], opts["patience"], opts["validation_split"] = epochs, 0, 0.0
+
+
+def fit_pipeline(opts: dict, data, feature_names: list, encoder: TableEncoder | None, classifier: bool) -> Pipeline:
+    """The model's preprocessing, fitted on the training rows: the table's encoder (already fitted, when the
+    data is a table), the feature scaling of --scaling (0/1 inputs of a table left as they are), and for a
+    quantity the target's scaling (an output of 1e5 would take ages to reach): standardized, or with --scaling
+    robust by median and IQR without the clip, which has no inverse beyond its bound (see data/robust.py)."""
+    scaler = feature_scaler(opts["scaling"]).fit(data.X_train)
+    if encoder is not None:
+        scaler.leave(encoder.binary_outputs)
+    target = None
+    if not classifier:
+        y = np.asarray(data.y_train, dtype=np.float64)
+        target = (RobustScaler(clip=False) if opts["scaling"] == "robust" else Scaler("standard"))
+        target.fit(y.reshape(len(y), -1))
+    return Pipeline(([encoder] if encoder is not None else []) + [scaler], target,
+                    list(map(str, feature_names)), list(map(str, data.class_names)) or None)
+
+
+def feature_scaling(net: Network, opts: dict) -> Scaler:
+    """The model's feature scaling stage; one resumed from a model without it (made in Python with no
+    preprocessing) is refused, naming the file, rather than met by a traceback: there is no stage to scale with."""
+    scaler = net.pipeline.scaler
+    if scaler is None:
+        raise ConfigError(f"{opts['resume']}: the model has no feature scaling stage (made in Python without "
+                          "preprocessing?); deltaprop train --resume continues models that deltaprop train made")
+    return scaler
+
+
+def check_test_labels(y_train: np.ndarray, y_test: np.ndarray) -> None:
+    """Refuse, before training, a test split with labels the training split lacks."""
+    unseen = np.setdiff1d(np.unique(y_test), np.unique(y_train))
+    if unseen.size:
+        raise DataError(f"the test split holds {unseen.size} label(s) never seen in training (e.g. "
+                        f"{unseen[:1].tolist()[0]!r}); if the target is a quantity rather than a class, pass "
+                        "--task regression")
+
+
+def data_record(data) -> dict:
+    """What the ranks of a job compare of the data they loaded: the same rows, split the same way."""
+    return {"training rows and features": data.X_train.shape, "test rows": len(data.y_test),
+            "contents (digest)": fingerprint(data.X_train, data.y_train, data.X_test, data.y_test)}
+
+
+def shards_record(source) -> dict:
+    """What the ranks of a job compare of the shards they will share out: the same files, of the same sizes."""
+    files = list(dict.fromkeys(source.path(s) for s in range(len(source.shards))))
+    return {"files": len(files), "shards": len(source.shards),
+            "names and sizes (digest)": fingerprint(np.array([f"{p.name}:{p.stat().st_size}" for p in files]))}
