@@ -9,7 +9,8 @@ format is one Format here (``register`` for one made outside deltaprop) and the 
 
 ``opener`` names (as "module:attribute", imported when a file of the format is first opened, so that
 pyarrow and the like load only when used) or is a callable ``opener(path, options) -> Source``
-(registry.Options: target, read options, ...). ``magic``: the bytes a file of the format starts with,
+(registry.Options: target, read options, ...); ``shards``, where the format can be streamed, likewise
+opens a glob or folder of its files as a stream's chunked Source. ``magic``: the bytes a file of the format starts with,
 checked before it is read, so that a file whose content does not match its suffix is refused by name
 rather than met by a parser's error.
 """
@@ -28,24 +29,38 @@ from ..errors import DataError
 @dataclass(frozen=True)
 class Format:
     """One kind of data file: ``table``: named columns (encoded by a TableEncoder), else arrays X and y;
-    ``streams``: its files can be shards of a stream (a glob or folder of them, read a chunk at a time)."""
+    ``shards``: where its files can be shards of a stream (a glob or folder of them, read a chunk at a time)."""
 
     name: str
     suffixes: tuple[str, ...]
     table: bool
     opener: str | Callable[..., Any]
-    streams: bool = False
+    shards: str | Callable[..., Any] | None = None  # opener of a stream's shards: shards(pattern, options)
     delimiter: str | None = None  # a text table's delimiter, where the format fixes it (TSV)
     magic: bytes = b""
     pairs: bool = False  # a file holds one array: X and y come as a pair of files (a tuple), not one file
 
+    @property
+    def streams(self) -> bool:
+        return self.shards is not None
+
     def open(self, path: Path, options) -> Any:
-        """The format's Source for ``path`` (its opener, imported on first use)."""
-        opener = self.opener
-        if isinstance(opener, str):
-            module, _, attribute = opener.partition(":")
-            opener = getattr(importlib.import_module(module, __package__), attribute)
-        return opener(path, options)
+        """The format's Source for the file ``path`` (its opener, imported on first use)."""
+        return _resolve(self.opener)(path, options)
+
+    def open_shards(self, pattern: str, options) -> Any:
+        """The format's chunked Source over the files of ``pattern`` (a glob, a folder, a file), for a stream."""
+        if self.shards is None:
+            raise DataError(f"{pattern}: {self.name} files cannot be streamed as shards")
+        return _resolve(self.shards)(pattern, options)
+
+
+def _resolve(opener: str | Callable[..., Any]) -> Callable[..., Any]:
+    """A callable, or the one a "module:attribute" string names (imported now)."""
+    if isinstance(opener, str):
+        module, _, attribute = opener.partition(":")
+        return getattr(importlib.import_module(module, __package__), attribute)
+    return opener
 
 
 FORMATS: dict[str, Format] = {}  # by suffix (lower case, with its dot)
@@ -112,9 +127,11 @@ def check_magic(path: Path, fmt: Format) -> None:
 
 
 for _fmt in (
-    Format("csv", (".csv", ".txt"), table=True, opener=".registry:TableFile", streams=True),
-    Format("tsv", (".tsv",), table=True, opener=".registry:TableFile", streams=True, delimiter="\t"),
-    Format("parquet", (".parquet", ".pq"), table=True, opener=".registry:TableFile", streams=True, magic=b"PAR1"),
+    Format("csv", (".csv", ".txt"), table=True, opener=".registry:TableFile", shards=".registry:csv_shards"),
+    Format("tsv", (".tsv",), table=True, opener=".registry:TableFile", shards=".registry:csv_shards",
+           delimiter="\t"),
+    Format("parquet", (".parquet", ".pq"), table=True, opener=".registry:TableFile",
+           shards=".registry:parquet_shards", magic=b"PAR1"),
     Format("npz", (".npz",), table=False, opener=".registry:NpzFile", magic=b"PK"),
     Format("npy", (".npy",), table=False, opener=".registry:npy_alone", magic=b"\x93NUMPY", pairs=True),
 ):

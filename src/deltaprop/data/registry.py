@@ -111,15 +111,18 @@ def _shards(pattern: str, files: list[Path], options: Options) -> Source:
                         "(Parquet, CSV; .npy or IDX files as a pair of X and y)")
     if options.target is None:
         raise DataError(f"{pattern}: shards of a table need a target, the name of the label column")
-    if fmt.name == "parquet":
-        return ParquetSource(pattern, options.target)
-    return CsvSource(pattern, options.target, _with_delimiter(options.read, fmt))
+    read = options.read
+    if fmt.delimiter and not read.delimiter:  # a format that fixes its delimiter (TSV's tab), for every shard
+        read = ReadOptions(fmt.delimiter, read.decimal, list(read.na_values), read.header)
+    return fmt.open_shards(pattern, Options(options.target, read, options.data_dir, options.test_size, options.seed))
 
 
-def _with_delimiter(read: ReadOptions, fmt: Format) -> ReadOptions:
-    """The read options, with the format's own delimiter (TSV's tab) where none is given."""
-    return read if read.delimiter or not fmt.delimiter else \
-        ReadOptions(fmt.delimiter, read.decimal, list(read.na_values), read.header)
+def parquet_shards(pattern: str, options: Options) -> Source:
+    return ParquetSource(pattern, str(options.target))
+
+
+def csv_shards(pattern: str, options: Options) -> Source:
+    return CsvSource(pattern, str(options.target), options.read)
 
 
 def _pair(X_spec, y_spec) -> Source:
