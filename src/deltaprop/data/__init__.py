@@ -9,11 +9,11 @@ DataError with a message that names the file, the problem and, where there is on
 
 from .builtin import BUILTIN, Dataset, load_builtin
 from .columns import TableEncoder, model_inputs
-from .files import load_file, read_npz
+from .files import read_npz
 from .formats import Format, register
 from .idx import read_idx
 from .moments import Moments
-from .registry import is_sharded, open
+from .registry import is_sharded, load_file, open
 from .robust import RobustScaler, feature_scaler
 from .scaling import Scaler
 from .source import Source, Whole

@@ -13,17 +13,6 @@ import numpy as np
 from ..errors import DataError
 
 
-def load_file(path, target: str | None = None) -> tuple[np.ndarray, np.ndarray, list]:
-    """(X, y, feature_names) from a file of arrays (.npz): ``data.open(path).read()`` (tables: see
-    ``tables.read_table``, or read them whole through ``data.open``)."""
-    from .registry import open as open_data  # (registry.py opens every format, this module's among them)
-
-    whole = open_data(path, target).read()
-    if whole.table:
-        raise DataError(f"{path}: a table; read it with read_table, or dp.data.open(path, target).read()")
-    return whole.X, whole.y, whole.feature_names
-
-
 def read_npz(path) -> tuple[np.ndarray, np.ndarray]:
     """Arrays ``X`` (m, n) and ``y`` (m,) from an .npz file, loaded without pickle.
 

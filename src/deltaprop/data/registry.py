@@ -211,3 +211,12 @@ class IdxFolder(Source):
         data = load_idx_folder(self.folder, self.folder.name)
         return Whole(data.name, data.X_train, data.y_train, [f"pixel{i}" for i in range(data.X_train.shape[1])],
                      data.class_names, test=(data.X_test, data.y_test))
+
+
+def load_file(path, target: str | None = None) -> tuple[np.ndarray, np.ndarray, list]:
+    """(X, y, feature_names) from a file of arrays (.npz): ``data.open(path).read()`` (tables: see
+    ``tables.read_table``, or read them whole through ``data.open``)."""
+    whole = open(path, target).read()
+    if whole.table:
+        raise DataError(f"{path}: a table; read it with read_table, or dp.data.open(path, target).read()")
+    return whole.X, whole.y, whole.feature_names
