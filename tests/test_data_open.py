@@ -168,3 +168,15 @@ def test_epoch_and_stream_data_are_batch_sources(tmp_path):
     streamed = StreamData(net, dp.data.stream([(X, y)]), True)
     assert isinstance(epoch, BatchSource) and isinstance(streamed, BatchSource)
     assert epoch.in_memory and not streamed.in_memory and streamed.compiled is None
+
+
+def test_a_binary_file_named_csv_and_a_fifo_are_refused_by_name(tmp_path):
+    import os
+
+    binary = tmp_path / "image.csv"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    with pytest.raises(DataError, match=r"image\.csv: not a UTF-8 text file"):
+        dp.data.open(binary).read()
+    os.mkfifo(tmp_path / "pipe.csv")  # opening it would block for ever
+    with pytest.raises(DataError, match=r"pipe\.csv: not a regular file \(a FIFO"):
+        dp.data.open(tmp_path / "pipe.csv")
