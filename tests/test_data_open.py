@@ -180,3 +180,30 @@ def test_a_binary_file_named_csv_and_a_fifo_are_refused_by_name(tmp_path):
     os.mkfifo(tmp_path / "pipe.csv")  # opening it would block for ever
     with pytest.raises(DataError, match=r"pipe\.csv: not a regular file \(a FIFO"):
         dp.data.open(tmp_path / "pipe.csv")
+
+
+def test_a_new_table_format_is_a_format_and_its_frame_reader_and_the_cli_reads_it(tmp_path):
+    """JSON lines as a new table format: one Format and a TableFile whose frame() reads the file; the CLI's
+    in-memory path (load_data: target column, missing targets, split, encoder) needs no change to read it."""
+    from deltaprop.cli.common import load_data
+    from deltaprop.data.registry import TableFile
+
+    class JsonLines(TableFile):
+        def frame(self):
+            return pd.read_json(self.file, lines=True)
+
+    fmt = formats.register(formats.Format("jsonl", (".jsonl",), table=True, opener=JsonLines))
+    try:
+        rng = np.random.default_rng(0)
+        frame = pd.DataFrame({"size": rng.normal(size=40), "colour": rng.choice(["red", "blue"], 40),
+                              "label": rng.integers(0, 2, 40).astype(float)})
+        frame.loc[3, "label"] = np.nan
+        frame.to_json(tmp_path / "t.jsonl", orient="records", lines=True)
+        assert formats.is_table(tmp_path / "t.jsonl")
+        data, names, record, notes = load_data(str(tmp_path / "t.jsonl"), "label", test_size=0.25)
+        assert notes == ["left out 1 row(s) whose target 'label' is missing"]
+        assert len(data.y_train) + len(data.y_test) == 39 and record["target"] == "label"
+        assert names == ["size", "colour=blue", "colour=red"]  # the text column one-hot encoded by name
+    finally:
+        for suffix in fmt.suffixes:
+            formats.FORMATS.pop(suffix)

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from ..data import Dataset
+from ..data import open as open_data
 from ..data.columns import TableEncoder
-from ..data.tables import ReadOptions, fingerprint, labelled_rows, read_table
+from ..data.tables import ReadOptions, fingerprint, read_table
 from ..errors import DataError
 
 
@@ -71,8 +72,11 @@ def read_for(pipeline, path, header: bool | None = None):
 
 
 def _labelled_rows(path, target, read: ReadOptions, notes: list):
-    """The table's rows that have a target value, the target's name, and its values (data/tables.py)."""
-    return labelled_rows(path, target, read, notes)
+    """The table's rows that have a target value, the target's name, and its values: the file read whole
+    through data.open (its format's reader), the notes of reading added to ``notes``."""
+    whole = open_data(path, target, read=read).read()
+    notes.extend(whole.notes)
+    return whole.X, whole.target, whole.y
 
 
 def split_rows(y: np.ndarray, test_size: float, seed: int, name: str) -> tuple[np.ndarray, np.ndarray]:

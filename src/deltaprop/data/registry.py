@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ..errors import DataError
 from .builtin import BUILTIN, IDX_STEMS, load_builtin, load_idx_folder
@@ -26,7 +27,7 @@ from .formats import Format, check_magic, describe, format_of, lookup
 from .guards import regular_file
 from .source import Source, Whole, files_of
 from .sources import ChunkSource, CsvSource, IdxSource, NpySource, ParquetSource
-from .tables import ReadOptions, labelled_rows
+from .tables import ReadOptions, labelled_rows, read_table
 
 
 @dataclass
@@ -146,9 +147,13 @@ class TableFile(Source):
         self.format = format_of(path)
         self._chunked: Source | None = None
 
+    def frame(self) -> pd.DataFrame:
+        """The file's table, every row (a table format with a reader of its own overrides this alone)."""
+        return read_table(self.file, self.options.read)
+
     def read(self) -> Whole:
         notes: list[str] = []
-        frame, name, y = labelled_rows(self.file, self.options.target, self.options.read, notes)
+        frame, name, y = labelled_rows(self.frame(), self.options.target, self.file, notes)
         return Whole(self.file.stem, frame, y, [c for c in map(str, frame.columns) if c != name], notes=notes,
                      target=name, path=self.file)
 

@@ -24,8 +24,9 @@ Chunk = tuple[np.ndarray, np.ndarray]
 
 @dataclass
 class Whole:
-    """A source read whole, in memory. ``X``: an array (m, n), or a table's rows as a DataFrame (with its
-    ``target`` column, which a TableEncoder leaves out by name); ``y`` (m,); ``test``: the (X, y) the source
+    """A source read whole, in memory. ``X``: an array (m, n), or a table's rows as a DataFrame (a table file's
+    with its ``target`` column, which a TableEncoder leaves out by name; shards' features alone, ``target``
+    None); ``y`` (m,); ``test``: the (X, y) the source
     itself holds out (a built-in set's test files or split), else None (the caller splits); ``notes``: what
     reading did that a user should hear (rows left out); ``path``: the one file it was read from."""
 

@@ -302,10 +302,11 @@ def target_values(column: pd.Series, name: str) -> np.ndarray:
     return np.array([str(v).strip() for v in values])
 
 
-def labelled_rows(path, target, read: ReadOptions, notes: list) -> tuple[pd.DataFrame, str, np.ndarray]:
-    """The table's rows that have a target value, the target's name, and its values; a note in ``notes`` says
-    how many rows were left out for a missing target."""
-    frame = read_table(path, read).reset_index(drop=True)
+def labelled_rows(frame: pd.DataFrame, target, path, notes: list) -> tuple[pd.DataFrame, str, np.ndarray]:
+    """A table's rows that have a target value, the target's name (``target``: a name, a 0-based index, or None:
+    the last column), and its values; a note in ``notes`` says how many rows were left out for a missing target.
+    ``path`` names the file in messages."""
+    frame = frame.reset_index(drop=True)
     name = target_column(list(map(str, frame.columns)), target, path)
     present = frame[name].notna().to_numpy()
     if not present.all():
