@@ -102,9 +102,10 @@ class Instance(Constraint):
         return self.says
 
 
-def check(name: str, value, allowed: tuple) -> None:
-    """Refuse ``value`` of option ``name`` unless one of ``allowed`` (a Constraint, or None for None) holds."""
+def check(name: str, value, allowed: tuple, *, typed: bool = False, why: str = "") -> None:
+    """Refuse ``value`` of option ``name`` unless one of ``allowed`` (a Constraint, or None for None) holds;
+    ``typed``: its type was checked already (Constraint.describe); ``why``: what the message adds."""
     if any(value is None if rule is None else rule.holds(value) for rule in allowed):
         return
-    words = [rule.describe() for rule in allowed if rule is not None] + (["None"] if None in allowed else [])
-    raise ConfigError(f"{name} must be {' or '.join(words)}, got {value!r}")
+    words = [rule.describe(typed) for rule in allowed if rule is not None] + (["None"] if None in allowed else [])
+    raise ConfigError(f"{name} must be {' or '.join(words)}{why}, got {value!r}")
