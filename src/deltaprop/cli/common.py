@@ -18,7 +18,7 @@ DATA_HELP = (f"a built-in set ({', '.join(BUILTIN)}), a table (.csv, .tsv, .parq
              "folder holding the four MNIST-style IDX files")
 
 
-def load_data(spec: str, target: str | None = None, data_dir: str | None = None, test_size: float = 0.25,
+def load_data(spec: str, target: str | None = None, data_dir: str | None = None, *, test_size: float = 0.25,
               seed: int = 0, read: ReadOptions | None = None, encoder: TableEncoder | None = None):
     """(Dataset of train/test arrays, feature names, the table's source record or None, notes to print)
     from a built-in name, an IDX folder, an NPZ file or a table (CSV, Parquet; ``encoder`` fitted on its

@@ -71,7 +71,8 @@ def train_run(opts: dict, comm) -> int:
     read = ReadOptions(opts["delimiter"], opts["decimal"], opts["na_values"], opts["header"])
     encoder = TableEncoder(opts["categorical"], opts["numeric"], opts["drop"])
     data, feature_names, source, notes = load_data(opts["data"], opts["target"], opts["data_dir"],
-                                                   opts["test_size"], opts["seed"], read, encoder)
+                                                   test_size=opts["test_size"], seed=opts["seed"], read=read,
+                                                   encoder=encoder)
     if source is not None and not opts["quiet"]:
         print(table(encoder.report(), ["column", "kind", "what was done"]) + "\n")
     if comm.size > 1:
