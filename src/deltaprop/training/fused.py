@@ -1,6 +1,6 @@
 """Whole compiled training steps (ops/compiled_step.py) for the small networks and batches where they pay.
 
-loop.py's readable step (propagate, backprop.backward, the optimizer) is the reference
+trainer.py's readable step (propagate, backprop.backward, the optimizer) is the reference
 and the general path. An epoch runs as compiled spans of batches instead when the
 backend has them (NumbaOps) and every part of the fit is one they compute the same way:
 Dense layers of relu, sigmoid, tanh or identity (softmax at the output only), no dropout;

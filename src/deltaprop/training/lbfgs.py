@@ -230,7 +230,7 @@ class Iterations:
         epoch = state.epoch
         state.epoch += 1
         state.history.append(epoch, logs)
-        for cb in self.callbacks:  # as the epochs of loop.py: everyone's bookkeeping, then everyone acts
+        for cb in self.callbacks:  # as the epochs of trainer.py: everyone's bookkeeping, then everyone acts
             cb.on_epoch_logs(self.net, epoch, logs)
         for cb in self.callbacks:
             cb.on_epoch_end(self.net, epoch, logs)

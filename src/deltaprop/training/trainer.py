@@ -135,9 +135,10 @@ class Trainer:
         (a rank: its weighted part of that, summed over the ranks at the epoch's end)."""
         data, batch_size = self.data, self.config.batch_size
         start = batch * batch_size
-        share = data.share if self.comm.size > 1 else None
+        rows = data.batch(start, start + batch_size)
+        share = data.share if self.comm.size > 1 else None  # (this batch's: after data.batch)
         try:
-            loss, a_L = self.train_step(ws, data.batch(start, start + batch_size), rng, share)
+            loss, a_L = self.train_step(ws, rows, rng, share)
         except DivergenceError as exc:
             ws.flat.theta[...] = ws.snapshot
             raise DivergenceError(f"training diverged in epoch {epoch + 1}, batch {batch + 1}: {exc}; weights "
