@@ -167,20 +167,22 @@ OPTIONS: tuple[Option, ...] = (
     Option("resume", "text", None, "continue a killed run from its checkpoint.safetensors (same options; trains "
            "until --epochs in all)", metavar="CHECKPOINT"),
 )
-BY_NAME = {option.name: option for option in OPTIONS}
-DEFAULTS: dict[str, Any] = {option.name: option.default for option in OPTIONS}  # (heterogeneous until checked)
-
-
-def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
-    """The flags of ``command``'s options, generated from their declarations."""
-    for option in OPTIONS:
-        if command in option.commands:
-            parser.add_argument(option.flag, **option.argument())
 
 
 def options_of(command: str) -> Iterable[Option]:
     """The declared options ``command`` has."""
     return (option for option in OPTIONS if command in option.commands)
+
+
+def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    """The flags of ``command``'s options, generated from their declarations."""
+    for option in options_of(command):
+        parser.add_argument(option.flag, **option.argument())
+
+
+# train's options by name with their defaults: the keys a TOML file may hold (values heterogeneous until checked)
+DEFAULTS: dict[str, Any] = {option.name: option.default for option in options_of("train")}
+
 
 def read_toml(path) -> dict:
     """The options in a TOML file; keys may use dashes or underscores."""
@@ -227,7 +229,7 @@ def resolve(cli: dict[str, Any]) -> dict[str, Any]:
     opts.update({k: v for k, v in cli.items() if k in DEFAULTS})
     if isinstance(opts["layers"], list):
         opts["layers"] = ",".join(str(w) for w in opts["layers"])
-    for option in OPTIONS:
+    for option in options_of("train"):
         option.check(opts[option.name])
         if option.kind == "names":
             opts[option.name] = _names(option.name, opts[option.name])
