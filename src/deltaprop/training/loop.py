@@ -37,9 +37,9 @@ def fit(net, X: ArrayLike | Stream, y: ArrayLike | None = None, *, config: Train
     Everything after X, y is given by name. X, y: arrays in memory, or X a ``deltaprop.data.stream(...)`` of
     files larger than memory (then y is None: the stream holds the targets; see data/stream.py).
 
-    The options (a TrainConfig, checked once; ``config`` gives them all at once, ``options`` replace its
-    fields): epochs (10), batch_size (32), optimizer, validation_split (0), shuffle (True), schedule,
-    clip_norm, l2 (0), verbose (1).
+    The options are TrainConfig's fields, with its defaults, checked once: epochs, batch_size, optimizer,
+    validation_split, shuffle, schedule, clip_norm, l2, verbose (``config`` gives them all at once, and
+    options given by name replace its fields).
     optimizer: an Optimizer, a name ("adam", "sgd", ...) or None to keep the
         current one (Adam(1e-3) the first time). The training state (optimizer and its
         moments, history, epochs) is kept on ``net.training``, so calling fit again
@@ -69,12 +69,12 @@ def fit(net, X: ArrayLike | Stream, y: ArrayLike | None = None, *, config: Train
     comm = communicator(comm)
     try:  # in a job, an error met by this rank alone (its data, its network) would leave the others waiting
         config = TrainConfig.of(config, **options)
-        if config.full_batch:
-            return fit_lbfgs(net, config, data, callbacks=callbacks, comm=comm)
-        trainer = _trainer(net, config, data, callbacks, comm)
+        trainer = None if config.full_batch else _trainer(net, config, data, callbacks, comm)
     except BaseException as exc:
         comm.end_job(exc)
         raise
+    if trainer is None:  # optimizer="lbfgs": the full-batch solver, on one process (it refuses several by name)
+        return fit_lbfgs(net, config, data, callbacks=callbacks, comm=comm)
     return trainer.run()
 
 
