@@ -16,7 +16,7 @@ from deltaprop import backprop, callbacks
 from deltaprop.errors import DivergenceError
 from deltaprop.losses import Loss, mse
 from deltaprop.optimizers import FLUSH_EVERY
-from deltaprop.training import fused
+from deltaprop.training import TrainConfig, fused
 from deltaprop.training.batches import EpochData
 
 pytestmark = pytest.mark.slow  # numba compiles whole training steps: not in the quick tier (pytest -m "not slow")
@@ -138,7 +138,7 @@ def _plan(net, X, y, batch_size=32, callbacks_=(), optimizer=None, **fit_kw):
     """compiled_steps' answer for a fit of ``net`` (after one epoch set up its training state)."""
     net.fit(X, y, epochs=1, batch_size=batch_size, verbose=0, optimizer=optimizer, **fit_kw)
     data = EpochData(X, net.targets(y, len(y)), None, True, True)
-    return fused.compiled_steps(net, net.training, data, batch_size, None, 0.0, list(callbacks_))
+    return fused.compiled_steps(net, net.training, data, TrainConfig(batch_size=batch_size), list(callbacks_))
 
 
 class Gradients(callbacks.Callback):

@@ -99,7 +99,8 @@ def test_the_gradient_handed_to_scipy_is_gradchecks_reference(monkeypatch):
     np.testing.assert_array_equal(x0, theta)  # SciPy starts from the network's weights, in FlatParams' layout
     twin.fit(X, y, epochs=0, verbose=0)  # binds the twin's layers to one flat vector, weights unchanged
     flat = twin.training.flat_for(twin.layers, twin.dtype)
-    numeric = np.array([central_difference(twin, X, y, flat.theta, i, 1e-6, w) for i in range(flat.theta.size)])
+    numeric = np.array([central_difference(twin, X, y, flat.theta, i, eps=1e-6, sample_weight=w)
+                        for i in range(flat.theta.size)])
     assert np.linalg.norm(grad - numeric) / (np.linalg.norm(grad) + np.linalg.norm(numeric)) < 1e-6
     assert loss == pytest.approx(twin.loss(X, y, w), rel=1e-12)
     assert dp.gradcheck(twin, X, y, sample_weight=w).ok

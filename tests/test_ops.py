@@ -152,9 +152,9 @@ class ContractOps(NumbaOps):
         self._check(a, y, out)
         return super().scaled_difference(a, y, scale, out)
 
-    def adam(self, theta, g, m, v, *args):
+    def adam(self, theta, g, m, v, **hyperparameters):
         self._check(theta, g, m, v)
-        return super().adam(theta, g, m, v, *args)
+        return super().adam(theta, g, m, v, **hyperparameters)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

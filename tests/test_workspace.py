@@ -7,7 +7,7 @@ import pytest
 
 import deltaprop as dp
 from deltaprop import backprop
-from deltaprop.training.loop import train_step
+from deltaprop.training import TrainConfig, Trainer
 from deltaprop.workspace import Workspace
 
 pytestmark = pytest.mark.slow  # traces every allocation of whole trainings (not in the quick tier)
@@ -55,17 +55,18 @@ def test_buffers_give_the_fresh_path_numbers(hidden, output, loss):
 def peak_bytes_per_step(net, X, Y, steps=70):
     """The most memory (traced by tracemalloc, all domains) alive at once during training steps,
     above what was alive before them; 70 steps include one optimizer-state flush."""
-    state = dp.TrainingState(dp.Adam())
+    state = net.training = dp.TrainingState(dp.Adam())
     ws, rng = Workspace(net.layers, state.flat_for(net.layers, net.dtype), X.shape[0]), np.random.default_rng(1)
+    trainer = Trainer(net, TrainConfig())  # steps only: no data, no callbacks
     for _ in range(3):
-        train_step(net, state.optimizer, ws, X, Y, None, rng, None, [])
+        trainer.train_step(ws, (X, Y, None), rng)
     tracemalloc.start()
     try:
-        train_step(net, state.optimizer, ws, X, Y, None, rng, None, [])
+        trainer.train_step(ws, (X, Y, None), rng)
         tracemalloc.reset_peak()
         before = tracemalloc.get_traced_memory()[0]
         for _ in range(steps):
-            train_step(net, state.optimizer, ws, X, Y, None, rng, None, [])
+            trainer.train_step(ws, (X, Y, None), rng)
         return tracemalloc.get_traced_memory()[1] - before
     finally:
         tracemalloc.stop()

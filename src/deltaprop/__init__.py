@@ -40,7 +40,7 @@ from .losses import LOSSES, Loss, get_loss
 from .network import Network, load, resume
 from .optimizers import SGD, Adam, AdamW, RMSprop
 from .schedules import CosineDecay, ExponentialDecay, StepDecay
-from .training import History, TrainingState, evaluate, fit
+from .training import History, TrainConfig, TrainingState, evaluate, fit
 from .version import __version__
 
 
@@ -62,7 +62,7 @@ __all__ = [
     "AdamW", "Callback", "ConfigError",
     "CosineDecay", "DataError", "Dense", "DeltapropError", "DeltapropWarning", "DivergenceError", "EarlyStopping",
     "ExponentialDecay", "GradcheckReport", "GradientFlow", "Grads", "History", "Layer", "Loss", "ModelCheckpoint",
-    "ModelFileError", "TrainingState", "data", "explain", "ops", "register_layer",
+    "ModelFileError", "TrainConfig", "TrainingState", "data", "explain", "ops", "register_layer",
     "Network", "RMSprop", "SGD", "ShapeError", "StepDecay", "Trace", "backward", "callbacks", "evaluate",
     "fit", "get_activation", "get_loss", "gradcheck", "load", "optimizers", "presets", "register_activation",
     "resume", "save", "schedules", "to_onnx", "__version__",

@@ -63,7 +63,7 @@ class Grads:
                 yield (l, name), value
 
 
-def output_delta(loss: Loss, sigma: Activation, z: Array, a: Array, y: Array, weights: Array | None,
+def output_delta(loss: Loss, sigma: Activation, z: Array, a: Array, y: Array, weights: Array | None, *,
                  out: Array | None = None, ops=None) -> Array:
     """Equation (1): delta^L = dL/da^L ⊙ sigma'(z^L), shape (m, n_L), into ``out`` if given.
 
@@ -86,7 +86,7 @@ def _into(out: Array, value: Array) -> Array:
     return out
 
 
-def backward(layers: list, loss: Loss, trace: Trace, y: Array, weights: Array | None = None,
+def backward(layers: list, loss: Loss, trace: Trace, y: Array, weights: Array | None = None, *,
              out: Grads | None = None, ops: NumpyOps | None = None) -> Grads:
     """Equations (1)-(4) for one batch, by the array backend ``ops`` (NumPy's by default); returns Grads.
 

@@ -65,10 +65,10 @@ class _DeltaEstimator(BaseEstimator):
     ``max_fun`` its most loss evaluations; optimizer, learning_rate, batch_size and n_iter_no_change are
     then unused, dropout is refused, and so is partial_fit (as scikit-learn's). ``solver=None`` (the
     default) trains by mini-batches with ``optimizer``: the optimizer already names the step rule, so
-    solver takes no step-rule names.
+    solver takes no step-rule names. As scikit-learn's MLP, only the architecture may be given by position.
     """
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", optimizer="adam", learning_rate=None,
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, optimizer="adam", learning_rate=None,
                  alpha=0.0, batch_size=32, max_iter=200, tol=1e-4, n_iter_no_change=10, dropout=0.0,
                  dtype="float64", random_state=None, verbose=0, solver=None, max_fun=15000):
         self.hidden_layer_sizes = hidden_layer_sizes

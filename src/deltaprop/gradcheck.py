@@ -62,12 +62,13 @@ class GradcheckReport:
                 f"{self.max_rel_error:.3e} (tolerance {self.tol:.0e})</div>")
 
 
-def gradcheck(net, X: ArrayLike, y: ArrayLike, eps: float = 1e-6, tol: float = 1e-6, max_entries: int | None = None,
+def gradcheck(net, X: ArrayLike, y: ArrayLike, *, eps: float = 1e-6, tol: float = 1e-6, max_entries: int | None = None,
               seed: int = 0, sample_weight: ArrayLike | None = None) -> GradcheckReport:
     """Compare ``net.backward`` with central differences for every parameter of every layer (W and b for Dense).
 
     ``max_entries`` checks a random subset of that many entries per array (all
-    entries when None). Returns a GradcheckReport; the network is not modified.
+    entries when None). Returns a GradcheckReport; the network is not modified. The settings after X, y are
+    keyword-only (five numbers in a row are easy to swap).
     """
     net64 = float64_copy(net)
     grads = net64.backward(net64.forward(X), y, sample_weight)
@@ -78,7 +79,8 @@ def gradcheck(net, X: ArrayLike, y: ArrayLike, eps: float = 1e-6, tol: float = 1
         flat_idx = np.arange(theta.size)
         if max_entries is not None and theta.size > max_entries:
             flat_idx = rng.choice(theta.size, size=max_entries, replace=False)
-        numeric = np.array([central_difference(net64, X, y, theta, i, eps, sample_weight) for i in flat_idx])
+        numeric = np.array([central_difference(net64, X, y, theta, i, eps=eps, sample_weight=sample_weight)
+                            for i in flat_idx])
         chosen = analytic.reshape(-1)[flat_idx]
         diff = np.linalg.norm(numeric - chosen)
         denom = max(np.linalg.norm(numeric) + np.linalg.norm(chosen), np.finfo(np.float64).tiny)
@@ -87,7 +89,7 @@ def gradcheck(net, X: ArrayLike, y: ArrayLike, eps: float = 1e-6, tol: float = 1
     return report
 
 
-def central_difference(net, X, y, theta: np.ndarray, i: int, eps: float, sample_weight) -> float:
+def central_difference(net, X, y, theta: np.ndarray, i: int, *, eps: float = 1e-6, sample_weight=None) -> float:
     """(L(theta_i + eps) - L(theta_i - eps)) / 2 eps, restoring theta_i afterwards."""
     flat = theta.reshape(-1)
     saved = flat[i]

@@ -275,7 +275,10 @@ class Network:
         """Train on raw (X, y), as ``predict`` takes them: a model with preprocessing stages (a loaded CLI
         model) applies its fitted stages to X (and ``validation_data``) and its target scaling to y, refitting
         none. ``preprocessed=True``: X is a^0 and y the network's targets already. A stream applies its own.
-        See ``deltaprop.training.fit`` for the options."""
+
+        The options are keyword-only (epochs=..., batch_size=..., a TrainConfig as config=...): see
+        ``deltaprop.training.fit``. The network is the model; training is the trainer's (training/), this
+        is its door."""
         if self.pipeline and not preprocessed and not isinstance(X, Stream):
             X, y, options["validation_data"] = self.pipeline.training_data(X, y, options.get("validation_data"))
         return train(self, X, y, **options)
@@ -325,8 +328,10 @@ def load(path: PathLike) -> Network:
     return net
 
 
-def resume(path: PathLike, X: Inputs | Stream, y: ArrayLike | None, epochs: int, **options: Any) -> Network:
-    """Continue the run saved at ``path`` (a ModelCheckpoint file) until it has ``epochs`` epochs in all.
+def resume(path: PathLike, X: Inputs | Stream, y: ArrayLike | None = None, *, epochs: int,
+           **options: Any) -> Network:
+    """Continue the run saved at ``path`` (a ModelCheckpoint file) until it has ``epochs`` epochs in all
+    (keyword-only, as fit's options, which ``options`` passes on).
 
     The file holds the weights, the optimizer state and the epoch count, and every
     epoch's randomness derives from (seed, epoch), so the result equals a run that was

@@ -153,7 +153,8 @@ class SGD(Optimizer):
 
     def update(self, theta, g, slots, tmp, ops):
         if self.momentum:  # torch starts the velocity at the first gradient
-            ops.sgd_momentum(theta, g, slots["velocity"], self.momentum, self.lr, self.t == 1, self.nesterov, tmp)
+            ops.sgd_momentum(theta, g, slots["velocity"], mu=self.momentum, lr=self.lr, first=self.t == 1,
+                             nesterov=self.nesterov, tmp=tmp)
         else:
             ops.sgd(theta, g, self.lr, tmp)
 
@@ -179,7 +180,8 @@ class Adam(Optimizer):
     def update(self, theta, g, slots, tmp, ops):
         # lr m_hat / (sqrt(v_hat) + eps) = [lr sqrt(bias2) / bias1] m / (sqrt(v) + eps sqrt(bias2))
         eps_hat, step_size = adam_constants(self.lr, self.beta1, self.beta2, self.eps, self.t)
-        ops.adam(theta, g, slots["m"], slots["v"], self.beta1, self.beta2, eps_hat, step_size, tmp)
+        ops.adam(theta, g, slots["m"], slots["v"], beta1=self.beta1, beta2=self.beta2, eps_hat=eps_hat,
+                 step_size=step_size, tmp=tmp)
 
     def hyperparameters(self):
         return {"lr": self.base_lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
@@ -211,8 +213,8 @@ class RMSprop(Optimizer):
         self.slots = ("square_avg", "momentum_buffer") if momentum else ("square_avg",)
 
     def update(self, theta, g, slots, tmp, ops):
-        ops.rmsprop(theta, g, slots["square_avg"], slots.get("momentum_buffer"), self.alpha, self.eps, self.momentum,
-                    self.lr, tmp)
+        ops.rmsprop(theta, g, slots["square_avg"], slots.get("momentum_buffer"), alpha=self.alpha, eps=self.eps,
+                    mu=self.momentum, lr=self.lr, tmp=tmp)
 
     def hyperparameters(self):
         return {"lr": self.base_lr, "alpha": self.alpha, "eps": self.eps, "momentum": self.momentum,

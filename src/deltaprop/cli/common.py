@@ -19,7 +19,7 @@ from .tables import held_out, labelled_table, split_rows, table_dataset
 DATA_HELP = f"a built-in set ({', '.join(BUILTIN)}), {describe()}"
 
 
-def load_data(spec: str, target: str | None = None, data_dir: str | None = None, test_size: float = 0.25,
+def load_data(spec: str, target: str | None = None, data_dir: str | None = None, *, test_size: float = 0.25,
               seed: int = 0, read: ReadOptions | None = None, encoder: TableEncoder | None = None):
     """(Dataset of train/test arrays, feature names, the table's source record or None, notes to print): the
     data ``spec`` names (data.open: a built-in name, an IDX folder, an NPZ file or a table), read whole; split

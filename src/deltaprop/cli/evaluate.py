@@ -15,7 +15,7 @@ from ..errors import DataError
 from ..network import load, probabilities
 from ..training import evaluate as evaluate_net
 from .common import DATA_HELP, labelled_data, model_test_data, numeric_columns, r_squared, table
-from .options import header_option
+from .options import add_arguments, header_option
 from .tables import read_for
 
 HEADER_HELP = ("yes or no: whether the file's first row names its columns (default: as the model's training file "
@@ -30,7 +30,7 @@ def add_parser(sub) -> None:
     p.add_argument("model", help="a model file written by 'deltaprop train' (model.safetensors)")
     p.add_argument("--data", help=DATA_HELP)
     p.add_argument("--target", help="CSV target column (default: the one used in training, else the last)")
-    p.add_argument("--data-dir", help="folder of the IDX files of fashion-mnist / mnist")
+    add_arguments(p, "evaluate")  # --data-dir, declared once with train's (options.py)
     p.add_argument("--header", choices=("yes", "no"), help=HEADER_HELP)
     p.set_defaults(run=run_evaluate)
 

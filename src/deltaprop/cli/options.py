@@ -1,27 +1,32 @@
-"""Training options: defaults, then a TOML file, then the command line (each overriding the last)."""
+"""deltaprop train's options, each declared once: flag, TOML key, type, default, help, rule and commands.
+
+An option used to be written four times (its add_argument call, DEFAULTS, a tuple of its type, the
+default repeated in its help), and they drifted. Here one Option per option is the whole truth: the
+argparse arguments (add_arguments), DEFAULTS, the TOML type check (check_types) and the rule checks of
+resolve are generated from OPTIONS, and a help text states its default through ``{default}``, so it says
+the default there is. Where an option is one of fit's (a TrainConfig field: batch_size, clip_norm, ...),
+its default and rule are TrainConfig's, read from it; where the command line chooses otherwise (epochs,
+validation_split, optimizer) the declaration says so and why.
+
+The values merge as defaults, then a TOML file, then the command line (each overriding the last).
+"""
 
 from __future__ import annotations
 
+import argparse
 import math
 import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..constraints import Constraint, Real, Whole, check
 from ..errors import ConfigError
+from ..training import TrainConfig
+from .common import DATA_HELP
 
-# option values are heterogeneous (strings, numbers, lists, None) until _check_types has vetted them
-DEFAULTS: dict[str, Any] = {
-    "data": "digits", "data_dir": None, "target": None, "test_size": 0.25,
-    "layers": "128", "activation": "relu", "output_activation": None, "loss": None,
-    "optimizer": "adam", "lr": 1e-3, "momentum": 0.0, "weight_decay": 0.0, "dropout": 0.0, "schedule": None,
-    "epochs": None, "batch_size": 32, "validation_split": 0.1, "patience": 0, "clip_norm": None,
-    "scaling": "standard", "dtype": "float32", "seed": 0, "out": None, "overwrite": False, "plots": False,
-    "no_plots": False,
-    "quiet": False, "resume": None, "task": "auto", "shuffle_buffer": None, "stream_cache": None,
-    "categorical": None, "numeric": None, "drop": None, "na_values": None, "delimiter": None, "decimal": None,
-    "header": None,
-}
-COLUMN_LISTS = ("categorical", "numeric", "drop", "na_values")  # comma-separated on the command line
+FIT, FIT_RULES = TrainConfig.defaults(), TrainConfig.CONSTRAINTS  # fit's defaults and rules, for its options
 TASKS = ("auto", "classification", "regression")
 MAX_CONFIG_BYTES = 2**20
 # --task auto: integer targets with at most FEW_CLASSES distinct values are classes, and so are those with at
@@ -32,6 +37,151 @@ FEW_CLASSES = 20
 # kept). A small table gets as many steps as a large one instead of 30 epochs of a few batches each.
 AUTO_STEPS, AUTO_PATIENCE = 4000, 20
 MAX_AUTO_CLASSES = 100
+
+# what each kind of option is on the command line (argparse's type) and in a TOML file (the check, its words)
+KINDS: dict[str, tuple[Any, Any, str]] = {
+    "int": (int, lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    "number": (float, lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
+               "a finite number"),
+    "flag": (None, lambda v: isinstance(v, bool), "true or false"),
+    "text": (None, lambda v: isinstance(v, str), "a string"),
+    "widths": (None, lambda v: isinstance(v, (str, int)) and not isinstance(v, bool), "a string"),  # --layers
+    "names": (None, None, "comma-separated names or a list of strings"),  # checked by _names
+}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option. ``name`` is its TOML key and, with dashes, its flag; ``kind`` a key of KINDS; a default of
+    None means the option may be unset. ``help`` may say ``{default}``. ``rule``: a Constraint (or a tuple of
+    them, None among them for unset) its value must meet once its type is right, ``why`` what a refusal
+    adds. ``choices``: the values it takes. ``commands``: the subcommands that have it."""
+
+    name: str
+    kind: str
+    default: Any
+    help: str
+    rule: Constraint | tuple | None = None
+    why: str = ""
+    choices: tuple = ()
+    metavar: str | None = None
+    commands: tuple = ("train",)
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def argument(self) -> dict:
+        """The keyword arguments of argparse's add_argument (no default: the parser's SUPPRESS keeps an
+        option not given out of the namespace, so that a TOML file's value is not overridden by it)."""
+        shown = f"{self.default:g}" if isinstance(self.default, float) else self.default  # 0.001, not 1e-03
+        kwargs: dict[str, Any] = {"help": self.help.format(default=shown)}
+        if self.kind == "flag":
+            kwargs["action"] = "store_true"
+        elif KINDS[self.kind][0] is not None:
+            kwargs["type"] = KINDS[self.kind][0]
+        if self.metavar:
+            kwargs["metavar"] = self.metavar
+        return kwargs
+
+    def check(self, value) -> None:
+        """The option's type (the TOML file can hold anything), then its rule and choices."""
+        if value is None and (self.default is None or self.kind == "names"):
+            return
+        ok = KINDS[self.kind][1]
+        if ok is not None and not ok(value):
+            raise ConfigError(f"option {self.name} must be {KINDS[self.kind][2]}, got {value!r}")
+        if self.choices and value not in self.choices:
+            raise ConfigError(f"{self.name} must be one of {', '.join(map(repr, self.choices))}, got {value!r}")
+        if self.rule is not None:
+            check(self.name, value, self.rule if isinstance(self.rule, tuple) else (self.rule,), typed=True,
+                  why=self.why)
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("data", "text", "digits", DATA_HELP + " (default: {default})"),
+    Option("data_dir", "text", None, "folder of the IDX files of fashion-mnist / mnist (default "
+           "/usr/share/datasets/NAME)", commands=("train", "evaluate")),
+    Option("target", "text", None, "CSV target column, by name or 0-based index (default: the last column)"),
+    Option("test_size", "number", 0.25, "fraction held out for testing (default {default}; 0: train on all rows "
+           "and score other data with evaluate --data)", Real(minimum=0, below=1),
+           " (0: no test split, train on all rows)"),
+    Option("categorical", "names", None, "table columns to one-hot encode, comma-separated (default: text "
+           "columns)"),
+    Option("numeric", "names", None, "table columns to read as numbers, comma-separated (default: number columns)"),
+    Option("drop", "names", None, "table columns to leave out, comma-separated"),
+    Option("na_values", "names", None, "cell values that mean missing, besides empty, NA, NaN, ?, null, None"),
+    Option("delimiter", "text", None, "CSV delimiter: , ; tab or | (default: detected)",
+           choices=(",", ";", "\t", "|", "tab")),
+    Option("decimal", "text", None, "decimal mark of CSV numbers: . or , (default: detected)", choices=(".", ",")),
+    Option("header", "text", None, "whether a CSV file's first row names the columns: yes, no or auto (default "
+           "auto: detected, saying so where it could be either)"),
+    Option("layers", "widths", "128", "hidden layer widths, comma-separated, e.g. 256,128 (default {default})"),
+    Option("activation", "text", "relu", "hidden activation: sigmoid, tanh, relu, leaky_relu, elu, softplus, "
+           "identity (default {default})"),
+    Option("output_activation", "text", None, "output activation (default: softmax for cross_entropy, sigmoid "
+           "for binary_cross_entropy, identity for regression)"),
+    Option("task", "text", "auto", "classification, regression or auto (default): text, boolean and integer "
+           f"targets with at most {FEW_CLASSES} distinct values (or label codes 0..k-1 up to {MAX_AUTO_CLASSES}) "
+           "are classes, other numbers are quantities", choices=TASKS),
+    Option("loss", "text", None, "cross_entropy, binary_cross_entropy or mse (default: cross_entropy for labels, "
+           "mse for real-valued targets)"),
+    # fit's None keeps a model's optimizer; a run names one, its --lr, --momentum and --weight-decay applied
+    Option("optimizer", "text", "adam", "sgd, adam, adamw, rmsprop, or lbfgs: full-batch L-BFGS-B for small "
+           "tables (--epochs counts its iterations; no learning rate, batch size or dropout) (default {default})"),
+    Option("lr", "number", 1e-3, "learning rate (default {default})"),
+    Option("momentum", "number", 0.0, "momentum for sgd and rmsprop (default {default})"),
+    Option("weight_decay", "number", 0.0, "L2 weight decay, decoupled for adamw (default {default})"),
+    Option("dropout", "number", 0.0, "dropout probability of every hidden layer (default {default})"),
+    Option("schedule", "text", FIT["schedule"], "learning-rate schedule: constant, step, exponential, cosine"),
+    # not fit's 10: without --epochs a run chooses its own (epochs.py); 0 would write an untrained model
+    Option("epochs", "int", None, "passes over the training data (default: enough for 4000 steps, at least 30, "
+           "with early stopping on the validation loss)", Whole(1), " (an untrained model is not written)"),
+    Option("batch_size", "int", FIT["batch_size"], "samples per gradient step (default {default})",
+           FIT_RULES["batch_size"]),
+    # not fit's 0: a run holds rows out for early stopping and the validation curves of its plots
+    Option("validation_split", "number", 0.1, "fraction of training data for validation (default {default}; 0 "
+           "for none)", FIT_RULES["validation_split"]),
+    Option("patience", "int", 0, "stop after this many epochs without improvement of the validation loss, "
+           f"keeping the best weights (default: {AUTO_PATIENCE} when --epochs is not given and the validation "
+           "split has enough rows, else 0: off)", Whole(0)),
+    Option("clip_norm", "number", FIT["clip_norm"], "clip the global gradient norm to this value",
+           FIT_RULES["clip_norm"]),
+    Option("scaling", "text", "standard", "feature scaling fitted on training data: standard, minmax, none, or "
+           "robust (median and IQR, then a smooth clip to +-3: outliers cannot drive the output; a quantity's "
+           "target by median and IQR) (default {default})"),
+    Option("shuffle_buffer", "int", None, "rows of the shuffle buffer when --data names shards (a glob or folder "
+           "of Parquet/CSV files; default: 256 MB of rows)"),
+    Option("stream_cache", "text", None, "where shards of Parquet/CSV keep their decoded copy, read by every "
+           "epoch after the first (a folder; default the system's temporary folder; off: decode every epoch)"),
+    Option("dtype", "text", "float32", "float32 or float64 (default {default})"),
+    Option("seed", "int", 0, "seed of initialisation, shuffling and dropout (default {default})",
+           Whole(0, 2**32 - 1)),
+    Option("out", "text", None, "output folder (default runs/DATA)"),
+    Option("overwrite", "flag", False, "replace the model in --out (default: refuse; without --out a new "
+           "runs/NAME-k folder is used)"),
+    Option("plots", "flag", False, "write every plot, including gradient-flow.png: the mean norms of delta^l "
+           "and dW^l per layer per epoch"),
+    Option("no_plots", "flag", False, "write no PNG plots"),
+    Option("quiet", "flag", False, "no per-epoch output"),
+    Option("resume", "text", None, "continue a killed run from its checkpoint.safetensors (same options; trains "
+           "until --epochs in all)", metavar="CHECKPOINT"),
+)
+
+
+def options_of(command: str) -> Iterable[Option]:
+    """The declared options ``command`` has."""
+    return (option for option in OPTIONS if command in option.commands)
+
+
+def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    """The flags of ``command``'s options, generated from their declarations."""
+    for option in options_of(command):
+        parser.add_argument(option.flag, **option.argument())
+
+
+# train's options by name with their defaults: the keys a TOML file may hold (values heterogeneous until checked)
+DEFAULTS: dict[str, Any] = {option.name: option.default for option in options_of("train")}
 
 
 def read_toml(path) -> dict:
@@ -65,7 +215,7 @@ def read_toml(path) -> dict:
 
 
 def resolve(cli: dict[str, Any]) -> dict[str, Any]:
-    """Merge defaults < --config file < command-line flags, and check types."""
+    """Merge defaults < --config file < command-line flags, and check each option by its declaration."""
     opts: dict[str, Any] = dict(DEFAULTS)
     if cli.get("config"):
         recipe = read_toml(Path(cli["config"]))
@@ -79,29 +229,13 @@ def resolve(cli: dict[str, Any]) -> dict[str, Any]:
     opts.update({k: v for k, v in cli.items() if k in DEFAULTS})
     if isinstance(opts["layers"], list):
         opts["layers"] = ",".join(str(w) for w in opts["layers"])
-    _check_types(opts)
-    if not 0 <= opts["seed"] < 2**32:
-        raise ConfigError(f"seed must be in 0..{2**32 - 1}, got {opts['seed']}")
-    if opts["batch_size"] < 1 or opts["patience"] < 0:
-        raise ConfigError(f"batch_size must be at least 1 and patience at least 0, got {opts['batch_size']} and "
-                          f"{opts['patience']}")
-    if opts["clip_norm"] is not None and not (math.isfinite(opts["clip_norm"]) and opts["clip_norm"] > 0):
-        raise ConfigError(f"clip_norm must be a finite number > 0, got {opts['clip_norm']}")
-    if opts["epochs"] is not None and opts["epochs"] < 1:
-        raise ConfigError(f"epochs must be at least 1, got {opts['epochs']} (an untrained model is not written)")
-    for key in COLUMN_LISTS:
-        opts[key] = _names(key, opts[key])
-    for key, allowed in (("delimiter", (",", ";", "\t", "|", "tab")), ("decimal", (".", ","))):
-        if opts[key] is not None and opts[key] not in allowed:
-            raise ConfigError(f"{key} must be one of {', '.join(map(repr, allowed))}, got {opts[key]!r}")
+    for option in options_of("train"):
+        option.check(opts[option.name])
+        if option.kind == "names":
+            opts[option.name] = _names(option.name, opts[option.name])
     opts["header"] = header_option(opts["header"])
     if opts["delimiter"] == "tab":
         opts["delimiter"] = "\t"
-    if not 0 <= opts["test_size"] < 1:
-        raise ConfigError(f"test_size must be in [0, 1) (0: no test split, train on all rows), got "
-                          f"{opts['test_size']}")
-    if opts["task"] not in TASKS:
-        raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {opts['task']!r}")
     return opts
 
 
@@ -122,33 +256,3 @@ def _names(key: str, value) -> list[str]:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return list(value)
     raise ConfigError(f"option {key} takes comma-separated names or a list of strings, got {value!r}")
-
-
-INTEGERS = ("epochs", "batch_size", "seed", "patience", "shuffle_buffer")
-NUMBERS = ("lr", "momentum", "weight_decay", "dropout", "test_size", "validation_split", "clip_norm")
-FLAGS = ("plots", "no_plots", "quiet", "overwrite")
-TEXTS = ("data", "data_dir", "target", "layers", "activation", "output_activation", "loss", "optimizer",
-         "schedule", "scaling", "dtype", "out", "resume", "task", "delimiter", "decimal", "stream_cache", "header")
-OPTIONAL = ("epochs", "clip_norm", "data_dir", "target", "output_activation", "loss", "schedule", "out", "resume",
-            "delimiter", "decimal", "shuffle_buffer", "stream_cache", "header")
-
-
-def _check_types(opts: dict) -> None:
-    """Every option of the type it must have (a TOML file can hold anything): integers, numbers, true/false
-    flags (never the string "no"), texts; None where an option may be unset."""
-    for key, value in opts.items():
-        if value is None and key in OPTIONAL or key in COLUMN_LISTS:
-            continue
-        if key in INTEGERS:
-            ok, kind = isinstance(value, int) and not isinstance(value, bool), "an integer"
-        elif key in NUMBERS:
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            kind = "a finite number"
-        elif key in FLAGS:
-            ok, kind = isinstance(value, bool), "true or false"
-        elif key in TEXTS:
-            ok, kind = isinstance(value, str) or (key == "layers" and isinstance(value, int)), "a string"
-        else:
-            continue
-        if not ok:
-            raise ConfigError(f"option {key} must be {kind}, got {value!r}")

@@ -61,7 +61,8 @@ def _in_memory(opts: dict, comm) -> Run:
     were just loaded for this run, and a scaled copy would double the memory)."""
     read, encoder = _reading(opts)
     data, feature_names, source, notes = load_data(opts["data"], opts["target"], opts["data_dir"],
-                                                   opts["test_size"], opts["seed"], read, encoder)
+                                                   test_size=opts["test_size"], seed=opts["seed"], read=read,
+                                                   encoder=encoder)
     if source is not None and not opts["quiet"]:
         print(table(encoder.report(), ["column", "kind", "what was done"]) + "\n")
     if comm.size > 1:

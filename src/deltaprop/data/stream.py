@@ -88,9 +88,9 @@ def _positive(name: str, value) -> int:
 class Stream:
     """Chunks of (X, y) from a Source, split into training and held-out rows, with first-pass statistics."""
 
-    def __init__(self, source: Source, chunk_rows: int | None, shuffle_buffer: int | None, validation_fraction: float,
-                 scaling: str, max_classes: int, prefetch: int, encoder: TableEncoder | None = None,
-                 cache: DecodedCache | None = None):
+    def __init__(self, source: Source, *, chunk_rows: int | None, shuffle_buffer: int | None,
+                 validation_fraction: float, scaling: str, max_classes: int, prefetch: int,
+                 encoder: TableEncoder | None = None, cache: DecodedCache | None = None):
         self.source, self.cache = source, cache
         width = getattr(source, "n_features", None) or len(source.features or []) or 1
         self.chunk_rows = max(1024, CHUNK_BYTES // (8 * width)) if chunk_rows is None else \

@@ -25,7 +25,7 @@ from .document import MAX_NEURONS
 from .explanation import ChainRule, Explanation, HiddenSum, LayerStep, OutputStep
 
 
-def explain(net, x, y, weight: tuple[int, int, int] | None = None, neuron: int = 1,
+def explain(net, x, y, *, weight: tuple[int, int, int] | None = None, neuron: int = 1,
             eps: float = 1e-6, feature_names: list | None = None, raw: list | None = None) -> Explanation:
     """The notes' derivation for one sample ``x`` (n_0,) with target ``y`` (a label, or a target row).
 
@@ -151,6 +151,6 @@ def _chain_rule(net, result: Explanation, X, y, weight, eps: float) -> ChainRule
         product = sum_k * sigma_prime * a_i
     else:
         product = delta_j * a_i
-    numeric = central_difference(net, X, y, W, (i - 1) * W.shape[1] + (j - 1), eps, None)
+    numeric = central_difference(net, X, y, W, (i - 1) * W.shape[1] + (j - 1), eps=eps)
     return ChainRule(l, i, j, terms, sum_k, sigma_prime, delta_j, a_i, product, float(step.dW[i - 1, j - 1]),
                      float(numeric), eps)

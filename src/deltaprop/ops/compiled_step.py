@@ -171,11 +171,11 @@ def update(theta, grad, layout, rule, hyper, betas, state1, state2, t, decay, de
         add_to_weights(theta, grad, layout, decay)
     if rule == ADAM:
         eps_hat, step_size = step_constants(lr, beta1, beta2, eps, np.float64(t))  # as Python: pow(b, float(t))
-        adam(theta, grad, state1, state2, betas[0], betas[1], betas[2], betas[3], c(eps_hat), c(step_size))
+        adam(theta, grad, state1, state2, (betas[0], betas[1], betas[2], betas[3], c(eps_hat), c(step_size)))
     elif rule == SGD:
         sgd(theta, grad, c(lr))
     else:
-        sgd_momentum(theta, grad, state1, c(mu), c(lr), t == 1, rule == NESTEROV)
+        sgd_momentum(theta, grad, state1, (c(mu), c(lr)), t == 1, rule == NESTEROV)
     if t % FLUSH_EVERY == 0:  # optimizer state about to turn subnormal (optimizers.py)
         if rule != SGD:
             flush_small(state1, tiny)

@@ -19,8 +19,12 @@ from __future__ import annotations
 import numpy as np
 
 
-def adam(theta, g, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2, eps_hat, step_size):
-    """m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  theta -= step_size m / (sqrt(v) + eps_hat)."""
+def adam(theta, g, m, v, coefficients):
+    """m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  theta -= step_size m / (sqrt(v) + eps_hat).
+
+    coefficients: (b1, 1-b1, b2, 1-b2, eps_hat, step_size), one tuple (numba passes a tuple of scalars as
+    cheaply as six arguments, while keyword arguments cost microseconds a call)."""
+    beta1, one_minus_beta1, beta2, one_minus_beta2, eps_hat, step_size = coefficients
     theta, g, m, v = theta.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1)  # flat views (C-contiguous)
     for i in range(theta.size):
         m[i] = beta1 * m[i] + one_minus_beta1 * g[i]
@@ -35,8 +39,9 @@ def sgd(theta, g, lr):
         theta[i] -= g[i] * lr
 
 
-def sgd_momentum(theta, g, velocity, mu, lr, first, nesterov):
-    """v = g (first step) or mu v + g;  theta -= lr (g + mu v) (Nesterov) or lr v."""
+def sgd_momentum(theta, g, velocity, mu_lr, first, nesterov):
+    """v = g (first step) or mu v + g;  theta -= lr (g + mu v) (Nesterov) or lr v.  mu_lr: (mu, lr)."""
+    mu, lr = mu_lr
     theta, g, velocity = theta.reshape(-1), g.reshape(-1), velocity.reshape(-1)
     for i in range(theta.size):
         velocity[i] = g[i] if first else velocity[i] * mu + g[i]
@@ -44,16 +49,19 @@ def sgd_momentum(theta, g, velocity, mu, lr, first, nesterov):
         theta[i] -= direction * lr
 
 
-def rmsprop(theta, g, square_avg, alpha, one_minus_alpha, eps, lr):
-    """v = alpha v + (1-alpha) g^2;  theta -= lr g / (sqrt(v) + eps)."""
+def rmsprop(theta, g, square_avg, coefficients):
+    """v = alpha v + (1-alpha) g^2;  theta -= lr g / (sqrt(v) + eps).  coefficients: (alpha, 1-alpha, eps, lr)."""
+    alpha, one_minus_alpha, eps, lr = coefficients
     theta, g, square_avg = theta.reshape(-1), g.reshape(-1), square_avg.reshape(-1)
     for i in range(theta.size):
         square_avg[i] = alpha * square_avg[i] + one_minus_alpha * (g[i] * g[i])
         theta[i] -= (g[i] / (np.sqrt(square_avg[i]) + eps)) * lr
 
 
-def rmsprop_momentum(theta, g, square_avg, buf, alpha, one_minus_alpha, eps, mu, lr):
-    """As _rmsprop, with buf = mu buf + g / (sqrt(v) + eps) taking the step."""
+def rmsprop_momentum(theta, g, square_avg, buf, coefficients):
+    """As _rmsprop, with buf = mu buf + g / (sqrt(v) + eps) taking the step.
+    coefficients: (alpha, 1-alpha, eps, mu, lr)."""
+    alpha, one_minus_alpha, eps, mu, lr = coefficients
     theta, g, square_avg, buf = theta.reshape(-1), g.reshape(-1), square_avg.reshape(-1), buf.reshape(-1)
     for i in range(theta.size):
         square_avg[i] = alpha * square_avg[i] + one_minus_alpha * (g[i] * g[i])

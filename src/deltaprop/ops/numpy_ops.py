@@ -81,7 +81,7 @@ class NumpyOps:
         np.multiply(g, lr, out=tmp)
         theta -= tmp
 
-    def sgd_momentum(self, theta: Array, g: Array, velocity: Array, mu: float, lr: float, first: bool,
+    def sgd_momentum(self, theta: Array, g: Array, velocity: Array, *, mu: float, lr: float, first: bool,
                      nesterov: bool, tmp: Array) -> None:
         """v = g (first step, as torch) or mu v + g;  theta -= lr (g + mu v) (Nesterov) or lr v."""
         if first:
@@ -97,7 +97,7 @@ class NumpyOps:
         tmp *= lr
         theta -= tmp
 
-    def adam(self, theta: Array, g: Array, m: Array, v: Array, beta1: float, beta2: float, eps_hat: float,
+    def adam(self, theta: Array, g: Array, m: Array, v: Array, *, beta1: float, beta2: float, eps_hat: float,
              step_size: float, tmp: Array) -> None:
         """m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  theta -= step_size m / (sqrt(v) + eps_hat)."""
         m *= beta1
@@ -113,7 +113,7 @@ class NumpyOps:
         tmp *= step_size
         theta -= tmp
 
-    def rmsprop(self, theta: Array, g: Array, square_avg: Array, buf: Array | None, alpha: float, eps: float,
+    def rmsprop(self, theta: Array, g: Array, square_avg: Array, buf: Array | None, *, alpha: float, eps: float,
                 mu: float, lr: float, tmp: Array) -> None:
         """v = alpha v + (1-alpha) g^2;  theta -= lr g / (sqrt(v) + eps), through buf = mu buf + ... with momentum."""
         square_avg *= alpha

@@ -16,7 +16,7 @@ def evaluate(net, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = 
     return evaluate_encoded(net, a0, net.targets(y, a0.shape[0]), w=check_weights(sample_weight, a0.shape[0]))
 
 
-def evaluate_encoded(net, X, Y, rows=None, w=None, chunk: int | None = None, comm=None) -> dict:
+def evaluate_encoded(net, X, Y, rows=None, *, w=None, chunk: int | None = None, comm=None) -> dict:
     """evaluate() for already checked X and encoded Y (only ``rows`` of them, if given), in chunks
     to bound memory (by default about 2 MB of X per chunk). With ``comm`` of several ranks, each
     evaluates its contiguous share of the rows and the sums are added over the ranks."""
@@ -24,11 +24,11 @@ def evaluate_encoded(net, X, Y, rows=None, w=None, chunk: int | None = None, com
         n = X.shape[0] if rows is None else len(rows)
         every = rows if rows is not None else np.arange(n)
         share = every[n * comm.rank // comm.size:n * (comm.rank + 1) // comm.size]
-        sums = np.array(_sums(net, X, Y, share, None, chunk, len(share)))
+        sums = np.array(_sums(net, X, Y, share, chunk=chunk))
         loss, correct, weight = comm.sum(sums)
         return _figures(net, loss, correct, weight, n)
     m = X.shape[0] if rows is None else len(rows)
-    return _figures(net, *_sums(net, X, Y, rows, w, chunk, m), m)
+    return _figures(net, *_sums(net, X, Y, rows, w, chunk), m)
 
 
 def _figures(net, total_loss: float, correct: float, weight: float, m: int) -> dict:
@@ -38,8 +38,9 @@ def _figures(net, total_loss: float, correct: float, weight: float, m: int) -> d
     return out
 
 
-def _sums(net, X, Y, rows, w, chunk, m) -> tuple[float, float, float]:
-    """(sum of w L, rows classified right, sum of w) over the rows, a chunk at a time."""
+def _sums(net, X, Y, rows=None, w=None, chunk: int | None = None) -> tuple[float, float, float]:
+    """(sum of w L, rows classified right, sum of w) over the rows (all of X's, when None), a chunk at a time."""
+    m = X.shape[0] if rows is None else len(rows)
     chunk = chunk or max(256, 2**21 // (X.shape[1] * X.dtype.itemsize))
     if rows is None and not isinstance(X, np.ndarray):
         rows = np.arange(m)  # a sparse X is densified a chunk at a time by gathering

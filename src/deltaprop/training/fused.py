@@ -1,6 +1,6 @@
 """Whole compiled training steps (ops/compiled_step.py) for the small networks and batches where they pay.
 
-loop.py's readable step (propagate, backprop.backward, the optimizer) is the reference
+trainer.py's readable step (propagate, backprop.backward, the optimizer) is the reference
 and the general path. An epoch runs as compiled spans of batches instead when the
 backend has them (NumbaOps) and every part of the fit is one they compute the same way:
 Dense layers of relu, sigmoid, tanh or identity (softmax at the output only), no dropout;
@@ -32,8 +32,10 @@ SPAN = 64  # batches per compiled call when a progress bar is to be told of them
 _ACTIVATIONS = {ACTIVATIONS[name]: name.upper() for name in ("relu", "sigmoid", "tanh", "identity", "softmax")}
 
 
-def compiled_steps(net, state, data, batch_size: int, clip_norm, l2: float, callbacks) -> CompiledSteps | None:
-    """The compiled steps for this epoch, or None when the readable step must run (see the module's text)."""
+def compiled_steps(net, state, data, config, callbacks) -> CompiledSteps | None:
+    """The compiled steps for this epoch, or None when the readable step must run (see the module's text);
+    ``config``: the fit's TrainConfig."""
+    batch_size, clip_norm, l2 = config.batch_size, config.clip_norm, config.l2
     cached = data.compiled  # (BatchSource: None where the rows are not in memory)
     if cached is not None and cached.flat is state.flat and cached.optimizer is state.optimizer:
         return cached  # made by an earlier epoch of this fit, for the same parameters and optimizer

@@ -1,37 +1,30 @@
-"""What fit makes of its arguments before the first epoch: checked options, classes, weights, validation."""
+"""What fit makes of its data before the first epoch: the data as given (FitData), classes, weights, validation."""
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..checks import check_weights, check_X, label_indices
+from ..constraints import finite
 from ..errors import ConfigError, DataError
 
 Array = np.ndarray
 
 
-def _whole(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+@dataclass(frozen=True)
+class FitData:
+    """The data of one fit, as given: X (arrays, or a Stream with y None), y, and what is checked against
+    them: validation_data (X, y), per-row sample_weight, per-label class_weight. Not options (TrainConfig):
+    each is tied to these rows and labels."""
 
-
-def _number(value) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
-        and math.isfinite(value)
-
-
-def check_options(epochs, batch_size, clip_norm, l2) -> None:
-    """Refuse fit's numeric options with a message, before anything deeper fails on them."""
-    if not (_whole(epochs) and epochs >= 0):
-        raise ConfigError(f"epochs must be a whole number >= 0, got {epochs!r}")
-    if not (_whole(batch_size) and batch_size >= 1):
-        raise ConfigError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
-    if clip_norm is not None and not (_number(clip_norm) and clip_norm > 0):
-        raise ConfigError(f"clip_norm must be a finite number > 0 (or None), got {clip_norm!r}")
-    if not (_number(l2) and l2 >= 0):
-        raise ConfigError(f"l2 must be a finite number >= 0, got {l2!r}")
+    X: Any
+    y: Any = None
+    validation_data: Any = None
+    sample_weight: Any = None
+    class_weight: Any = None
 
 
 def set_classes(net, y: Array) -> None:
@@ -58,7 +51,7 @@ def combined_weights(net, y: Array, w: Array | None, class_weight) -> Array | No
         unknown = set(class_weight) - set(net.classes.tolist())
         if unknown:
             raise DataError(f"class_weight names labels never seen in y: {sorted(map(str, unknown))}")
-        if not all(_number(v) and v >= 0 for v in class_weight.values()):
+        if not all(finite(v) and v >= 0 for v in class_weight.values()):
             raise ConfigError(f"class_weight values must be finite numbers >= 0, got {class_weight!r}")
         per_class = np.array([float(class_weight.get(c, 1.0)) for c in net.classes.tolist()])
     cw = per_class[idx]
@@ -90,15 +83,14 @@ def validation(net, X, Y, validation_data, validation_split) -> tuple[np.ndarray
     return np.sort(order[n_val:]), (X, Y, np.sort(order[:n_val]))
 
 
-def arrays_in_memory(net, X, y, *, sample_weight=None, class_weight=None, validation_data=None,
-                     validation_split: float = 0.0) -> tuple[Any, Array, Array | None, Array | None,
-                                                              tuple[Any, Any, Any] | None]:
+def arrays_in_memory(net, data: FitData, validation_split: float | None = 0.0) -> tuple[
+        Any, Array, Array | None, Array | None, tuple[Any, Any, Any] | None]:
     """(X checked, Y encoded, per-row weights or None, training rows, validation or None) for a fit on arrays in
-    memory: what every solver (the mini-batch loop, L-BFGS) makes of its arguments, the classes set first."""
-    X = check_X(X, net.layers[0].n_in, net.dtype, sparse_ok=True)
-    y = np.asarray(y)
+    memory: what every solver (the mini-batch loop, L-BFGS) makes of its data, the classes set first."""
+    X = check_X(data.X, net.layers[0].n_in, net.dtype, sparse_ok=True)
+    y = np.asarray(data.y)
     set_classes(net, y)
     Y = net.targets(y, X.shape[0])
-    w = combined_weights(net, y, check_weights(sample_weight, X.shape[0]), class_weight)
-    rows, val = validation(net, X, Y, validation_data, validation_split)
+    w = combined_weights(net, y, check_weights(data.sample_weight, X.shape[0]), data.class_weight)
+    rows, val = validation(net, X, Y, data.validation_data, validation_split)
     return X, Y, w, rows, val

@@ -23,11 +23,13 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from .. import backprop
 from ..callbacks import Progress
+from ..constraints import Real, Whole, check
 from ..data.stream import Stream
 from ..distributed import communicator
 from ..errors import ConfigError, DivergenceError
@@ -37,7 +39,7 @@ from ..workspace import Workspace
 from .batches import classes_of, gather
 from .evaluation import evaluate_encoded
 from .gradients import add_l2, where_non_finite
-from .inputs import arrays_in_memory, check_options
+from .inputs import FitData, arrays_in_memory
 from .state import TrainingState
 
 CHUNK = 4096  # rows per forward/backward pass of an evaluation: bounds the memory of the activations
@@ -57,24 +59,21 @@ class LBFGS:
     ftol: float = 2.220446049250313e-09
     name = "lbfgs"
 
+    CONSTRAINTS: ClassVar[dict[str, tuple]] = {"tol": (Real(minimum=0),), "ftol": (Real(minimum=0),),
+                                                "max_fun": (Whole(1),), "memory": (Whole(1),)}
+
     def __post_init__(self):
-        for name in ("tol", "ftol"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
-                    and math.isfinite(value)):
-                raise ConfigError(f"L-BFGS {name} must be a finite number >= 0, got {value!r}")
-        for name in ("max_fun", "memory"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1):
-                raise ConfigError(f"L-BFGS {name} must be a whole number >= 1, got {value!r}")
+        for name, allowed in self.CONSTRAINTS.items():
+            check(f"L-BFGS {name}", getattr(self, name), allowed)
 
 
-def refuse(net, X, epochs, options: dict, comm) -> None:
-    """What full-batch L-BFGS cannot do, refused by name before any work (``options``: fit's schedule and
-    clip_norm, which belong to step-size training; a constant Schedule, the default's, changes nothing)."""
-    if not (isinstance(epochs, (int, np.integer)) and not isinstance(epochs, bool) and epochs >= 1):
+def refuse(net, config, X, comm) -> None:
+    """What full-batch L-BFGS cannot do, refused by name before any work (``config``: the fit's TrainConfig,
+    whose schedule and clip_norm belong to step-size training; a constant Schedule, the default's, changes
+    nothing)."""
+    if config.epochs < 1:
         raise ConfigError(f"optimizer='lbfgs' needs epochs (its most iterations) to be a whole number >= 1, "
-                          f"got {epochs!r}")
+                          f"got {config.epochs!r}")
     dropped = [l for l, layer in enumerate(net.layers, start=1) if getattr(layer, "dropout", 0)]
     if dropped:
         raise ConfigError(f"optimizer='lbfgs' cannot train with dropout (layer(s) {dropped}): a loss that "
@@ -85,6 +84,7 @@ def refuse(net, X, epochs, options: dict, comm) -> None:
     if isinstance(X, Stream):
         raise ConfigError("optimizer='lbfgs' evaluates every training row at each iteration: give arrays, not a "
                           "Stream (use adam or sgd for data larger than memory)")
+    options = {"schedule": config.schedule, "clip_norm": config.clip_norm}
     given = [name for name, value in options.items() if value is not None and type(value) is not Schedule]
     if given:
         raise ConfigError(f"optimizer='lbfgs' has no learning rate, so {' and '.join(given)} do not apply; "
@@ -156,27 +156,24 @@ class FullBatch:
         return loss, trace.a[L]
 
 
-def fit_lbfgs(net, X, y, epochs: int, solver, validation_data=None, validation_split: float = 0.0,
-              callbacks=(), verbose: int = 1, sample_weight=None, class_weight=None, l2: float = 0.0,
-              comm=None, step_options: dict | None = None):
-    """``fit`` with optimizer="lbfgs" (or an LBFGS): at most ``epochs`` L-BFGS-B iterations over all training
-    rows; returns the History, one entry per iteration. ``step_options``: fit's schedule and clip_norm,
-    refused when given. Stops early when SciPy converges (``solver.tol``), runs out of evaluations
-    (``solver.max_fun``) or a callback sets ``net.training.stop``; ``net.training.solver_result`` says which."""
+def fit_lbfgs(net, config, data: FitData, *, callbacks=(), comm=None):
+    """``fit`` with optimizer="lbfgs" (or an LBFGS) in ``config`` (a TrainConfig): at most ``config.epochs``
+    L-BFGS-B iterations over all training rows of ``data``; returns the History, one entry per iteration.
+    Its schedule and clip_norm are refused when given, batch_size and shuffle do not apply. Stops early when
+    SciPy converges (``solver.tol``), runs out of evaluations (``solver.max_fun``) or a callback sets
+    ``net.training.stop``; ``net.training.solver_result`` says which."""
     comm = communicator(comm)
-    solver = solver if isinstance(solver, LBFGS) else LBFGS()
-    refuse(net, X, epochs, step_options or {}, comm)
-    check_options(epochs, 1, None, l2)
-    X, Y, w, rows, val = arrays_in_memory(net, X, y, sample_weight=sample_weight, class_weight=class_weight,
-                                          validation_data=validation_data, validation_split=validation_split)
+    solver = config.optimizer if isinstance(config.optimizer, LBFGS) else LBFGS()
+    refuse(net, config, data.X, comm)
+    X, Y, w, rows, val = arrays_in_memory(net, data, config.validation_split)
     state = net.training = net.training if net.training is not None else TrainingState()
     state.stop, state.comm = False, comm
-    objective = FullBatch(net, state.flat_for(net.layers, net.dtype), (X, Y, w), rows, l2, list(callbacks))
-    callbacks = list(callbacks) + ([Progress()] if verbose else [])
+    objective = FullBatch(net, state.flat_for(net.layers, net.dtype), (X, Y, w), rows, config.l2, list(callbacks))
+    callbacks = list(callbacks) + ([Progress()] if config.verbose else [])
     for cb in callbacks:
         cb.on_train_begin(net)
     try:
-        result = _minimize(objective, solver, epochs, Iterations(net, objective, val, callbacks))
+        result = _minimize(objective, solver, config.epochs, Iterations(net, objective, val, callbacks))
     except BaseException:
         state.early_stopping = None  # a failed run's record must not seed the next fit
         raise
@@ -233,7 +230,7 @@ class Iterations:
         epoch = state.epoch
         state.epoch += 1
         state.history.append(epoch, logs)
-        for cb in self.callbacks:  # as the epochs of loop.py: everyone's bookkeeping, then everyone acts
+        for cb in self.callbacks:  # as the epochs of trainer.py: everyone's bookkeeping, then everyone acts
             cb.on_epoch_logs(self.net, epoch, logs)
         for cb in self.callbacks:
             cb.on_epoch_end(self.net, epoch, logs)

@@ -180,7 +180,7 @@ def evaluate_stream(net, stream: Stream, part: str, comm=None) -> dict:
         if scaler.kind != "none":
             shift, scale = scaler.fitted()
             X = (X - shift.astype(net.dtype)) / scale.astype(net.dtype)
-        sums += _sums(net, X, net.targets(y, len(y)), None, None, None, len(y))
+        sums += _sums(net, X, net.targets(y, len(y)))
     if size > 1:
         comm.sum(sums)
     if not sums[2]:
