@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .arrays import namespace
 from .errors import ActivationError, ConfigError
 
 Array = np.ndarray
@@ -195,7 +196,7 @@ def identity(z: Array, out: Array | None = None) -> Array:
 
 
 def identity_prime(z: Array) -> Array:
-    return np.ones_like(z)
+    return namespace(z).ones_like(z)
 
 
 def identity_chain(g: Array, z: Array) -> Array:

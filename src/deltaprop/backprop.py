@@ -14,7 +14,7 @@ import numpy as np
 
 from .activations import Activation
 from .losses import Loss, shortcut_delta
-from .ops import NumpyOps, get_ops
+from .ops import Ops, get_ops
 
 Array = np.ndarray
 
@@ -87,7 +87,7 @@ def _into(out: Array, value: Array) -> Array:
 
 
 def backward(layers: list, loss: Loss, trace: Trace, y: Array, weights: Array | None = None,
-             out: Grads | None = None, ops: NumpyOps | None = None) -> Grads:
+             out: Grads | None = None, ops: Ops | None = None) -> Grads:
     """Equations (1)-(4) for one batch, by the array backend ``ops`` (NumPy's by default); returns Grads.
 
     ``y`` is the encoded target (m, n_L); ``weights`` optional per-sample weights (m,).

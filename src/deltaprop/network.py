@@ -16,7 +16,6 @@ from typing import Any, TextIO
 import numpy as np
 
 from . import backprop, io
-from .activations import step
 from .backprop import Grads, Trace
 from .checks import ArrayLike, Inputs, PathLike, all_finite, check_weights, check_whole_numbers, check_X, encode_targets
 from .data.stream import Stream
@@ -31,7 +30,7 @@ from .errors import (
 )
 from .layers import Layer
 from .losses import get_loss
-from .ops import NumpyOps, get_ops
+from .ops import Ops, get_ops
 from .preprocessing import Pipeline
 from .schema import DTYPES, MAX_LAYERS
 from .summary import summary_html, summary_text
@@ -56,7 +55,7 @@ class Network:
     """
 
     def __init__(self, layers: Sequence[Layer], loss: str = "mse", dtype: str = "float64", seed: int | None = None,
-                 initialize: bool = True, ops: str | NumpyOps | None = None):
+                 initialize: bool = True, ops: str | Ops | None = None):
         if not layers or not all(isinstance(layer, Layer) for layer in layers):
             raise ConfigError("Network needs a non-empty list of layers (Dense, or another Layer kind)")
         for l in range(1, len(layers)):
@@ -93,9 +92,9 @@ class Network:
         rng = np.random.default_rng(self.seed)
         for layer in self.layers:
             if initialize:
-                layer.initialize(rng, self.dtype)
+                layer.initialize(rng, self.dtype, self.ops)
             else:
-                _check_loaded(layer, self.dtype)
+                _check_loaded(layer, self.dtype, self.ops)
 
     @property
     def L(self) -> int:
@@ -113,7 +112,7 @@ class Network:
         With ``training=True`` each layer's dropout is applied to its a^l, with
         masks drawn from ``rng``; otherwise (predict, loss, gradcheck) none is.
         """
-        return self.propagate(check_X(X, self.layers[0].n_in, self.dtype), training, rng)
+        return self.propagate(self.ops.asarray(check_X(X, self.layers[0].n_in, self.dtype)), training, rng)
 
     def propagate(self, a0: Array, training: bool = False, rng: np.random.Generator | None = None,
                   workspace: Workspace | None = None, rows: tuple | None = None) -> Trace:
@@ -131,7 +130,10 @@ class Network:
             mask = None
             if training and layer.dropout:
                 mask = self._mask(l, a.shape, rng or np.random.default_rng(), trace.mask[l], workspace, rows)
-                a = np.multiply(a, mask, out=a if workspace is not None else None)
+                if workspace is not None:
+                    a *= mask
+                else:
+                    a = a * mask
             trace.z[l], trace.a[l], trace.mask[l] = z, a, mask
         return trace
 
@@ -139,11 +141,11 @@ class Network:
         """Layer l's dropout mask for a batch of ``shape``, or a rank's rows of the global batch's (``rows``)."""
         p = self.layers[l - 1].dropout
         if rows is None:
-            return dropout_mask(rng, shape, p, self.dtype, out=out)
+            return dropout_mask(rng, shape, p, self.dtype, out=out, ops=self.ops)
         first, k = rows
         whole = dropout_mask(rng, (k, shape[1]), p, self.dtype, out=None if workspace is None else
-                             workspace.mask[l][:k])
-        return whole[first:first + shape[0]]
+                             workspace.mask[l][:k, ...], ops=self.ops)
+        return whole[first:first + shape[0], ...]
 
     def backward(self, trace: Trace, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Grads:
         """Equations (1)-(4): fresh dW[l], db[l], delta[l] for l = 1..L (see backprop.py)."""
@@ -179,16 +181,17 @@ class Network:
         m, dense = a0.shape[0], isinstance(a0, np.ndarray)
         widths = sum(layer.n_out for layer in self.layers) + (0 if dense else self.layers[0].n_in)
         chunk = chunk or max(1024 if dense else 1, 2**22 // (self.dtype.itemsize * widths))
-        out = np.empty((m, self.layers[-1].n_out), dtype=self.dtype)
-        buffers = [np.empty((min(chunk, m), layer.n_out), dtype=self.dtype) for layer in self.layers[:-1]]
-        rows = None if dense else np.empty((min(chunk, m), self.layers[0].n_in), dtype=self.dtype)
+        ops = self.ops
+        out = ops.alloc((m, self.layers[-1].n_out), self.dtype)
+        buffers = [ops.alloc((min(chunk, m), layer.n_out), self.dtype) for layer in self.layers[:-1]]
+        rows = None if dense else host_buffer((min(chunk, m), self.layers[0].n_in), self.dtype)
         for start in range(0, m, chunk):
             part = a0[start:start + chunk]
-            a = part if rows is None else part.toarray(out=rows[:min(chunk, m - start)])  # rows: a sparse X's
+            a = ops.asarray(part if rows is None else part.toarray(out=rows[:min(chunk, m - start)]))  # a sparse X's
             for layer, buffer in zip(self.layers[:-1], buffers, strict=True):
-                z = buffer[:a.shape[0]]
-                _, a = layer.forward(a, self.ops, z=z, a=z)  # a^l written over z^l
-            z_L = out[start:start + chunk]
+                z = buffer[:a.shape[0], ...]
+                _, a = layer.forward(a, ops, z=z, a=z)  # a^l written over z^l
+            z_L = out[start:start + chunk, ...]
             if sigma_L:
                 self.layers[-1].forward(a, self.ops, z=z_L, a=z_L)  # a^L written over z^L, in the result
             else:
@@ -263,7 +266,8 @@ class Network:
 
     def get_weights(self) -> dict:
         """A copy of every parameter, keyed as ``params``."""
-        return {key: value.copy() for key, value in self.params().items()}
+        copy = self.ops.xp.asarray
+        return {key: copy(value, copy=True) for key, value in self.params().items()}
 
     def set_weights(self, weights: dict) -> None:
         """Copy ``weights`` (keyed as ``params``) into the network's arrays, in place."""
@@ -301,13 +305,15 @@ class Network:
         return f"Network([\n  {inner}],\n  loss={self.loss_fn.name!r}, dtype={self.dtype.name!r})"
 
 
-def _check_loaded(layer: Layer, dtype: np.dtype) -> None:
-    """A layer given with its parameters (``initialize=False``) holds each declared one, of its shape and dtype."""
+def _check_loaded(layer: Layer, dtype: np.dtype, ops: Ops) -> None:
+    """A layer given with its parameters (``initialize=False``) holds each declared one, a NumPy array of its
+    shape and dtype (as a model file gives them), brought to the backend's device (NumPy's: as they are)."""
     for name, shape in layer.param_shapes().items():
         value = getattr(layer, name, None)
         if not (isinstance(value, np.ndarray) and value.shape == shape and value.dtype == dtype):
             raise ConfigError(f"with initialize=False every layer must hold its parameters: {layer!r}'s {name} "
                               f"must be a {dtype.name} array of shape {shape}")
+        setattr(layer, name, ops.asarray(value))
 
 
 def load(path: PathLike) -> Network:
@@ -359,10 +365,15 @@ def probabilities(a_L: Array) -> Array:
     return np.hstack([1 - a_L, a_L]) if a_L.shape[1] == 1 else a_L
 
 
-def dropout_mask(rng: np.random.Generator, shape: tuple, p: float, dtype: np.dtype, out=None) -> Array:
-    """Inverted dropout: 1/(1-p) with probability 1-p, else 0, so E[mask] = 1 (into ``out`` if given)."""
-    mask = rng.random(shape, dtype=dtype) if out is None else rng.random(dtype=dtype, out=out)
-    np.subtract(1 - p, mask, out=mask)  # > 0 exactly when the draw r < 1 - p: probability 1 - p
-    step(mask)
-    mask *= 1 / (1 - p)
-    return mask
+def dropout_mask(rng: np.random.Generator, shape: tuple, p: float, dtype: np.dtype, out=None,
+                 ops: Ops | None = None) -> Array:
+    """Inverted dropout: 1/(1-p) with probability 1-p, else 0, so E[mask] = 1 (into ``out`` if given), by the
+    backend ``ops`` (NumPy's by default; see its ``dropout``). The draws are ``rng``'s on every backend."""
+    ops = get_ops("numpy") if ops is None else ops
+    return ops.dropout(rng, p, ops.alloc(shape, dtype) if out is None else out)
+
+
+def host_buffer(shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """A NumPy buffer in host memory, for the edge where data enters: SciPy densifies a sparse X's rows only
+    into NumPy arrays (they cross to the backend's device after, with the dense rows)."""
+    return np.empty(shape, dtype=dtype)

@@ -142,7 +142,7 @@ def _join_ranks(net, state: TrainingState, data, comm) -> None:
     state.comm = comm
     if comm.size > 1:
         data.part = (comm.rank, comm.size)
-        flat = state.flat_for(net.layers, net.dtype)
+        flat = state.flat_for(net.layers, net.dtype, net.ops)
         comm.agree({"layer sizes": [net.layers[0].n_in] + [layer.n_out for layer in net.layers],
                     "dtype": str(net.dtype), "parameters": flat.theta.size}, "networks")  # else Bcast fails on one
         comm.broadcast(flat.theta)
@@ -211,7 +211,7 @@ def run_epoch(net, state: TrainingState, data: EpochData, epoch, batch_size, cli
     """One pass over the data in mini-batches; returns the epoch's training figures."""
     started = time.perf_counter()
     rng = np.random.default_rng([net.seed, epoch])
-    flat, m = state.flat_for(net.layers, net.dtype), data.m
+    flat, m = state.flat_for(net.layers, net.dtype, net.ops), data.m
     ws = data.workspace(net.layers, flat, batch_size)  # the batch's z, a, delta; gradients are views of flat.grad
     data.new_epoch(rng)
     snapshot = ws.snapshot  # the last finite state, restored if training diverges

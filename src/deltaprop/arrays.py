@@ -1,0 +1,25 @@
+"""namespace(x): the array library whose functions the rules (activations, losses) apply to x.
+
+NumPy arrays get ``numpy`` itself: the readable reference's own functions, so NumPy results keep
+their bits and pay nothing for the look-up. Any other array (array_api_strict, a PyTorch tensor,
+CuPy) gets its Array API namespace from array-api-compat, imported only then. A leaf module (it
+imports nothing of deltaprop), so that the rules and the backends can both use it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def namespace(*arrays: Any) -> Any:
+    """numpy for NumPy arrays (and Python scalars), else the arrays' Array API namespace."""
+    if all(isinstance(a, (np.ndarray, np.generic, float, int)) or a is None for a in arrays):
+        return np
+    try:
+        import array_api_compat
+    except ImportError:
+        raise TypeError(f"{type(arrays[0]).__name__} arrays need array-api-compat: "
+                        'pip install "deltaprop[array-api]"') from None
+    return array_api_compat.array_namespace(*[a for a in arrays if a is not None and not isinstance(a, (float, int))])
