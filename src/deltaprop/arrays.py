@@ -23,3 +23,17 @@ def namespace(*arrays: Any) -> Any:
         raise TypeError(f"{type(arrays[0]).__name__} arrays need array-api-compat: "
                         'pip install "deltaprop[array-api]"') from None
     return array_api_compat.array_namespace(*[a for a in arrays if a is not None and not isinstance(a, (float, int))])
+
+
+def astype(x: Any, dtype: Any) -> Any:
+    """x converted to ``dtype``: the method for NumPy (np.astype is NumPy >= 2.1 only), the standard's function else."""
+    return x.astype(dtype) if isinstance(x, np.ndarray) else namespace(x).astype(x, dtype)
+
+
+def put(result: Any, out: Any) -> Any:
+    """``result``, written into ``out`` when a caller gave a buffer (then ``out`` is returned): how a rule's
+    fresh form honours ``out=`` on a namespace without it."""
+    if out is None:
+        return result
+    out[...] = result
+    return out

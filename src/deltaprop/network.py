@@ -30,7 +30,7 @@ from .errors import (
 )
 from .layers import Layer
 from .losses import get_loss
-from .ops import Ops, get_ops
+from .ops import ArrayAPIOps, Ops, get_ops
 from .preprocessing import Pipeline
 from .schema import DTYPES, MAX_LAYERS
 from .summary import summary_html, summary_text
@@ -112,7 +112,7 @@ class Network:
         With ``training=True`` each layer's dropout is applied to its a^l, with
         masks drawn from ``rng``; otherwise (predict, loss, gradcheck) none is.
         """
-        return self.propagate(self.ops.asarray(check_X(X, self.layers[0].n_in, self.dtype)), training, rng)
+        return self.propagate(self.ops.asarray(check_X(self.bind(X), self.layers[0].n_in, self.dtype)), training, rng)
 
     def propagate(self, a0: Array, training: bool = False, rng: np.random.Generator | None = None,
                   workspace: Workspace | None = None, rows: tuple | None = None) -> Trace:
@@ -163,9 +163,10 @@ class Network:
     def loss(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """L averaged over the batch (no dropout), a Python float."""
         trace = self.forward(X)
-        m = trace.a[0].shape[0]
-        return self.loss_fn.value(trace.z[self.L], trace.a[self.L], self.targets(y, m),
-                                  self.layers[-1].activation, check_weights(sample_weight, m))
+        m, ops = trace.a[0].shape[0], self.ops
+        w = check_weights(self.bind(sample_weight), m)
+        return self.loss_fn.value(trace.z[self.L], trace.a[self.L], ops.asarray(self.targets(self.bind(y), m)),
+                                  self.layers[-1].activation, None if w is None else ops.asarray(w))
 
     # --- predictions ----------------------------------------------------------
     def output(self, X: ArrayLike, chunk: int | None = None, sigma_L: bool = True) -> Array:
@@ -177,7 +178,7 @@ class Network:
         buffers, and at least 1024 rows so the matrix products stay efficient. A sparse X
         is densified a chunk at a time (its dense rows count towards the 4 MB).
         """
-        a0 = check_X(X, self.layers[0].n_in, self.dtype, sparse_ok=True)
+        a0 = check_X(self.bind(X), self.layers[0].n_in, self.dtype, sparse_ok=True)
         m, dense = a0.shape[0], isinstance(a0, np.ndarray)
         widths = sum(layer.n_out for layer in self.layers) + (0 if dense else self.layers[0].n_in)
         chunk = chunk or max(1024 if dense else 1, 2**22 // (self.dtype.itemsize * widths))
@@ -191,13 +192,13 @@ class Network:
             for layer, buffer in zip(self.layers[:-1], buffers, strict=True):
                 z = buffer[:a.shape[0], ...]
                 _, a = layer.forward(a, ops, z=z, a=z)  # a^l written over z^l
-            z_L = out[start:start + chunk, ...]
+            z_L = out[start:min(start + chunk, m), ...]  # (the standard has no out-of-bounds stop)
             if sigma_L:
                 self.layers[-1].forward(a, self.ops, z=z_L, a=z_L)  # a^L written over z^L, in the result
             else:
                 self.layers[-1].pre_activation(a, self.ops, out=z_L)
-        if not all_finite(out):
-            raise DivergenceError(self._non_finite_output(out, a0))
+        if not (all_finite(out) if isinstance(out, np.ndarray) else bool(ops.xp.all(ops.xp.isfinite(out)))):
+            raise DivergenceError(self._non_finite_output(ops.to_host(out), a0))
         return out
 
     def _non_finite_output(self, out: Array, a0) -> str:
@@ -212,7 +213,8 @@ class Network:
     def model_output(self, X: Inputs, sigma_L: bool = True) -> Array:
         """a^L (z^L if not ``sigma_L``) for raw inputs X: the stages of ``self.pipeline`` give a^0 (a table
         a part at a time), then ``output``. With no stages X is a^0 itself."""
-        parts = [self.output(a0, sigma_L=sigma_L) for a0 in self.pipeline.encoded(X, self.dtype)]
+        parts = [self.ops.to_host(self.output(a0, sigma_L=sigma_L))
+                 for a0 in self.pipeline.encoded(self.bind(X), self.dtype)]  # predictions come back to the host
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def predict_proba(self, X: Inputs) -> Array:
@@ -257,6 +259,43 @@ class Network:
             classes = np.arange(n_out)  # integer labels 0..n_L-1, some missing from this sample
         self.classes = classes  # every label of y is among them, by construction
 
+    # --- the backend's arrays: an "array_api" network computes where its inputs live -----------
+    def bind(self, x: Any) -> Any:
+        """``x`` as the host reads it (checks, encoding, batching). An "array_api" network given an array of
+        another library (array_api_strict, a PyTorch tensor, CuPy) first binds its backend to that array's
+        namespace and device, moving its parameters and training state there once."""
+        if not isinstance(self.ops, ArrayAPIOps) or isinstance(x, np.ndarray) or not _foreign(x):
+            return x
+        if not self.ops.bound_to(x):
+            self._move_to(ArrayAPIOps.for_arrays(x))
+        return self.ops.to_host(x)
+
+    def _fit_arrays(self, X: Any, y: Any, options: dict) -> tuple:
+        """An "array_api" network's fit arguments: bound to X's namespace and device, read on the host (each
+        batch is sent over as it is served). What runs only on NumPy is refused by name."""
+        if str(getattr(options.get("optimizer"), "name", options.get("optimizer"))).lower() == "lbfgs":
+            raise ConfigError('optimizer "lbfgs" runs on the NumPy backends only (SciPy\'s solver); this network\'s '
+                              'backend is "array_api"')
+        X, y = self.bind(X), self.bind(y)
+        if options.get("sample_weight") is not None:
+            options["sample_weight"] = self.bind(options["sample_weight"])
+        if options.get("validation_data") is not None:
+            options["validation_data"] = tuple(self.bind(part) for part in options["validation_data"])
+        return X, y, options
+
+    def _move_to(self, ops: ArrayAPIOps) -> None:
+        """Every parameter, and the optimizer's state, copied to ``ops``'s device; the flat vector is made again."""
+        for layer in self.layers:
+            for name, value in layer.params().items():
+                setattr(layer, name, ops.asarray(self.ops.to_host(value)))
+        optimizer = None if self.training is None else self.training.optimizer
+        if optimizer is not None:
+            optimizer.load_state_arrays({key: ops.asarray(self.ops.to_host(value))
+                                         for key, value in optimizer.state_arrays().items()}, optimizer.t)
+        if self.training is not None:
+            self.training.flat = None
+        self.ops = ops
+
     # --- parameters -----------------------------------------------------------
     def params(self) -> dict:
         """{(l, name): array} for every parameter layer l declares ((l, 'W'): W^l, (l, 'b'): b^l for Dense),
@@ -280,6 +319,8 @@ class Network:
         model) applies its fitted stages to X (and ``validation_data``) and its target scaling to y, refitting
         none. ``preprocessed=True``: X is a^0 and y the network's targets already. A stream applies its own.
         See ``deltaprop.training.fit`` for the options."""
+        if isinstance(self.ops, ArrayAPIOps):
+            X, y, options = self._fit_arrays(X, y, options)
         if self.pipeline and not preprocessed and not isinstance(X, Stream):
             X, y, options["validation_data"] = self.pipeline.training_data(X, y, options.get("validation_data"))
         return train(self, X, y, **options)
@@ -314,6 +355,11 @@ def _check_loaded(layer: Layer, dtype: np.dtype, ops: Ops) -> None:
             raise ConfigError(f"with initialize=False every layer must hold its parameters: {layer!r}'s {name} "
                               f"must be a {dtype.name} array of shape {shape}")
         setattr(layer, name, ops.asarray(value))
+
+
+def _foreign(x: Any) -> bool:
+    """True for an array of an Array API library other than NumPy (by the library its type comes from)."""
+    return type(x).__module__.split(".")[0] in ("torch", "cupy", "array_api_strict", "jax")
 
 
 def load(path: PathLike) -> Network:

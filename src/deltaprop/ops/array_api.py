@@ -6,12 +6,13 @@ buffer (the workspace's z^l, a^l, the gradient views of the flat vector), writes
 ``out[...] = result``. Optimizer updates use the standard's in-place operators on the
 parameter vector and the state, so ``layer.W`` stays a view of ``theta`` as on NumPy.
 
-A network made with ``ops="array_api"`` holds an unbound backend: the first arrays it is given
-(``fit``, ``predict``) choose the namespace and device (``bind``), and its parameters move there
-once. Data crosses between host and device only at the edges: inputs are checked on the host,
-each batch is sent over as it is served (``DeviceBatches``), predictions and model files come
-back through ``to_host``. Dropout's draws are the host generator's, sent with the batch, so a
-run's masks are the NumPy run's.
+A network made with ``ops="array_api"`` holds an unbound backend (NumPy arrays, the standard's
+fresh forms): the first arrays of another library it is given (``fit``, ``predict``) choose the
+namespace and device (Network.bind), and its parameters move there once. Data crosses between
+host and device only at the edges: inputs are checked on the host, each batch is sent over as it
+is served (``DeviceBatches``), predictions and model files come back through ``to_host``.
+Dropout's draws are the host generator's, sent with the batch, so a run's masks are the NumPy
+run's.
 
 array-api-compat gives PyTorch and CuPy the standard's namespace (``pip install "deltaprop[array-api]"``);
 it is imported when a backend is bound, never by ``import deltaprop``.
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..arrays import put
 from ..errors import ConfigError
 from ..losses import cross_entropy_from_z
 
@@ -41,13 +43,15 @@ def compat():
 
 
 class ArrayAPIOps:
-    """The engine's steps in the standard's functions of ``xp``, on ``device`` (None: unbound, see ``bind``)."""
+    """The engine's steps in the standard's functions of ``xp``, on ``device`` (xp None: unbound, NumPy until bound)."""
 
     name = "array_api"
     steps: ModuleType | None = None  # no compiled whole steps: the readable step, on the namespace's own kernels
 
     def __init__(self, xp: Any = None, device: Any = None):
-        self.xp, self.device = xp, device
+        self.bound = xp is not None
+        self.xp, self.device = (xp if self.bound else np), device
+        self._on = {} if device is None else {"device": device}  # (NumPy < 2 takes no device=)
 
     @classmethod
     def for_arrays(cls, x: Array) -> ArrayAPIOps:
@@ -58,10 +62,10 @@ class ArrayAPIOps:
     def bound_to(self, x: Array) -> bool:
         """True when this backend computes in ``x``'s namespace on ``x``'s device."""
         api = compat()
-        return self.xp is api.array_namespace(x) and str(self.device) == str(api.device(x))
+        return self.bound and self.xp is api.array_namespace(x) and str(self.device) == str(api.device(x))
 
     def describe(self) -> str:
-        if self.xp is None:
+        if not self.bound:
             return "array_api (not yet bound: the first arrays given choose the namespace and device)"
         return f"array_api ({getattr(self.xp, '__name__', self.xp)} on {self.device})"
 
@@ -74,22 +78,13 @@ class ArrayAPIOps:
         """The namespace's dtype for a NumPy dtype or name (float32, float64), or a namespace dtype as is."""
         if dtype is None or not isinstance(dtype, (str, type, np.dtype)):
             return dtype
-        return getattr(self._xp(), np.dtype(dtype).name)
-
-    def _xp(self) -> Any:
-        if self.xp is None:
-            raise ConfigError('an "array_api" backend is bound by the first arrays a network is given (fit, '
-                              'predict); this one has none yet')
-        return self.xp
+        return getattr(self.xp, np.dtype(dtype).name)
 
     def alloc(self, shape: tuple, dtype: Any) -> Array:
-        return self._xp().zeros(tuple(shape), dtype=self.dtype(dtype), device=self.device)
+        return self.xp.zeros(tuple(shape), dtype=self.dtype(dtype), **self._on)
 
     def asarray(self, x: Any, dtype: Any = None) -> Array:
-        xp = self._xp()
-        if isinstance(x, np.ndarray) and xp.__name__.endswith("torch"):  # torch copies a NumPy array it is given;
-            x = np.ascontiguousarray(x)  # (a strided view must be made whole first)
-        return xp.asarray(x, dtype=self.dtype(dtype), device=self.device)
+        return self.xp.asarray(x, dtype=self.dtype(dtype), **self._on)
 
     def to_host(self, x: Array) -> np.ndarray:
         if isinstance(x, np.ndarray):
@@ -102,7 +97,7 @@ class ArrayAPIOps:
         return np.asarray(x)
 
     def vdot(self, x: Array, y: Array) -> float:
-        return float(self._xp().vecdot(x, y))
+        return float(np.dot(x, y) if isinstance(x, np.ndarray) else self.xp.vecdot(x, y))
 
     def uniform(self, rng: np.random.Generator, out: Array) -> Array:
         """The host generator's draws (the NumPy run's stream), sent to the device into ``out``."""
@@ -122,24 +117,24 @@ class ArrayAPIOps:
 
     # --- the passes: fresh results, written into the engine's buffers where it gave one ------
     def gemm(self, a: Array, b: Array, out: Array | None = None) -> Array:
-        return _into(a @ b, out)
+        return put(a @ b, out)
 
     def bias_act(self, z: Array, b: Array, act, a: Array | None) -> Array:
         z += b
-        return _into(act.sigma(z), a)
+        return put(act.sigma(z), a)
 
     def act_backward(self, g: Array, z: Array, act) -> Array:
-        return _into(act.times_sigma_prime(g, z), g)
+        return put(act.times_sigma_prime(g, z), g)
 
     def batch_sum(self, delta: Array, out: Array | None = None) -> Array:
-        return _into(self.xp.sum(delta, axis=0), out)
+        return put(self.xp.sum(delta, axis=0), out)
 
     def scaled_difference(self, a: Array, y: Array, scale: float, out: Array) -> Array:
-        return _into((a - y) * scale, out)
+        return put((a - y) * scale, out)
 
     def softmax_xent(self, z: Array, a: Array, y: Array, weights: Array | None, scratch: Array | None) -> float:
         per = cross_entropy_from_z(z, y)
-        return float(self.xp.sum(per) if weights is None else self.xp.vecdot(per, weights))
+        return float(self.xp.sum(per) if weights is None else self.vdot(per, weights))
 
     # --- optimizer updates: NumpyOps' lines with the standard's in-place operators -------------
     def sgd(self, theta: Array, g: Array, lr: float, tmp: Array) -> None:
@@ -195,14 +190,6 @@ class DeviceBatches:
 
     def record(self, start: int, a_L: Array) -> None:
         self._data.record(start, self._ops.to_host(a_L))
-
-
-def _into(result: Array, out: Array | None) -> Array:
-    """``result``, written into ``out`` when the engine gave a buffer (then ``out`` is returned)."""
-    if out is None:
-        return result
-    out[...] = result
-    return out
 
 
 def _host_dtype(dtype: Any) -> np.dtype:

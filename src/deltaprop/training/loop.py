@@ -91,6 +91,7 @@ def fit(net, X: ArrayLike | Stream, y: ArrayLike | None = None, epochs: int = 10
         else:
             data, val = _array_data(net, X, y, shuffle, validation_data, validation_split, sample_weight,
                                     class_weight)
+        data = net.ops.device_batches(data)  # (a backend on a device: each batch is sent over as it is served)
         state = net.training = net.training if net.training is not None else TrainingState()
         state.optimizer = _choose_optimizer(state, optimizer)
         state.stop = False
@@ -215,7 +216,7 @@ def run_epoch(net, state: TrainingState, data: EpochData, epoch, batch_size, cli
     ws = data.workspace(net.layers, flat, batch_size)  # the batch's z, a, delta; gradients are views of flat.grad
     data.new_epoch(rng)
     snapshot = ws.snapshot  # the last finite state, restored if training diverges
-    np.copyto(snapshot, flat.theta)
+    snapshot[...] = flat.theta
     total_loss, batch, n_batches = 0.0, 0, -(-m // batch_size)
     steps = compiled_steps(net, state, data, batch_size, clip_norm, l2, callbacks)  # None: the readable step only
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is checked explicitly
@@ -228,7 +229,7 @@ def run_epoch(net, state: TrainingState, data: EpochData, epoch, batch_size, cli
             total_loss += _readable_batch(net, state, data, ws, epoch, batch, batch_size, rng, clip_norm, l2,
                                           callbacks, n_batches)
             batch += 1
-        if not np.isfinite(np.dot(flat.theta, flat.theta)):
+        if not math.isfinite(net.ops.vdot(flat.theta, flat.theta)):
             flat.theta[...] = snapshot
             raise DivergenceError(f"training diverged in epoch {epoch + 1}: the weights overflowed; weights "
                                   "restored to the start of the epoch. Lower the learning rate.")
@@ -290,7 +291,7 @@ def train_step(net, optimizer, ws: Workspace, xb, yb, wb, rng, clip_norm, callba
         factor = 1 / share.total if share.total else 0.0
     if l2:
         loss += add_l2(ws.flat, l2, factor)
-    squared_norm = float(np.dot(ws.flat.grad, ws.flat.grad))  # NaN or inf if any dW, db entry is
+    squared_norm = net.ops.vdot(ws.flat.grad, ws.flat.grad)  # NaN or inf if any dW, db entry is
     if not (math.isfinite(loss) and math.isfinite(squared_norm)):
         raise DivergenceError(where_non_finite(trace, grads, loss))
     for cb in callbacks:
