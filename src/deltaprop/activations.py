@@ -159,7 +159,10 @@ def leaky_relu(z: Array, out: Array | None = None) -> Array:
 
 
 def leaky_relu_prime(z: Array) -> Array:
-    return astype(namespace(z).where(z > 0, 1.0, LEAKY_ALPHA), z.dtype)
+    xp = namespace(z)
+    if xp is not np:  # (the standard's where takes one scalar at most)
+        return xp.where(z > 0, xp.ones_like(z), LEAKY_ALPHA)
+    return np.where(z > 0, 1, LEAKY_ALPHA).astype(z.dtype)
 
 
 def leaky_relu_chain(g: Array, z: Array) -> Array:

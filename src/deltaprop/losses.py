@@ -151,7 +151,7 @@ def _softmax_logs(z: Array) -> tuple[Array, Array, Array]:
 def binary_cross_entropy_softmax_from_z(z: Array, y: Array) -> Array:
     """-sum_j [y_j log a_j + (1 - y_j) log(1 - a_j)] for a = softmax(z), from z."""
     log_a, log_1ma, _ = _softmax_logs(z)
-    return -(y * log_a + (1 - y) * log_1ma).sum(axis=1)
+    return -namespace(z).sum(y * log_a + (1 - y) * log_1ma, axis=1)
 
 
 def binary_cross_entropy_softmax_delta(z: Array, y: Array) -> Array:

@@ -112,7 +112,8 @@ class Network:
         With ``training=True`` each layer's dropout is applied to its a^l, with
         masks drawn from ``rng``; otherwise (predict, loss, gradcheck) none is.
         """
-        return self.propagate(self.ops.asarray(check_X(self.bind(X), self.layers[0].n_in, self.dtype)), training, rng)
+        a0 = check_X(self.bind(X), self.layers[0].n_in, self.dtype)  # (binding first: it may change self.ops)
+        return self.propagate(self.ops.asarray(a0), training, rng)
 
     def propagate(self, a0: Array, training: bool = False, rng: np.random.Generator | None = None,
                   workspace: Workspace | None = None, rows: tuple | None = None) -> Trace:
@@ -149,10 +150,10 @@ class Network:
 
     def backward(self, trace: Trace, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Grads:
         """Equations (1)-(4): fresh dW[l], db[l], delta[l] for l = 1..L (see backprop.py)."""
-        m = trace.a[0].shape[0]
-        target = self.targets(y, m)
-        return backprop.backward(self.layers, self.loss_fn, trace, target, check_weights(sample_weight, m),
-                                 ops=self.ops)
+        m, ops = trace.a[0].shape[0], self.ops
+        target, w = self.targets(self.bind(y), m), check_weights(self.bind(sample_weight), m)
+        return backprop.backward(self.layers, self.loss_fn, trace, ops.asarray(target),
+                                 None if w is None else ops.asarray(w), ops=ops)
 
     def targets(self, y: ArrayLike, m: int) -> Array:
         """y encoded as (m, n_L) in the network's dtype (one-hot for labels), checked for the loss."""
@@ -362,18 +363,20 @@ def _foreign(x: Any) -> bool:
     return type(x).__module__.split(".")[0] in ("torch", "cupy", "array_api_strict", "jax")
 
 
-def load(path: PathLike) -> Network:
+def load(path: PathLike, ops: str | Ops | None = None) -> Network:
     """Read a model file written by ``save`` (io.read checks it): a Network ready to predict, or, from a
-    checkpoint, to continue training where it stopped."""
+    checkpoint, to continue training where it stopped, on the backend ``ops`` (as ``Network`` takes it)."""
     saved = io.read(path)
     try:
-        net = Network(saved.layers, loss=saved.loss, dtype=saved.dtype, seed=saved.seed, initialize=False)
+        net = Network(saved.layers, loss=saved.loss, dtype=saved.dtype, seed=saved.seed, initialize=False, ops=ops)
     except DeltapropError as exc:
         raise ModelFileError(f"{path}: invalid model config: {exc}") from None
     net.classes, net.extra, net.pipeline = saved.classes, saved.extra, saved.pipeline
     if saved.epochs_trained or saved.history or saved.optimizer is not None:
         net.training = TrainingState(saved.optimizer, History.from_lists(saved.history or {}), saved.epochs_trained,
                                      saved.early_stopping)
+    if isinstance(net.ops, ArrayAPIOps) and net.ops.bound:  # the optimizer's state to the device as well
+        net._move_to(net.ops)
     return net
 
 

@@ -91,7 +91,7 @@ class Optimizer:
         """
         if self.t % FLUSH_EVERY:
             return
-        threshold = float(np.finfo(tmp.dtype).tiny) * 2**20
+        threshold = float(ops.xp.finfo(tmp.dtype).smallest_normal) * 2**20  # (tiny, in the standard's name)
         for state in slots.values():
             ops.flush_small(state, threshold, tmp)
 
