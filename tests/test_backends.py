@@ -242,3 +242,47 @@ def test_a_bound_network_refuses_what_runs_on_numpy_only():
     with pytest.raises(dp.ConfigError, match="lbfgs.*NumPy"):
         net.fit(torch.zeros((4, 2), dtype=torch.float64), torch.zeros(4, dtype=torch.float64), optimizer="lbfgs",
                 verbose=0)
+
+
+def test_train_device_names_what_is_missing(monkeypatch):
+    """--device cuda without a GPU, or without PyTorch and CuPy, is a one-line error naming the cause and the
+    pip extra; a name PyTorch would not take is refused; cpu is the default backend."""
+    from deltaprop.cli import main
+    from deltaprop.ops import for_device
+
+    assert for_device("cpu") is None and for_device(None) is None
+    with pytest.raises(dp.ConfigError, match="cpu, cuda or cuda:N"):
+        for_device("gpu")
+    if _cuda() is not None and importlib.util.find_spec("torch") is not None:
+        with pytest.raises(dp.ConfigError, match="no CUDA GPU"):
+            for_device("cuda")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("torch", "cupy") else
+                        real(name, *a))
+    with pytest.raises(dp.ConfigError, match=r'deltaprop\[torch\].*deltaprop\[gpu\]'):
+        for_device("cuda:0")
+    assert main(["train", "--device", "cuda", "--epochs", "1"]) == 2  # refused before training, exit code 2
+
+
+def test_the_cli_trains_on_a_device_backend(monkeypatch, tmp_path):
+    """deltaprop train's whole flow (scaling, fit with validation and early stopping, evaluation, model file,
+    plots) on an Array API backend: PyTorch CPU tensors stand in for --device cuda here. The model file loads
+    on NumPy and predicts what the run's network predicts."""
+    torch = pytest.importorskip("torch")
+    import array_api_compat
+
+    import deltaprop.cli.train as cli_train
+    from deltaprop.cli import main
+
+    ops = ArrayAPIOps(array_api_compat.array_namespace(torch.zeros(0)), torch.device("cpu"))
+    made = []
+    monkeypatch.setattr(cli_train, "for_device", lambda device: made.append(device) or ops)
+    out = tmp_path / "run"
+    assert main(["train", "--device", "cuda", "--epochs", "3", "--patience", "2", "--out", str(out), "--quiet",
+                 "--dtype", "float64"]) == 0
+    assert made == ["cuda"]
+    back = dp.load(out / "model.safetensors")
+    reference = dp.load(out / "model.safetensors", ops=ops)
+    X = np.random.default_rng(0).uniform(0, 16, (20, 64))
+    assert isinstance(reference.layers[0].W, torch.Tensor)
+    np.testing.assert_allclose(reference.predict_proba(X), back.predict_proba(X), rtol=0, atol=1e-12)

@@ -19,7 +19,7 @@ DEFAULTS: dict[str, Any] = {
     "no_plots": False,
     "quiet": False, "resume": None, "task": "auto", "shuffle_buffer": None, "stream_cache": None,
     "categorical": None, "numeric": None, "drop": None, "na_values": None, "delimiter": None, "decimal": None,
-    "header": None,
+    "header": None, "device": None,
 }
 COLUMN_LISTS = ("categorical", "numeric", "drop", "na_values")  # comma-separated on the command line
 TASKS = ("auto", "classification", "regression")
@@ -128,9 +128,10 @@ INTEGERS = ("epochs", "batch_size", "seed", "patience", "shuffle_buffer")
 NUMBERS = ("lr", "momentum", "weight_decay", "dropout", "test_size", "validation_split", "clip_norm")
 FLAGS = ("plots", "no_plots", "quiet", "overwrite")
 TEXTS = ("data", "data_dir", "target", "layers", "activation", "output_activation", "loss", "optimizer",
-         "schedule", "scaling", "dtype", "out", "resume", "task", "delimiter", "decimal", "stream_cache", "header")
+         "schedule", "scaling", "dtype", "out", "resume", "task", "delimiter", "decimal", "stream_cache", "header",
+         "device")
 OPTIONAL = ("epochs", "clip_norm", "data_dir", "target", "output_activation", "loss", "schedule", "out", "resume",
-            "delimiter", "decimal", "shuffle_buffer", "stream_cache", "header")
+            "delimiter", "decimal", "shuffle_buffer", "stream_cache", "header", "device")
 
 
 def _check_types(opts: dict) -> None:

@@ -20,6 +20,7 @@ from ..distributed import clean_up_before_abort, communicator, fingerprint, watc
 from ..errors import ConfigError, DataError, DivergenceError
 from ..layers import Dense
 from ..network import Network, check_memory, load
+from ..ops import for_device
 from ..plots import plot_curves
 from ..preprocessing import Pipeline
 from ..schedules import get_schedule
@@ -91,6 +92,9 @@ def add_parser(sub) -> None:
                                           "after the first (a folder; default the system's temporary folder; off: "
                                           "decode every epoch)")
     p.add_argument("--dtype", help="float32 or float64 (default float32)")
+    p.add_argument("--device", help="where to train, in PyTorch's names: cpu (NumPy, numba's loops) or cuda / "
+                                    "cuda:N (PyTorch tensors on that GPU, else CuPy; pip install "
+                                    '"deltaprop[torch]" or "deltaprop[gpu]") (default cpu)')
     p.add_argument("--seed", type=int, help="seed of initialisation, shuffling and dropout (default 0)")
     p.add_argument("--out", help="output folder (default runs/DATA)")
     p.add_argument("--overwrite", action="store_true", help="replace the model in --out (default: refuse; without "
@@ -138,7 +142,7 @@ def train_run(opts: dict, comm) -> int:
     for note in notes + unseen_notes(encoder.unseen, "test row(s)"):
         print(f"note: {note}")
     if opts["resume"]:
-        net = load(opts["resume"])
+        net = load(opts["resume"], ops=for_device(opts["device"]))
     else:
         if is_classification(opts, data.y_train) and data.y_train.dtype.kind != "f":  # floats: fit names them
             check_test_labels(data.y_train, data.y_test)
@@ -247,7 +251,7 @@ def train_streamed(opts: dict, comm) -> int:
         comm.agree(shards_record(data.source), "data")
     data.prepare(comm)
     if opts["resume"]:
-        net = load(opts["resume"])
+        net = load(opts["resume"], ops=for_device(opts["device"]))
         data.scaler = feature_scaling(net, opts)
         if net.pipeline.table is not None:
             data.encoder = net.pipeline.table
@@ -360,7 +364,7 @@ def build_network(opts: dict, n_in: int, y: np.ndarray) -> Network:
     layers.append(Dense(sizes[-1], n_classes if classify else 1, output))
     if opts["dtype"] in ("float32", "float64"):  # (Network names a bad one)
         check_memory(layers, np.dtype(opts["dtype"]), copies=TRAINING_COPIES)
-    return Network(layers, loss=loss, dtype=opts["dtype"], seed=opts["seed"])
+    return Network(layers, loss=loss, dtype=opts["dtype"], seed=opts["seed"], ops=for_device(opts["device"]))
 
 
 def new_network(layers: str, activation: str, loss: str | None, seed: int, n_in: int, y_train) -> Network:

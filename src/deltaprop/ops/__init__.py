@@ -12,10 +12,11 @@ once in protocol.py (``Ops``): any object with those attributes is accepted, wha
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 from ..errors import ConfigError
-from .array_api import ArrayAPIOps
+from .array_api import ArrayAPIOps, compat
 from .numba_ops import NumbaOps
 from .numpy_ops import NumpyOps
 from .protocol import Ops
@@ -79,6 +80,34 @@ def set_default(name: str) -> str:
     return previous
 
 
+def for_device(device: str | None) -> Ops | None:
+    """The backend of ``deltaprop train --device`` (PyTorch's device names): None or "cpu", the default backend
+    (NumPy, numba's loops); "cuda" or "cuda:N", PyTorch tensors on that GPU (CuPy where PyTorch is missing).
+    A ConfigError names what is missing: the GPU, or the library and its pip extra."""
+    if device is None or device == "cpu":
+        return None
+    if not (device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit())):
+        raise ConfigError(f"--device must be cpu, cuda or cuda:N (PyTorch's names), got {device!r}")
+    index = int(device[5:]) if ":" in device else 0
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {device}: PyTorch {torch.__version__} sees no CUDA GPU on this machine "
+                              "(torch.cuda.is_available() is False); leave --device out to train on the CPU")
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+        return ArrayAPIOps(compat().array_namespace(torch.zeros(0)), torch.device(device))
+    if importlib.util.find_spec("cupy") is not None:
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() <= index:
+            raise ConfigError(f"--device {device}: CuPy sees {cupy.cuda.runtime.getDeviceCount()} CUDA GPU(s)")
+        return ArrayAPIOps(compat().array_namespace(cupy.zeros(0)), cupy.cuda.Device(index))
+    raise ConfigError(f"--device {device} needs PyTorch or CuPy with a CUDA GPU: pip install \"deltaprop[torch]\" "
+                      "(a CUDA build of torch) or \"deltaprop[gpu]\" (CuPy for CUDA 12)")
+
+
 def describe() -> str:
     """One line for ``deltaprop info``: which backend new networks get, and why."""
     if not numba_available():
@@ -88,5 +117,5 @@ def describe() -> str:
     return default_ops().describe()
 
 
-__all__ = ["ArrayAPIOps", "NumbaOps", "NumpyOps", "Ops", "default_ops", "describe", "get_ops", "numba_available",
-           "set_default"]
+__all__ = ["ArrayAPIOps", "NumbaOps", "NumpyOps", "Ops", "default_ops", "describe", "get_ops", "for_device",
+           "numba_available", "set_default"]
