@@ -286,3 +286,29 @@ def test_the_cli_trains_on_a_device_backend(monkeypatch, tmp_path):
     X = np.random.default_rng(0).uniform(0, 16, (20, 64))
     assert isinstance(reference.layers[0].W, torch.Tensor)
     np.testing.assert_allclose(reference.predict_proba(X), back.predict_proba(X), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("namespace,device,dtype", [("array_api_strict", None, "float64"),
+                                                    ("array_api_strict", "device1", "float32"),
+                                                    ("torch", "cpu", "float64"), ("torch", "cpu", "float32")])
+@pytest.mark.parametrize("make", ["DeltaClassifier", "DeltaRegressor"])
+def test_sklearn_array_api_checks(namespace, device, dtype, make):
+    """scikit-learn's array API estimator checks (array_api_dispatch=True): fitted on array_api_strict or
+    torch inputs, the estimators predict in X's namespace, device and dtype what the NumPy fit predicts;
+    inputs from two libraries are taken; an X of another namespace than fit's is refused by name."""
+    pytest.importorskip(namespace)
+    from sklearn.utils.estimator_checks import (
+        NamespaceAndDevice,
+        check_array_api_input,
+        check_array_api_mixed_inputs,
+        check_array_api_same_namespace,
+    )
+
+    from deltaprop import estimators
+
+    estimator = getattr(estimators, make)(max_iter=20, random_state=0)
+    check_array_api_input(make, estimator, array_namespace=namespace, device_name=device, dtype_name=dtype,
+                          check_sample_weight=True)
+    check_array_api_same_namespace(make, estimator, array_namespace=namespace, device_name=device)
+    check_array_api_mixed_inputs(make, estimator, X_ns_and_device=NamespaceAndDevice(namespace, device),
+                                 other_ns_and_device=NamespaceAndDevice("numpy", None))

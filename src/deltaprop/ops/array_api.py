@@ -94,7 +94,10 @@ class ArrayAPIOps:
             return x.detach().cpu().numpy()
         if api.is_cupy_array(x):
             return x.get()
-        return np.asarray(x)
+        try:
+            return np.asarray(x)
+        except (TypeError, RuntimeError, ValueError):  # (array_api_strict may refuse __array__: DLPack then)
+            return np.from_dlpack(x).copy()
 
     def vdot(self, x: Array, y: Array) -> float:
         return float(np.dot(x, y) if isinstance(x, np.ndarray) else self.xp.vecdot(x, y))
