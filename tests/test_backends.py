@@ -312,3 +312,21 @@ def test_sklearn_array_api_checks(namespace, device, dtype, make):
     check_array_api_same_namespace(make, estimator, array_namespace=namespace, device_name=device)
     check_array_api_mixed_inputs(make, estimator, X_ns_and_device=NamespaceAndDevice(namespace, device),
                                  other_ns_and_device=NamespaceAndDevice("numpy", None))
+
+
+def test_l2_clipping_class_weights_and_divergence(backend):
+    """L2, gradient clipping and class weights give NumPy's weights; a run that diverges is stopped with the
+    same DivergenceError (where it happened) and its weights restored, on the backend's own arrays."""
+    net, ref, X, y = _fit_both(backend, [4, 6, 3], "tanh", "softmax", "cross_entropy", epochs=3, batch_size=8,
+                               l2=0.01, clip_norm=0.5, class_weight="balanced")
+    _same_weights(net, ref, 1e-12)
+    name, convert = backend
+    Xb, yb = _arrays(convert, X, y)
+    before = {key: _host(net, value).copy() for key, value in net.params().items()}
+    with pytest.raises(dp.DivergenceError, match="training diverged in epoch 4") as raised:
+        net.fit(Xb, yb, epochs=1, batch_size=8, optimizer=dp.SGD(1e300), verbose=0)
+    with pytest.raises(dp.DivergenceError) as expected:
+        ref.fit(X, y, epochs=1, batch_size=8, optimizer=dp.SGD(1e300), verbose=0)
+    assert str(raised.value) == str(expected.value)
+    for key, value in net.params().items():
+        np.testing.assert_array_equal(_host(net, value), before[key])

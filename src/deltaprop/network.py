@@ -306,8 +306,9 @@ class Network:
 
     def get_weights(self) -> dict:
         """A copy of every parameter, keyed as ``params``."""
-        copy = self.ops.xp.asarray
-        return {key: copy(value, copy=True) for key, value in self.params().items()}
+        xp = self.ops.xp  # (NumPy's copy(), which NumPy 1.x's asarray lacks)
+        return {key: value.copy() if isinstance(value, np.ndarray) else xp.asarray(value, copy=True)
+                for key, value in self.params().items()}
 
     def set_weights(self, weights: dict) -> None:
         """Copy ``weights`` (keyed as ``params``) into the network's arrays, in place."""
