@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from . import backprop, io
+from . import backprop, devices, io
 from .backprop import Grads, Trace
 from .checks import ArrayLike, Inputs, PathLike, all_finite, check_weights, check_whole_numbers, check_X, encode_targets
 from .data.stream import Stream
@@ -205,7 +205,8 @@ class Network:
     def _non_finite_output(self, out: Array, a0) -> str:
         """Why a prediction is NaN or inf: the row, and the largest weight and input magnitudes."""
         row = int(np.argmax(~np.isfinite(out).all(axis=1)))
-        (l, name), value = max(self.params().items(), key=lambda item: float(np.abs(item[1]).max(initial=0)))
+        params = {key: self.ops.to_host(value) for key, value in self.params().items()}  # (read on the host)
+        (l, name), value = max(params.items(), key=lambda item: float(np.abs(item[1]).max(initial=0)))
         return (f"the network's output a^L is not finite for row {row}: a layer overflowed (largest parameter "
                 f"|{name}| {float(np.abs(value).max()):.3g}, in layer {l}); the model's weights or the inputs "
                 "are out of range")
@@ -260,42 +261,12 @@ class Network:
             classes = np.arange(n_out)  # integer labels 0..n_L-1, some missing from this sample
         self.classes = classes  # every label of y is among them, by construction
 
-    # --- the backend's arrays: an "array_api" network computes where its inputs live -----------
+    # --- the backend's arrays: an "array_api" network computes where its inputs live (see devices.py) ----
     def bind(self, x: Any) -> Any:
         """``x`` as the host reads it (checks, encoding, batching). An "array_api" network given an array of
         another library (array_api_strict, a PyTorch tensor, CuPy) first binds its backend to that array's
         namespace and device, moving its parameters and training state there once."""
-        if not isinstance(self.ops, ArrayAPIOps) or isinstance(x, np.ndarray) or not _foreign(x):
-            return x
-        if not self.ops.bound_to(x):
-            self._move_to(ArrayAPIOps.for_arrays(x))
-        return self.ops.to_host(x)
-
-    def _fit_arrays(self, X: Any, y: Any, options: dict) -> tuple:
-        """An "array_api" network's fit arguments: bound to X's namespace and device, read on the host (each
-        batch is sent over as it is served). What runs only on NumPy is refused by name."""
-        if str(getattr(options.get("optimizer"), "name", options.get("optimizer"))).lower() == "lbfgs":
-            raise ConfigError('optimizer "lbfgs" runs on the NumPy backends only (SciPy\'s solver); this network\'s '
-                              'backend is "array_api"')
-        X, y = self.bind(X), self.bind(y)
-        if options.get("sample_weight") is not None:
-            options["sample_weight"] = self.bind(options["sample_weight"])
-        if options.get("validation_data") is not None:
-            options["validation_data"] = tuple(self.bind(part) for part in options["validation_data"])
-        return X, y, options
-
-    def _move_to(self, ops: ArrayAPIOps) -> None:
-        """Every parameter, and the optimizer's state, copied to ``ops``'s device; the flat vector is made again."""
-        for layer in self.layers:
-            for name, value in layer.params().items():
-                setattr(layer, name, ops.asarray(self.ops.to_host(value)))
-        optimizer = None if self.training is None else self.training.optimizer
-        if optimizer is not None:
-            optimizer.load_state_arrays({key: ops.asarray(self.ops.to_host(value))
-                                         for key, value in optimizer.state_arrays().items()}, optimizer.t)
-        if self.training is not None:
-            self.training.flat = None
-        self.ops = ops
+        return devices.bind(self, x)
 
     # --- parameters -----------------------------------------------------------
     def params(self) -> dict:
@@ -322,7 +293,7 @@ class Network:
         none. ``preprocessed=True``: X is a^0 and y the network's targets already. A stream applies its own.
         See ``deltaprop.training.fit`` for the options."""
         if isinstance(self.ops, ArrayAPIOps):
-            X, y, options = self._fit_arrays(X, y, options)
+            X, y, options = devices.fit_arrays(self, X, y, options)
         if self.pipeline and not preprocessed and not isinstance(X, Stream):
             X, y, options["validation_data"] = self.pipeline.training_data(X, y, options.get("validation_data"))
         return train(self, X, y, **options)
@@ -359,11 +330,6 @@ def _check_loaded(layer: Layer, dtype: np.dtype, ops: Ops) -> None:
         setattr(layer, name, ops.asarray(value))
 
 
-def _foreign(x: Any) -> bool:
-    """True for an array of an Array API library other than NumPy (by the library its type comes from)."""
-    return type(x).__module__.split(".")[0] in ("torch", "cupy", "array_api_strict", "jax")
-
-
 def load(path: PathLike, ops: str | Ops | None = None) -> Network:
     """Read a model file written by ``save`` (io.read checks it): a Network ready to predict, or, from a
     checkpoint, to continue training where it stopped, on the backend ``ops`` (as ``Network`` takes it)."""
@@ -377,7 +343,7 @@ def load(path: PathLike, ops: str | Ops | None = None) -> Network:
         net.training = TrainingState(saved.optimizer, History.from_lists(saved.history or {}), saved.epochs_trained,
                                      saved.early_stopping)
     if isinstance(net.ops, ArrayAPIOps) and net.ops.bound:  # the optimizer's state to the device as well
-        net._move_to(net.ops)
+        devices.move_to(net, net.ops)
     return net
 
 
