@@ -330,3 +330,24 @@ def test_l2_clipping_class_weights_and_divergence(backend):
     assert str(raised.value) == str(expected.value)
     for key, value in net.params().items():
         np.testing.assert_array_equal(_host(net, value), before[key])
+
+
+def test_a_stream_of_files_trains_on_the_backend(backend, tmp_path):
+    """A stream of CSV shards (data/stream.py) with its validation rows: each batch sent to the backend as it
+    is served, the same losses and weights as NumPy's run of the stream."""
+    pd = pytest.importorskip("pandas")
+    name, convert = backend
+    rng = np.random.default_rng(4)
+    for i in range(3):
+        X = rng.standard_normal((120, 4))
+        frame = pd.DataFrame(X, columns=list("abcd")).assign(y=(X[:, 0] + X[:, 1] > 0).astype(int))
+        frame.to_csv(tmp_path / f"part{i}.csv", index=False)
+    nets = []
+    for ops in ("numpy", "numpy" if convert is None else ArrayAPIOps.for_arrays(convert(np.zeros(1)))):
+        net = _pair([4, 8, 2], "relu", "softmax", "cross_entropy", ops)
+        history = net.fit(dp.data.stream(tmp_path, target="y", validation_fraction=0.2), epochs=2, batch_size=16,
+                          verbose=0)
+        nets.append((net, history))
+    (net, history), (ref, expected) = nets[1], nets[0]
+    np.testing.assert_allclose(history["val_loss"], expected["val_loss"], rtol=0, atol=1e-12)
+    _same_weights(net, ref, 1e-12)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .distributed import communicator
 from .errors import ConfigError
 from .ops import ArrayAPIOps
 
@@ -39,6 +40,9 @@ def fit_arrays(net, X: Any, y: Any, options: dict) -> tuple:
     if str(getattr(options.get("optimizer"), "name", options.get("optimizer"))).lower() == "lbfgs":
         raise ConfigError('optimizer "lbfgs" runs on the NumPy backends only (SciPy\'s solver); this network\'s '
                           'backend is "array_api"')
+    if communicator(options.get("comm")).size > 1:
+        raise ConfigError('data-parallel training over MPI runs on the NumPy backends only (its messages are NumPy '
+                          'buffers); this network\'s backend is "array_api"')
     X, y = bind(net, X), bind(net, y)
     if options.get("sample_weight") is not None:
         options["sample_weight"] = bind(net, options["sample_weight"])
