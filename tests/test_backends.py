@@ -132,6 +132,7 @@ def test_a_backend_is_any_object_of_the_protocol_shape():
     with pytest.raises(dp.ConfigError, match="lacks .*alloc"):
         get_ops(object())
     assert isinstance(get_ops("array_api"), ArrayAPIOps)
+    assert all(isinstance(backend, Ops) for backend in (NumpyOps(), ArrayAPIOps(), get_ops("numba")))
 
 
 @pytest.mark.parametrize("activation", BUILTIN_ACTIVATIONS)

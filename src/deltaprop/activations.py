@@ -76,8 +76,8 @@ class Activation:
 # --- sigmoid: sigma(z) = 1 / (1 + e^-z);  sigma'(z) = sigma(z) (1 - sigma(z))
 def sigmoid(z: Array, out: Array | None = None) -> Array:
     """Computed as exp(-softplus(-z)): the exponent is never positive, so no overflow."""
-    xp = namespace(z)
-    if xp is not np:  # the standard has no out=: the same steps, fresh
+    if not isinstance(z, np.ndarray):  # the standard has no out=: the same steps, fresh
+        xp = namespace(z)
         return xp.exp(-xp.logaddexp(-z, 0.0))
     out = np.negative(z, out=out)
     np.logaddexp(out, 0, out=out)
@@ -100,8 +100,7 @@ def sigmoid_chain(g: Array, z: Array) -> Array:
 
 # --- tanh: sigma'(z) = 1 - tanh(z)^2
 def tanh(z: Array, out: Array | None = None) -> Array:
-    xp = namespace(z)
-    return np.tanh(z, out=out) if xp is np else xp.tanh(z)
+    return np.tanh(z, out=out) if isinstance(z, np.ndarray) else namespace(z).tanh(z)
 
 
 def tanh_prime(z: Array) -> Array:
@@ -119,8 +118,7 @@ def tanh_chain(g: Array, z: Array) -> Array:
 
 # --- relu: max(0, z);  sigma'(z) = 1[z > 0]
 def relu(z: Array, out: Array | None = None) -> Array:
-    xp = namespace(z)
-    return np.maximum(z, 0, out=out) if xp is np else xp.maximum(z, 0.0)
+    return np.maximum(z, 0, out=out) if isinstance(z, np.ndarray) else namespace(z).maximum(z, 0.0)
 
 
 def relu_prime(z: Array) -> Array:
@@ -149,8 +147,8 @@ def _over_z(z: Array, out: Array | None) -> bool:
 
 
 def leaky_relu(z: Array, out: Array | None = None) -> Array:
-    xp = namespace(z)
-    if xp is not np:
+    if not isinstance(z, np.ndarray):
+        xp = namespace(z)
         return xp.maximum(z, z * LEAKY_ALPHA)
     if _over_z(z, out):  # scale the negative entries in place (a mask per call: inference only)
         return np.multiply(z, LEAKY_ALPHA, out=out, where=z < 0)
@@ -175,8 +173,8 @@ def leaky_relu_chain(g: Array, z: Array) -> Array:
 
 # --- elu: z if z > 0 else e^z - 1;  sigma'(z) = 1 or e^z, i.e. e^min(z, 0)
 def elu(z: Array, out: Array | None = None) -> Array:
-    xp = namespace(z)
-    if xp is not np:
+    if not isinstance(z, np.ndarray):
+        xp = namespace(z)
         return xp.maximum(xp.expm1(xp.minimum(z, 0.0)), z)
     if _over_z(z, out):  # e^z - 1 where z < 0, in place (a mask per call: inference only)
         return np.expm1(z, out=out, where=z < 0)
@@ -198,8 +196,7 @@ def elu_chain(g: Array, z: Array) -> Array:
 
 # --- softplus: log(1 + e^z), by logaddexp(z, 0) (stable);  sigma'(z) = sigmoid(z)
 def softplus(z: Array, out: Array | None = None) -> Array:
-    xp = namespace(z)
-    return np.logaddexp(z, 0, out=out) if xp is np else xp.logaddexp(z, 0.0)
+    return np.logaddexp(z, 0, out=out) if isinstance(z, np.ndarray) else namespace(z).logaddexp(z, 0.0)
 
 
 def softplus_chain(g: Array, z: Array) -> Array:
@@ -225,8 +222,8 @@ def identity_chain(g: Array, z: Array) -> Array:
 
 # --- softmax: a_j = e^{z_j} / sum_k e^{z_k};  Jacobian da_j/dz_i = a_j (1[i=j] - a_i)
 def softmax(z: Array, out: Array | None = None) -> Array:
-    xp = namespace(z)
-    if xp is not np:
+    if not isinstance(z, np.ndarray):
+        xp = namespace(z)
         e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
         return e / xp.sum(e, axis=1, keepdims=True)
     out = np.subtract(z, z.max(axis=1, keepdims=True), out=out)  # shift by the row max: exponents <= 0

@@ -36,15 +36,19 @@ Array = np.ndarray
 
 def _clip_probability(a: Array, out: Array | None = None) -> Array:
     """Keep a inside (0, 1) by the dtype's resolution so log(a), log(1 - a) stay finite."""
+    if isinstance(a, np.ndarray):
+        eps = np.finfo(a.dtype).eps
+        return np.clip(a, eps, 1 - eps, out=out)
     xp = namespace(a)
-    eps = np.finfo(a.dtype).eps if xp is np else float(xp.finfo(a.dtype).eps)
-    return np.clip(a, eps, 1 - eps, out=out) if xp is np else put(xp.clip(a, eps, 1 - eps), out)
+    eps = float(xp.finfo(a.dtype).eps)
+    return put(xp.clip(a, eps, 1 - eps), out)
 
 
 def _rowdot(y: Array, v: Array, scratch: Array | None = None) -> Array:
     """sum_j y_j v_j for every row (the product goes into ``scratch`` when given)."""
-    xp = namespace(v)
-    return np.multiply(y, v, out=scratch).sum(axis=1) if xp is np else xp.sum(y * v, axis=1)
+    if isinstance(v, np.ndarray):
+        return np.multiply(y, v, out=scratch).sum(axis=1)
+    return namespace(v).sum(y * v, axis=1)
 
 
 # Per-sample values return shape (m,); ``out`` (m, n) is scratch they may use, and the
@@ -52,30 +56,28 @@ def _rowdot(y: Array, v: Array, scratch: Array | None = None) -> Array:
 
 # --- mse: L = 1/2 sum_j (a_j - y_j)^2;  dL/da = a - y
 def mse(a: Array, y: Array, out: Array | None = None) -> Array:
-    xp = namespace(a)
-    if xp is not np:
-        return 0.5 * xp.sum((a - y) * (a - y), axis=1)
+    if not isinstance(a, np.ndarray):
+        return 0.5 * namespace(a).sum((a - y) * (a - y), axis=1)
     d = np.subtract(a, y, out=out)
     np.square(d, out=d)
     return 0.5 * d.sum(axis=1)
 
 
 def mse_dL_da(a: Array, y: Array, out: Array | None = None) -> Array:
-    return np.subtract(a, y, out=out) if namespace(a) is np else put(a - y, out)
+    return np.subtract(a, y, out=out) if isinstance(a, np.ndarray) else put(a - y, out)
 
 
 # --- cross_entropy: L = -sum_j y_j log a_j;  dL/da = -y / a
 def cross_entropy(a: Array, y: Array, out: Array | None = None) -> Array:
-    xp = namespace(a)
-    if xp is not np:
-        return -_rowdot(y, xp.log(_clip_probability(a)))
+    if not isinstance(a, np.ndarray):
+        return -_rowdot(y, namespace(a).log(_clip_probability(a)))
     p = _clip_probability(a, out=out)
     np.log(p, out=p)
     return -_rowdot(y, p, out)
 
 
 def cross_entropy_dL_da(a: Array, y: Array, out: Array | None = None) -> Array:
-    if namespace(a) is not np:
+    if not isinstance(a, np.ndarray):
         return put(-(y / _clip_probability(a)), out)
     p = _clip_probability(a, out=out)
     np.divide(y, p, out=p)
@@ -84,8 +86,8 @@ def cross_entropy_dL_da(a: Array, y: Array, out: Array | None = None) -> Array:
 
 def cross_entropy_from_z(z: Array, y: Array, out: Array | None = None) -> Array:
     """-sum_j y_j log softmax(z)_j = sum(y) logsumexp(z) - sum_j y_j z_j, stably."""
-    xp = namespace(z)
-    if xp is not np:
+    if not isinstance(z, np.ndarray):
+        xp = namespace(z)
         z_max = xp.max(z, axis=1, keepdims=True)
         lse = z_max[:, 0] + xp.log(xp.sum(xp.exp(z - z_max), axis=1))
         return xp.sum(y, axis=1) * lse - _rowdot(y, z)
@@ -110,9 +112,8 @@ def binary_cross_entropy_dL_da(a: Array, y: Array, out: Array | None = None) -> 
 
 def binary_cross_entropy_from_z(z: Array, y: Array, out: Array | None = None) -> Array:
     """With a = sigmoid(z): -y log a - (1-y) log(1-a) = softplus(z) - y z, stably."""
-    xp = namespace(z)
-    if xp is not np:
-        return xp.sum(softplus(z), axis=1) - _rowdot(y, z)
+    if not isinstance(z, np.ndarray):
+        return namespace(z).sum(softplus(z), axis=1) - _rowdot(y, z)
     y_dot_z = _rowdot(y, z, out)
     return softplus(z, out=out).sum(axis=1) - y_dot_z
 
@@ -267,11 +268,10 @@ class Loss:
             per = self.crossed[act.name].value(z, y)
         else:
             per = self.per_sample(a, y, scratch)
-        xp = namespace(per)
         if weights is not None:
-            total = np.dot(per, weights) if xp is np else xp.vecdot(per, weights)
+            total = np.dot(per, weights) if isinstance(per, np.ndarray) else namespace(per).vecdot(per, weights)
             return float(total) * mean_factor(weights, z.shape[0])
-        return float(xp.mean(per))
+        return float(per.mean() if isinstance(per, np.ndarray) else namespace(per).mean(per))
 
     def delta_from_z(self, act: Activation, z: Array, y: Array, weights: Array | None) -> Array | None:
         """delta^L for a crossed pair, computed from z (batch-scaled), or None for other pairs."""
@@ -316,7 +316,7 @@ def shortcut_delta(a: Array, y: Array, weights: Array | None, out: Array | None 
     shortcut's output error, where sigma' cancels against dL/da^L (by ``ops`` when given)."""
     if weights is None and out is not None and ops is not None:
         return ops.scaled_difference(a, y, 1 / a.shape[0], out)
-    return batch_scale(np.subtract(a, y, out=out) if namespace(a) is np else put(a - y, out), weights)
+    return batch_scale(np.subtract(a, y, out=out) if isinstance(a, np.ndarray) else put(a - y, out), weights)
 
 
 def softmax_cross_entropy_total(ops, z: Array, a: Array, y: Array, weights: Array | None, scratch) -> float:
