@@ -251,16 +251,19 @@ class DeltaClassifier(ClassifierMixin, _DeltaEstimator):
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``."""
-        return _like(X, self.network_.predict_proba(self._inputs(X, "predict_proba")))
+        a0 = self._inputs(X, "predict_proba")  # (first: it checks that fit has run)
+        return _like(X, self.network_.predict_proba(a0))
 
     def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
         """log of ``predict_proba``, from z^L (log-softmax): finite where a probability underflows to 0."""
-        z_L = self.network_.output(self._inputs(X, "predict_log_proba"), sigma_L=False)
+        a0 = self._inputs(X, "predict_log_proba")
+        z_L = self.network_.output(a0, sigma_L=False)
         return _like(X, log_softmax(self.network_.ops.to_host(z_L)))
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """The most probable label of each row."""
-        best = self.network_.predict_proba(self._inputs(X, "predict")).argmax(axis=1)
+        a0 = self._inputs(X, "predict")
+        best = self.network_.predict_proba(a0).argmax(axis=1)
         labels = self.classes_[best]
         return _like(X, labels) if labels.dtype.kind in "biuf" else labels  # (text labels stay NumPy's)
 
@@ -295,7 +298,8 @@ class DeltaRegressor(RegressorMixin, _DeltaEstimator):
         return y.reshape(-1, 1) if y.ndim == 1 else y
 
     def predict(self, X: ArrayLike) -> np.ndarray:
-        a_L = self.network_.ops.to_host(self.network_.output(self._inputs(X, "predict")))
+        a0 = self._inputs(X, "predict")
+        a_L = self.network_.ops.to_host(self.network_.output(a0))
         return _like(X, a_L if self._y_is_2d else a_L[:, 0])
 
     def __sklearn_tags__(self):
