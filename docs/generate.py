@@ -68,6 +68,8 @@ A Dense layer's part, from line {dense_line} of `layers/dense.py`:
   (4), `z = a W + b` with relu or softmax, and the optimizer step. They compute the same numbers
   (the tests hold them to it, bit for bit where no exp or log is involved);
   `DELTAPROP_KERNELS=numpy` or `Network(..., ops="numpy")` runs everything as the NumPy you read.
+  `Network(..., ops="array_api")` runs the same lines on the arrays it is given (array_api_strict,
+  PyTorch tensors, CuPy), each step in its fresh form (`sigmoid(z)`, `g * sigma_prime(z)`).
 * For small networks and batches (every product of a step at most 2^18 multiply-adds: the
   64-64-10 digits network at 32 rows), numba also runs whole training steps in one compiled call
   (`ops/compiled_step.py`, chosen by `training/fused.py`), because there the Python between

@@ -6,9 +6,13 @@ underflow to zero is expected (exp(-1000) == 0) and stays quiet.
 
 import os
 
-import numpy as np
-import pytest
-from hypothesis import settings
+# scikit-learn runs its array API estimator checks only where SciPy was imported with its array API support on
+# (otherwise they are skipped): set before anything imports SciPy, as scikit-learn's own test suite does
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
 
 # CI runs the property and fuzz tests on a fixed set of examples (same every run, so a red CI is
 # reproducible); elsewhere Hypothesis explores new random examples each run.

@@ -232,3 +232,42 @@ def test_the_model_holds_no_training_state_until_fit():
     assert net.training is None and not hasattr(net, "optimizer") and not hasattr(net, "history")
     net.fit(np.ones((4, 3)), [0, 1, 0, 1], epochs=2, verbose=0)
     assert net.training.epoch == 2 and net.training.optimizer.t == 2
+
+
+# The engine's modules: every array they make comes from the network's backend (``ops.alloc``), so that a backend
+# on a device (ArrayAPIOps) holds every buffer of a pass where it computes.
+ENGINE = ["params.py", "workspace.py", "network.py", "backprop.py", "optimizers.py", "activations.py", "losses.py",
+          "layers/base.py", "layers/dense.py", "training/loop.py"]
+ALLOCATORS = {"empty", "zeros", "ones", "full", "empty_like", "zeros_like", "ones_like", "full_like", "eye",
+              "ndarray"}
+# (module, function) -> why it may make a NumPy array itself: host memory at the edges, never a pass's buffer
+HOST_ALLOCATIONS = {
+    ("network.py", "host_buffer"): "SciPy densifies a sparse X's rows only into a NumPy buffer (then sent over)",
+    ("layers/dense.py", "init_param"): "initial values are drawn on the host (the same draws on every backend)",
+}
+
+
+def _allocations(path: Path):
+    """(function name, allocator) for each call np.<allocator>(...) in the file (function: the innermost def)."""
+    def visit(node, name):
+        for child in ast.iter_child_nodes(node):
+            inner = child.name if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else name
+            if isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute) and \
+                    isinstance(child.func.value, ast.Name) and child.func.value.id in ("np", "numpy") and \
+                    child.func.attr in ALLOCATORS:
+                yield name, child.func.attr
+            yield from visit(child, inner)
+
+    yield from visit(ast.parse(path.read_text()), "<module>")
+
+
+def test_the_engine_allocates_through_its_backend():
+    """No engine module calls np.empty / np.zeros / ... itself (outside the justified host allocations): a
+    buffer made so would live in host memory while the backend's passes run on a device."""
+    package = SRC / "deltaprop"
+    found = {(module, func, alloc) for module in ENGINE for func, alloc in _allocations(package / module)}
+    stray = sorted(f"{module}:{func} calls np.{alloc}" for module, func, alloc in found
+                   if (module, func) not in HOST_ALLOCATIONS)
+    assert not stray, "allocate through ops.alloc (or justify a host allocation in HOST_ALLOCATIONS):\n" + \
+        "\n".join(stray)
+    assert {(module, func) for module, func, _ in found} == set(HOST_ALLOCATIONS), "an allow-list entry is stale"

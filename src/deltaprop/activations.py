@@ -7,6 +7,10 @@ no overflow: exponentials only ever see non-positive arguments.
 
 softmax couples the neurons of a layer, so it has no element-wise sigma'; it
 provides the Jacobian-vector product ``delta = a ⊙ (g - rowsum(g ⊙ a))`` instead.
+
+The fresh forms (sigma(z) without ``out``, sigma_prime, the jvp) take the array's own
+namespace (arrays.namespace: numpy itself for NumPy arrays, same bits), so ArrayAPIOps runs
+them on array_api_strict, PyTorch or CuPy arrays; the ``out=`` and ``_chain`` forms are NumPy's.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .arrays import astype, namespace
 from .errors import ActivationError, ConfigError
 
 Array = np.ndarray
@@ -71,6 +76,9 @@ class Activation:
 # --- sigmoid: sigma(z) = 1 / (1 + e^-z);  sigma'(z) = sigma(z) (1 - sigma(z))
 def sigmoid(z: Array, out: Array | None = None) -> Array:
     """Computed as exp(-softplus(-z)): the exponent is never positive, so no overflow."""
+    if not isinstance(z, np.ndarray):  # the standard has no out=: the same steps, fresh
+        xp = namespace(z)
+        return xp.exp(-xp.logaddexp(-z, 0.0))
     out = np.negative(z, out=out)
     np.logaddexp(out, 0, out=out)
     np.negative(out, out=out)
@@ -92,11 +100,11 @@ def sigmoid_chain(g: Array, z: Array) -> Array:
 
 # --- tanh: sigma'(z) = 1 - tanh(z)^2
 def tanh(z: Array, out: Array | None = None) -> Array:
-    return np.tanh(z, out=out)
+    return np.tanh(z, out=out) if isinstance(z, np.ndarray) else namespace(z).tanh(z)
 
 
 def tanh_prime(z: Array) -> Array:
-    t = np.tanh(z)
+    t = namespace(z).tanh(z)
     return 1 - t * t
 
 
@@ -110,11 +118,11 @@ def tanh_chain(g: Array, z: Array) -> Array:
 
 # --- relu: max(0, z);  sigma'(z) = 1[z > 0]
 def relu(z: Array, out: Array | None = None) -> Array:
-    return np.maximum(z, 0, out=out)
+    return np.maximum(z, 0, out=out) if isinstance(z, np.ndarray) else namespace(z).maximum(z, 0.0)
 
 
 def relu_prime(z: Array) -> Array:
-    return (z > 0).astype(z.dtype)
+    return astype(z > 0, z.dtype)
 
 
 def step(z: Array) -> Array:
@@ -139,6 +147,9 @@ def _over_z(z: Array, out: Array | None) -> bool:
 
 
 def leaky_relu(z: Array, out: Array | None = None) -> Array:
+    if not isinstance(z, np.ndarray):
+        xp = namespace(z)
+        return xp.maximum(z, z * LEAKY_ALPHA)
     if _over_z(z, out):  # scale the negative entries in place (a mask per call: inference only)
         return np.multiply(z, LEAKY_ALPHA, out=out, where=z < 0)
     out = np.multiply(z, LEAKY_ALPHA, out=out)
@@ -146,6 +157,9 @@ def leaky_relu(z: Array, out: Array | None = None) -> Array:
 
 
 def leaky_relu_prime(z: Array) -> Array:
+    xp = namespace(z)
+    if xp is not np:  # (the standard's where takes one scalar at most)
+        return xp.where(z > 0, xp.ones_like(z), LEAKY_ALPHA)
     return np.where(z > 0, 1, LEAKY_ALPHA).astype(z.dtype)
 
 
@@ -159,6 +173,9 @@ def leaky_relu_chain(g: Array, z: Array) -> Array:
 
 # --- elu: z if z > 0 else e^z - 1;  sigma'(z) = 1 or e^z, i.e. e^min(z, 0)
 def elu(z: Array, out: Array | None = None) -> Array:
+    if not isinstance(z, np.ndarray):
+        xp = namespace(z)
+        return xp.maximum(xp.expm1(xp.minimum(z, 0.0)), z)
     if _over_z(z, out):  # e^z - 1 where z < 0, in place (a mask per call: inference only)
         return np.expm1(z, out=out, where=z < 0)
     out = np.minimum(z, 0, out=out)
@@ -167,7 +184,8 @@ def elu(z: Array, out: Array | None = None) -> Array:
 
 
 def elu_prime(z: Array) -> Array:
-    return np.exp(np.minimum(z, 0))
+    xp = namespace(z)
+    return xp.exp(xp.minimum(z, 0.0))
 
 
 def elu_chain(g: Array, z: Array) -> Array:
@@ -178,7 +196,7 @@ def elu_chain(g: Array, z: Array) -> Array:
 
 # --- softplus: log(1 + e^z), by logaddexp(z, 0) (stable);  sigma'(z) = sigmoid(z)
 def softplus(z: Array, out: Array | None = None) -> Array:
-    return np.logaddexp(z, 0, out=out)
+    return np.logaddexp(z, 0, out=out) if isinstance(z, np.ndarray) else namespace(z).logaddexp(z, 0.0)
 
 
 def softplus_chain(g: Array, z: Array) -> Array:
@@ -195,7 +213,7 @@ def identity(z: Array, out: Array | None = None) -> Array:
 
 
 def identity_prime(z: Array) -> Array:
-    return np.ones_like(z)
+    return namespace(z).ones_like(z)
 
 
 def identity_chain(g: Array, z: Array) -> Array:
@@ -204,6 +222,10 @@ def identity_chain(g: Array, z: Array) -> Array:
 
 # --- softmax: a_j = e^{z_j} / sum_k e^{z_k};  Jacobian da_j/dz_i = a_j (1[i=j] - a_i)
 def softmax(z: Array, out: Array | None = None) -> Array:
+    if not isinstance(z, np.ndarray):
+        xp = namespace(z)
+        e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
+        return e / xp.sum(e, axis=1, keepdims=True)
     out = np.subtract(z, z.max(axis=1, keepdims=True), out=out)  # shift by the row max: exponents <= 0
     np.exp(out, out=out)
     out /= out.sum(axis=1, keepdims=True)
@@ -212,14 +234,15 @@ def softmax(z: Array, out: Array | None = None) -> Array:
 
 def log_softmax(z: Array) -> Array:
     """log a_j = z_j - logsumexp(z), (m, n): finite where softmax(z)_j underflows to 0."""
-    shifted = z - z.max(axis=1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    xp = namespace(z)
+    shifted = z - xp.max(z, axis=1, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
 
 
 def softmax_jvp(g: Array, z: Array) -> Array:
     """delta = J^T g = a ⊙ (g - rowsum(g ⊙ a)) for g = dL/da of shape (m, n)."""
     a = softmax(z)
-    return a * (g - (g * a).sum(axis=1, keepdims=True))
+    return a * (g - namespace(g).sum(g * a, axis=1, keepdims=True))
 
 
 def softmax_chain(g: Array, z: Array) -> Array:

@@ -14,7 +14,7 @@ import numpy as np
 
 from .activations import Activation
 from .losses import Loss, shortcut_delta
-from .ops import NumpyOps, get_ops
+from .ops import Ops, get_ops
 
 Array = np.ndarray
 
@@ -82,12 +82,12 @@ def output_delta(loss: Loss, sigma: Activation, z: Array, a: Array, y: Array, we
 
 
 def _into(out: Array, value: Array) -> Array:
-    np.copyto(out, value)
+    out[...] = value  # (np.copyto's bits; the spelling every Array API library takes)
     return out
 
 
 def backward(layers: list, loss: Loss, trace: Trace, y: Array, weights: Array | None = None, *,
-             out: Grads | None = None, ops: NumpyOps | None = None) -> Grads:
+             out: Grads | None = None, ops: Ops | None = None) -> Grads:
     """Equations (1)-(4) for one batch, by the array backend ``ops`` (NumPy's by default); returns Grads.
 
     ``y`` is the encoded target (m, n_L); ``weights`` optional per-sample weights (m,).

@@ -5,6 +5,12 @@ fitted attributes with a trailing underscore, input checked by
 ``validate_data``) so they work in Pipeline, GridSearchCV and cross_val_score,
 and they pass ``sklearn.utils.estimator_checks``. The trained deltaprop
 Network is ``network_``; ``coefs_[l - 1]`` is the notes' W^l.
+
+With scikit-learn's array API dispatch on (``sklearn.set_config(array_api_dispatch=True)``),
+inputs of another Array API library (array_api_strict, PyTorch, CuPy) train the network on
+their namespace and device (ops.ArrayAPIOps): they are checked on the host, each batch is sent
+over, and predictions come back in X's namespace and on X's device, as scikit-learn's own
+array API estimators do.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import math
 import warnings
 
 import numpy as np
+from sklearn import get_config
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -25,6 +32,7 @@ from .callbacks import Callback
 from .checks import ArrayLike
 from .layers import Dense
 from .network import Network
+from .ops import ArrayAPIOps
 from .optimizers import OPTIMIZERS, Optimizer, get_optimizer
 from .training import TrainingState
 from .training.lbfgs import LBFGS
@@ -92,7 +100,7 @@ class _DeltaEstimator(BaseEstimator):
         layers = [Dense(sizes[l - 1], sizes[l], self.activation, self.dropout) for l in range(1, len(sizes))]
         layers.append(Dense(sizes[-1], n_out, output))
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        net = Network(layers, loss=loss, dtype=self.dtype, seed=seed)
+        net = Network(layers, loss=loss, dtype=self.dtype, seed=seed, ops=getattr(self, "_fit_ops", None))
         net.training = TrainingState(None if self._lbfgs() else self._new_optimizer())
         return net
 
@@ -144,6 +152,8 @@ class _DeltaEstimator(BaseEstimator):
                           verbose=self.verbose, l2=self.alpha)
 
     def _check(self, X, y, sample_weight, reset: bool, **options):
+        self._fit_ops = _backend_of(X)  # (dispatch on and X not NumPy's: the network trains where X lives)
+        X, y, sample_weight = _host(X), _host(y), _host(sample_weight)  # checked on the host
         X, y = validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32], accept_sparse=["csr", "csc"],
                              **options)
         if sample_weight is not None:
@@ -172,13 +182,28 @@ class _DeltaEstimator(BaseEstimator):
         check_is_fitted(self)
         return self.network_.training.epoch
 
-    def _inputs(self, X):
+    def _inputs(self, X, method: str):
         check_is_fitted(self)
-        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32], accept_sparse=["csr", "csc"])
+        self._same_namespace(X, method)
+        return validate_data(self, _host(X), reset=False, dtype=[np.float64, np.float32],
+                             accept_sparse=["csr", "csc"])
+
+    def _same_namespace(self, X, method: str) -> None:
+        """Refuse (array API dispatch) an X of another namespace or device than fit's, as scikit-learn's own
+        estimators do: the network's arrays live where fit's inputs did."""
+        ops, fitted = _backend_of(X), self.network_.ops
+        where = None if ops is None else (ops.xp, str(ops.device))
+        was = (fitted.xp, str(fitted.device)) if isinstance(fitted, ArrayAPIOps) and fitted.bound else None
+        if get_config()["array_api_dispatch"] and where != was:
+            def name(w):
+                return "numpy" if w is None else f"{w[0].__name__} on {w[1]}"
+            raise ValueError(f"Inputs passed to {type(self).__name__}.{method}() must use the same namespace and the "
+                             f"same device as those passed to fit(): fit used {name(was)}, this X is {name(where)}")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True  # CSR/CSC rows are densified one batch at a time
+        tags.array_api_support = True  # see the module's text
         return tags
 
 
@@ -226,18 +251,21 @@ class DeltaClassifier(ClassifierMixin, _DeltaEstimator):
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``."""
-        X = self._inputs(X)
-        return self.network_.predict_proba(X)
+        a0 = self._inputs(X, "predict_proba")  # (first: it checks that fit has run)
+        return _like(X, self.network_.predict_proba(a0))
 
     def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
         """log of ``predict_proba``, from z^L (log-softmax): finite where a probability underflows to 0."""
-        X = self._inputs(X)
-        return log_softmax(self.network_.output(X, sigma_L=False))
+        a0 = self._inputs(X, "predict_log_proba")
+        z_L = self.network_.output(a0, sigma_L=False)
+        return _like(X, log_softmax(self.network_.ops.to_host(z_L)))
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """The most probable label of each row."""
-        best = self.predict_proba(X).argmax(axis=1)
-        return self.classes_[best]
+        a0 = self._inputs(X, "predict")
+        best = self.network_.predict_proba(a0).argmax(axis=1)
+        labels = self.classes_[best]
+        return _like(X, labels) if labels.dtype.kind in "biuf" else labels  # (text labels stay NumPy's)
 
 
 class DeltaRegressor(RegressorMixin, _DeltaEstimator):
@@ -270,11 +298,33 @@ class DeltaRegressor(RegressorMixin, _DeltaEstimator):
         return y.reshape(-1, 1) if y.ndim == 1 else y
 
     def predict(self, X: ArrayLike) -> np.ndarray:
-        X = self._inputs(X)
-        a_L = self.network_.output(X)
-        return a_L if self._y_is_2d else a_L[:, 0]
+        a0 = self._inputs(X, "predict")
+        a_L = self.network_.ops.to_host(self.network_.output(a0))
+        return _like(X, a_L if self._y_is_2d else a_L[:, 0])
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
+
+
+def _backend_of(X) -> ArrayAPIOps | None:
+    """The backend of X's namespace and device when scikit-learn's array API dispatch is on and X is an array
+    of another library than NumPy; None otherwise (the network's default backend)."""
+    if not get_config()["array_api_dispatch"] or isinstance(X, np.ndarray) or not hasattr(X, "shape"):
+        return None
+    from array_api_compat import is_array_api_obj  # (dispatch needs it installed: scikit-learn says so)
+
+    return ArrayAPIOps.for_arrays(X) if is_array_api_obj(X) else None
+
+
+def _host(x):
+    """An array of another library as a NumPy array (the estimators check inputs on the host); else as is."""
+    ops = _backend_of(x) if x is not None else None
+    return x if ops is None else ops.to_host(x)
+
+
+def _like(X, result: np.ndarray):
+    """A prediction in X's namespace and on X's device (array API dispatch), else the NumPy array itself."""
+    ops = _backend_of(X)
+    return result if ops is None else ops.asarray(result)

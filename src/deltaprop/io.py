@@ -44,12 +44,14 @@ def save(net, path: PathLike, include_optimizer: bool = True) -> None:
     its training state (the optimizer's state, early stopping's record during a fit) if it has one."""
     from safetensors.numpy import save as st_save
 
+    host = net.ops.to_host  # a backend on a device: the file is written from host copies
     for (l, name), value in net.params().items():
-        if not all_finite(value):
+        if not all_finite(host(value)):
             raise ModelFileError(f"refusing to save: layer {l} {name} holds NaN or inf")
     state = getattr(net, "training", None)
     optimizer = state.optimizer if include_optimizer and state is not None else None
-    tensors = {key: np.ascontiguousarray(value) for key, value in named_tensors(net, optimizer is not None).items()}
+    tensors = {key: np.ascontiguousarray(host(value))
+               for key, value in named_tensors(net, optimizer is not None).items()}
     config = _config(net, state)
     if state is not None and optimizer is not None:  # (an optimizer is only ever the state's)
         config["optimizer"] = {"name": optimizer.name, "hyperparameters": optimizer.hyperparameters(),

@@ -14,6 +14,10 @@ would otherwise be clipped and the gradient would vanish.
 With sample weights w_i the batch loss is the weighted mean sum_i w_i L_i / sum_i w_i
 (scikit-learn's and PyTorch's normalisation): a weight of 2 is the same loss as the
 row repeated, in the batch that holds it.
+
+The rules take the array's own namespace (arrays.namespace: numpy itself for NumPy arrays,
+same bits): on another Array API library ``out`` is scratch they may ignore, or, for dL/da,
+the buffer the fresh result is written into (arrays.put).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .activations import Activation, log_softmax, sigmoid, softplus
+from .arrays import astype, namespace, put
 from .errors import ConfigError, DataError
 
 Array = np.ndarray
@@ -31,13 +36,19 @@ Array = np.ndarray
 
 def _clip_probability(a: Array, out: Array | None = None) -> Array:
     """Keep a inside (0, 1) by the dtype's resolution so log(a), log(1 - a) stay finite."""
-    eps = np.finfo(a.dtype).eps
-    return np.clip(a, eps, 1 - eps, out=out)
+    if isinstance(a, np.ndarray):
+        eps = np.finfo(a.dtype).eps
+        return np.clip(a, eps, 1 - eps, out=out)
+    xp = namespace(a)
+    eps = float(xp.finfo(a.dtype).eps)
+    return put(xp.clip(a, eps, 1 - eps), out)
 
 
 def _rowdot(y: Array, v: Array, scratch: Array | None = None) -> Array:
     """sum_j y_j v_j for every row (the product goes into ``scratch`` when given)."""
-    return np.multiply(y, v, out=scratch).sum(axis=1)
+    if isinstance(v, np.ndarray):
+        return np.multiply(y, v, out=scratch).sum(axis=1)
+    return namespace(v).sum(y * v, axis=1)
 
 
 # Per-sample values return shape (m,); ``out`` (m, n) is scratch they may use, and the
@@ -45,23 +56,29 @@ def _rowdot(y: Array, v: Array, scratch: Array | None = None) -> Array:
 
 # --- mse: L = 1/2 sum_j (a_j - y_j)^2;  dL/da = a - y
 def mse(a: Array, y: Array, out: Array | None = None) -> Array:
+    if not isinstance(a, np.ndarray):
+        return 0.5 * namespace(a).sum((a - y) * (a - y), axis=1)
     d = np.subtract(a, y, out=out)
     np.square(d, out=d)
     return 0.5 * d.sum(axis=1)
 
 
 def mse_dL_da(a: Array, y: Array, out: Array | None = None) -> Array:
-    return np.subtract(a, y, out=out)
+    return np.subtract(a, y, out=out) if isinstance(a, np.ndarray) else put(a - y, out)
 
 
 # --- cross_entropy: L = -sum_j y_j log a_j;  dL/da = -y / a
 def cross_entropy(a: Array, y: Array, out: Array | None = None) -> Array:
+    if not isinstance(a, np.ndarray):
+        return -_rowdot(y, namespace(a).log(_clip_probability(a)))
     p = _clip_probability(a, out=out)
     np.log(p, out=p)
     return -_rowdot(y, p, out)
 
 
 def cross_entropy_dL_da(a: Array, y: Array, out: Array | None = None) -> Array:
+    if not isinstance(a, np.ndarray):
+        return put(-(y / _clip_probability(a)), out)
     p = _clip_probability(a, out=out)
     np.divide(y, p, out=p)
     return np.negative(p, out=p)
@@ -69,6 +86,11 @@ def cross_entropy_dL_da(a: Array, y: Array, out: Array | None = None) -> Array:
 
 def cross_entropy_from_z(z: Array, y: Array, out: Array | None = None) -> Array:
     """-sum_j y_j log softmax(z)_j = sum(y) logsumexp(z) - sum_j y_j z_j, stably."""
+    if not isinstance(z, np.ndarray):
+        xp = namespace(z)
+        z_max = xp.max(z, axis=1, keepdims=True)
+        lse = z_max[:, 0] + xp.log(xp.sum(xp.exp(z - z_max), axis=1))
+        return xp.sum(y, axis=1) * lse - _rowdot(y, z)
     y_dot_z = _rowdot(y, z, out)  # before ``out`` is reused below
     z_max = z.max(axis=1, keepdims=True)
     e = np.subtract(z, z_max, out=out)
@@ -79,21 +101,19 @@ def cross_entropy_from_z(z: Array, y: Array, out: Array | None = None) -> Array:
 
 # --- binary_cross_entropy: L = -sum_j [y log a + (1-y) log(1-a)];  dL/da = (a-y) / (a(1-a))
 def binary_cross_entropy(a: Array, y: Array, out: Array | None = None) -> Array:
-    p = _clip_probability(a)
-    return -(y * np.log(p) + (1 - y) * np.log1p(-p)).sum(axis=1)
+    p, xp = _clip_probability(a), namespace(a)
+    return -xp.sum(y * xp.log(p) + (1 - y) * xp.log1p(-p), axis=1)
 
 
 def binary_cross_entropy_dL_da(a: Array, y: Array, out: Array | None = None) -> Array:
     p = _clip_probability(a)
-    g = (p - y) / (p * (1 - p))
-    if out is None:
-        return g
-    np.copyto(out, g)
-    return out
+    return put((p - y) / (p * (1 - p)), out)
 
 
 def binary_cross_entropy_from_z(z: Array, y: Array, out: Array | None = None) -> Array:
     """With a = sigmoid(z): -y log a - (1-y) log(1-a) = softplus(z) - y z, stably."""
+    if not isinstance(z, np.ndarray):
+        return namespace(z).sum(softplus(z), axis=1) - _rowdot(y, z)
     y_dot_z = _rowdot(y, z, out)
     return softplus(z, out=out).sum(axis=1) - y_dot_z
 
@@ -115,6 +135,8 @@ def _softmax_logs(z: Array) -> tuple[Array, Array, Array]:
     For j off the row's top, a_j <= 1/2 and log1p(-a_j) is exact; at the top,
     1 - a_top = sum of the other a_k, taken by a log-sum-exp over the other logits.
     """
+    if namespace(z) is not np:
+        return _softmax_logs_xp(z)
     rows, top = np.arange(z.shape[0]), z.argmax(axis=1)
     log_a = log_softmax(z)
     with np.errstate(divide="ignore"):
@@ -130,7 +152,7 @@ def _softmax_logs(z: Array) -> tuple[Array, Array, Array]:
 def binary_cross_entropy_softmax_from_z(z: Array, y: Array) -> Array:
     """-sum_j [y_j log a_j + (1 - y_j) log(1 - a_j)] for a = softmax(z), from z."""
     log_a, log_1ma, _ = _softmax_logs(z)
-    return -(y * log_a + (1 - y) * log_1ma).sum(axis=1)
+    return -namespace(z).sum(y * log_a + (1 - y) * log_1ma, axis=1)
 
 
 def binary_cross_entropy_softmax_delta(z: Array, y: Array) -> Array:
@@ -142,6 +164,8 @@ def binary_cross_entropy_softmax_delta(z: Array, y: Array) -> Array:
     elsewhere, both at most 1, so nothing cancels.
     """
     log_a, log_1ma, top = _softmax_logs(z)
+    if namespace(z) is not np:
+        return _bce_softmax_delta_xp(log_a, log_1ma, top, y)
     rows = np.arange(z.shape[0])
     a, y_top, a_top = np.exp(log_a), y[rows, top], np.exp(log_a[rows, top])
     with np.errstate(over="ignore", invalid="ignore"):  # r_top may overflow (and 0 * inf): replaced next
@@ -153,6 +177,44 @@ def binary_cross_entropy_softmax_delta(z: Array, y: Array) -> Array:
     delta = a * (y_sum - R_rest)[:, None] - y + u - (a_top * (1 - y_top))[:, None] * t
     delta[rows, top] = a_top * (y_sum - R_rest) - y_top + (1 - y_top) * a_top
     return delta
+
+
+def _top_mask(top: Array, n: int) -> Array:
+    """(m, n) booleans, True at each row's argmax ``top`` (the standard has no integer-array assignment)."""
+    xp = namespace(top)
+    return xp.arange(n, device=top.device)[None, :] == top[:, None]
+
+
+def _softmax_logs_xp(z: Array) -> tuple[Array, Array, Array]:
+    """_softmax_logs on an Array API namespace: the same terms, the top entries chosen by a mask."""
+    xp = namespace(z)
+    top = xp.argmax(z, axis=1)
+    is_top = _top_mask(top, z.shape[1])
+    log_a = log_softmax(z)
+    with np.errstate(divide="ignore"):  # (array_api_strict computes with NumPy)
+        log_1ma = xp.log1p(-xp.exp(log_a))
+    others = xp.where(is_top, -xp.inf, z - xp.take_along_axis(z, top[:, None], axis=1))
+    second = xp.max(others, axis=1, keepdims=True)
+    log_others = second + xp.log(xp.sum(xp.exp(others - second), axis=1, keepdims=True))
+    return log_a, xp.where(is_top, log_others + log_a, log_1ma), top
+
+
+def _bce_softmax_delta_xp(log_a: Array, log_1ma: Array, top: Array, y: Array) -> Array:
+    """binary_cross_entropy_softmax_delta's terms on an Array API namespace (the top entries by a mask)."""
+    xp = namespace(log_a)
+    is_top = _top_mask(top, log_a.shape[1])
+
+    def at_top(x):
+        return xp.sum(xp.where(is_top, x, 0.0), axis=1)
+
+    a, y_top, a_top = xp.exp(log_a), at_top(y), xp.exp(at_top(log_a))
+    with np.errstate(over="ignore", invalid="ignore"):  # r_top may overflow: replaced next
+        u = xp.where(is_top, 0.0, (1 - y) * xp.exp(log_a - log_1ma))
+        t = xp.where(is_top, 0.0, xp.exp(log_a - at_top(log_1ma)[:, None]))
+    R_rest, y_sum = xp.sum(u, axis=1), xp.sum(y, axis=1)
+    delta = a * (y_sum - R_rest)[:, None] - y + u - (a_top * (1 - y_top))[:, None] * t
+    top_value = a_top * (y_sum - R_rest) - y_top + (1 - y_top) * a_top
+    return xp.where(is_top, top_value[:, None], delta)
 
 
 @dataclass(frozen=True)
@@ -207,8 +269,9 @@ class Loss:
         else:
             per = self.per_sample(a, y, scratch)
         if weights is not None:
-            return float(np.dot(per, weights)) * mean_factor(weights, z.shape[0])
-        return float(per.mean())
+            total = np.dot(per, weights) if isinstance(per, np.ndarray) else namespace(per).vecdot(per, weights)
+            return float(total) * mean_factor(weights, z.shape[0])
+        return float(per.mean() if isinstance(per, np.ndarray) else namespace(per).mean(per))
 
     def delta_from_z(self, act: Activation, z: Array, y: Array, weights: Array | None) -> Array | None:
         """delta^L for a crossed pair, computed from z (batch-scaled), or None for other pairs."""
@@ -253,7 +316,7 @@ def shortcut_delta(a: Array, y: Array, weights: Array | None, out: Array | None 
     shortcut's output error, where sigma' cancels against dL/da^L (by ``ops`` when given)."""
     if weights is None and out is not None and ops is not None:
         return ops.scaled_difference(a, y, 1 / a.shape[0], out)
-    return batch_scale(np.subtract(a, y, out=out), weights)
+    return batch_scale(np.subtract(a, y, out=out) if isinstance(a, np.ndarray) else put(a - y, out), weights)
 
 
 def softmax_cross_entropy_total(ops, z: Array, a: Array, y: Array, weights: Array | None, scratch) -> float:
@@ -267,7 +330,7 @@ def batch_scale(g: Array, weights: Array | None) -> Array:
     if weights is None:
         g *= factor
     else:
-        g *= (weights[:, None] * factor).astype(g.dtype)
+        g *= astype(weights[:, None] * factor, g.dtype)
     return g
 
 
@@ -275,7 +338,7 @@ def mean_factor(weights: Array | None, m: int) -> float:
     """1 / m, or 1 / sum(w) for weights (0 when every weight is 0: such a batch contributes nothing)."""
     if weights is None:
         return 1 / m
-    total = float(weights.sum())
+    total = float(namespace(weights).sum(weights))
     return 1 / total if total > 0 else 0.0
 
 

@@ -15,8 +15,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from . import backprop, io
-from .activations import step
+from . import backprop, devices, io
 from .backprop import Grads, Trace
 from .checks import ArrayLike, Inputs, PathLike, all_finite, check_weights, check_whole_numbers, check_X, encode_targets
 from .data.stream import Stream
@@ -31,7 +30,7 @@ from .errors import (
 )
 from .layers import Layer
 from .losses import get_loss
-from .ops import NumpyOps, get_ops
+from .ops import ArrayAPIOps, Ops, get_ops
 from .preprocessing import Pipeline
 from .schema import DTYPES, MAX_LAYERS
 from .summary import summary_html, summary_text
@@ -56,7 +55,7 @@ class Network:
     """
 
     def __init__(self, layers: Sequence[Layer], loss: str = "mse", dtype: str = "float64", seed: int | None = None,
-                 initialize: bool = True, ops: str | NumpyOps | None = None):
+                 initialize: bool = True, ops: str | Ops | None = None):
         if not layers or not all(isinstance(layer, Layer) for layer in layers):
             raise ConfigError("Network needs a non-empty list of layers (Dense, or another Layer kind)")
         for l in range(1, len(layers)):
@@ -93,9 +92,9 @@ class Network:
         rng = np.random.default_rng(self.seed)
         for layer in self.layers:
             if initialize:
-                layer.initialize(rng, self.dtype)
+                layer.initialize(rng, self.dtype, self.ops)
             else:
-                _check_loaded(layer, self.dtype)
+                _check_loaded(layer, self.dtype, self.ops)
 
     @property
     def L(self) -> int:
@@ -113,7 +112,8 @@ class Network:
         With ``training=True`` each layer's dropout is applied to its a^l, with
         masks drawn from ``rng``; otherwise (predict, loss, gradcheck) none is.
         """
-        return self.propagate(check_X(X, self.layers[0].n_in, self.dtype), training, rng)
+        a0 = check_X(self.bind(X), self.layers[0].n_in, self.dtype)  # (binding first: it may change self.ops)
+        return self.propagate(self.ops.asarray(a0), training, rng)
 
     def propagate(self, a0: Array, training: bool = False, rng: np.random.Generator | None = None,
                   workspace: Workspace | None = None, rows: tuple | None = None) -> Trace:
@@ -131,7 +131,10 @@ class Network:
             mask = None
             if training and layer.dropout:
                 mask = self._mask(l, a.shape, rng or np.random.default_rng(), trace.mask[l], workspace, rows)
-                a = np.multiply(a, mask, out=a if workspace is not None else None)
+                if workspace is not None:
+                    a *= mask
+                else:
+                    a = a * mask
             trace.z[l], trace.a[l], trace.mask[l] = z, a, mask
         return trace
 
@@ -139,18 +142,18 @@ class Network:
         """Layer l's dropout mask for a batch of ``shape``, or a rank's rows of the global batch's (``rows``)."""
         p = self.layers[l - 1].dropout
         if rows is None:
-            return dropout_mask(rng, shape, p, self.dtype, out=out)
+            return dropout_mask(rng, shape, p, self.dtype, out=out, ops=self.ops)
         first, k = rows
         whole = dropout_mask(rng, (k, shape[1]), p, self.dtype, out=None if workspace is None else
-                             workspace.mask[l][:k])
-        return whole[first:first + shape[0]]
+                             workspace.mask[l][:k, ...], ops=self.ops)
+        return whole[first:first + shape[0], ...]
 
     def backward(self, trace: Trace, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Grads:
         """Equations (1)-(4): fresh dW[l], db[l], delta[l] for l = 1..L (see backprop.py)."""
-        m = trace.a[0].shape[0]
-        target = self.targets(y, m)
-        return backprop.backward(self.layers, self.loss_fn, trace, target, check_weights(sample_weight, m),
-                                 ops=self.ops)
+        m, ops = trace.a[0].shape[0], self.ops
+        target, w = self.targets(self.bind(y), m), check_weights(self.bind(sample_weight), m)
+        return backprop.backward(self.layers, self.loss_fn, trace, ops.asarray(target),
+                                 None if w is None else ops.asarray(w), ops=ops)
 
     def targets(self, y: ArrayLike, m: int) -> Array:
         """y encoded as (m, n_L) in the network's dtype (one-hot for labels), checked for the loss."""
@@ -161,9 +164,10 @@ class Network:
     def loss(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """L averaged over the batch (no dropout), a Python float."""
         trace = self.forward(X)
-        m = trace.a[0].shape[0]
-        return self.loss_fn.value(trace.z[self.L], trace.a[self.L], self.targets(y, m),
-                                  self.layers[-1].activation, check_weights(sample_weight, m))
+        m, ops = trace.a[0].shape[0], self.ops
+        w = check_weights(self.bind(sample_weight), m)
+        return self.loss_fn.value(trace.z[self.L], trace.a[self.L], ops.asarray(self.targets(self.bind(y), m)),
+                                  self.layers[-1].activation, None if w is None else ops.asarray(w))
 
     # --- predictions ----------------------------------------------------------
     def output(self, X: ArrayLike, chunk: int | None = None, sigma_L: bool = True) -> Array:
@@ -175,32 +179,34 @@ class Network:
         buffers, and at least 1024 rows so the matrix products stay efficient. A sparse X
         is densified a chunk at a time (its dense rows count towards the 4 MB).
         """
-        a0 = check_X(X, self.layers[0].n_in, self.dtype, sparse_ok=True)
+        a0 = check_X(self.bind(X), self.layers[0].n_in, self.dtype, sparse_ok=True)
         m, dense = a0.shape[0], isinstance(a0, np.ndarray)
         widths = sum(layer.n_out for layer in self.layers) + (0 if dense else self.layers[0].n_in)
         chunk = chunk or max(1024 if dense else 1, 2**22 // (self.dtype.itemsize * widths))
-        out = np.empty((m, self.layers[-1].n_out), dtype=self.dtype)
-        buffers = [np.empty((min(chunk, m), layer.n_out), dtype=self.dtype) for layer in self.layers[:-1]]
-        rows = None if dense else np.empty((min(chunk, m), self.layers[0].n_in), dtype=self.dtype)
+        ops = self.ops
+        out = ops.alloc((m, self.layers[-1].n_out), self.dtype)
+        buffers = [ops.alloc((min(chunk, m), layer.n_out), self.dtype) for layer in self.layers[:-1]]
+        rows = None if dense else host_buffer((min(chunk, m), self.layers[0].n_in), self.dtype)
         for start in range(0, m, chunk):
             part = a0[start:start + chunk]
-            a = part if rows is None else part.toarray(out=rows[:min(chunk, m - start)])  # rows: a sparse X's
+            a = ops.asarray(part if rows is None else part.toarray(out=rows[:min(chunk, m - start)]))  # a sparse X's
             for layer, buffer in zip(self.layers[:-1], buffers, strict=True):
-                z = buffer[:a.shape[0]]
-                _, a = layer.forward(a, self.ops, z=z, a=z)  # a^l written over z^l
-            z_L = out[start:start + chunk]
+                z = buffer[:a.shape[0], ...]
+                _, a = layer.forward(a, ops, z=z, a=z)  # a^l written over z^l
+            z_L = out[start:min(start + chunk, m), ...]  # (the standard has no out-of-bounds stop)
             if sigma_L:
                 self.layers[-1].forward(a, self.ops, z=z_L, a=z_L)  # a^L written over z^L, in the result
             else:
                 self.layers[-1].pre_activation(a, self.ops, out=z_L)
-        if not all_finite(out):
-            raise DivergenceError(self._non_finite_output(out, a0))
+        if not (all_finite(out) if isinstance(out, np.ndarray) else bool(ops.xp.all(ops.xp.isfinite(out)))):
+            raise DivergenceError(self._non_finite_output(ops.to_host(out), a0))
         return out
 
     def _non_finite_output(self, out: Array, a0) -> str:
         """Why a prediction is NaN or inf: the row, and the largest weight and input magnitudes."""
         row = int(np.argmax(~np.isfinite(out).all(axis=1)))
-        (l, name), value = max(self.params().items(), key=lambda item: float(np.abs(item[1]).max(initial=0)))
+        params = {key: self.ops.to_host(value) for key, value in self.params().items()}  # (read on the host)
+        (l, name), value = max(params.items(), key=lambda item: float(np.abs(item[1]).max(initial=0)))
         return (f"the network's output a^L is not finite for row {row}: a layer overflowed (largest parameter "
                 f"|{name}| {float(np.abs(value).max()):.3g}, in layer {l}); the model's weights or the inputs "
                 "are out of range")
@@ -209,7 +215,8 @@ class Network:
     def model_output(self, X: Inputs, sigma_L: bool = True) -> Array:
         """a^L (z^L if not ``sigma_L``) for raw inputs X: the stages of ``self.pipeline`` give a^0 (a table
         a part at a time), then ``output``. With no stages X is a^0 itself."""
-        parts = [self.output(a0, sigma_L=sigma_L) for a0 in self.pipeline.encoded(X, self.dtype)]
+        parts = [self.ops.to_host(self.output(a0, sigma_L=sigma_L))
+                 for a0 in self.pipeline.encoded(self.bind(X), self.dtype)]  # predictions come back to the host
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def predict_proba(self, X: Inputs) -> Array:
@@ -254,6 +261,13 @@ class Network:
             classes = np.arange(n_out)  # integer labels 0..n_L-1, some missing from this sample
         self.classes = classes  # every label of y is among them, by construction
 
+    # --- the backend's arrays: an "array_api" network computes where its inputs live (see devices.py) ----
+    def bind(self, x: Any) -> Any:
+        """``x`` as the host reads it (checks, encoding, batching). An "array_api" network given an array of
+        another library (array_api_strict, a PyTorch tensor, CuPy) first binds its backend to that array's
+        namespace and device, moving its parameters and training state there once."""
+        return devices.bind(self, x)
+
     # --- parameters -----------------------------------------------------------
     def params(self) -> dict:
         """{(l, name): array} for every parameter layer l declares ((l, 'W'): W^l, (l, 'b'): b^l for Dense),
@@ -263,7 +277,9 @@ class Network:
 
     def get_weights(self) -> dict:
         """A copy of every parameter, keyed as ``params``."""
-        return {key: value.copy() for key, value in self.params().items()}
+        xp = self.ops.xp  # (NumPy's copy(), which NumPy 1.x's asarray lacks)
+        return {key: value.copy() if isinstance(value, np.ndarray) else xp.asarray(value, copy=True)
+                for key, value in self.params().items()}
 
     def set_weights(self, weights: dict) -> None:
         """Copy ``weights`` (keyed as ``params``) into the network's arrays, in place."""
@@ -279,6 +295,8 @@ class Network:
         The options are keyword-only (epochs=..., batch_size=..., a TrainConfig as config=...): see
         ``deltaprop.training.fit``. The network is the model; training is the trainer's (training/), this
         is its door."""
+        if isinstance(self.ops, ArrayAPIOps):
+            X, y, options = devices.fit_arrays(self, X, y, options)
         if self.pipeline and not preprocessed and not isinstance(X, Stream):
             X, y, options["validation_data"] = self.pipeline.training_data(X, y, options.get("validation_data"))
         return train(self, X, y, **options)
@@ -304,27 +322,31 @@ class Network:
         return f"Network([\n  {inner}],\n  loss={self.loss_fn.name!r}, dtype={self.dtype.name!r})"
 
 
-def _check_loaded(layer: Layer, dtype: np.dtype) -> None:
-    """A layer given with its parameters (``initialize=False``) holds each declared one, of its shape and dtype."""
+def _check_loaded(layer: Layer, dtype: np.dtype, ops: Ops) -> None:
+    """A layer given with its parameters (``initialize=False``) holds each declared one, a NumPy array of its
+    shape and dtype (as a model file gives them), brought to the backend's device (NumPy's: as they are)."""
     for name, shape in layer.param_shapes().items():
         value = getattr(layer, name, None)
         if not (isinstance(value, np.ndarray) and value.shape == shape and value.dtype == dtype):
             raise ConfigError(f"with initialize=False every layer must hold its parameters: {layer!r}'s {name} "
                               f"must be a {dtype.name} array of shape {shape}")
+        setattr(layer, name, ops.asarray(value))
 
 
-def load(path: PathLike) -> Network:
+def load(path: PathLike, ops: str | Ops | None = None) -> Network:
     """Read a model file written by ``save`` (io.read checks it): a Network ready to predict, or, from a
-    checkpoint, to continue training where it stopped."""
+    checkpoint, to continue training where it stopped, on the backend ``ops`` (as ``Network`` takes it)."""
     saved = io.read(path)
     try:
-        net = Network(saved.layers, loss=saved.loss, dtype=saved.dtype, seed=saved.seed, initialize=False)
+        net = Network(saved.layers, loss=saved.loss, dtype=saved.dtype, seed=saved.seed, initialize=False, ops=ops)
     except DeltapropError as exc:
         raise ModelFileError(f"{path}: invalid model config: {exc}") from None
     net.classes, net.extra, net.pipeline = saved.classes, saved.extra, saved.pipeline
     if saved.epochs_trained or saved.history or saved.optimizer is not None:
         net.training = TrainingState(saved.optimizer, History.from_lists(saved.history or {}), saved.epochs_trained,
                                      saved.early_stopping)
+    if isinstance(net.ops, ArrayAPIOps) and net.ops.bound:  # the optimizer's state to the device as well
+        devices.move_to(net, net.ops)
     return net
 
 
@@ -364,10 +386,15 @@ def probabilities(a_L: Array) -> Array:
     return np.hstack([1 - a_L, a_L]) if a_L.shape[1] == 1 else a_L
 
 
-def dropout_mask(rng: np.random.Generator, shape: tuple, p: float, dtype: np.dtype, out=None) -> Array:
-    """Inverted dropout: 1/(1-p) with probability 1-p, else 0, so E[mask] = 1 (into ``out`` if given)."""
-    mask = rng.random(shape, dtype=dtype) if out is None else rng.random(dtype=dtype, out=out)
-    np.subtract(1 - p, mask, out=mask)  # > 0 exactly when the draw r < 1 - p: probability 1 - p
-    step(mask)
-    mask *= 1 / (1 - p)
-    return mask
+def dropout_mask(rng: np.random.Generator, shape: tuple, p: float, dtype: np.dtype, out=None,
+                 ops: Ops | None = None) -> Array:
+    """Inverted dropout: 1/(1-p) with probability 1-p, else 0, so E[mask] = 1 (into ``out`` if given), by the
+    backend ``ops`` (NumPy's by default; see its ``dropout``). The draws are ``rng``'s on every backend."""
+    ops = get_ops("numpy") if ops is None else ops
+    return ops.dropout(rng, p, ops.alloc(shape, dtype) if out is None else out)
+
+
+def host_buffer(shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """A NumPy buffer in host memory, for the edge where data enters: SciPy densifies a sparse X's rows only
+    into NumPy arrays (they cross to the backend's device after, with the dense rows)."""
+    return np.empty(shape, dtype=dtype)

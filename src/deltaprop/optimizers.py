@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import ConfigError
-from .ops import NumpyOps, get_ops
+from .ops import Ops, get_ops
 from .ops.numpy_ops import adam_constants
 
 Array = np.ndarray
@@ -46,7 +46,7 @@ class Optimizer:
         self._flat: tuple | None = None  # (FlatParams, {slot: vector}, scratch vector) once step_flat has run
         self._scratch: dict = {}
 
-    def step(self, params: dict, grads, ops: NumpyOps | None = None) -> None:
+    def step(self, params: dict, grads, ops: Ops | None = None) -> None:
         """Apply one update to every parameter, in place (one array at a time), by ``ops`` (NumPy's by default).
 
         ``params`` and ``grads`` are keyed (l, name); weight decay applies to the "W" parameters.
@@ -62,11 +62,11 @@ class Optimizer:
                 g = g + decay * theta  # the L2 penalty lambda/2 ||W||^2 adds lambda W to dL/dW
             slots = self.state.get(key)
             if slots is None:
-                slots = self.state[key] = {s: np.zeros_like(theta) for s in self.slots}
-            self.update(theta, g, slots, self.scratch(theta), ops)
-            self._flush_denormals(slots, self.scratch(theta), ops)
+                slots = self.state[key] = {s: ops.alloc(theta.shape, theta.dtype) for s in self.slots}
+            self.update(theta, g, slots, self.scratch(theta, ops), ops)
+            self._flush_denormals(slots, self.scratch(theta, ops), ops)
 
-    def step_flat(self, flat, ops: NumpyOps) -> None:
+    def step_flat(self, flat, ops: Ops) -> None:
         """The same update for all parameters at once, on a FlatParams' ``theta`` and ``grad``.
 
         The state lives in vectors of the same layout; ``state[(l, name)]`` holds views of them.
@@ -82,7 +82,7 @@ class Optimizer:
         self.update(flat.theta, flat.grad, slots, tmp, ops)
         self._flush_denormals(slots, tmp, ops)
 
-    def _flush_denormals(self, slots: dict, tmp: Array, ops: NumpyOps) -> None:
+    def _flush_denormals(self, slots: dict, tmp: Array, ops: Ops) -> None:
         """Zero state entries about to become subnormal (every FLUSH_EVERY steps).
 
         A weight whose gradient stays 0 (a dead unit) has its moments multiplied by beta
@@ -91,16 +91,16 @@ class Optimizer:
         """
         if self.t % FLUSH_EVERY:
             return
-        threshold = float(np.finfo(tmp.dtype).tiny) * 2**20
+        threshold = float(ops.xp.finfo(tmp.dtype).smallest_normal) * 2**20  # (tiny, in the standard's name)
         for state in slots.values():
             ops.flush_small(state, threshold, tmp)
 
-    def flat_slots(self, flat, ops: NumpyOps) -> tuple[dict, Array]:
+    def flat_slots(self, flat, ops: Ops) -> tuple[dict, Array]:
         """Flat state vectors for ``flat``'s layout, carrying over any state held per key, and a
         scratch vector of the same length."""
         if self._flat is not None and self._flat[0] is flat:
             return self._flat[1:]
-        vectors = {slot: np.zeros_like(flat.theta) for slot in self.slots}
+        vectors = {slot: ops.alloc(flat.theta.shape, flat.theta.dtype) for slot in self.slots}
         ops.flush_small(flat.theta[:0], 0.0, flat.theta[:0])  # loads a compiled flush now, not at step FLUSH_EVERY
         views = {slot: flat.views(vector) for slot, vector in vectors.items()}
         for slot in self.slots:
@@ -108,17 +108,17 @@ class Optimizer:
                 if key in self.state and slot in self.state[key]:
                     view[...] = self.state[key][slot]
         self.state = {key: {slot: views[slot][key] for slot in self.slots} for key in flat.keys}
-        self._flat = (flat, vectors, self.scratch(flat.theta))
+        self._flat = (flat, vectors, self.scratch(flat.theta, ops))
         return self._flat[1:]
 
-    def scratch(self, like: Array) -> Array:
-        """A reusable work array shaped like ``like`` (no allocation per step)."""
-        key = (like.shape, like.dtype.str)
+    def scratch(self, like: Array, ops: Ops | None = None) -> Array:
+        """A reusable work array shaped like ``like``, by ``ops`` (no allocation per step)."""
+        key = (tuple(like.shape), str(like.dtype))
         if key not in self._scratch:
-            self._scratch[key] = np.empty_like(like)
+            self._scratch[key] = (ops or get_ops("numpy")).alloc(like.shape, like.dtype)
         return self._scratch[key]
 
-    def update(self, theta: Array, g: Array, slots: dict, tmp: Array, ops: NumpyOps) -> None:
+    def update(self, theta: Array, g: Array, slots: dict, tmp: Array, ops: Ops) -> None:
         """theta -= the step for gradient g, in place, by ``ops``; ``tmp`` is scratch of theta's shape."""
         raise NotImplementedError
 

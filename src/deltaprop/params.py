@@ -5,7 +5,8 @@ Training updates every parameter with a handful of whole-vector operations
 backward pass writes each gradient straight into the matching view of one
 gradient vector. The layout follows what the layers declare (``param_shapes``:
 Dense's W^l then b^l, layer after layer); ``layer.W`` and ``layer.b`` stay
-ordinary arrays of the notes' shapes that happen to share one buffer.
+ordinary arrays of the notes' shapes that happen to share one buffer. Both vectors are
+allocated by the network's backend (``ops.alloc``), so they live where its passes run.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import math
 import numpy as np
 
 from .backprop import Grads
+from .ops import get_ops
 
 
 class FlatParams:
     """``theta`` holds every declared parameter back to back; ``grad`` has the same layout."""
 
-    def __init__(self, layers: list, dtype: np.dtype):
+    def __init__(self, layers: list, dtype: np.dtype, ops=None):
         self.keys, self.slices, self.shapes, self.decayed = [], [], [], []
         offset = 0
         for l, layer in enumerate(layers, start=1):
@@ -32,13 +34,15 @@ class FlatParams:
                 self.decayed.append(name in layer.decayed)
                 offset += size
         self.L = len(layers)
-        self.theta = np.empty(offset, dtype=dtype)
-        self.grad = np.zeros(offset, dtype=dtype)
+        self.ops = ops = get_ops("numpy") if ops is None else ops
+        self.theta = ops.alloc((offset,), dtype)
+        self.grad = ops.alloc((offset,), dtype)
         self.bind(layers)
 
-    def views(self, flat: np.ndarray) -> dict:
+    def views(self, flat) -> dict:
         """{(l, name): view of ``flat`` with that parameter's shape}."""
-        return {key: flat[s].reshape(shape) for key, s, shape in zip(self.keys, self.slices, self.shapes, strict=True)}
+        reshape = self.ops.xp.reshape
+        return {key: reshape(flat[s], shape) for key, s, shape in zip(self.keys, self.slices, self.shapes, strict=True)}
 
     def bind(self, layers: list) -> None:
         """Copy the layers' current arrays into ``theta`` and make the layers use its views."""

@@ -2,7 +2,8 @@
 
 The training loop runs every batch through the same arrays (the last, shorter batch
 through their first rows), and backward() writes dW^l, db^l into views of the
-training's gradient vector (FlatParams), so an epoch allocates nothing per batch.
+training's gradient vector (FlatParams), so an epoch allocates nothing per batch. The
+buffers are the parameter vector's backend's (``flat.ops.alloc``): on a device with it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ class Workspace:
 
     def __init__(self, layers: list, flat, batch_size: int):
         def buffers(wanted):
-            return [None] + [np.empty((batch_size, layer.n_out), dtype=flat.theta.dtype) if wanted(layer) else None
+            return [None] + [flat.ops.alloc((batch_size, layer.n_out), flat.theta.dtype) if wanted(layer) else None
                              for layer in layers]
 
         self.batch_size = batch_size
@@ -25,7 +26,7 @@ class Workspace:
         self.mask = buffers(lambda layer: layer.dropout > 0)
         self.flat = flat
         self.grads = flat.grads_out()
-        self.snapshot = np.empty_like(self.flat.theta)  # the parameters at the start of an epoch
+        self.snapshot = flat.ops.alloc(flat.theta.shape, flat.theta.dtype)  # the parameters at an epoch's start
         self._full = (self._trace_rows(batch_size), self._out_rows(batch_size))  # every batch but the last
 
     def fits(self, flat, batch_size: int) -> bool:
@@ -54,4 +55,4 @@ class Workspace:
 
 
 def _rows(arrays: list, m: int) -> list:
-    return [None if arr is None else arr[:m] for arr in arrays]
+    return [None if arr is None else arr[:m, ...] for arr in arrays]  # (the standard's spelling of rows 0..m-1)

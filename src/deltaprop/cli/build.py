@@ -8,6 +8,7 @@ from .. import optimizers
 from ..errors import ConfigError
 from ..layers import Dense
 from ..network import Network, check_memory
+from ..ops import for_device
 from ..schedules import get_schedule
 from .options import DEFAULTS, FEW_CLASSES, MAX_AUTO_CLASSES
 
@@ -45,7 +46,7 @@ def build_network(opts: dict, n_in: int, y: np.ndarray) -> Network:
     layers.append(Dense(sizes[-1], n_classes if classify else 1, output))
     if opts["dtype"] in ("float32", "float64"):  # (Network names a bad one)
         check_memory(layers, np.dtype(opts["dtype"]), copies=TRAINING_COPIES)
-    return Network(layers, loss=loss, dtype=opts["dtype"], seed=opts["seed"])
+    return Network(layers, loss=loss, dtype=opts["dtype"], seed=opts["seed"], ops=for_device(opts["device"]))
 
 
 def new_network(layers: str, activation: str, loss: str | None, seed: int, n_in: int, y_train) -> Network:

@@ -155,6 +155,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("stream_cache", "text", None, "where shards of Parquet/CSV keep their decoded copy, read by every "
            "epoch after the first (a folder; default the system's temporary folder; off: decode every epoch)"),
     Option("dtype", "text", "float32", "float32 or float64 (default {default})"),
+    Option("device", "text", None, "where to train, in PyTorch's names: cpu (NumPy, numba's loops) or cuda / "
+                                   "cuda:N (PyTorch tensors on that GPU, else CuPy; pip install "
+                                   '"deltaprop[torch]" or "deltaprop[gpu]") (default cpu)'),
     Option("seed", "int", 0, "seed of initialisation, shuffling and dropout (default {default})",
            Whole(0, 2**32 - 1)),
     Option("out", "text", None, "output folder (default runs/DATA)"),

@@ -19,6 +19,7 @@ from ..data.columns import unseen_notes
 from ..distributed import fingerprint
 from ..errors import ConfigError, DataError
 from ..network import Network, load
+from ..ops import for_device
 from ..preprocessing import Pipeline
 from ..training.inputs import validation_rows
 from .build import build_network, is_classification, make_optimizer
@@ -69,7 +70,10 @@ def _in_memory(opts: dict, comm) -> Run:
         comm.agree(data_record(data), "data")
     for note in notes + unseen_notes(encoder.unseen, "test row(s)"):
         print(f"note: {note}")
-    net = load(opts["resume"]) if opts["resume"] else _new_in_memory(opts, data, feature_names, encoder, source)
+    if opts["resume"]:
+        net = load(opts["resume"], ops=for_device(opts["device"]))
+    else:
+        net = _new_in_memory(opts, data, feature_names, encoder, source)
     scaler = feature_scaling(net, opts)
     X_train, X_test = scaler.transform(data.X_train, in_place=True), scaler.transform(data.X_test, in_place=True)
     y_train, y_test = net.pipeline.targets(data.y_train), net.pipeline.targets(data.y_test)
@@ -107,7 +111,7 @@ def _streamed(opts: dict, comm) -> Run:
         comm.agree(shards_record(data.source), "data")
     data.prepare(comm)
     if opts["resume"]:
-        net = load(opts["resume"])
+        net = load(opts["resume"], ops=for_device(opts["device"]))
         data.scaler = feature_scaling(net, opts)
         if net.pipeline.table is not None:
             data.encoder = net.pipeline.table

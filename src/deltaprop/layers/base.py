@@ -15,6 +15,7 @@ import numpy as np
 
 from ..activations import Activation, get_activation
 from ..errors import ConfigError
+from ..ops import get_ops
 
 Array = np.ndarray
 
@@ -47,7 +48,8 @@ class Layer:
         raise NotImplementedError
 
     def init_param(self, name: str, rng: np.random.Generator) -> Array:
-        """A fresh float64 value for parameter ``name`` (drawn from ``rng`` or fixed)."""
+        """A fresh float64 NumPy value for parameter ``name`` (drawn from ``rng`` or fixed), on the host: the
+        same draws whatever the backend, which ``initialize`` then brings to its device."""
         raise NotImplementedError
 
     def pre_activation(self, a_prev: Array, ops, out: Array | None = None) -> Array:
@@ -60,15 +62,18 @@ class Layer:
         raise NotImplementedError
 
     # --- shared by every kind -----------------------------------------------------------
-    def initialize(self, rng: np.random.Generator, dtype: np.dtype) -> None:
-        """Give every declared parameter its initial value, in ``dtype``."""
+    def initialize(self, rng: np.random.Generator, dtype: np.dtype, ops=None) -> None:
+        """Give every declared parameter its initial value, in ``dtype``, as an array of ``ops`` (NumPy's
+        by default): drawn on the host, then brought over once."""
         for name in self.param_shapes():
-            setattr(self, name, self.init_param(name, rng).astype(dtype))
+            value = self.init_param(name, rng).astype(dtype)
+            setattr(self, name, value if ops is None else ops.asarray(value))
 
-    def allocate(self, dtype: np.dtype) -> None:
+    def allocate(self, dtype: np.dtype, ops=None) -> None:
         """Every declared parameter as zeros, for values about to be read from a file (no draws to discard)."""
+        ops = get_ops("numpy") if ops is None else ops
         for name, shape in self.param_shapes().items():
-            setattr(self, name, np.zeros(shape, dtype=dtype))
+            setattr(self, name, ops.alloc(shape, dtype))
 
     def params(self) -> dict[str, Array]:
         """{name: the live array} of the declared parameters."""

@@ -27,6 +27,7 @@ class NumpyOps:
     """The array operations of a forward pass, a backward pass and an optimizer step, in NumPy."""
 
     name = "numpy"
+    xp: ModuleType = np
     steps: ModuleType | None = None  # whole compiled training steps (NumbaOps: compiled_step); here the readable one
 
     def describe(self) -> str:
@@ -35,6 +36,37 @@ class NumpyOps:
     def __reduce__(self):
         """Pickled (a model in a pickled estimator) and copied as its kind alone: a backend holds no data."""
         return (type(self), ())
+
+    # --- arrays: allocation and the host boundary (host and device are one here) ----------
+    def alloc(self, shape: tuple, dtype) -> Array:
+        """Zeros of ``shape`` and ``dtype`` (see protocol.py: the engine allocates once per fit or call)."""
+        return np.zeros(shape, dtype=dtype)
+
+    def asarray(self, x, dtype=None) -> Array:
+        return np.asarray(x, dtype=dtype)
+
+    def to_host(self, x) -> np.ndarray:
+        return np.asarray(x)
+
+    def vdot(self, x: Array, y: Array) -> float:
+        """np.dot of two vectors: BLAS's dot, the sum every earlier release took (same bits)."""
+        return float(np.dot(x, y))
+
+    def uniform(self, rng: np.random.Generator, out: Array) -> Array:
+        """U[0, 1) draws into ``out``: the same stream as ``rng.random(out.shape, out.dtype)``."""
+        return rng.random(dtype=out.dtype, out=out)
+
+    def dropout(self, rng: np.random.Generator, p: float, out: Array) -> Array:
+        """Inverted dropout's mask into ``out``: 1/(1-p) with probability 1-p, else 0, so E[mask] = 1."""
+        mask = self.uniform(rng, out)
+        np.subtract(1 - p, mask, out=mask)  # > 0 exactly when the draw r < 1 - p: probability 1 - p
+        step(mask)
+        mask *= 1 / (1 - p)
+        return mask
+
+    def device_batches(self, data):
+        """The training batches as this backend reads them: host and device are one, so ``data`` itself."""
+        return data
 
     # --- the passes -------------------------------------------------------------------
     def gemm(self, a: Array, b: Array, out: Array | None = None) -> Array:

@@ -53,14 +53,15 @@ def _sums(net, X, Y, rows=None, w=None, chunk: int | None = None) -> tuple[float
         else:
             xb, yb = gather((X, Y), rows[start:start + chunk], buffers)
         wb = None if w is None else w[start:start + chunk]
-        trace = net.propagate(xb)
         chunk_weight = xb.shape[0] if wb is None else float(wb.sum())  # the chunk's mean times this: its sum
+        xb, yb, wb = (None if part is None else net.ops.asarray(part) for part in (xb, yb, wb))  # to the device
+        trace = net.propagate(xb)
         total_loss += net.loss_fn.value(trace.z[net.L], trace.a[net.L], yb, net.layers[-1].activation, wb,
                                                 ops=net.ops) \
             * chunk_weight
         weight += chunk_weight
         if net.is_classifier:
-            correct += _n_correct(trace.a[net.L], yb)
+            correct += _n_correct(net.ops.to_host(trace.a[net.L]), net.ops.to_host(yb))
     return total_loss, correct, weight
 
 

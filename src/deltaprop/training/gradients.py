@@ -3,7 +3,11 @@ clipped, and where a gradient that is not finite came from (for the DivergenceEr
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+from ..arrays import namespace
 
 Array = np.ndarray
 
@@ -14,7 +18,7 @@ def add_l2(flat, l2: float, factor: float) -> float:
     squares = 0.0
     for W, dW in zip(flat.weight_views(flat.theta), flat.weight_views(flat.grad), strict=True):
         dW += (l2 * factor) * W
-        squares += float(np.vdot(W, W))
+        squares += float(np.vdot(W, W)) if isinstance(W, np.ndarray) else flat.ops.vdot(W, W)
     return 0.5 * l2 * factor * squares
 
 
@@ -24,7 +28,10 @@ def clip_gradients(g: Array, max_norm: float) -> float:
     ``g`` is all dW^l, db^l in one vector (FlatParams.grad), so ||g|| is the global norm.
     Returns the norm before clipping.
     """
-    norm = float(np.sqrt(np.dot(g, g)))
+    if isinstance(g, np.ndarray):
+        norm = float(np.sqrt(np.dot(g, g)))
+    else:  # an Array API library's vector (ArrayAPIOps)
+        norm = math.sqrt(float(namespace(g).vecdot(g, g)))
     if norm > max_norm:
         g *= max_norm / norm
     return norm
@@ -35,15 +42,27 @@ def where_non_finite(trace, grads, loss) -> str:
     else the backward pass from layer L down."""
     L = len(grads.params) - 1
     for l in range(1, L + 1):
-        if not np.isfinite(trace.a[l]).all():
+        if not _finite(trace.a[l]):
             return f"the activations a^{l} of layer {l} are not finite, so the loss is {loss}"
     if not np.isfinite(loss):
         return f"the loss is {loss} at the output layer {L}"
     for l in range(L, 0, -1):
         for name, g in grads.params[l].items():
-            if not np.isfinite(g).all():
+            if not _finite(g):
                 return f"the gradient of layer {l} (d{name}^{l}) is not finite"
-    largest = max(((l, name, float(np.abs(g).max())) for l in range(1, L + 1) for name, g in grads.params[l].items()),
+    largest = max(((l, name, _largest(g)) for l in range(1, L + 1) for name, g in grads.params[l].items()),
                   key=lambda item: item[2])
     return (f"the gradient norm overflows; the largest entries are in layer {largest[0]} "
             f"(max |d{largest[1]}^{largest[0]}| = {largest[2]:.3g})")
+
+
+def _finite(x) -> bool:
+    """No NaN or inf in x, in x's own namespace (an array on a device is not copied to the host for this)."""
+    xp = namespace(x)
+    return bool(xp.all(xp.isfinite(x)))
+
+
+def _largest(x) -> float:
+    """max |x_i|, in x's own namespace."""
+    xp = namespace(x)
+    return float(xp.max(xp.abs(x)))

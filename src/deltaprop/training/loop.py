@@ -90,6 +90,7 @@ def _trainer(net, config: TrainConfig, given: FitData, callbacks: Sequence[Callb
         data, val = _stream_data(net, given, config, comm)
     else:
         data, val = _array_data(net, given, config)
+    data = net.ops.device_batches(data)  # (a backend on a device: each batch is sent over as it is served)
     state = net.training = net.training if net.training is not None else TrainingState()
     state.optimizer = _choose_optimizer(state, config.optimizer)
     state.stop = False
@@ -103,7 +104,7 @@ def _join_ranks(net, state: TrainingState, data, comm) -> None:
     state.comm = comm
     if comm.size > 1:
         data.part = (comm.rank, comm.size)
-        flat = state.flat_for(net.layers, net.dtype)
+        flat = state.flat_for(net.layers, net.dtype, net.ops)
         comm.agree({"layer sizes": [net.layers[0].n_in] + [layer.n_out for layer in net.layers],
                     "dtype": str(net.dtype), "parameters": flat.theta.size}, "networks")  # else Bcast fails on one
         comm.broadcast(flat.theta)

@@ -31,11 +31,12 @@ class TrainingState:
         self.comm = Single()  # the ranks of a data-parallel job (set by fit; not saved)
         self.solver_result: dict | None = None  # how the last L-BFGS fit ended (lbfgs.py; not saved)
 
-    def flat_for(self, layers: list, dtype: np.dtype) -> FlatParams:
+    def flat_for(self, layers: list, dtype: np.dtype, ops=None) -> FlatParams:
         """The one-vector view of all parameters, made on first use and again if a layer's parameter was
-        replaced (``layer.W = ...``): the layers' arrays become views of its ``theta``."""
+        replaced (``layer.W = ...``): the layers' arrays become views of its ``theta``, allocated by ``ops``
+        (the network's backend; NumPy's by default)."""
         if self.flat is None or not self.flat.is_bound(layers):
-            self.flat = FlatParams(layers, dtype)
+            self.flat = FlatParams(layers, dtype, ops)
             if self.optimizer is not None:  # its flat state belonged to the old vector
                 self.optimizer.load_state_arrays(self.optimizer.state_arrays(), self.optimizer.t)
         return self.flat

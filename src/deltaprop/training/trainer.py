@@ -96,10 +96,10 @@ class Trainer:
         net, state, data, batch_size = self.net, self.state, self.data, self.config.batch_size
         started = time.perf_counter()
         rng = np.random.default_rng([net.seed, epoch])
-        flat, m = state.flat_for(net.layers, net.dtype), data.m
+        flat, m = state.flat_for(net.layers, net.dtype, net.ops), data.m
         ws = data.workspace(net.layers, flat, batch_size)  # the batch's z, a, delta; gradients are views of flat.grad
         data.new_epoch(rng)
-        np.copyto(ws.snapshot, flat.theta)  # the last finite state, restored if training diverges
+        ws.snapshot[...] = flat.theta  # the last finite state, restored if training diverges
         total_loss, batch, n_batches = 0.0, 0, -(-m // batch_size)
         steps = compiled_steps(net, state, data, self.config, self.callbacks)  # None: the readable step only
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is checked explicitly
@@ -111,7 +111,7 @@ class Trainer:
                         break
                 total_loss += self._readable_batch(ws, epoch, batch, rng, n_batches)
                 batch += 1
-            if not np.isfinite(np.dot(flat.theta, flat.theta)):
+            if not math.isfinite(net.ops.vdot(flat.theta, flat.theta)):
                 flat.theta[...] = ws.snapshot
                 raise DivergenceError(f"training diverged in epoch {epoch + 1}: the weights overflowed; weights "
                                       "restored to the start of the epoch. Lower the learning rate.")
@@ -183,7 +183,7 @@ class Trainer:
         l2, clip_norm = self.config.l2, self.config.clip_norm
         if l2:
             loss += add_l2(ws.flat, l2, factor)
-        squared_norm = float(np.dot(ws.flat.grad, ws.flat.grad))  # NaN or inf if any dW, db entry is
+        squared_norm = self.net.ops.vdot(ws.flat.grad, ws.flat.grad)  # NaN or inf if any dW, db entry is
         if not (math.isfinite(loss) and math.isfinite(squared_norm)):
             raise DivergenceError(where_non_finite(trace, grads, loss))
         for cb in self.callbacks:
