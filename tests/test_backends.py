@@ -272,12 +272,12 @@ def test_the_cli_trains_on_a_device_backend(monkeypatch, tmp_path):
     torch = pytest.importorskip("torch")
     import array_api_compat
 
-    import deltaprop.cli.train as cli_train
+    import deltaprop.cli.build as cli_build
     from deltaprop.cli import main
 
     ops = ArrayAPIOps(array_api_compat.array_namespace(torch.zeros(0)), torch.device("cpu"))
     made = []
-    monkeypatch.setattr(cli_train, "for_device", lambda device: made.append(device) or ops)
+    monkeypatch.setattr(cli_build, "for_device", lambda device: made.append(device) or ops)
     out = tmp_path / "run"
     assert main(["train", "--device", "cuda", "--epochs", "3", "--patience", "2", "--out", str(out), "--quiet",
                  "--dtype", "float64"]) == 0

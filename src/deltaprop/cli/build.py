@@ -46,7 +46,7 @@ def build_network(opts: dict, n_in: int, y: np.ndarray) -> Network:
     layers.append(Dense(sizes[-1], n_classes if classify else 1, output))
     if opts["dtype"] in ("float32", "float64"):  # (Network names a bad one)
         check_memory(layers, np.dtype(opts["dtype"]), copies=TRAINING_COPIES)
-    return Network(layers, loss=loss, dtype=opts["dtype"], seed=opts["seed"], ops=for_device(opts["device"]))
+    return Network(layers, loss=loss, dtype=opts["dtype"], seed=opts["seed"], ops=backend(opts))
 
 
 def new_network(layers: str, activation: str, loss: str | None, seed: int, n_in: int, y_train) -> Network:
@@ -91,3 +91,8 @@ def make_schedule(opts: dict):
     name = opts["schedule"]
     return get_schedule(None if name in (None, "constant") else name,
                         **({"epochs": opts["epochs"]} if name == "cosine" else {}))
+
+
+def backend(opts: dict):
+    """The array backend of --device (ops.for_device: None is the default NumPy/numba backend)."""
+    return for_device(opts["device"])

@@ -19,10 +19,9 @@ from ..data.columns import unseen_notes
 from ..distributed import fingerprint
 from ..errors import ConfigError, DataError
 from ..network import Network, load
-from ..ops import for_device
 from ..preprocessing import Pipeline
 from ..training.inputs import validation_rows
-from .build import build_network, is_classification, make_optimizer
+from .build import backend, build_network, is_classification, make_optimizer
 from .common import load_data, table
 from .epochs import FOLDS, MIN_VALIDATION_ROWS, auto_epochs, cross_validated_epochs, too_few_to_stop_on
 from .options import AUTO_PATIENCE
@@ -71,7 +70,7 @@ def _in_memory(opts: dict, comm) -> Run:
     for note in notes + unseen_notes(encoder.unseen, "test row(s)"):
         print(f"note: {note}")
     if opts["resume"]:
-        net = load(opts["resume"], ops=for_device(opts["device"]))
+        net = load(opts["resume"], ops=backend(opts))
     else:
         net = _new_in_memory(opts, data, feature_names, encoder, source)
     scaler = feature_scaling(net, opts)
@@ -111,7 +110,7 @@ def _streamed(opts: dict, comm) -> Run:
         comm.agree(shards_record(data.source), "data")
     data.prepare(comm)
     if opts["resume"]:
-        net = load(opts["resume"], ops=for_device(opts["device"]))
+        net = load(opts["resume"], ops=backend(opts))
         data.scaler = feature_scaling(net, opts)
         if net.pipeline.table is not None:
             data.encoder = net.pipeline.table

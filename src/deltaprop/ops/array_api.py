@@ -143,7 +143,7 @@ class ArrayAPIOps:
     def sgd(self, theta: Array, g: Array, lr: float, tmp: Array) -> None:
         theta -= g * lr
 
-    def sgd_momentum(self, theta, g, velocity, mu, lr, first, nesterov, tmp) -> None:
+    def sgd_momentum(self, theta, g, velocity, *, mu, lr, first, nesterov, tmp) -> None:
         if first:
             velocity[...] = g
         else:
@@ -151,14 +151,14 @@ class ArrayAPIOps:
             velocity += g
         theta -= ((velocity * mu + g) if nesterov else velocity) * lr
 
-    def adam(self, theta, g, m, v, beta1, beta2, eps_hat, step_size, tmp) -> None:
+    def adam(self, theta, g, m, v, *, beta1, beta2, eps_hat, step_size, tmp) -> None:
         m *= beta1
         m += g * (1 - beta1)
         v *= beta2
         v += (g * g) * (1 - beta2)
         theta -= (m / (self.xp.sqrt(v) + eps_hat)) * step_size
 
-    def rmsprop(self, theta, g, square_avg, buf, alpha, eps, mu, lr, tmp) -> None:
+    def rmsprop(self, theta, g, square_avg, buf, *, alpha, eps, mu, lr, tmp) -> None:
         square_avg *= alpha
         square_avg += (g * g) * (1 - alpha)
         step = g / (self.xp.sqrt(square_avg) + eps)

@@ -80,13 +80,13 @@ class Ops(Protocol):
     # --- optimizer updates, in place on theta and the state -------------------------------
     def sgd(self, theta: Array, g: Array, lr: float, tmp: Array) -> None: ...
 
-    def sgd_momentum(self, theta: Array, g: Array, velocity: Array, mu: float, lr: float, first: bool,
+    def sgd_momentum(self, theta: Array, g: Array, velocity: Array, *, mu: float, lr: float, first: bool,
                      nesterov: bool, tmp: Array) -> None: ...
 
-    def adam(self, theta: Array, g: Array, m: Array, v: Array, beta1: float, beta2: float, eps_hat: float,
+    def adam(self, theta: Array, g: Array, m: Array, v: Array, *, beta1: float, beta2: float, eps_hat: float,
              step_size: float, tmp: Array) -> None: ...
 
-    def rmsprop(self, theta: Array, g: Array, square_avg: Array, buf: Array | None, alpha: float, eps: float,
+    def rmsprop(self, theta: Array, g: Array, square_avg: Array, buf: Array | None, *, alpha: float, eps: float,
                 mu: float, lr: float, tmp: Array) -> None: ...
 
     def flush_small(self, x: Array, threshold: float, tmp: Array) -> None: ...
