@@ -111,7 +111,6 @@ def sigmoid_chain(g: Array, z: Array) -> Array:
 
 def sigmoid_forward_loop(z, b, a):
     """z += b, then a = exp(-logaddexp(-z, 0)): sigmoid's formula above, as NumPy's logaddexp computes it."""
-    one = z.dtype.type(1)
     for r in range(z.shape[0]):
         for j in range(z.shape[1]):
             z[r, j] += b[j]

@@ -28,6 +28,7 @@ import hashlib
 import importlib.util
 import inspect
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,6 +138,7 @@ def _load(source: str, digest: str):
     spec = importlib.util.spec_from_file_location(f"deltaprop_step_{digest}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # numba finds a function's module by name (its cache's environment too)
     spec.loader.exec_module(module)
     return module
 

@@ -53,7 +53,7 @@ class NumbaOps(NumpyOps):
         if kernel is None or a is None:
             return super().bias_act(z, b, act, a)
         if a is z and kernel.over_z is not None:
-            self.compiled(kernel.over_z)(z, b)  # its own loop: one that may write z and a at one address won't vectorize
+            self.compiled(kernel.over_z)(z, b)  # a loop that may write z and a at one address won't vectorize
         else:
             self.compiled(kernel.forward)(z, b, a)
         return a

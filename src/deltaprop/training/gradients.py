@@ -13,7 +13,8 @@ Array = np.ndarray
 
 def add_l2(flat, l2: float, factor: float, ops=None) -> float:
     """dL/dW^l += l2 factor W^l for every parameter its layer declares decayed (factor: 1/m, or 1/sum(w)), by
-    regularizer.py (by ``ops``' kernel where it has one); returns the penalty (l2 / 2) factor sum_l ||W^l||^2 that this adds to the batch loss."""
+    regularizer.py (``ops``' kernel where it has one); returns the penalty (l2 / 2) factor sum_l ||W^l||^2
+    that this adds to the batch loss."""
     squares = add_decay_gradient(flat.theta, flat.grad, decayed_spans(flat), l2 * factor, ops)
     return 0.5 * l2 * factor * squares
 

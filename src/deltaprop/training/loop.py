@@ -31,7 +31,7 @@ from ..schedules import get_schedule
 from ..workspace import Workspace
 from .batches import EpochData, Part
 from .evaluation import evaluate_encoded
-from .fused import compiled_steps
+from .fused import compiled_steps, describe
 from .gradients import add_l2, clip_gradients, where_non_finite
 from .hints import PROBE_ROWS, vanishing_gradients
 from .history import History
@@ -100,6 +100,8 @@ def fit(net, X: ArrayLike | Stream, y: ArrayLike | None = None, epochs: int = 10
         comm.end_job(exc)
         raise
     callbacks = list(callbacks) + ([Progress()] if verbose and comm.rank == 0 else [])
+    if verbose and comm.rank == 0:  # which step trains: "training step: compiled (numba)" or why it is the readable
+        print(describe(net, state.optimizer, data, batch_size, callbacks), file=callbacks[-1].stream)
     for cb in callbacks:
         cb.on_train_begin(net)
     try:
