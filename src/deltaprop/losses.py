@@ -55,13 +55,13 @@ def mse_dL_da(a: Array, y: Array, out: Array | None = None) -> Array:
 
 
 def mse_total_loop(z, a, y, weights):
-    """sum_r w_r L_r of mse (w_r = 1 when weights is None), summed in float64: the compiled step's value."""
+    """sum_r w_r L_r of mse (w_r = 1 when weights is empty), summed in float64: the compiled step's value."""
     total = 0.0
     for r in range(a.shape[0]):
         per_sample = 0.0
         for j in range(a.shape[1]):
             per_sample += 0.5 * (a[r, j] - y[r, j]) ** 2
-        total += per_sample if weights is None else per_sample * weights[r]
+        total += per_sample * weights[r] if weights.size else per_sample
     return total
 
 
@@ -96,7 +96,7 @@ def cross_entropy_from_z(z: Array, y: Array, out: Array | None = None) -> Array:
 
 
 def cross_entropy_total_loop(z, a, y, weights):
-    """sum_r w_r L_r with L_r = -sum_j y_rj log a_rj, a = softmax(z) (w_r = 1 when weights is None).
+    """sum_r w_r L_r with L_r = -sum_j y_rj log a_rj, a = softmax(z) (w_r = 1 when weights is empty).
 
     a^L comes from the forward pass, so a row costs a log per nonzero target (one, for
     one-hot labels) instead of an exp per output. A row where such an a_rj is below the
@@ -121,7 +121,7 @@ def cross_entropy_total_loop(z, a, y, weights):
                         per_sample += y[r, k] * (top + np.log(sum_exp) - z[r, k])
                     break
                 per_sample -= y[r, j] * np.log(a[r, j])
-        total += per_sample if weights is None else per_sample * weights[r]
+        total += per_sample * weights[r] if weights.size else per_sample
     return total
 
 
@@ -156,7 +156,7 @@ def binary_cross_entropy_total_loop(z, a, y, weights):
             v = z[r, j]
             softplus_v = v + np.log1p(np.exp(-v)) if v > 0 else np.log1p(np.exp(v))
             per_sample += softplus_v - y[r, j] * v
-        total += per_sample if weights is None else per_sample * weights[r]
+        total += per_sample * weights[r] if weights.size else per_sample
     return total
 
 
@@ -229,7 +229,8 @@ class FromZ:
 class LossKernel:
     """A loss's compiled form: loops in plain Python that numba compiles (the compiled training step).
 
-    ``total(z, a, y, weights)``: sum_r w_r L_r in float64 (weights None: w_r = 1), for the pairs the compiled
+    ``total(z, a, y, weights)``: sum_r w_r L_r in float64 (weights empty: w_r = 1; an array always, so that
+    numba compiles each kernel once), for the pairs the compiled
     step takes: the shortcut pair, and with ``dL_da`` any output activation with an element-wise sigma'.
     ``dL_da(a, y, out)``: the per-sample dL/da^L into out (m, n_L), before batch_scale; None: the loss runs
     compiled only after its shortcut activation (delta^L = a^L - y by difference_loop).
@@ -338,8 +339,7 @@ def softmax_cross_entropy_total(ops, z: Array, a: Array, y: Array, weights: Arra
     a^L), else from z in NumPy."""
     kernel = ops.kernel(cross_entropy_total_loop)
     if kernel is not None:
-        if weights is not None and weights.dtype != z.dtype:
-            weights = weights.astype(z.dtype)
+        weights = np.empty(0, z.dtype) if weights is None else weights.astype(z.dtype, copy=False)
         return float(kernel(z, a, y, weights))
     per = cross_entropy_from_z(z, y, scratch)
     return float(per.sum() if weights is None else np.dot(per, weights))
@@ -356,8 +356,8 @@ def batch_scale(g: Array, weights: Array | None) -> Array:
 
 
 def batch_scale_loop(g, weights, factor):
-    """g_i *= factor (weights None) or g_i *= w_i factor, the scalar cast to g's dtype: batch_scale's kernel."""
-    if weights is None:
+    """g_i *= factor (weights empty) or g_i *= w_i factor, the scalar cast to g's dtype: batch_scale's kernel."""
+    if not weights.size:
         scale = g.dtype.type(factor)
         for r in range(g.shape[0]):
             for j in range(g.shape[1]):

@@ -70,12 +70,8 @@ def output_error(model, y, w, factor, m):
         difference(a, y, delta)
     else:
         loss_dL_da(a, y, delta)
-    if w.size:
-        batch_scale(delta, w, factor)
-        total = loss_total(z, a, y, w)
-    else:
-        batch_scale(delta, None, factor)
-        total = loss_total(z, a, y, None)
+    batch_scale(delta, w, factor)
+    total = loss_total(z, a, y, w)
     if not SHORTCUT:
         times_sigma_prime(delta, z, layout[L, 3])
     return total
@@ -113,13 +109,16 @@ def update(model, opt, t, tiny):
 
 def gather(data, start, m):
     """Rows order[start:start + m] of X, Y (and w, unless empty) into the batch buffers; returns 1 / m, or
-    1 / sum of their weights (0 when that is not positive)."""
+    1 / sum of their weights (0 when that is not positive). Element loops, not xb[r, :] = X[i]: a slice
+    assignment brings numba's broadcasting checks and their messages, seconds of compiling."""
     X, Y, w, xb, yb, wb, order = data
     total = 0.0
     for r in range(m):
         i = order[start + r]
-        xb[r, :] = X[i]
-        yb[r, :] = Y[i]
+        for j in range(X.shape[1]):
+            xb[r, j] = X[i, j]
+        for j in range(Y.shape[1]):
+            yb[r, j] = Y[i, j]
         if w.size:
             wb[r] = w[i]
             total += w[i]
