@@ -153,7 +153,7 @@ def _plan(net, X, y, batch_size=32, callbacks_=(), optimizer=None, **fit_kw):
     net.fit(X, y, epochs=1, batch_size=batch_size, verbose=0, optimizer=optimizer, **fit_kw)
     data = EpochData(X, net.targets(y, len(y)), None, True, True)
     LAST_REASON[0] = fused.compiled_reason(net, net.training.optimizer, data, batch_size, list(callbacks_)) or ""
-    return fused.compiled_steps(net, net.training, data, batch_size, None, 0.0, list(callbacks_))
+    return fused.compiled_steps(net, net.training, data, batch_size, None, 0.0, callbacks=list(callbacks_))
 
 
 class Gradients(callbacks.Callback):

@@ -268,7 +268,7 @@ class Loss:
         """True when delta^L = a^L - y exactly (the sigma' factor cancels)."""
         return act.name == self.shortcut
 
-    def value(self, z: Array, a: Array, y: Array, act: Activation, weights: Array | None = None,
+    def value(self, z: Array, a: Array, y: Array, act: Activation, weights: Array | None = None, *,
               scratch: Array | None = None, ops=None) -> float:
         """L averaged over the batch: sum_i w_i L_i / sum_i w_i (the plain mean without weights).
 

@@ -19,6 +19,7 @@ class here with those three (tests/test_compiled_step.py defines one in the test
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -44,7 +45,7 @@ class Optimizer:
     name = "optimizer"
     slots: tuple = ()
     decoupled = False  # weight decay as theta *= 1 - lr lambda (AdamW) instead of an L2 gradient
-    kernel = None
+    kernel: Callable | None = None
 
     def __init__(self, lr: float, weight_decay: float = 0.0):
         if not lr > 0:

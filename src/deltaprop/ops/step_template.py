@@ -23,13 +23,16 @@ activation (its index in this run's activations), offset of layer l's rows in th
 row 0 holds n_0.
 """
 
+from typing import Any
+
 import numpy as np
 
 # Bound per run by compiled_step.assemble: the rules' kernels, this run's constants and the dispatch by
 # activation code (written after this text). Placeholders here, so that the text reads as Python.
-activate = times_sigma_prime = flush_state = None
-loss_total = loss_dL_da = opt_kernel = opt_constants = None
-difference = batch_scale = add_l2 = shrink = clip_to = batch_sum = None
+_bound_per_run: Any = None
+activate = times_sigma_prime = flush_state = _bound_per_run
+loss_total = loss_dL_da = opt_kernel = opt_constants = _bound_per_run
+difference = batch_scale = add_l2 = shrink = clip_to = batch_sum = _bound_per_run
 SHORTCUT = DECOUPLED = False
 FLUSH_EVERY = 1
 

@@ -116,7 +116,8 @@ def recipe(net, optimizer):
         parts=PARTS, flush_every=FLUSH_EVERY)
 
 
-def compiled_steps(net, state, data, batch_size: int, clip_norm, l2: float, callbacks) -> CompiledSteps | None:
+def compiled_steps(net, state, data, batch_size: int, clip_norm, l2: float, *,
+                   callbacks) -> CompiledSteps | None:
     """The compiled steps for this epoch, or None when the readable step must run (see compiled_reason)."""
     cached = data.compiled if isinstance(data, EpochData) else None
     if cached is not None and cached.flat is state.flat and cached.optimizer is state.optimizer:

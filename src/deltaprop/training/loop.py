@@ -101,7 +101,7 @@ def fit(net, X: ArrayLike | Stream, y: ArrayLike | None = None, epochs: int = 10
         raise
     callbacks = list(callbacks) + ([Progress()] if verbose and comm.rank == 0 else [])
     if verbose and comm.rank == 0:  # which step trains: "training step: compiled (numba)" or why it is the readable
-        print(describe(net, state.optimizer, data, batch_size, callbacks), file=callbacks[-1].stream)
+        print(describe(net, state.optimizer, data, batch_size, callbacks))
     for cb in callbacks:
         cb.on_train_begin(net)
     try:
@@ -219,7 +219,7 @@ def run_epoch(net, state: TrainingState, data: EpochData, epoch, batch_size, cli
     snapshot = ws.snapshot  # the last finite state, restored if training diverges
     np.copyto(snapshot, flat.theta)
     total_loss, batch, n_batches = 0.0, 0, -(-m // batch_size)
-    steps = compiled_steps(net, state, data, batch_size, clip_norm, l2, callbacks)  # None: the readable step only
+    steps = compiled_steps(net, state, data, batch_size, clip_norm, l2, callbacks=callbacks)  # None: readable only
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is checked explicitly
         while batch < n_batches:
             if steps is not None:  # to the epoch's end, or up to a batch they leave to the readable step
