@@ -424,12 +424,12 @@ def test_info_says_how_a_model_trains(tmp_path):
         net = network(acts=acts)
         net.fit(X, y, epochs=1, batch_size=32, verbose=0, optimizer=dp.RMSprop(1e-3) if name == "mish" else None)
         net.save(tmp_path / f"{name}.safetensors")
-    info = [subprocess.run([sys.executable, "-m", "deltaprop", "info", *args], capture_output=True, text=True,
+    info = [subprocess.run([sys.executable, "-m", "deltaprop.cli", "info", *args], capture_output=True, text=True,
                            check=True).stdout for args in ([], [str(tmp_path / "mish.safetensors")])]
     assert "with a compiled kernel: activations " in info[0] and "mish" in info[0].split("with a compiled")[1]
     assert "optimizers sgd, adam, adamw, rmsprop" in info[0]
     assert "training step: compiled (numba)" in info[1]
-    numpy_info = subprocess.run([sys.executable, "-m", "deltaprop", "info", str(tmp_path / "plain.safetensors")],
+    numpy_info = subprocess.run([sys.executable, "-m", "deltaprop.cli", "info", str(tmp_path / "plain.safetensors")],
                                 capture_output=True, text=True, check=True,
                                 env={**os.environ, "DELTAPROP_KERNELS": "numpy"}).stdout
     assert "readable step: the numpy backend has no compiled step" in numpy_info
