@@ -63,20 +63,22 @@ A Dense layer's part, from line {dense_line} of `layers/dense.py`:
 * `ops` is the network's array backend (`ops/`), chosen once: `ops.gemm(A, B)` is the matrix
   product `A @ B`, `ops.batch_sum(delta)` is `delta.sum(axis=0)`, the sum over the rows of the
   batch. `NumpyOps` (`ops/numpy_ops.py`) is each of them as the NumPy lines you read; with numba
-  installed, `NumbaOps` runs a few element-wise steps as compiled one-pass loops
-  (`ops/kernels.py`): the shortcut's `(a^L - y) / m`, relu's `g ⊙ sigma'(z)`, the batch sum of
-  (4), `z = a W + b` with relu or softmax, and the optimizer step. They compute the same numbers
+  installed, `NumbaOps` runs the element-wise steps as compiled one-pass loops: each rule's
+  kernel, written beside its NumPy lines (`activations.py`: `z = a W + b` with sigma, and
+  `g ⊙ sigma'(z)`; `losses.py`; `optimizers.py`; `regularizer.py`), and the shortcut's
+  `(a^L - y) / m` and the batch sum of (4) (`ops/kernels.py`). They compute the same numbers
   (the tests hold them to it, bit for bit where no exp or log is involved);
   `DELTAPROP_KERNELS=numpy` or `Network(..., ops="numpy")` runs everything as the NumPy you read.
   `Network(..., ops="array_api")` runs the same lines on the arrays it is given (array_api_strict,
   PyTorch tensors, CuPy), each step in its fresh form (`sigmoid(z)`, `g * sigma_prime(z)`).
 * For small networks and batches (every product of a step at most 2^18 multiply-adds: the
   64-64-10 digits network at 32 rows), numba also runs whole training steps in one compiled call
-  (`ops/compiled_step.py`, chosen by `training/fused.py`), because there the Python between
-  twenty small calls costs more than the arithmetic. Its `backward` is equations (3), (4) and
-  (2) again, as compiled lines with the same BLAS products and the same kernels; the loop above
-  stays the reference, and `tests/test_compiled_step.py` holds the compiled steps to it (the
-  gradients against `backward()` to 1e-12; trained weights bit for bit for relu and softmax).
+  (`ops/step_template.py`, assembled from the rules' kernels by `ops/compiled_step.py`, chosen by
+  `training/fused.py`), because there the Python between twenty small calls costs more than the
+  arithmetic. Its `backward` is equations (3), (4) and (2) again, as compiled lines with the same
+  BLAS products and the same kernels; the loop above stays the reference, and
+  `tests/test_compiled_step.py` holds the compiled steps to it (the gradients against
+  `backward()` to 1e-12; trained weights bit for bit for relu and softmax).
 * `dL/da^L` (`losses.py`) carries the `1/m` of the batch average, so `dW` and `db` are the
   gradients of the averaged loss.
 * Dropout, when a layer has it, multiplies `g` by the layer's mask: the forward pass multiplied

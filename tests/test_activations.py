@@ -102,3 +102,47 @@ def test_sigma_written_over_its_own_z_equals_sigma_into_a_fresh_array(name):
     over = z.copy()
     np.testing.assert_array_equal(act.forward(over, out=over), act.forward(z, out=np.empty_like(z)))
     np.testing.assert_array_equal(act.forward(z.copy()), act.forward(z, out=np.empty_like(z)))
+
+
+KERNELED = sorted(name for name, act in dp.ACTIVATIONS.items() if act.kernel is not None)
+
+
+@pytest.mark.parametrize("name", KERNELED)
+def test_each_kernel_computes_its_numpy_rule(name):
+    """An activation's kernel (run here as the Python it is; numba compiles these same lines) gives its NumPy
+    rule's numbers: z + b, sigma(z + b), g ⊙ sigma'(z), and in place over z; NaN stays NaN. A kernel drifting
+    from its rule would train another network in the compiled step than in the readable one."""
+    act = dp.ACTIVATIONS[name]
+    rng = np.random.default_rng(4)
+    z, b = rng.standard_normal((5, 6)) * 3, rng.standard_normal(6)
+    z[0, 0] = np.nan
+    z_kernel, a_kernel = z.copy(), np.empty_like(z)
+    act.kernel.forward(z_kernel, b, a_kernel)
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(z_kernel, z + b)
+        np.testing.assert_allclose(a_kernel, act.forward(z + b), rtol=1e-14, atol=1e-15)
+        over = z.copy()
+        (act.kernel.over_z or (lambda z_, b_: act.kernel.forward(z_, b_, z_)))(over, b)
+        np.testing.assert_allclose(over, act.forward(z + b), rtol=1e-14, atol=1e-15)
+        if act.kernel.chain is not None:
+            g = rng.standard_normal(z.shape)
+            kernel_g, z_before = g.copy(), z.copy()
+            act.kernel.chain(kernel_g, z)
+            np.testing.assert_array_equal(z, z_before)  # z^l is left as it is
+            expected = act.times_sigma_prime(g.copy(), z.copy(), in_place=True)  # the chain training runs
+            np.testing.assert_allclose(kernel_g, expected, rtol=1e-14, atol=1e-15)
+    assert np.isnan(a_kernel[0, 0])
+
+
+def test_mish_values_and_gradients_of_a_network():
+    """mish(z) = z tanh(softplus(z)) at hand-computed points, and a network of mish layers passes gradcheck
+    (backprop against central differences of the loss)."""
+    from helpers import make_net
+
+    mish = dp.ACTIVATIONS["mish"]
+    np.testing.assert_allclose(mish.sigma(np.array([[1.0, -1.0, 0.0]])),
+                               [[np.tanh(np.log1p(np.e)), -np.tanh(np.log1p(1 / np.e)), 0.0]], rtol=1e-15)
+    net = make_net([4, 6, 5, 3], "mish", "softmax", "cross_entropy", seed=2)
+    X = np.random.default_rng(1).standard_normal((7, 4))
+    report = dp.gradcheck(net, X, np.arange(7) % 3, tol=1e-7)
+    assert report.ok, report

@@ -36,17 +36,29 @@ OPTIMIZERS = {
 
 
 def spy(monkeypatch, backend: NumbaOps) -> list:
-    """The names of the compiled loops ``backend`` really calls, in order."""
+    """The names of the compiled loops ``backend`` really calls, in order: the rules' kernels (compiled through
+    ``backend.compiled``) and kernels.py's batch sum and scaled difference."""
     ran = []
-    for name in ("adam", "sgd", "sgd_momentum", "rmsprop", "rmsprop_momentum", "flush_small", "relu_chain",
-                 "bias_relu", "bias_relu_over_z", "softmax", "batch_sum", "scaled_difference", "cross_entropy"):
+    real = backend.compiled
+
+    def compiled(function):
+        loop = real(function)
+
+        def record(*args):
+            ran.append(function.__name__)
+            return loop(*args)
+
+        return record
+
+    monkeypatch.setattr(backend, "compiled", compiled)
+    for name in ("batch_sum", "scaled_difference"):
         loop = getattr(backend, "_" + name)
 
-        def record(*args, _name=name, _loop=loop):
+        def record_own(*args, _name=name, _loop=loop):
             ran.append(_name)
             return _loop(*args)
 
-        monkeypatch.setattr(backend, "_" + name, record, raising=False)
+        monkeypatch.setattr(backend, "_" + name, record_own)
     return ran
 
 
@@ -56,7 +68,7 @@ def _steps(optimizer, dtype, backend, n_steps: int = 6):
     params = {(1, "W"): rng.standard_normal((30, 7)).astype(dtype), (1, "b"): rng.standard_normal(7).astype(dtype)}
     grads = [{k: rng.standard_normal(v.shape).astype(dtype) for k, v in params.items()} for _ in range(n_steps)]
     for g in grads:
-        optimizer.step(params, g, ops=backend)
+        optimizer.step(params, g, ops=backend, decayed={(1, "W")})
     return params, optimizer.state_arrays()
 
 
@@ -67,7 +79,8 @@ def test_optimizer_loops_equal_the_numpy_update_bit_for_bit(name, dtype, monkeyp
     (a promoted float64 loop, or a reordered formula, would differ in the last bits); and it really ran."""
     ran = spy(monkeypatch, FAST)
     fast, fast_state = _steps(OPTIMIZERS[name](), dtype, FAST)
-    assert ran and set(ran) <= {"adam", "sgd", "sgd_momentum", "rmsprop", "rmsprop_momentum"}
+    assert ran and set(ran) <= {"adam_loop", "sgd_loop", "sgd_momentum_loop", "rmsprop_loop", "rmsprop_momentum_loop",
+                                "shrink_loop", "add_l2_loop"}
     slow, slow_state = _steps(OPTIMIZERS[name](), dtype, SLOW)
     for key in slow:
         assert fast[key].dtype == dtype
@@ -131,7 +144,7 @@ class ContractOps(NumbaOps):
     seen: list = []
 
     def _check(self, *arrays):
-        arrays = [a for a in arrays if isinstance(a, np.ndarray)]
+        arrays = [a for a in arrays if isinstance(a, np.ndarray) and a.dtype.kind == "f"]  # (not index tables)
         assert all(a.flags.c_contiguous for a in arrays), [a.strides for a in arrays]
         assert len({a.dtype for a in arrays}) == 1, [a.dtype for a in arrays]
         self.seen.append(arrays[0].dtype)
@@ -152,9 +165,14 @@ class ContractOps(NumbaOps):
         self._check(a, y, out)
         return super().scaled_difference(a, y, scale, out)
 
-    def adam(self, theta, g, m, v, **hyperparameters):
-        self._check(theta, g, m, v)
-        return super().adam(theta, g, m, v, **hyperparameters)
+    def kernel(self, function):
+        loop = super().kernel(function)
+
+        def checked(*args):  # the rules' kernels: optimizer updates (state in a tuple), loss value, decay
+            self._check(*[a for arg in args for a in (arg if isinstance(arg, tuple) else (arg,))])
+            return loop(*args)
+
+        return checked
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -218,7 +236,7 @@ def test_cross_entropy_loop_equals_the_numpy_loss(dtype, weighted, monkeypatch):
     a = sigma.forward(z)
     ran = spy(monkeypatch, FAST)
     fast = loss.value(z, a, y, sigma, w, ops=FAST)
-    assert ran == ["cross_entropy"]
+    assert ran == ["cross_entropy_total_loop"]
     slow = loss.value(z, a, y, sigma, w, ops=SLOW)
     reference = loss.value(z, a, y, sigma, w)  # no backend: the loss's own lines
     assert isinstance(fast, float)
@@ -237,7 +255,7 @@ def test_dense_forward_loops_equal_the_two_numpy_lines(activation, dtype, monkey
     a_prev[0, 0] = np.nan
     ran = spy(monkeypatch, FAST)
     fast_z, fast_a = layer.forward(a_prev, FAST, z=np.empty((20, 9), dtype), a=np.empty((20, 9), dtype))
-    assert ran == ["bias_relu" if activation == "relu" else "softmax"]  # the loop ran, once
+    assert ran == [f"{activation}_forward_loop"]  # the activation's kernel ran, once
     with np.errstate(invalid="ignore"):
         slow_z, slow_a = layer.forward(a_prev, SLOW, np.empty((20, 9), dtype), np.empty((20, 9), dtype))
     np.testing.assert_array_equal(fast_z, slow_z)
@@ -246,7 +264,7 @@ def test_dense_forward_loops_equal_the_two_numpy_lines(activation, dtype, monkey
     if activation == "relu":  # relu in place over z (inference): the same bits
         z = np.empty((20, 9), dtype)
         layer.forward(a_prev, FAST, z=z, a=z)
-        assert ran[-1] == "bias_relu_over_z"
+        assert ran[-1] == "relu_over_z_loop"
         np.testing.assert_array_equal(z, slow_a)
 
 
@@ -275,8 +293,8 @@ def test_no_writable_cache_folder_still_compiles(monkeypatch):
     """numba raises RuntimeError when it finds nowhere to cache (read-only install, no home)."""
     import numba
 
-    from deltaprop.ops import kernels
     from deltaprop.ops.jit import compiled
+    from deltaprop.optimizers import sgd_loop
 
     real = numba.njit
 
@@ -289,7 +307,7 @@ def test_no_writable_cache_folder_still_compiles(monkeypatch):
     compiled.cache_clear()
     try:
         theta, g = np.ones(5, np.float32), np.full(5, 2, np.float32)
-        compiled(kernels.sgd)(theta, g, np.float32(0.25))
+        compiled(sgd_loop)(theta, g, (), (0.25,))
         np.testing.assert_array_equal(theta, 0.5)
     finally:
         compiled.cache_clear()
@@ -375,7 +393,7 @@ def test_gemm_out_np_dot_cannot_take_falls_back_to_matmul():
 def test_no_loop_is_first_loaded_in_the_middle_of_training(monkeypatch):
     """Loading a compiled loop takes tens of ms: a fit on 4 batches (speed.py's warm-up) must load every loop
     that later fits use, the state flush of step FLUSH_EVERY included, or the first timed fit pays for it."""
-    backend = NumbaOps()  # a fresh backend: its loops are looked up on first use (NumbaOps.__getattr__)
+    backend = NumbaOps()  # a fresh backend: its loops are compiled or loaded on first use
     X, y = np.random.default_rng(0).random((2000, 8), dtype=np.float32), np.arange(2000) % 3
 
     def network():
@@ -385,7 +403,20 @@ def test_no_loop_is_first_loaded_in_the_middle_of_training(monkeypatch):
     network().fit(X[:128], y[:128], epochs=1, batch_size=32, verbose=0)
     network().predict(X[:10])
     first_uses = []
-    real = NumbaOps.__getattr__
-    monkeypatch.setattr(NumbaOps, "__getattr__", lambda self, name: first_uses.append(name) or real(self, name))
+    real = backend.compiled
+
+    def compiled(function):
+        loop = real(function)
+
+        def watched(*args):
+            before = len(loop.signatures)
+            result = loop(*args)
+            if len(loop.signatures) > before:  # compiled or loaded from disk just now
+                first_uses.append(function.__name__)
+            return result
+
+        return watched
+
+    monkeypatch.setattr(backend, "compiled", compiled)
     network().fit(X, y, epochs=2, batch_size=16, verbose=0)  # 250 steps: flushes at 64, 128, ...
     assert first_uses == []

@@ -10,11 +10,14 @@ GRADS = [np.array([[0.1, -0.2], [0.3, 0.4]]), np.array([[-0.5, 0.25], [0.1, 0.0]
          np.array([[0.2, 0.2], [-0.3, 0.6]])]
 
 
+DECAYED = {(1, name) for name in dp.Dense.decayed}  # the keys a Dense layer 1 declares decayed: (1, "W")
+
+
 def run(optimizer, key=(1, "W"), steps=3):
     theta = THETA0.copy()
     out = []
     for g in GRADS[:steps]:
-        optimizer.step({key: theta}, {key: g.copy()})
+        optimizer.step({key: theta}, {key: g.copy()}, decayed=DECAYED)
         out.append(theta.copy())
     return out
 
@@ -61,6 +64,12 @@ def test_adamw_decays_weights_not_biases():
     adam = run(dp.Adam(lr=0.01), steps=1)[0]
     np.testing.assert_allclose(w_step, THETA0 * (1 - 0.001) - (THETA0 - adam), rtol=1e-12)
     np.testing.assert_allclose(b_step, adam, rtol=1e-15)
+
+
+def test_weight_decay_without_the_decayed_keys_is_refused():
+    """Which parameters decay is what the layers declare: the dict step does not guess it from the names."""
+    with pytest.raises(dp.errors.ConfigError, match="layer.decayed"):
+        dp.AdamW(lr=0.01, weight_decay=0.1).step({(1, "W"): THETA0.copy()}, {(1, "W"): GRADS[0]})
 
 
 def test_state_is_keyed_and_holds_no_weight_references():

@@ -20,7 +20,7 @@ F = torch.nn.functional
 TORCH_ACT = {
     "sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu,
     "leaky_relu": lambda z: F.leaky_relu(z, dp.activations.LEAKY_ALPHA), "elu": F.elu,
-    "softplus": F.softplus, "identity": lambda z: z, "softmax": lambda z: torch.softmax(z, dim=1),
+    "softplus": F.softplus, "identity": lambda z: z, "softmax": lambda z: torch.softmax(z, dim=1), "mish": F.mish,
 }
 
 

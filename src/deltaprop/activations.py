@@ -27,6 +27,24 @@ Array = np.ndarray
 
 
 @dataclass(frozen=True)
+class Kernel:
+    """An activation's compiled form: loops in plain Python that numba compiles (NumbaOps and the compiled
+    training step call them; nothing here imports numba, which stays optional).
+
+    ``forward(z, b, a)``: z += b for every row of z (m, n), then a = sigma(z); a may be z.
+    ``chain(g, z)``: g *= sigma'(z) in place, z left as it is; None where sigma' is not element-wise
+    (softmax's Jacobian): such a layer is then computed by the readable step, except as the output of its
+    shortcut pair. ``over_z(z, b)``: z = sigma(z + b) in place, for inference, where a loop that may write z
+    and a at one address would not vectorize; None: forward(z, b, z). Each computes its NumPy rule's formula,
+    in the arrays' dtype (scalars cast by ``z.dtype.type``: a float64 literal would widen a float32 loop).
+    """
+
+    forward: Callable
+    chain: Callable | None = None
+    over_z: Callable | None = None
+
+
+@dataclass(frozen=True)
 class Activation:
     """A named activation: ``sigma(z)``, ``sigma_prime(z)`` and its weight init.
 
@@ -45,6 +63,7 @@ class Activation:
     jvp: Callable[[Array, Array], Array] | None = None
     chain: Callable[[Array, Array], Array] | None = None
     writes_out: bool = False
+    kernel: Kernel | None = None  # the compiled form (None: the readable step computes this activation)
 
     def forward(self, z: Array, out: Array | None = None) -> Array:
         """a = sigma(z), into ``out`` when given."""
@@ -98,6 +117,27 @@ def sigmoid_chain(g: Array, z: Array) -> Array:
     return g
 
 
+def sigmoid_forward_loop(z, b, a):
+    """z += b, then a = exp(-logaddexp(-z, 0)): sigmoid's formula above, as NumPy's logaddexp computes it."""
+    for r in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            z[r, j] += b[j]
+            v = -z[r, j]
+            softplus_v = v + np.log1p(np.exp(-v)) if v > 0 else np.log1p(np.exp(v))
+            a[r, j] = np.exp(-softplus_v)
+
+
+def sigmoid_chain_loop(g, z):
+    """g *= s (1 - s), s = sigmoid(z) by the formula above, multiplied in sigmoid_chain's order."""
+    one = z.dtype.type(1)
+    for r in range(g.shape[0]):
+        for j in range(g.shape[1]):
+            v = -z[r, j]
+            softplus_v = v + np.log1p(np.exp(-v)) if v > 0 else np.log1p(np.exp(v))
+            s = np.exp(-softplus_v)
+            g[r, j] = g[r, j] * s * (one - s)
+
+
 # --- tanh: sigma'(z) = 1 - tanh(z)^2
 def tanh(z: Array, out: Array | None = None) -> Array:
     return np.tanh(z, out=out) if isinstance(z, np.ndarray) else namespace(z).tanh(z)
@@ -114,6 +154,23 @@ def tanh_chain(g: Array, z: Array) -> Array:
     np.subtract(1, t, out=t)
     g *= t
     return g
+
+
+def tanh_forward_loop(z, b, a):
+    """z += b, then a = tanh(z)."""
+    for r in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            z[r, j] += b[j]
+            a[r, j] = np.tanh(z[r, j])
+
+
+def tanh_chain_loop(g, z):
+    """g *= 1 - tanh(z)^2, as tanh_chain."""
+    one = z.dtype.type(1)
+    for r in range(g.shape[0]):
+        for j in range(g.shape[1]):
+            t = np.tanh(z[r, j])
+            g[r, j] *= one - t * t
 
 
 # --- relu: max(0, z);  sigma'(z) = 1[z > 0]
@@ -134,6 +191,37 @@ def step(z: Array) -> Array:
 def relu_chain(g: Array, z: Array) -> Array:
     g *= step(z)
     return g
+
+
+def relu_chain_loop(g, z):
+    """g *= sigma'(z) = 1[z > 0]; NaN in z stays NaN in g (divergence shows)."""
+    g, z = g.reshape(-1), z.reshape(-1)
+    for i in range(g.size):
+        if not z[i] > 0:
+            g[i] = g[i] * 0 if z[i] <= 0 else z[i]
+
+
+def relu_forward_loop(z, b, a):
+    """z += b for every row of z (m, n), then a = max(z, 0): z^l and a^l in one call.
+
+    Two short loops per row, not one: a loop that writes both z and a cannot be
+    vectorized (they might overlap), and the row is still in cache for the second.
+    """
+    for r in range(z.shape[0]):
+        z_r, a_r = z[r], a[r]
+        for j in range(b.size):
+            z_r[j] += b[j]
+        for j in range(b.size):
+            a_r[j] = z_r[j] if z_r[j] > 0 else z_r[j] * 0  # z * 0 keeps NaN
+
+
+def relu_over_z_loop(z, b):
+    """z = max(z + b, 0) in place: inference, where z^l is not kept (relu_forward_loop with a = z runs five
+    times slower: a loop that may write z and a at one address cannot be vectorized)."""
+    for r in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            v = z[r, j] + b[j]
+            z[r, j] = v if v > 0 else v * 0
 
 
 # --- leaky relu: z if z > 0 else alpha z;  sigma'(z) = 1 or alpha
@@ -171,6 +259,27 @@ def leaky_relu_chain(g: Array, z: Array) -> Array:
     return g
 
 
+def leaky_relu_forward_loop(z, b, a):
+    """z += b, then a = max(z, alpha z), as leaky_relu."""
+    alpha = z.dtype.type(LEAKY_ALPHA)
+    for r in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            z[r, j] += b[j]
+            scaled = z[r, j] * alpha
+            a[r, j] = z[r, j] if z[r, j] > scaled else scaled
+
+
+def leaky_relu_chain_loop(g, z):
+    """g *= step(z) (1 - alpha) + alpha, as leaky_relu_chain (NaN in z stays NaN)."""
+    one, zero = z.dtype.type(1), z.dtype.type(0)
+    slope, alpha = z.dtype.type(1 - LEAKY_ALPHA), z.dtype.type(LEAKY_ALPHA)
+    for r in range(g.shape[0]):
+        for j in range(g.shape[1]):
+            v = z[r, j]
+            factor = one if v > 0 else (zero if v <= 0 else v)  # step(z): 1, 0, or NaN
+            g[r, j] *= factor * slope + alpha
+
+
 # --- elu: z if z > 0 else e^z - 1;  sigma'(z) = 1 or e^z, i.e. e^min(z, 0)
 def elu(z: Array, out: Array | None = None) -> Array:
     if not isinstance(z, np.ndarray):
@@ -194,6 +303,26 @@ def elu_chain(g: Array, z: Array) -> Array:
     return g
 
 
+def elu_forward_loop(z, b, a):
+    """z += b, then a = max(expm1(min(z, 0)), z), as elu."""
+    zero = z.dtype.type(0)
+    for r in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            z[r, j] += b[j]
+            v = z[r, j]
+            e = np.expm1(v if v < 0 else (zero if v >= 0 else v))
+            a[r, j] = e if e > v else v
+
+
+def elu_chain_loop(g, z):
+    """g *= e^min(z, 0), as elu_chain."""
+    zero = z.dtype.type(0)
+    for r in range(g.shape[0]):
+        for j in range(g.shape[1]):
+            v = z[r, j]
+            g[r, j] *= np.exp(v if v < 0 else (zero if v >= 0 else v))
+
+
 # --- softplus: log(1 + e^z), by logaddexp(z, 0) (stable);  sigma'(z) = sigmoid(z)
 def softplus(z: Array, out: Array | None = None) -> Array:
     return np.logaddexp(z, 0, out=out) if isinstance(z, np.ndarray) else namespace(z).logaddexp(z, 0.0)
@@ -202,6 +331,24 @@ def softplus(z: Array, out: Array | None = None) -> Array:
 def softplus_chain(g: Array, z: Array) -> Array:
     g *= sigmoid(z, out=z)
     return g
+
+
+def softplus_forward_loop(z, b, a):
+    """z += b, then a = logaddexp(z, 0), as NumPy computes it."""
+    for r in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            z[r, j] += b[j]
+            v = z[r, j]
+            a[r, j] = v + np.log1p(np.exp(-v)) if v > 0 else np.log1p(np.exp(v))
+
+
+def softplus_chain_loop(g, z):
+    """g *= sigmoid(z), by sigmoid's formula."""
+    for r in range(g.shape[0]):
+        for j in range(g.shape[1]):
+            v = -z[r, j]
+            softplus_v = v + np.log1p(np.exp(-v)) if v > 0 else np.log1p(np.exp(v))
+            g[r, j] *= np.exp(-softplus_v)
 
 
 # --- identity: sigma'(z) = 1
@@ -218,6 +365,18 @@ def identity_prime(z: Array) -> Array:
 
 def identity_chain(g: Array, z: Array) -> Array:
     return g
+
+
+def identity_forward_loop(z, b, a):
+    """z += b, then a = z."""
+    for r in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            z[r, j] += b[j]
+            a[r, j] = z[r, j]
+
+
+def identity_chain_loop(g, z):
+    """g *= 1: nothing to do."""
 
 
 # --- softmax: a_j = e^{z_j} / sum_k e^{z_k};  Jacobian da_j/dz_i = a_j (1[i=j] - a_i)
@@ -252,22 +411,87 @@ def softmax_chain(g: Array, z: Array) -> Array:
     return g
 
 
-RELU = Activation("relu", relu, relu_prime, init="he", output_range=(0.0, np.inf), chain=relu_chain, writes_out=True)
+def softmax_forward_loop(z, b, a):
+    """z += b, then a_rj = exp(z_rj - max_k z_rk) / sum_k exp(z_rk - max_k z_rk), row by row; a may be z."""
+    for r in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            z[r, j] += b[j]
+        top = z[r, 0]
+        for j in range(1, z.shape[1]):
+            top = max(top, z[r, j])
+        a[r, 0] = np.exp(z[r, 0] - top)
+        total = a[r, 0]
+        for j in range(1, z.shape[1]):
+            a[r, j] = np.exp(z[r, j] - top)
+            total += a[r, j]
+        for j in range(z.shape[1]):
+            a[r, j] /= total
+
+
+# --- mish: z tanh(softplus(z));  sigma'(z) = tanh(sp) + z sigmoid(z) (1 - tanh(sp)^2), sp = softplus(z)
+def mish(z: Array, out: Array | None = None) -> Array:
+    t = np.tanh(softplus(z))  # a fresh array: out may be z itself (inference)
+    return np.multiply(z, t, out=out)
+
+
+def mish_prime(z: Array) -> Array:
+    t = np.tanh(softplus(z))
+    return t + z * sigmoid(z) * (1 - t * t)
+
+
+def mish_chain(g: Array, z: Array) -> Array:
+    g *= mish_prime(z)
+    return g
+
+
+def mish_forward_loop(z, b, a):
+    """z += b, then a = z tanh(softplus(z)), softplus as NumPy's logaddexp(z, 0)."""
+    for r in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            z[r, j] += b[j]
+            v = z[r, j]
+            softplus_v = v + np.log1p(np.exp(-v)) if v > 0 else np.log1p(np.exp(v))
+            a[r, j] = v * np.tanh(softplus_v)
+
+
+def mish_chain_loop(g, z):
+    """g *= mish_prime(z), by its formula and in its order."""
+    one = z.dtype.type(1)
+    for r in range(g.shape[0]):
+        for j in range(g.shape[1]):
+            v = z[r, j]
+            softplus_v = v + np.log1p(np.exp(-v)) if v > 0 else np.log1p(np.exp(v))
+            t = np.tanh(softplus_v)
+            minus_v = -v
+            softplus_minus_v = minus_v + np.log1p(np.exp(-minus_v)) if minus_v > 0 else np.log1p(np.exp(minus_v))
+            s = np.exp(-softplus_minus_v)  # sigmoid(z)
+            g[r, j] *= t + v * s * (one - t * t)
+
+
+RELU = Activation("relu", relu, relu_prime, init="he", output_range=(0.0, np.inf), chain=relu_chain, writes_out=True,
+                  kernel=Kernel(relu_forward_loop, relu_chain_loop, relu_over_z_loop))
 SOFTMAX = Activation("softmax", softmax, None, output_range=(0.0, 1.0), jvp=softmax_jvp, chain=softmax_chain,
-                     writes_out=True)
+                     writes_out=True, kernel=Kernel(softmax_forward_loop))
 
 ACTIVATIONS: dict[str, Activation] = {
     act.name: act
     for act in [
-        Activation("sigmoid", sigmoid, sigmoid_prime, output_range=(0.0, 1.0), chain=sigmoid_chain, writes_out=True),
-        Activation("tanh", tanh, tanh_prime, output_range=(-1.0, 1.0), chain=tanh_chain, writes_out=True),
+        Activation("sigmoid", sigmoid, sigmoid_prime, output_range=(0.0, 1.0), chain=sigmoid_chain, writes_out=True,
+                   kernel=Kernel(sigmoid_forward_loop, sigmoid_chain_loop)),
+        Activation("tanh", tanh, tanh_prime, output_range=(-1.0, 1.0), chain=tanh_chain, writes_out=True,
+                   kernel=Kernel(tanh_forward_loop, tanh_chain_loop)),
         RELU,
-        Activation("leaky_relu", leaky_relu, leaky_relu_prime, init="he", chain=leaky_relu_chain, writes_out=True),
-        Activation("elu", elu, elu_prime, init="he", output_range=(-1.0, np.inf), chain=elu_chain, writes_out=True),
+        Activation("leaky_relu", leaky_relu, leaky_relu_prime, init="he", chain=leaky_relu_chain, writes_out=True,
+                   kernel=Kernel(leaky_relu_forward_loop, leaky_relu_chain_loop)),
+        Activation("elu", elu, elu_prime, init="he", output_range=(-1.0, np.inf), chain=elu_chain, writes_out=True,
+                   kernel=Kernel(elu_forward_loop, elu_chain_loop)),
         Activation("softplus", softplus, sigmoid, output_range=(0.0, np.inf), chain=softplus_chain,
-                   writes_out=True),
-        Activation("identity", identity, identity_prime, chain=identity_chain, writes_out=True),
+                   writes_out=True, kernel=Kernel(softplus_forward_loop, softplus_chain_loop)),
+        Activation("identity", identity, identity_prime, chain=identity_chain, writes_out=True,
+                   kernel=Kernel(identity_forward_loop, identity_chain_loop)),
         SOFTMAX,
+        Activation("mish", mish, mish_prime, output_range=(-0.31, np.inf), chain=mish_chain, writes_out=True,
+                   kernel=Kernel(mish_forward_loop, mish_chain_loop)),
     ]
 }
 
@@ -297,12 +521,15 @@ def register_activation(
     h: float = 1e-5,
     rtol: float = 1e-4,
     overwrite: bool = False,
+    kernel: Kernel | None = None,
 ) -> Activation:
     """Register ``f`` with derivative ``f_prime`` under ``name``, after checking it.
 
     ``f_prime(z)`` is compared with the central difference ``(f(z+h) - f(z-h)) / 2h``
     at fixed points in [-4, 4]; a relative error above ``rtol`` (denominator
     ``max(1, |f'|, |numeric|)``) means the derivative is wrong, and it is refused.
+    ``kernel``: its compiled form (a Kernel of loops numba can compile), with which it trains in the
+    compiled step; run here as Python at the same points, it must give f and f_prime's numbers.
     """
     if name in ACTIVATIONS and not overwrite:
         raise ActivationError(f"activation {name!r} already exists; pass overwrite=True")
@@ -325,6 +552,29 @@ def register_activation(
             f"(f(z+h)-f(z-h))/2h gives {numeric[worst, 0]:.6g} (relative error "
             f"{err[worst, 0]:.2e} > {rtol:.0e})"
         )
-    act = Activation(name, f, f_prime, init=init)
+    if kernel is not None:
+        _check_kernel(name, kernel, z, np.asarray(f(z), dtype=np.float64), analytic)
+    act = Activation(name, f, f_prime, init=init, kernel=kernel)
     ACTIVATIONS[name] = act
     return act
+
+
+def _check_kernel(name: str, kernel: Kernel, z: Array, a: Array, sigma_prime: Array) -> None:
+    """Refuse a kernel whose forward or chain (run as Python on the probe points) disagrees with f or f_prime
+    beyond rounding: the compiled step would train another function than the readable one."""
+    if not isinstance(kernel, Kernel):
+        raise ActivationError(f"kernel of activation {name!r} must be an activations.Kernel, not {kernel!r}")
+    got_a, got_g = np.empty_like(z), np.ones_like(z)
+    try:
+        kernel.forward(z.copy(), np.zeros(1), got_a)
+        if kernel.chain is not None:
+            kernel.chain(got_g, z.copy())
+    except Exception as exc:
+        raise ActivationError(f"the kernel of activation {name!r} failed on a (n, 1) float64 array: {exc}") from exc
+    checks = [("forward", got_a, a)] + ([("chain", got_g, sigma_prime)] if kernel.chain is not None else [])
+    for part, got, want in checks:
+        err = np.abs(got - want) / np.maximum(1.0, np.abs(want))
+        worst = int(np.argmax(err))
+        if not err[worst, 0] <= 1e-9:
+            raise ActivationError(f"the kernel's {part} of activation {name!r} gives {got[worst, 0]:.9g} at "
+                                  f"z={z[worst, 0]:.4g}, its NumPy rule {want[worst, 0]:.9g}")

@@ -67,6 +67,24 @@ def mse_dL_da(a: Array, y: Array, out: Array | None = None) -> Array:
     return np.subtract(a, y, out=out) if isinstance(a, np.ndarray) else put(a - y, out)
 
 
+def mse_total_loop(z, a, y, weights):
+    """sum_r w_r L_r of mse (w_r = 1 when weights is empty), summed in float64: the compiled step's value."""
+    total = 0.0
+    for r in range(a.shape[0]):
+        per_sample = 0.0
+        for j in range(a.shape[1]):
+            per_sample += 0.5 * (a[r, j] - y[r, j]) ** 2
+        total += per_sample * weights[r] if weights.size else per_sample
+    return total
+
+
+def difference_loop(a, y, out):
+    """out = a - y: mse's dL/da, and the shortcut pairs' delta^L before batch_scale."""
+    a, y, out = a.reshape(-1), y.reshape(-1), out.reshape(-1)
+    for i in range(out.size):
+        out[i] = a[i] - y[i]
+
+
 # --- cross_entropy: L = -sum_j y_j log a_j;  dL/da = -y / a
 def cross_entropy(a: Array, y: Array, out: Array | None = None) -> Array:
     if not isinstance(a, np.ndarray):
@@ -99,6 +117,36 @@ def cross_entropy_from_z(z: Array, y: Array, out: Array | None = None) -> Array:
     return y.sum(axis=1) * lse - y_dot_z
 
 
+def cross_entropy_total_loop(z, a, y, weights):
+    """sum_r w_r L_r with L_r = -sum_j y_rj log a_rj, a = softmax(z) (w_r = 1 when weights is empty).
+
+    a^L comes from the forward pass, so a row costs a log per nonzero target (one, for
+    one-hot labels) instead of an exp per output. A row where such an a_rj is below the
+    smallest normal number (it underflowed) or NaN takes cross_entropy_from_z's
+    formula instead: L_r = sum_j y_rj logsumexp(z_r) - sum_j y_rj z_rj. Summed in float64.
+    """
+    tiny = np.finfo(a.dtype).tiny
+    total = 0.0
+    for r in range(z.shape[0]):
+        per_sample = 0.0
+        for j in range(z.shape[1]):
+            if y[r, j] != 0:
+                if not a[r, j] >= tiny:  # the whole row from z, by log-sum-exp
+                    top = z[r, 0]
+                    for k in range(1, z.shape[1]):
+                        top = max(top, z[r, k])
+                    sum_exp = 0.0
+                    for k in range(z.shape[1]):
+                        sum_exp += np.exp(z[r, k] - top)
+                    per_sample = 0.0
+                    for k in range(z.shape[1]):
+                        per_sample += y[r, k] * (top + np.log(sum_exp) - z[r, k])
+                    break
+                per_sample -= y[r, j] * np.log(a[r, j])
+        total += per_sample * weights[r] if weights.size else per_sample
+    return total
+
+
 # --- binary_cross_entropy: L = -sum_j [y log a + (1-y) log(1-a)];  dL/da = (a-y) / (a(1-a))
 def binary_cross_entropy(a: Array, y: Array, out: Array | None = None) -> Array:
     p, xp = _clip_probability(a), namespace(a)
@@ -116,6 +164,20 @@ def binary_cross_entropy_from_z(z: Array, y: Array, out: Array | None = None) ->
         return namespace(z).sum(softplus(z), axis=1) - _rowdot(y, z)
     y_dot_z = _rowdot(y, z, out)
     return softplus(z, out=out).sum(axis=1) - y_dot_z
+
+
+def binary_cross_entropy_total_loop(z, a, y, weights):
+    """sum_r w_r L_r with L_r = sum_j softplus(z_rj) - y_rj z_rj (after sigmoid, from z, softplus as NumPy's
+    logaddexp(z, 0)), summed in float64."""
+    total = 0.0
+    for r in range(z.shape[0]):
+        per_sample = 0.0
+        for j in range(z.shape[1]):
+            v = z[r, j]
+            softplus_v = v + np.log1p(np.exp(-v)) if v > 0 else np.log1p(np.exp(v))
+            per_sample += softplus_v - y[r, j] * v
+        total += per_sample * weights[r] if weights.size else per_sample
+    return total
 
 
 # --- the crossed pairs, from z. cross_entropy after sigmoid: log a = -softplus(-z)
@@ -226,6 +288,21 @@ class FromZ:
 
 
 @dataclass(frozen=True)
+class LossKernel:
+    """A loss's compiled form: loops in plain Python that numba compiles (the compiled training step).
+
+    ``total(z, a, y, weights)``: sum_r w_r L_r in float64 (weights empty: w_r = 1; an array always, so that
+    numba compiles each kernel once), for the pairs the compiled
+    step takes: the shortcut pair, and with ``dL_da`` any output activation with an element-wise sigma'.
+    ``dL_da(a, y, out)``: the per-sample dL/da^L into out (m, n_L), before batch_scale; None: the loss runs
+    compiled only after its shortcut activation (delta^L = a^L - y by difference_loop).
+    """
+
+    total: Callable
+    dL_da: Callable | None = None
+
+
+@dataclass(frozen=True)
 class Loss:
     """A named loss: per-sample value and dL/da, with an optional cancelling pair.
 
@@ -247,6 +324,7 @@ class Loss:
     shortcut_total: Callable | None = None  # (ops, z, a, y, w, scratch) -> sum_i w_i L_i for the shortcut pair
     crossed: dict = field(default_factory=dict, hash=False, compare=False)
     rows_sum_to_one: bool = False
+    kernel: LossKernel | None = None  # the compiled form (None: the readable step computes this loss)
 
     def cancels_with(self, act: Activation) -> bool:
         """True when delta^L = a^L - y exactly (the sigma' factor cancels)."""
@@ -320,8 +398,16 @@ def shortcut_delta(a: Array, y: Array, weights: Array | None, out: Array | None 
 
 
 def softmax_cross_entropy_total(ops, z: Array, a: Array, y: Array, weights: Array | None, scratch) -> float:
-    """sum_i w_i L_i of cross_entropy after softmax, by the backend (one pass over a^L in NumbaOps)."""
-    return ops.softmax_xent(z, a, y, weights, scratch)
+    """sum_i w_i L_i of cross_entropy after softmax: by its kernel where the backend compiles it (one pass over
+    a^L), else from z in NumPy."""
+    kernel = ops.kernel(cross_entropy_total_loop)
+    if kernel is not None:
+        weights = np.empty(0, z.dtype) if weights is None else weights.astype(z.dtype, copy=False)
+        return float(kernel(z, a, y, weights))
+    per = cross_entropy_from_z(z, y, scratch)
+    if weights is None:
+        return float(per.sum())
+    return float(np.dot(per, weights) if isinstance(per, np.ndarray) else namespace(per).vecdot(per, weights))
 
 
 def batch_scale(g: Array, weights: Array | None) -> Array:
@@ -332,6 +418,20 @@ def batch_scale(g: Array, weights: Array | None) -> Array:
     else:
         g *= astype(weights[:, None] * factor, g.dtype)
     return g
+
+
+def batch_scale_loop(g, weights, factor):
+    """g_i *= factor (weights empty) or g_i *= w_i factor, the scalar cast to g's dtype: batch_scale's kernel."""
+    if not weights.size:
+        scale = g.dtype.type(factor)
+        for r in range(g.shape[0]):
+            for j in range(g.shape[1]):
+                g[r, j] *= scale
+        return
+    for r in range(g.shape[0]):
+        scale = g.dtype.type(weights[r] * factor)
+        for j in range(g.shape[1]):
+            g[r, j] *= scale
 
 
 def mean_factor(weights: Array | None, m: int) -> float:
@@ -345,18 +445,20 @@ def mean_factor(weights: Array | None, m: int) -> float:
 LOSSES: dict[str, Loss] = {
     loss.name: loss
     for loss in [
-        Loss("mse", mse, mse_dL_da),
+        Loss("mse", mse, mse_dL_da, kernel=LossKernel(mse_total_loop, difference_loop)),
         Loss(
             "cross_entropy", cross_entropy, cross_entropy_dL_da, shortcut="softmax",
             from_z=cross_entropy_from_z, needs_probabilities=True, classification=True,
             shortcut_total=softmax_cross_entropy_total, rows_sum_to_one=True,
             crossed={"sigmoid": FromZ(cross_entropy_sigmoid_from_z, cross_entropy_sigmoid_delta)},
+            kernel=LossKernel(cross_entropy_total_loop),
         ),
         Loss(
             "binary_cross_entropy", binary_cross_entropy, binary_cross_entropy_dL_da,
             shortcut="sigmoid", from_z=binary_cross_entropy_from_z,
             needs_probabilities=True, classification=True,
             crossed={"softmax": FromZ(binary_cross_entropy_softmax_from_z, binary_cross_entropy_softmax_delta)},
+            kernel=LossKernel(binary_cross_entropy_total_loop),
         ),
     ]
 }

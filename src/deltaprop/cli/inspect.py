@@ -13,6 +13,7 @@ from ..network import load
 from ..ops import describe as backend
 from ..optimizers import OPTIMIZERS
 from ..summary import summary_text
+from ..training.fused import describe as step_line
 from ..version import __version__
 from .common import labelled_data, load_data, model_test_data
 from .train import new_network
@@ -70,6 +71,8 @@ def run_info(args) -> int:
         print(f"activations: {', '.join(sorted(ACTIVATIONS))}")
         print(f"losses: {', '.join(sorted(LOSSES))}")
         print(f"optimizers: {', '.join(OPTIMIZERS)}")
+        print(f"with a compiled kernel: activations {_with_kernel(ACTIVATIONS)}; losses {_with_kernel(LOSSES)}; "
+              f"optimizers {', '.join(name for name, cls in OPTIMIZERS.items() if cls().kernel is not None)}")
 
         print(f"built-in data: {', '.join(BUILTIN)}")
         return 0
@@ -83,6 +86,8 @@ def run_info(args) -> int:
         print(printable(f"classes: {', '.join(map(str, net.classes))}"))
     if state is not None and state.optimizer is not None:
         print(f"optimizer: {state.optimizer.name} {state.optimizer.hyperparameters()} after {state.optimizer.t} steps")
+    optimizer = state.optimizer if state is not None and state.optimizer is not None else OPTIMIZERS["adam"]()
+    print(step_line(net, optimizer))  # how further training of it would run
     if state is not None and len(state.history):
         last = {k: f"{v[-1]:.4f}" for k, v in state.history.history.items() if k != "time"}
         print(printable(f"last epoch: {last}"))
@@ -91,6 +96,11 @@ def run_info(args) -> int:
     if net.pipeline.source.get("data"):
         print(printable(f"trained on: {net.pipeline.source['data']}"))
     return 0
+
+
+def _with_kernel(rules: dict) -> str:
+    """The names of the rules that hold a kernel (they run in the compiled training step)."""
+    return ", ".join(sorted(name for name, rule in rules.items() if rule.kernel is not None))
 
 
 def printable(text: str) -> str:

@@ -3,7 +3,7 @@
 
 A Network holds one backend object, ``net.ops``, and every array operation of its
 forward pass, backward pass and optimizer steps goes through its methods (``gemm``,
-``bias_act``, ``act_backward``, ``batch_sum``, ``softmax_xent``, ``adam``, ...). New
+``bias_act``, ``act_backward``, ``batch_sum``, ...; ``kernel(fn)`` runs a rule's kernel). New
 networks get ``default_ops()``: NumbaOps when numba is installed
 (``pip install "deltaprop[fast]"``), unless ``DELTAPROP_KERNELS=numpy`` is set or
 ``set_default("numpy")`` was called; NumpyOps otherwise. What a backend is, is written

@@ -3,8 +3,9 @@
 The standard has no ``out=``: each step computes the fresh-array form of its rule (the
 readable reference's, e.g. ``sigmoid(z)``, ``g * sigma_prime(z)``) and, where the engine gave a
 buffer (the workspace's z^l, a^l, the gradient views of the flat vector), writes it in with
-``out[...] = result``. Optimizer updates use the standard's in-place operators on the
-parameter vector and the state, so ``layer.W`` stays a view of ``theta`` as on NumPy.
+``out[...] = result``. The optimizers' own array forms (optimizers.py: ``array_update``) use the
+standard's in-place operators on the parameter vector and the state, so ``layer.W`` stays a view
+of ``theta`` as on NumPy; no rule has a kernel here (``kernel`` answers None).
 
 A network made with ``ops="array_api"`` holds an unbound backend (NumPy arrays, the standard's
 fresh forms): the first arrays of another library it is given (``fit``, ``predict``) choose the
@@ -27,7 +28,6 @@ import numpy as np
 
 from ..arrays import put
 from ..errors import ConfigError
-from ..losses import cross_entropy_from_z
 
 Array = Any
 
@@ -63,6 +63,10 @@ class ArrayAPIOps:
         """True when this backend computes in ``x``'s namespace on ``x``'s device."""
         api = compat()
         return self.bound and self.xp is api.array_namespace(x) and str(self.device) == str(api.device(x))
+
+    def kernel(self, function: Any) -> None:
+        """None: the rules run in their array forms (no compiled loops on this backend)."""
+        return None
 
     def describe(self) -> str:
         if not self.bound:
@@ -134,44 +138,6 @@ class ArrayAPIOps:
 
     def scaled_difference(self, a: Array, y: Array, scale: float, out: Array) -> Array:
         return put((a - y) * scale, out)
-
-    def softmax_xent(self, z: Array, a: Array, y: Array, weights: Array | None, scratch: Array | None) -> float:
-        per = cross_entropy_from_z(z, y)
-        return float(self.xp.sum(per) if weights is None else self.vdot(per, weights))
-
-    # --- optimizer updates: NumpyOps' lines with the standard's in-place operators -------------
-    def sgd(self, theta: Array, g: Array, lr: float, tmp: Array) -> None:
-        theta -= g * lr
-
-    def sgd_momentum(self, theta, g, velocity, *, mu, lr, first, nesterov, tmp) -> None:
-        if first:
-            velocity[...] = g
-        else:
-            velocity *= mu
-            velocity += g
-        theta -= ((velocity * mu + g) if nesterov else velocity) * lr
-
-    def adam(self, theta, g, m, v, *, beta1, beta2, eps_hat, step_size, tmp) -> None:
-        m *= beta1
-        m += g * (1 - beta1)
-        v *= beta2
-        v += (g * g) * (1 - beta2)
-        theta -= (m / (self.xp.sqrt(v) + eps_hat)) * step_size
-
-    def rmsprop(self, theta, g, square_avg, buf, *, alpha, eps, mu, lr, tmp) -> None:
-        square_avg *= alpha
-        square_avg += (g * g) * (1 - alpha)
-        step = g / (self.xp.sqrt(square_avg) + eps)
-        if buf is not None:
-            buf *= mu
-            buf += step
-            step = buf
-        theta -= step * lr
-
-    def flush_small(self, x: Array, threshold: float, tmp: Array) -> None:
-        """x_i = 0 where |x_i| <= threshold; NaN and inf stay (a comparison with NaN is false)."""
-        if x.shape[0]:
-            x[...] = self.xp.where(self.xp.abs(x) <= threshold, self.xp.zeros_like(x), x)
 
 
 class DeviceBatches:

@@ -1,24 +1,25 @@
 """NumpyOps: the array backend in plain NumPy, the readable reference for every other backend.
 
 Each method is one step of the notes' computation (a matrix product, z^l + b^l then
-sigma, g ⊙ sigma'(z), a column sum) or one optimizer update, written as NumPy lines
-that write into the arrays they are given. A backend with fused loops (NumbaOps) has
-the same methods and is held to these lines by the tests. Arrays reaching a backend
+sigma, g ⊙ sigma'(z), a column sum), written as NumPy lines that write into the arrays
+they are given. A backend with fused loops (NumbaOps) has the same methods and is held
+to these lines by the tests. The rules (activations, losses, optimizers, weight decay)
+hold their own NumPy lines and kernels; ``kernel(fn)`` says whether this backend runs a
+rule's kernel (NumPy's: never, the rule's NumPy lines run). Arrays reaching a backend
 are C-contiguous and of the network's dtype (the caller's workspace guarantees it),
 so no method checks them.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
-from ..activations import Activation, step
-from ..losses import cross_entropy_from_z
-
 Array = np.ndarray
+Activation = Any  # activations.Activation (ops sits below the rules and does not import them)
 
 SMALL = 4096  # entries of a product's result up to which np.dot is used (a 64 x 64 dW, a 32 x 128 batch)
 
@@ -32,6 +33,11 @@ class NumpyOps:
 
     def describe(self) -> str:
         return "numpy (NumPy alone: the reference backend)"
+
+    def kernel(self, function: Callable) -> Callable | None:
+        """``function`` (a rule's kernel: a loop in plain Python) compiled for this backend, or None where the
+        rule's NumPy lines run instead (here, always)."""
+        return None
 
     def __reduce__(self):
         """Pickled (a model in a pickled estimator) and copied as its kind alone: a backend holds no data."""
@@ -60,7 +66,8 @@ class NumpyOps:
         """Inverted dropout's mask into ``out``: 1/(1-p) with probability 1-p, else 0, so E[mask] = 1."""
         mask = self.uniform(rng, out)
         np.subtract(1 - p, mask, out=mask)  # > 0 exactly when the draw r < 1 - p: probability 1 - p
-        step(mask)
+        np.clip(mask, 0, 1, out=mask)  # then 1[mask > 0] as ceil(clip(mask, 0, 1)): no boolean array
+        np.ceil(mask, out=mask)
         mask *= 1 / (1 - p)
         return mask
 
@@ -101,75 +108,3 @@ class NumpyOps:
         np.subtract(a, y, out=out)
         out *= scale
         return out
-
-    def softmax_xent(self, z: Array, a: Array, y: Array, weights: Array | None, scratch: Array | None) -> float:
-        """sum_r w_r L_r with L_r = -sum_j y_rj log softmax(z_r)_j (w_r = 1 without weights), from z."""
-        per = cross_entropy_from_z(z, y, scratch)
-        return float(per.sum() if weights is None else np.dot(per, weights))
-
-    # --- optimizer updates, in place on theta and the state ------------------------------
-    def sgd(self, theta: Array, g: Array, lr: float, tmp: Array) -> None:
-        """theta -= lr g."""
-        np.multiply(g, lr, out=tmp)
-        theta -= tmp
-
-    def sgd_momentum(self, theta: Array, g: Array, velocity: Array, *, mu: float, lr: float, first: bool,
-                     nesterov: bool, tmp: Array) -> None:
-        """v = g (first step, as torch) or mu v + g;  theta -= lr (g + mu v) (Nesterov) or lr v."""
-        if first:
-            velocity[...] = g
-        else:
-            velocity *= mu
-            velocity += g
-        if nesterov:
-            np.multiply(velocity, mu, out=tmp)
-            tmp += g
-        else:
-            tmp[...] = velocity
-        tmp *= lr
-        theta -= tmp
-
-    def adam(self, theta: Array, g: Array, m: Array, v: Array, *, beta1: float, beta2: float, eps_hat: float,
-             step_size: float, tmp: Array) -> None:
-        """m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  theta -= step_size m / (sqrt(v) + eps_hat)."""
-        m *= beta1
-        np.multiply(g, 1 - beta1, out=tmp)
-        m += tmp
-        v *= beta2
-        np.square(g, out=tmp)
-        tmp *= 1 - beta2
-        v += tmp
-        np.sqrt(v, out=tmp)
-        tmp += eps_hat  # Python floats: a NumPy float64 scalar would force a cast buffer
-        np.divide(m, tmp, out=tmp)
-        tmp *= step_size
-        theta -= tmp
-
-    def rmsprop(self, theta: Array, g: Array, square_avg: Array, buf: Array | None, *, alpha: float, eps: float,
-                mu: float, lr: float, tmp: Array) -> None:
-        """v = alpha v + (1-alpha) g^2;  theta -= lr g / (sqrt(v) + eps), through buf = mu buf + ... with momentum."""
-        square_avg *= alpha
-        np.square(g, out=tmp)
-        tmp *= 1 - alpha
-        square_avg += tmp
-        np.sqrt(square_avg, out=tmp)
-        tmp += eps
-        np.divide(g, tmp, out=tmp)
-        if buf is not None:
-            buf *= mu
-            buf += tmp
-            tmp[...] = buf
-        tmp *= lr
-        theta -= tmp
-
-    def flush_small(self, x: Array, threshold: float, tmp: Array) -> None:
-        """x_i = 0 where |x_i| <= threshold (state about to turn subnormal); NaN and inf stay."""
-        np.abs(x, out=tmp)
-        tmp -= threshold
-        x *= step(tmp)  # 0 below the threshold, 1 above: no boolean array
-
-
-def adam_constants(lr: float, beta1: float, beta2: float, eps: float, t: int) -> tuple[float, float]:
-    """(eps_hat, step_size) of step t: lr m_hat / (sqrt(v_hat) + eps) = step_size m / (sqrt(v) + eps_hat)."""
-    bias1, bias2 = 1 - beta1**t, 1 - beta2**t
-    return eps * math.sqrt(bias2), lr * math.sqrt(bias2) / bias1

@@ -8,17 +8,17 @@ import math
 import numpy as np
 
 from ..arrays import namespace
+from ..regularizer import add_l2 as add_decay_gradient
+from ..regularizer import decayed_spans
 
 Array = np.ndarray
 
 
-def add_l2(flat, l2: float, factor: float) -> float:
-    """dL/dW^l += l2 factor W^l for every layer (factor: 1/m, or 1/sum(w)); returns the penalty
-    (l2 / 2) factor sum_l ||W^l||^2 that this adds to the batch loss. Biases are left alone."""
-    squares = 0.0
-    for W, dW in zip(flat.weight_views(flat.theta), flat.weight_views(flat.grad), strict=True):
-        dW += (l2 * factor) * W
-        squares += float(np.vdot(W, W)) if isinstance(W, np.ndarray) else flat.ops.vdot(W, W)
+def add_l2(flat, l2: float, factor: float, ops=None) -> float:
+    """dL/dW^l += l2 factor W^l for every parameter its layer declares decayed (factor: 1/m, or 1/sum(w)), by
+    regularizer.py (``ops``' kernel where it has one); returns the penalty (l2 / 2) factor sum_l ||W^l||^2
+    that this adds to the batch loss."""
+    squares = add_decay_gradient(flat.theta, flat.grad, decayed_spans(flat), l2 * factor, ops)
     return 0.5 * l2 * factor * squares
 
 
@@ -28,12 +28,20 @@ def clip_gradients(g: Array, max_norm: float) -> float:
     ``g`` is all dW^l, db^l in one vector (FlatParams.grad), so ||g|| is the global norm.
     Returns the norm before clipping.
     """
-    if isinstance(g, np.ndarray):
-        norm = float(np.sqrt(np.dot(g, g)))
-    else:  # an Array API library's vector (ArrayAPIOps)
+    if not isinstance(g, np.ndarray):  # an Array API library's vector (ArrayAPIOps): the norm in its namespace
         norm = math.sqrt(float(namespace(g).vecdot(g, g)))
+        if norm > max_norm:
+            g *= max_norm / norm
+        return norm
+    return float(clip_to(g, np.dot(g, g), max_norm))
+
+
+def clip_to(g, norm2, max_norm):
+    """g *= max_norm / ||g|| when ||g|| = sqrt(norm2) (in g's dtype) exceeds max_norm; returns ||g||. Plain
+    Python that NumPy runs and numba compiles: the readable and the compiled step clip by these lines."""
+    norm = np.float64(np.sqrt(norm2))
     if norm > max_norm:
-        g *= max_norm / norm
+        g *= g.dtype.type(max_norm / norm)
     return norm
 
 

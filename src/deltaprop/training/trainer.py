@@ -29,7 +29,7 @@ from ..schedules import Schedule, get_schedule
 from ..workspace import Workspace
 from .batches import Part
 from .config import TrainConfig
-from .fused import compiled_steps
+from .fused import compiled_steps, describe
 from .gradients import add_l2, clip_gradients, where_non_finite
 from .hints import PROBE_ROWS, vanishing_gradients
 from .history import History
@@ -56,6 +56,8 @@ class Trainer:
         """The epochs with the callbacks told of them; an error ends the job's other ranks and leaves no
         early-stopping record for the next fit. Returns the History."""
         net, state = self.net, self.state
+        if self.config.verbose and self.comm.rank == 0:  # "training step: compiled (numba)", or why it is not
+            print(describe(net, state.optimizer, self.data, self.config.batch_size, self.callbacks))
         for cb in self.callbacks:
             cb.on_train_begin(net)
         try:
