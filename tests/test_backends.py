@@ -117,7 +117,7 @@ def test_a_backend_is_any_object_of_the_protocol_shape():
             return getattr(self._inner, name)
 
     ops = Wrapped()
-    for attr in ("alloc", "asarray", "to_host", "gemm", "adam"):  # (a __getattr__ is not seen by isinstance)
+    for attr in ("alloc", "asarray", "to_host", "gemm", "kernel"):  # (a __getattr__ is not seen by isinstance)
         setattr(ops, attr, getattr(NumpyOps(), attr))
     ops.name, ops.xp, ops.steps = "wrapped", np, None
     ops.__dict__.update({name: getattr(NumpyOps(), name) for name in dir(NumpyOps) if not name.startswith("_")})

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .arrays import astype, namespace
+from .arrays import astype, namespace, put
 from .errors import ActivationError, ConfigError
 
 Array = np.ndarray
@@ -430,12 +430,14 @@ def softmax_forward_loop(z, b, a):
 
 # --- mish: z tanh(softplus(z));  sigma'(z) = tanh(sp) + z sigmoid(z) (1 - tanh(sp)^2), sp = softplus(z)
 def mish(z: Array, out: Array | None = None) -> Array:
+    if not isinstance(z, np.ndarray):
+        return put(z * namespace(z).tanh(softplus(z)), out)
     t = np.tanh(softplus(z))  # a fresh array: out may be z itself (inference)
     return np.multiply(z, t, out=out)
 
 
 def mish_prime(z: Array) -> Array:
-    t = np.tanh(softplus(z))
+    t = namespace(z).tanh(softplus(z))
     return t + z * sigmoid(z) * (1 - t * t)
 
 

@@ -405,9 +405,10 @@ def softmax_cross_entropy_total(ops, z: Array, a: Array, y: Array, weights: Arra
         weights = np.empty(0, z.dtype) if weights is None else weights.astype(z.dtype, copy=False)
         return float(kernel(z, a, y, weights))
     per = cross_entropy_from_z(z, y, scratch)
-    if weights is None:
-        return float(per.sum())
-    return float(np.dot(per, weights) if isinstance(per, np.ndarray) else namespace(per).vecdot(per, weights))
+    if isinstance(per, np.ndarray):
+        return float(per.sum() if weights is None else np.dot(per, weights))
+    xp = namespace(per)  # an Array API library's arrays (ArrayAPIOps)
+    return float(xp.sum(per) if weights is None else xp.vecdot(per, weights))
 
 
 def batch_scale(g: Array, weights: Array | None) -> Array:

@@ -97,7 +97,7 @@ def for_device(device: str | None) -> Ops | None:
                               "(torch.cuda.is_available() is False); leave --device out to train on the CPU")
         if index >= torch.cuda.device_count():
             raise ConfigError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
-        return ArrayAPIOps(compat().array_namespace(torch.zeros(0)), torch.device(device))
+        return ArrayAPIOps(compat().array_namespace(torch.zeros(0)), torch.device("cuda", index))  # as tensors name it
     if importlib.util.find_spec("cupy") is not None:
         import cupy
 
