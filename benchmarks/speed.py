@@ -344,8 +344,11 @@ def main():
                 command = [sys.executable, __file__, "--child", framework, workload, "--device", args.device]
                 command += (["--quick"] if args.quick else []) + (["--tf32"] if args.tf32 else [])
                 env = dict(os.environ, DELTAPROP_KERNELS="numpy" if framework == "deltaprop-numpy" else "numba")
-                out = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
-                results[framework].append(json.loads(out.strip().splitlines()[-1]))
+                trial = subprocess.run(command, capture_output=True, text=True, env=env)
+                if trial.returncode != 0:  # (what went wrong, shown: a GPU run is not repeated lightly)
+                    sys.exit(f"speed.py: the {framework} trial of {workload} failed (exit code {trial.returncode}):"
+                             f"\n{trial.stderr[-4000:]}")
+                results[framework].append(json.loads(trial.stdout.strip().splitlines()[-1]))
         report(workload, results, peak)
 
 
