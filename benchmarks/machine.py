@@ -1,5 +1,7 @@
 """What a benchmark ran on, printed with every run: the CPU (model, cores, the vector extensions that pick
-kernels), the BLAS library and the kernel it selected (threadpoolctl), thread counts, OPENBLAS_CORETYPE.
+kernels), the BLAS library and the kernel it selected (threadpoolctl), thread counts, OPENBLAS_CORETYPE; and,
+for a run on a device (speed.py --device), the GPU as PyTorch sees it (name, memory, compute capability,
+driver and CUDA versions) or the PyTorch CPU tensors that stand in for one.
 
 On some machines OPENBLAS_CORETYPE is set to an older core for safety; it makes NumPy's products slower (the
 kernel named below is the one that ran). A user's machine without it gets the kernel OpenBLAS detects.
@@ -59,13 +61,45 @@ def threads() -> str:
     return ", ".join(parts)
 
 
-def describe() -> str:
-    """The lines every benchmark prints first."""
+def gpu(device: str) -> str:
+    """The device a run trains on, from PyTorch: a CUDA GPU's name, memory, compute capability, multiprocessors,
+    the driver (nvidia-smi's version where it is on the PATH, and the CUDA driver API version torch reports)
+    and the CUDA and cuDNN versions torch was built with; or the CPU tensors of "cpu-torch"."""
+    import torch
+
+    if not device.startswith("cuda"):
+        return f"PyTorch {torch.__version__} CPU tensors (cpu-torch: the device code path, on the CPU)"
+    index = torch.device(device).index or 0
+    p = torch.cuda.get_device_properties(index)
+    api = getattr(torch._C, "_cuda_getDriverVersion", lambda: None)()  # (e.g. 12040: the CUDA 12.4 driver API)
+    return (f"{device} = {p.name}, {p.total_memory / 2**30:.1f} GiB, compute capability {p.major}.{p.minor}, "
+            f"{p.multi_processor_count} SMs; driver {nvidia_driver()}"
+            f"{'' if api is None else f' (CUDA driver API {api // 1000}.{api % 1000 // 10})'}; PyTorch "
+            f"{torch.__version__} built with CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}")
+
+
+def nvidia_driver() -> str:
+    """The NVIDIA driver's version from nvidia-smi, or why it is not known."""
+    import shutil
+    import subprocess
+
+    if shutil.which("nvidia-smi") is None:
+        return "version unknown (no nvidia-smi on the PATH)"
+    found = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                           capture_output=True, text=True, timeout=30)
+    return found.stdout.splitlines()[0].strip() if found.returncode == 0 and found.stdout else "version unknown"
+
+
+def describe(device: str | None = None) -> str:
+    """The lines every benchmark prints first; with ``device`` (speed.py --device), the GPU line too."""
     import deltaprop as dp
 
-    return (f"CPU: {cpu()}\nBLAS: {blas()}\nOPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}; "
-            f"threads: {threads()}\nPython {platform.python_version()}, NumPy {np.__version__}, deltaprop "
-            f"{dp.__version__}, backend {dp.ops.describe()}")
+    lines = (f"CPU: {cpu()}\nBLAS: {blas()}\nOPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}; "
+             f"threads: {threads()}\nPython {platform.python_version()}, NumPy {np.__version__}, deltaprop "
+             f"{dp.__version__}, backend {dp.ops.describe()}")
+    if device is None or device == "cpu":
+        return lines
+    return f"{lines}\n{'GPU' if device.startswith('cuda') else 'device'}: {gpu(device)}"
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
     python benchmarks/speed.py            # 5 interleaved repeats of every workload and contender
     python benchmarks/speed.py --quick    # 3 repeats, shorter epochs, no deltaprop-numpy
     python benchmarks/speed.py --cold     # the one-time cost of loading deltaprop's kernels
+    python benchmarks/speed.py --device cuda --workloads large   # deltaprop against PyTorch on a CUDA GPU
+    python benchmarks/speed.py --device cpu-torch --quick         # the same code path on PyTorch CPU tensors
 
 The full run adds a fourth contender, deltaprop-numpy: deltaprop with its fused kernels
 turned off (DELTAPROP_KERNELS=numpy), which shows what the kernels buy.
@@ -25,6 +27,18 @@ and prediction: what the framework added on top of the data. deltaprop's FLOP ra
 fraction of the float32 GEMM peak (NumPy, 2048^3, best of 5) measured once at the start, and of the
 peak measured again in each deltaprop trial's own process just before it trains (median and range
 over the trials): on a shared VM the peak drifts by a third between minutes.
+
+``--device cuda`` (or cuda:N) compares deltaprop on the GPU, its backend from ``ops.for_device("cuda")``
+(ArrayAPIOps on PyTorch CUDA tensors), with PyTorch on the same GPU (DEVICE_VARIANTS: as first written,
+fused Adam, fused Adam + torch.compile). The training and test data are torch tensors on the device for
+both; deltaprop's fit reads its inputs on the host (checks, shuffling) and sends each batch over as it is
+served, and that is timed as part of its training. Every matrix product is float32 with TF32 off for both
+(like for like; ``--tf32`` turns it on for both), the clock is read after torch.cuda.synchronize(), the
+warm-up (4 batches and the last, shorter one, so torch.compile has seen every shape) is untimed, and
+memory is the peak that PyTorch's allocator added on the GPU. The machine record adds the GPU (name,
+memory, driver and CUDA versions). ``--device cpu-torch`` runs the same code on PyTorch CPU tensors: the
+way to test it without a GPU, not a figure to publish. Without a GPU, ``--device cuda`` exits with a
+one-line message saying so.
 """
 
 from __future__ import annotations
@@ -62,6 +76,12 @@ TORCH_VARIANTS = {
     "torch fused + compile, 1 thread": {"threads": 1, "fused": True, "compile": True},
     "torch fused + compile, 2 threads": {"threads": 2, "fused": True, "compile": True},
 }
+# PyTorch at its best on a GPU (--device): fused Adam (CUDA's fused kernel), and torch.compile of the model
+DEVICE_VARIANTS = {
+    "torch": {},
+    "torch fused": {"fused": True},
+    "torch fused + compile": {"fused": True, "compile": True},
+}
 PREDICT_ROWS = 10_000
 PREDICT_REPEATS = 5
 LR = 1e-3
@@ -93,44 +113,52 @@ def epochs_for(workload: str) -> int:
     return 5 if workload == "small" else 1
 
 
-def deltaprop_net(sizes, seed=0):
+def deltaprop_net(sizes, seed=0, ops=None):
     import deltaprop as dp
 
     layers = [dp.Dense(sizes[l - 1], sizes[l], "relu") for l in range(1, len(sizes) - 1)]
     layers.append(dp.Dense(sizes[-2], sizes[-1], "softmax"))
-    return dp.Network(layers, loss="cross_entropy", dtype="float32", seed=seed)
+    return dp.Network(layers, loss="cross_entropy", dtype="float32", seed=seed, ops=ops)
 
 
-def run_deltaprop(sizes, batch, epochs, X, y, X_test):
+def run_deltaprop(sizes, batch, epochs, X, y, X_test, *, ops=None):
+    """deltaprop on its default backend, or on ``ops`` (a device's: X, y and X_test are then its tensors)."""
     import deltaprop as dp
 
-    net = deltaprop_net(sizes)
+    net = deltaprop_net(sizes, ops=ops)
+    sync = torch_twin.synchronizer(str(getattr(X, "device", "cpu")))
+    sync()
     started = time.perf_counter()
     net.fit(X, y, epochs=epochs, batch_size=batch, optimizer=dp.Adam(lr=LR), verbose=0)
+    sync()
     return time.perf_counter() - started, lambda: net.predict(X_test)
 
 
-def run_torch(sizes, batch, epochs, X, y, X_test, variant: dict | None = None):
-    """PyTorch from deltaprop's initial weights; ``variant`` (TORCH_VARIANTS) sets threads, fused Adam, compile."""
+def run_torch(sizes, batch, epochs, X, y, X_test, *, variant: dict | None = None):
+    """PyTorch from deltaprop's initial weights, on the device of X (NumPy arrays: the CPU); ``variant``
+    (TORCH_VARIANTS, DEVICE_VARIANTS) sets threads, fused Adam, compile."""
     import torch
 
     variant = variant or {}
     if "threads" in variant:
         torch.set_num_threads(variant["threads"])
-    model = torch_twin.mlp(deltaprop_net(sizes))
+    Xt, yt, Xp = (a if torch.is_tensor(a) else torch.from_numpy(a) for a in (X, y, X_test))
+    model = torch_twin.mlp(deltaprop_net(sizes)).to(Xt.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=LR, **({"fused": True} if variant.get("fused") else {}))
     forward = torch.compile(model) if variant.get("compile") else model
     loss_fn = torch.nn.CrossEntropyLoss()
-    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
     generator = torch.Generator().manual_seed(0)
+    sync = torch_twin.synchronizer(str(Xt.device))
+    sync()
     started = time.perf_counter()
     for _ in range(epochs):
         torch_twin.train_epoch(forward, optimizer, loss_fn, Xt, yt, batch, generator)
+    sync()
     train = time.perf_counter() - started
 
     def predict():
         with torch.no_grad():
-            return model(torch.from_numpy(X_test)).argmax(dim=1).numpy()
+            return model(Xp).argmax(dim=1).cpu().numpy()
 
     return train, predict
 
@@ -151,36 +179,68 @@ def run_sklearn(sizes, batch, epochs, X, y, X_test):
     return time.perf_counter() - started, lambda: clf.predict(X_test)
 
 
-def child(framework: str, workload: str, quick: bool) -> dict:
-    """One trial, in this (fresh) process: train, predict, report."""
+def runner_for(framework: str, device: str):
+    """The function that trains ``framework`` (its variant's settings, its device's backend bound in)."""
+    if framework.startswith("torch"):
+        variants = TORCH_VARIANTS if device == "cpu" else DEVICE_VARIANTS
+        return functools.partial(run_torch, variant=variants[framework])
+    if framework == "sklearn":
+        return run_sklearn
+    return run_deltaprop if device == "cpu" else functools.partial(run_deltaprop,
+                                                                    ops=torch_twin.deltaprop_ops(device))
+
+
+def child(framework: str, workload: str, quick: bool, device: str = "cpu", tf32: bool = False) -> dict:
+    """One trial, in this (fresh) process: train, predict, report. With a ``device`` (speed.py --device), the
+    data are torch tensors there and its clock, GEMM peak and memory are the device's."""
     X, y, X_test, y_test = load(workload, quick)
     spec = WORKLOADS[workload]
     epochs = epochs_for(workload)
-    if framework in TORCH_VARIANTS:
-        runner = functools.partial(run_torch, variant=TORCH_VARIANTS[framework])
-    else:
-        runner = {"deltaprop": run_deltaprop, "sklearn": run_sklearn, "deltaprop-numpy": run_deltaprop}[framework]
-    # warm-up, untimed: the same training on 4 batches loads what each library loads on first use
-    # (deltaprop's compiled kernels from numba's cache, PyTorch's kernel choices)
-    n = 4 * spec["batch"]
-    runner(spec["sizes"], spec["batch"], 1, X[:n], y[:n], X_test[:n])[1]()
-    # this machine's GEMM rate now, beside the trial (the VM's rate drifts: a peak measured once, minutes
-    # away, gave 65-85% for the same large trials); deltaprop's fraction of it is taken trial by trial
-    gemm = gemm_peak() if framework.startswith("deltaprop") else None
-    base = reset_peak_rss()  # after the data and the library are loaded
+    data_mb = X.nbytes / 2**20
     # predict is timed on 10,000 rows: the test set, repeated cyclically when smaller (digits has 360)
     X_predict = np.resize(X_test, (PREDICT_ROWS, X_test.shape[1])) if len(X_test) < PREDICT_ROWS else X_test
+    if device != "cpu":
+        torch_twin.set_tf32(tf32)
+        X, y, X_predict = on_device(device, X, y, X_predict)
+    runner, sync = runner_for(framework, device), torch_twin.synchronizer(device)
+    # warm-up, untimed: the same training on 4 batches and the last, shorter one loads what each library loads
+    # on first use (deltaprop's compiled kernels from numba's cache, PyTorch's kernel choices, torch.compile's
+    # graphs for both batch shapes)
+    n = 4 * spec["batch"] + len(X) % spec["batch"]
+    runner(spec["sizes"], spec["batch"], 1, X[:n], y[:n], X_predict[:n])[1]()
+    # this machine's GEMM rate now, beside the trial (the VM's rate drifts: a peak measured once, minutes
+    # away, gave 65-85% for the same large trials); deltaprop's fraction of it is taken trial by trial
+    gemm = device_gemm_peak(device) if framework.startswith("deltaprop") else None
+    meter = torch_twin.memory_meter(device)  # on a GPU: its memory; elsewhere the resident set
+    base = reset_peak_rss()  # after the data and the library are loaded
     train, predict = runner(spec["sizes"], spec["batch"], epochs, X, y, X_predict)
     infer = []
     for _ in range(PREDICT_REPEATS):  # median of a few calls: one call of a few ms is noisy
+        sync()
         started = time.perf_counter()
         predicted = predict()
+        sync()
         infer.append(time.perf_counter() - started)
     infer = statistics.median(infer)
-    peak = status_kb("VmHWM")
+    peak_mb = meter() if meter else (status_kb("VmHWM") - base) / 1024
     return {"samples_per_s": epochs * len(X) / train, "predict_per_s": len(X_predict) / infer,
-            "accuracy": float((predicted[:len(y_test)] == y_test).mean()), "peak_mb": (peak - base) / 1024,
-            "data_mb": X.nbytes / 2**20, **({} if gemm is None else {"gemm_peak": gemm})}
+            "accuracy": float((predicted[:len(y_test)] == y_test).mean()), "peak_mb": peak_mb,
+            "data_mb": data_mb, **({} if gemm is None else {"gemm_peak": gemm})}
+
+
+def on_device(device: str, *arrays) -> list:
+    """NumPy arrays as torch tensors on ``device`` (copied there once, before any timing)."""
+    import torch
+
+    return [torch.from_numpy(a).to(torch_twin.torch_device(device)) for a in arrays]
+
+
+def device_gemm_peak(device: str) -> float:
+    """The float32 GEMM rate of where the products run: NumPy on the CPU, torch.matmul on a device (4096^3 on a
+    GPU, where 2048^3 takes well under a millisecond)."""
+    if device == "cpu":
+        return gemm_peak()
+    return torch_twin.gemm_peak(device, 4096 if device.startswith("cuda") else 2048)
 
 
 def cold_child() -> dict:
@@ -256,31 +316,61 @@ def main():
     parser.add_argument("--repeats", type=int, help="interleaved repeats per framework (default 5, quick 3)")
     parser.add_argument("--workloads", default="small,medium,large")
     parser.add_argument("--cold", action="store_true", help="only the first-use cost of deltaprop's kernels")
+    parser.add_argument("--device", default="cpu", help="cpu (the default: NumPy/numba, PyTorch CPU, scikit-learn); "
+                        "cuda or cuda:N: deltaprop through ops.for_device against PyTorch on that GPU; cpu-torch: "
+                        "that code path on PyTorch CPU tensors, to test it without a GPU")
+    parser.add_argument("--tf32", action="store_true", help="with --device: TF32 matrix products for both "
+                        "contenders (default: off, full float32)")
     parser.add_argument("--child", nargs=2, metavar=("FRAMEWORK", "WORKLOAD"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(cold_child() if args.child[0] == "cold" else child(*args.child, args.quick)))
+        print(json.dumps(cold_child() if args.child[0] == "cold" else
+                         child(*args.child, args.quick, args.device, args.tf32)))
         return
     if args.cold:
         cold_start()
         return
+    peak = check_device(args.device, args.tf32)
     repeats = args.repeats or (3 if args.quick else 5)
-    peak = gemm_peak()
-    print(machine.describe())
-    print(f"float32 GEMM peak {peak:.1f} GFLOP/s (NumPy, {2048}^3)")
     print("| workload | framework | train samples/s (min-max) | deltaprop's ratio | predict samples/s | test accuracy "
-          "| peak MB over the data |\n|---|---|---|---|---|---|---|")
+          f"| {'peak GPU MB (PyTorch allocator)' if args.device.startswith('cuda') else 'peak MB over the data'} |"
+          "\n|---|---|---|---|---|---|---|")
     for workload in args.workloads.split(","):
-        frameworks = ["deltaprop", *TORCH_VARIANTS, "sklearn"] + ([] if args.quick else ["deltaprop-numpy"])
+        frameworks = (["deltaprop", *TORCH_VARIANTS, "sklearn"] + ([] if args.quick else ["deltaprop-numpy"])
+                      if args.device == "cpu" else ["deltaprop", *DEVICE_VARIANTS])
         results = {f: [] for f in frameworks}
         for _ in range(repeats):
             for framework in frameworks:
-                command = [sys.executable, __file__, "--child", framework, workload]
-                command += ["--quick"] if args.quick else []
+                command = [sys.executable, __file__, "--child", framework, workload, "--device", args.device]
+                command += (["--quick"] if args.quick else []) + (["--tf32"] if args.tf32 else [])
                 env = dict(os.environ, DELTAPROP_KERNELS="numpy" if framework == "deltaprop-numpy" else "numba")
-                out = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
-                results[framework].append(json.loads(out.strip().splitlines()[-1]))
+                trial = subprocess.run(command, capture_output=True, text=True, env=env)
+                if trial.returncode != 0:  # (what went wrong, shown: a GPU run is not repeated lightly)
+                    sys.exit(f"speed.py: the {framework} trial of {workload} failed (exit code {trial.returncode}):"
+                             f"\n{trial.stderr[-4000:]}")
+                results[framework].append(json.loads(trial.stdout.strip().splitlines()[-1]))
         report(workload, results, peak)
+
+
+def check_device(device: str, tf32: bool) -> float:
+    """Print the machine (and the device) and measure the GEMM peak the ratios are read against; a device this
+    machine does not have (no GPU, no PyTorch) ends the run with one line saying so, before any trial."""
+    import deltaprop as dp
+
+    if device != "cpu":
+        try:
+            ops = torch_twin.deltaprop_ops(device)
+        except dp.ConfigError as error:
+            sys.exit(f"speed.py --device {device}: {error} (speed.py takes cpu, cpu-torch, cuda or cuda:N)")
+        print(machine.describe(device))
+        print(f"deltaprop trains through {ops.describe()}, data on {torch_twin.torch_device(device)}; "
+              f"{torch_twin.set_tf32(tf32)}")
+    else:
+        print(machine.describe())
+    peak = device_gemm_peak(device)
+    where = "NumPy, 2048^3" if device == "cpu" else f"torch.matmul on {torch_twin.torch_device(device)}"
+    print(f"float32 GEMM peak {peak:.1f} GFLOP/s ({where})")
+    return peak
 
 
 def report(workload: str, results: dict, peak: float) -> None:

@@ -289,14 +289,20 @@ def test_the_cli_trains_on_a_device_backend(monkeypatch, tmp_path):
     np.testing.assert_allclose(reference.predict_proba(X), back.predict_proba(X), rtol=0, atol=1e-12)
 
 
+CUDA_CHECK = pytest.mark.skipif(_cuda() is not None, reason=str(_cuda()))
+
+
 @pytest.mark.parametrize("namespace,device,dtype", [("array_api_strict", None, "float64"),
                                                     ("array_api_strict", "device1", "float32"),
-                                                    ("torch", "cpu", "float64"), ("torch", "cpu", "float32")])
+                                                    ("torch", "cpu", "float64"), ("torch", "cpu", "float32"),
+                                                    pytest.param("torch", "cuda", "float64", marks=CUDA_CHECK),
+                                                    pytest.param("torch", "cuda", "float32", marks=CUDA_CHECK)])
 @pytest.mark.parametrize("make", ["DeltaClassifier", "DeltaRegressor"])
 def test_sklearn_array_api_checks(namespace, device, dtype, make):
     """scikit-learn's array API estimator checks (array_api_dispatch=True): fitted on array_api_strict or
-    torch inputs, the estimators predict in X's namespace, device and dtype what the NumPy fit predicts;
-    inputs from two libraries are taken; an X of another namespace than fit's is refused by name."""
+    torch inputs (CPU tensors, and CUDA tensors where a GPU is present), the estimators predict in X's namespace,
+    device and dtype what the NumPy fit predicts; inputs from two libraries are taken; an X of another namespace
+    than fit's is refused by name."""
     pytest.importorskip(namespace)
     from sklearn.utils.estimator_checks import (
         NamespaceAndDevice,
