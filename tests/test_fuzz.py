@@ -239,9 +239,20 @@ def test_parquet_readers_on_mutated_files(tmp_path, draw):
 NAMES = st.text(alphabet=st.sampled_from(list("$\\<>&\"'`*_[](){}^#|~!\n\t =ab") + ["\u2028", "é"]), max_size=12)
 
 
+@pytest.fixture(scope="module")
+def explain_ready():
+    """The test's fit and explanation once before the timed examples: the first loads (or, in a fresh
+    environment, compiles) numba's training step for this recipe of rules, a one-time cost of the process that
+    no example's deadline is about."""
+    rng = np.random.default_rng(0)
+    net = dp.Network([dp.Dense(3, 2, "softmax")], loss="cross_entropy", seed=0)
+    net.fit(rng.normal(size=(4, 3)), np.array(["a", "b"] * 2), epochs=1, verbose=0)
+    dp.explain(net, np.ones(3), "a")
+
+
 @FUZZ
 @given(names=st.lists(NAMES, min_size=3, max_size=3), label=NAMES)
-def test_explain_renders_any_names_and_labels(names, label):
+def test_explain_renders_any_names_and_labels(explain_ready, names, label):
     """Column names and labels of any text: every format renders (no unbalanced TeX from a "$"), Markdown
     holds no raw HTML, the text shows each name as it is (control characters escaped)."""
     from deltaprop.explain import render_html, render_markdown, render_text
