@@ -236,7 +236,9 @@ def test_the_model_holds_no_training_state_until_fit():
 
 # The engine's modules: every array they make comes from the network's backend (``ops.alloc``), so that a backend
 # on a device (ArrayAPIOps) holds every buffer of a pass where it computes.
-ENGINE = ["params.py", "workspace.py", "network.py", "backprop.py", "optimizers.py", "activations.py", "losses.py",
+ENGINE = ["params.py", "workspace.py", "network.py", "backprop.py",
+          *(f"{package}/{path.name}" for package in ("activations", "optimizers", "losses")
+            for path in sorted((SRC / "deltaprop" / package).glob("*.py"))),
           "layers/base.py", "layers/dense.py", "training/loop.py", "training/trainer.py", "regularizer.py"]
 ALLOCATORS = {"empty", "zeros", "ones", "full", "empty_like", "zeros_like", "ones_like", "full_like", "eye",
               "ndarray"}
@@ -244,9 +246,10 @@ ALLOCATORS = {"empty", "zeros", "ones", "full", "empty_like", "zeros_like", "one
 HOST_ALLOCATIONS = {
     ("network.py", "host_buffer"): "SciPy densifies a sparse X's rows only into a NumPy buffer (then sent over)",
     ("layers/dense.py", "init_param"): "initial values are drawn on the host (the same draws on every backend)",
-    ("activations.py", "_check_kernel"): "a registered kernel is checked once, on host probe arrays, when registered",
-    ("losses.py", "softmax_cross_entropy_total"): "the kernel's 'no weights' marker: a compiled kernel (NumbaOps) "
-                                                  "takes host arrays only",
+    ("activations/base.py", "_check_kernel"): "a registered kernel is checked once, on host probe arrays, when "
+                                              "registered",
+    ("losses/cross_entropy.py", "softmax_cross_entropy_total"): "the kernel's 'no weights' marker: a compiled "
+                                                                "kernel (NumbaOps) takes host arrays only",
 }
 
 
