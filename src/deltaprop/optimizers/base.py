@@ -6,6 +6,7 @@ registry each rule's module adds its classes to.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 
@@ -16,6 +17,8 @@ from ..ops import Ops, get_ops
 from ..regularizer import add_l2, decayed_spans, shrink
 
 Array = np.ndarray
+
+Rule = TypeVar("Rule", bound="Optimizer")
 
 
 FLUSH_EVERY = 64  # steps between zeroing optimizer state that is about to turn subnormal
@@ -205,10 +208,12 @@ def flush_small_loop(x, threshold):
             x[i] = x[i] * 0
 
 
-OPTIMIZERS: dict[str, type[Optimizer]] = {}  # name -> class, in the order the rules' modules register them
+# name -> class, in the order the rules' modules register them (called with keyword arguments only: each rule's
+# class gives defaults for all of them)
+OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {}
 
 
-def builtin(cls: type[Optimizer]) -> type[Optimizer]:
+def builtin(cls: type[Rule]) -> type[Rule]:
     """Put a built-in optimizer class in the registry under its name (a class decorator)."""
     OPTIMIZERS[cls.name] = cls
     return cls
