@@ -16,6 +16,10 @@ from ..errors import ConfigError, DataError
 
 Array = np.ndarray
 
+# The rules (this package's other modules): per-sample values return shape (m,); ``out`` (m, n) is scratch they
+# may use, and the dL/da functions write their result into it. Without ``out`` they allocate. The two helpers
+# below are theirs.
+
 
 def _clip_probability(a: Array, out: Array | None = None) -> Array:
     """Keep a inside (0, 1) by the dtype's resolution so log(a), log(1 - a) stay finite."""

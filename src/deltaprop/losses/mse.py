@@ -12,9 +12,6 @@ from .base import Loss, LossKernel, builtin
 Array = np.ndarray
 
 
-# Per-sample values return shape (m,); ``out`` (m, n) is scratch they may use, and the
-# dL/da functions write their result into it. Without ``out`` they allocate.
-
 # --- mse: L = 1/2 sum_j (a_j - y_j)^2;  dL/da = a - y
 def mse(a: Array, y: Array, out: Array | None = None) -> Array:
     if not isinstance(a, np.ndarray):
