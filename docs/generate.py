@@ -57,15 +57,15 @@ A Dense layer's part, from line {dense_line} of `layers/dense.py`:
   cross-entropy the `sigma'` factor cancels and it returns `(a^L - y) / m`; every other pairing
   (sigmoid + mse as in the notes, softmax + mse, ...) takes the general product
   `dL/da^L ⊙ sigma'(z^L)`, never both.
-* `Layer.delta(g, z, ...)` is `g ⊙ sigma'(z)` (`times_sigma_prime` in `activations.py`), with
+* `Layer.delta(g, z, ...)` is `g ⊙ sigma'(z)` (`times_sigma_prime` in `activations/base.py`), with
   `sigma'` evaluated at `z`, not at `a`. For softmax, whose `sigma'` is a Jacobian, it is the
   product `a ⊙ (g - rowsum(g ⊙ a))` of the notes.
 * `ops` is the network's array backend (`ops/`), chosen once: `ops.gemm(A, B)` is the matrix
   product `A @ B`, `ops.batch_sum(delta)` is `delta.sum(axis=0)`, the sum over the rows of the
   batch. `NumpyOps` (`ops/numpy_ops.py`) is each of them as the NumPy lines you read; with numba
   installed, `NumbaOps` runs the element-wise steps as compiled one-pass loops: each rule's
-  kernel, written beside its NumPy lines (`activations.py`: `z = a W + b` with sigma, and
-  `g ⊙ sigma'(z)`; `losses.py`; `optimizers.py`; `regularizer.py`), and the shortcut's
+  kernel, written beside its NumPy lines (`activations/`: `z = a W + b` with sigma, and
+  `g ⊙ sigma'(z)`; `losses/`; `optimizers/`; `regularizer.py`), and the shortcut's
   `(a^L - y) / m` and the batch sum of (4) (`ops/kernels.py`). They compute the same numbers
   (the tests hold them to it, bit for bit where no exp or log is involved);
   `DELTAPROP_KERNELS=numpy` or `Network(..., ops="numpy")` runs everything as the NumPy you read.
@@ -79,7 +79,7 @@ A Dense layer's part, from line {dense_line} of `layers/dense.py`:
   BLAS products and the same kernels; the loop above stays the reference, and
   `tests/test_compiled_step.py` holds the compiled steps to it (the gradients against
   `backward()` to 1e-12; trained weights bit for bit for relu and softmax).
-* `dL/da^L` (`losses.py`) carries the `1/m` of the batch average, so `dW` and `db` are the
+* `dL/da^L` (`losses/`) carries the `1/m` of the batch average, so `dW` and `db` are the
   gradients of the averaged loss.
 * Dropout, when a layer has it, multiplies `g` by the layer's mask: the forward pass multiplied
   `a^{{l-1}}` by the same mask.

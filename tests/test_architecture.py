@@ -236,7 +236,9 @@ def test_the_model_holds_no_training_state_until_fit():
 
 # The engine's modules: every array they make comes from the network's backend (``ops.alloc``), so that a backend
 # on a device (ArrayAPIOps) holds every buffer of a pass where it computes.
-ENGINE = ["params.py", "workspace.py", "network.py", "backprop.py", "optimizers.py", "activations.py", "losses.py",
+ENGINE = ["params.py", "workspace.py", "network.py", "backprop.py",
+          *(f"{package}/{path.name}" for package in ("activations", "optimizers", "losses")
+            for path in sorted((SRC / "deltaprop" / package).glob("*.py"))),
           "layers/base.py", "layers/dense.py", "training/loop.py", "training/trainer.py", "regularizer.py"]
 ALLOCATORS = {"empty", "zeros", "ones", "full", "empty_like", "zeros_like", "ones_like", "full_like", "eye",
               "ndarray"}
@@ -244,9 +246,10 @@ ALLOCATORS = {"empty", "zeros", "ones", "full", "empty_like", "zeros_like", "one
 HOST_ALLOCATIONS = {
     ("network.py", "host_buffer"): "SciPy densifies a sparse X's rows only into a NumPy buffer (then sent over)",
     ("layers/dense.py", "init_param"): "initial values are drawn on the host (the same draws on every backend)",
-    ("activations.py", "_check_kernel"): "a registered kernel is checked once, on host probe arrays, when registered",
-    ("losses.py", "softmax_cross_entropy_total"): "the kernel's 'no weights' marker: a compiled kernel (NumbaOps) "
-                                                  "takes host arrays only",
+    ("activations/base.py", "_check_kernel"): "a registered kernel is checked once, on host probe arrays, when "
+                                              "registered",
+    ("losses/cross_entropy.py", "softmax_cross_entropy_total"): "the kernel's 'no weights' marker: a compiled "
+                                                                "kernel (NumbaOps) takes host arrays only",
 }
 
 
@@ -274,3 +277,31 @@ def test_the_engine_allocates_through_its_backend():
     assert not stray, "allocate through ops.alloc (or justify a host allocation in HOST_ALLOCATIONS):\n" + \
         "\n".join(stray)
     assert {(module, func) for module, func, _ in found} == set(HOST_ALLOCATIONS), "an allow-list entry is stale"
+
+
+def test_the_rule_packages_register_in_the_order_help_and_info_list():
+    """Each rule family's module registers its rules when its package's __init__ imports it: that import order
+    (kept out of import sorting) is the registries' order, which help texts and `deltaprop info` show."""
+    from deltaprop.activations import ACTIVATIONS
+    from deltaprop.losses import LOSSES
+    from deltaprop.optimizers import OPTIMIZERS
+
+    assert list(ACTIVATIONS)[:9] == ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "identity",
+                                     "softmax", "mish"]
+    assert list(LOSSES)[:3] == ["mse", "cross_entropy", "binary_cross_entropy"]
+    assert list(OPTIMIZERS)[:4] == ["sgd", "adam", "adamw", "rmsprop"]
+
+
+def test_the_rule_packages_import_only_below_them():
+    """activations/, losses/, optimizers/ hold the rules: they import the arrays, errors, ops, the regularizer and
+    each other (losses use activations' functions, the optimizers' flush the step mask), never the model, the
+    training loop or the CLI."""
+    graph = _graph()
+    below = ("deltaprop.arrays", "deltaprop.errors", "deltaprop.ops", "deltaprop.regularizer",
+             "deltaprop.activations", "deltaprop.losses", "deltaprop.optimizers")
+    rules = [name for name in graph if name.split(".")[:2] in (["deltaprop", "activations"], ["deltaprop", "losses"],
+                                                                ["deltaprop", "optimizers"])]
+    assert len(rules) >= 15
+    stray = sorted(f"{name} imports {target}" for name in rules for target in graph[name]
+                   if not any(target == b or target.startswith(b + ".") for b in below))
+    assert not stray, "\n".join(stray)

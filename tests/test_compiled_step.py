@@ -240,7 +240,7 @@ def test_progress_bar_is_told_of_every_batch(monkeypatch):
 
 
 def test_flush_interval_is_the_optimizers():
-    """FLUSH_EVERY is defined once (optimizers.py): the assembled step takes it from there."""
+    """FLUSH_EVERY is defined once (optimizers/base.py): the assembled step takes it from there."""
     step = compiled_step.assemble(fused.recipe(network(), dp.Adam())).py_func.__globals__
     assert step["FLUSH_EVERY"] == FLUSH_EVERY
 
@@ -391,7 +391,8 @@ def test_a_new_optimizer_with_a_kernel_trains_compiled(monkeypatch):
 
 
 def test_mish_trains_compiled_as_the_numpy_step_trains():
-    """mish, added in activations.py alone: compiled (NumbaOps) and NumPy's readable step agree to 1e-12."""
+    """mish, added in activations/mish.py alone (and its import): compiled (NumbaOps) and NumPy's readable step
+    agree to 1e-12."""
     X, y = digits_small()
     nets = []
     for backend in ("numba", "numpy"):

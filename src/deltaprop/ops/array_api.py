@@ -3,7 +3,7 @@
 The standard has no ``out=``: each step computes the fresh-array form of its rule (the
 readable reference's, e.g. ``sigmoid(z)``, ``g * sigma_prime(z)``) and, where the engine gave a
 buffer (the workspace's z^l, a^l, the gradient views of the flat vector), writes it in with
-``out[...] = result``. The optimizers' own array forms (optimizers.py: ``array_update``) use the
+``out[...] = result``. The optimizers' own array forms (optimizers/: ``array_update``) use the
 standard's in-place operators on the parameter vector and the state, so ``layer.W`` stays a view
 of ``theta`` as on NumPy; no rule has a kernel here (``kernel`` answers None).
 

@@ -1,7 +1,7 @@
 """NumbaOps: NumpyOps with its element-wise steps fused into one-pass loops compiled by numba.
 
 Only the steps that earn it are replaced: bias + activation and g ⊙ sigma'(z) by the
-activation's kernel (``act.kernel``, beside its NumPy rule in activations.py), the batch
+activation's kernel (``act.kernel``, beside its NumPy rule in activations/), the batch
 sum and the shortcut's delta^L (kernels.py); every other rule (a loss value, an optimizer
 update, weight decay) asks ``kernel(fn)`` for its kernel compiled. The matrix products
 stay with BLAS. Scalars are cast to the arrays' dtype, so a float32 loop stays float32.

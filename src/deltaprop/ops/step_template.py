@@ -106,7 +106,7 @@ def update(model, opt, t, tiny):
         else:
             add_l2(theta, grad, spans, decay)
     opt_kernel(theta, grad, state, opt_constants(hyper, np.float64(t)))
-    if t % FLUSH_EVERY == 0:  # optimizer state about to turn subnormal (optimizers.py)
+    if t % FLUSH_EVERY == 0:  # optimizer state about to turn subnormal (optimizers/base.py)
         flush_state(state, tiny)
 
 
