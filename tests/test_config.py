@@ -164,3 +164,20 @@ def test_fit_options_of_the_cli_take_trainconfig_defaults_and_rules():
     with pytest.raises(dp.ConfigError, match="validation_split must be in \\[0, 1\\)"):
         resolve({"validation_split": 1.5})
     assert "(default 32)" in next(a.help for a in _train_parser()._actions if a.dest == "batch_size")
+
+
+def test_a_reused_config_trains_each_network_from_a_fresh_optimizer():
+    """A TrainConfig is a recipe: fitting two identical networks with the same config (and so the same Adam
+    instance) gives the same history; the second must not start from the first network's moments and step count
+    (it did: the losses differed from the first epoch on). The network's own optimizer still continues."""
+    X, y = _data()
+    config = dp.TrainConfig(optimizer=dp.Adam(lr=0.01), epochs=3, verbose=0)
+    first, second = _net(), _net()
+    a = first.fit(X, y, config=config)["loss"]
+    b = second.fit(X, y, config=config)["loss"]
+    assert a == b
+    assert second.training.optimizer is not first.training.optimizer
+    assert second.training.optimizer.t == first.training.optimizer.t
+    steps = first.training.optimizer.t
+    first.fit(X, y, optimizer=first.training.optimizer, epochs=1, verbose=0)  # its own: continued, not restarted
+    assert first.training.optimizer.t > steps

@@ -144,7 +144,15 @@ def _stream_data(net, given: FitData, config: TrainConfig, comm):
 
 
 def _choose_optimizer(state: TrainingState, optimizer):
-    """The optimizer given, else the current one (its state kept), else Adam(1e-3)."""
-    if optimizer is not None:
-        return get_optimizer(optimizer)
-    return state.optimizer if state.optimizer is not None else Adam()
+    """The optimizer given, else the current one (its state kept), else Adam(1e-3).
+
+    An optimizer instance that has taken steps for another network (a TrainConfig or an Adam(...) reused for a
+    second network) is a recipe here: this network gets a fresh one with its hyperparameters, so no moments or step
+    count of another network's training carry over. The network's own optimizer continues with its state.
+    """
+    if optimizer is None:
+        return state.optimizer if state.optimizer is not None else Adam()
+    optimizer = get_optimizer(optimizer)
+    if optimizer.t and optimizer is not state.optimizer:
+        return type(optimizer)(**optimizer.hyperparameters())
+    return optimizer
