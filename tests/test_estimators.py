@@ -1,5 +1,7 @@
 """DeltaClassifier and DeltaRegressor against scikit-learn's own estimator checks, and in use."""
 
+import re
+
 import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -237,3 +239,16 @@ def test_sparse_input_in_a_pipeline_and_in_bounded_memory():
                                                                                        labels[:3000])
     sparse = DeltaClassifier(hidden_layer_sizes=(16,), max_iter=2, random_state=0).fit(X[:3000], labels[:3000])
     np.testing.assert_array_equal(sparse.predict_proba(X[:3000]), dense.predict_proba(X[:3000].toarray()))
+
+
+@pytest.mark.parametrize("setting,value,says", [("max_iter", "10", "max_iter must be a whole number >= 1"),
+                                                ("alpha", -1.0, "alpha must be a finite number >= 0"),
+                                                ("batch_size", 0, "batch_size must be a whole number >= 1"),
+                                                ("dropout", 1.0, "dropout must be a number in [0, 1)"),
+                                                ("learning_rate", 0.0, "learning_rate must be")])
+def test_a_bad_setting_is_refused_by_its_own_name(setting, value, says):
+    """A setting of the wrong type or range is refused when fit starts, naming the estimator's setting (a string
+    max_iter failed with a TypeError deep inside, a negative alpha was called "l2")."""
+    X, y = np.random.default_rng(0).normal(size=(20, 3)), np.arange(20) % 2
+    with pytest.raises(ValueError, match=re.escape(says)):
+        DeltaClassifier((4,), **{setting: value}).fit(X, y)

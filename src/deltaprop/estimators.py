@@ -30,12 +30,19 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from .activations import log_softmax
 from .callbacks import Callback
 from .checks import ArrayLike
+from .constraints import Real, Whole, check
 from .layers import Dense
 from .network import Network
 from .ops import ArrayAPIOps
 from .optimizers import OPTIMIZERS, Optimizer, get_optimizer
 from .training import TrainingState
 from .training.lbfgs import LBFGS
+
+# The numeric settings' rules, as scikit-learn's _parameter_constraints: checked when fit starts, each error
+# naming the setting (a string max_iter or a negative alpha used to fail deep inside with another name).
+PARAMETERS = {"alpha": (Real(minimum=0),), "batch_size": (Whole(1),), "max_iter": (Whole(1),),
+              "tol": (Real(minimum=0),), "n_iter_no_change": (Whole(1),), "dropout": (Real(minimum=0, below=1),),
+              "max_fun": (Whole(1),), "learning_rate": (None, Real(above=0))}
 
 
 class NoImprovementStop(Callback):
@@ -152,6 +159,8 @@ class _DeltaEstimator(BaseEstimator):
                           verbose=self.verbose, l2=self.alpha)
 
     def _check(self, X, y, sample_weight, reset: bool, **options):
+        for name, rule in PARAMETERS.items():  # by the estimator's own names, before any work (not l2's, deep down)
+            check(name, getattr(self, name), rule)
         self._fit_ops = _backend_of(X)  # (dispatch on and X not NumPy's: the network trains where X lives)
         X, y, sample_weight = _host(X), _host(y), _host(sample_weight)  # checked on the host
         X, y = validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32], accept_sparse=["csr", "csc"],
