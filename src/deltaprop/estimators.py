@@ -161,7 +161,11 @@ class _DeltaEstimator(BaseEstimator):
     def _check(self, X, y, sample_weight, reset: bool, **options):
         for name, rule in PARAMETERS.items():  # by the estimator's own names, before any work (not l2's, deep down)
             check(name, getattr(self, name), rule)
-        self._fit_ops = _backend_of(X)  # (dispatch on and X not NumPy's: the network trains where X lives)
+        # (dispatch on and X not NumPy's: the network trains where X lives; L-BFGS is SciPy's: on the host)
+        backend = _backend_of(X)
+        self._fit_ops = None if self._lbfgs() else backend
+        if reset:  # where fit's inputs lived: predict's must live there too (scikit-learn's rule)
+            self._fit_where = None if backend is None else (backend.xp, str(backend.device))
         X, y, sample_weight = _host(X), _host(y), _host(sample_weight)  # checked on the host
         X, y = validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32], accept_sparse=["csr", "csc"],
                              **options)
@@ -200,9 +204,9 @@ class _DeltaEstimator(BaseEstimator):
     def _same_namespace(self, X, method: str) -> None:
         """Refuse (array API dispatch) an X of another namespace or device than fit's, as scikit-learn's own
         estimators do: the network's arrays live where fit's inputs did."""
-        ops, fitted = _backend_of(X), self.network_.ops
+        ops = _backend_of(X)
         where = None if ops is None else (ops.xp, str(ops.device))
-        was = (fitted.xp, str(fitted.device)) if isinstance(fitted, ArrayAPIOps) and fitted.bound else None
+        was = getattr(self, "_fit_where", None)
         if get_config()["array_api_dispatch"] and where != was:
             def name(w):
                 return "numpy" if w is None else f"{w[0].__name__} on {w[1]}"
