@@ -71,9 +71,11 @@ class Activation:
     def times_sigma_prime(self, g: Array, z: Array, in_place: bool = False) -> Array:
         """dL/dz from g = dL/da: ``g ⊙ sigma'(z)``, or the Jacobian product for softmax.
 
-        ``in_place``: write the result into g, and z may be overwritten (training buffers).
+        ``in_place``: write the result into g, and z may be overwritten (training buffers). The in-place
+        ``chain`` is taken for NumPy arrays only: its ``out=`` lines are NumPy's, which another library's
+        arrays (array_api_strict, PyTorch, CuPy) refuse; those take the fresh form, written into g.
         """
-        if in_place and self.chain is not None:
+        if in_place and self.chain is not None and isinstance(g, np.ndarray):
             return self.chain(g, z)
         if self.jvp is not None:
             result = self.jvp(g, z)
