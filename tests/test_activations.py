@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import scipy.special
 
 import deltaprop as dp
 from deltaprop.activations import softmax, softmax_jvp
@@ -146,3 +147,41 @@ def test_mish_values_and_gradients_of_a_network():
     X = np.random.default_rng(1).standard_normal((7, 4))
     report = dp.gradcheck(net, X, np.arange(7) % 3, tol=1e-7)
     assert report.ok, report
+
+
+def expit_forward_loop(z, b, a):
+    """sigmoid's forward by scipy.special.expit: right as Python, but a call numba has no type for."""
+    for r in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            z[r, j] += b[j]
+            a[r, j] = scipy.special.expit(z[r, j])
+
+
+def test_register_refuses_a_kernel_numba_cannot_compile(registry):
+    """A kernel that computes its rule as Python but that numba cannot compile is refused on registration with
+    numba's message (no ANSI colour codes), not at the first fit's compiled step."""
+    pytest.importorskip("numba")
+    sigmoid = dp.ACTIVATIONS["sigmoid"]
+    with pytest.raises(dp.ActivationError, match="numba cannot compile the kernel's forward of activation "
+                                                 "'expit_test': Unknown attribute 'expit'") as caught:
+        dp.register_activation("expit_test", sigmoid.sigma, sigmoid.sigma_prime,
+                               kernel=dp.Kernel(expit_forward_loop, sigmoid.kernel.chain))
+    assert "\x1b" not in str(caught.value) and "expit_test" not in dp.ACTIVATIONS
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.5])
+def test_a_kernel_numba_cannot_compile_fails_a_fit_by_name(dropout):
+    """An Activation made without registration's check (or a dtype it did not probe) whose kernel numba cannot
+    compile: the fit, compiled step (no dropout) or readable step's NumbaOps (dropout), raises a DeltapropError
+    naming the activation and the fix, not numba's TypingError."""
+    pytest.importorskip("numba")
+    sigmoid = dp.ACTIVATIONS["sigmoid"]
+    act = dp.Activation("expit_test", sigmoid.sigma, sigmoid.sigma_prime,
+                        kernel=dp.Kernel(expit_forward_loop, sigmoid.kernel.chain))
+    net = dp.Network([dp.Dense(3, 4, act, dropout=dropout), dp.Dense(4, 2, "softmax")], loss="cross_entropy",
+                     seed=1, ops="numba")
+    rng = np.random.default_rng(0)
+    with pytest.raises(dp.DeltapropError, match="kernel of activation 'expit_test': Unknown attribute 'expit'.*"
+                                                "fix the kernel") as caught:
+        net.fit(rng.standard_normal((40, 3)), rng.integers(0, 2, 40), epochs=1, batch_size=8, verbose=0)
+    assert "\x1b" not in str(caught.value)

@@ -96,3 +96,28 @@ def test_gradcheck_subsample_and_float32_network():
     assert net.layers[0].W.dtype == np.float32
     for key, value in net.get_weights().items():
         np.testing.assert_array_equal(value, before[key])
+
+
+@pytest.mark.parametrize("fitted", [False, True])
+@pytest.mark.parametrize("library", ["torch", "array_api_strict"])
+def test_gradcheck_of_an_array_api_network(library, fitted):
+    """An "array_api" network, new (unbound: the issue's crash) or bound to PyTorch or array_api_strict arrays by a
+    fit, is checked on a float64 NumPy copy with its weights, its inputs brought to the host: the report of a
+    NumPy network holding the same weights; the network keeps its arrays where they were (a new one is not
+    bound by the check), unchanged."""
+    xp = pytest.importorskip(library)
+    rng = np.random.default_rng(4)
+    X, y, w = rng.normal(size=(7, 3)), rng.integers(0, 3, 7), rng.uniform(0.5, 2, 7)
+    net = dp.Network([dp.Dense(3, 5, "tanh"), dp.Dense(5, 3, "softmax")], loss="cross_entropy", seed=0,
+                     ops="array_api")
+    if fitted:
+        net.fit(xp.asarray(X), xp.asarray(y), epochs=1, batch_size=4, verbose=0)  # bound: parameters on the library
+    before = {key: np.array(net.ops.to_host(value)) for key, value in net.params().items()}
+    ref = dp.Network([dp.Dense(3, 5, "tanh"), dp.Dense(5, 3, "softmax")], loss="cross_entropy", seed=0)
+    ref.set_weights(before)
+    report = dp.gradcheck(net, xp.asarray(X), xp.asarray(y), sample_weight=xp.asarray(w))
+    expected = dp.gradcheck(ref, X, y, sample_weight=w)
+    assert report.ok and report.rows == expected.rows
+    for key, value in net.params().items():
+        assert type(value).__module__.split(".")[0] == (library if fitted else "numpy")
+        np.testing.assert_array_equal(net.ops.to_host(value), before[key])

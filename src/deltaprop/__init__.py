@@ -20,7 +20,7 @@ from . import (
     presets,
     schedules,
 )
-from .activations import ACTIVATIONS, Activation, get_activation, register_activation
+from .activations import ACTIVATIONS, Activation, Kernel, get_activation, register_activation
 from .backprop import Grads, Trace, backward
 from .callbacks import Callback, EarlyStopping, GradientFlow, ModelCheckpoint
 from .errors import (
@@ -62,7 +62,7 @@ __all__ = [
     "AdamW", "Callback", "ConfigError",
     "CosineDecay", "DataError", "Dense", "DeltapropError", "DeltapropWarning", "DivergenceError", "EarlyStopping",
     "ExponentialDecay", "GradcheckReport", "GradientFlow", "Grads", "History", "Layer", "Loss", "ModelCheckpoint",
-    "ModelFileError", "TrainConfig", "TrainingState", "data", "explain", "ops", "register_layer",
+    "Kernel", "ModelFileError", "TrainConfig", "TrainingState", "data", "explain", "ops", "register_layer",
     "Network", "RMSprop", "SGD", "ShapeError", "StepDecay", "Trace", "backward", "callbacks", "evaluate",
     "fit", "get_activation", "get_loss", "gradcheck", "load", "optimizers", "presets", "register_activation",
     "resume", "save", "schedules", "to_onnx", "__version__",

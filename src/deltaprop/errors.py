@@ -4,6 +4,8 @@ They subclass ValueError (or RuntimeError) as well, so code written against the
 standard library's conventions keeps working.
 """
 
+import re
+
 
 class DeltapropError(Exception):
     """Base class of every error deltaprop raises on purpose."""
@@ -31,6 +33,14 @@ class ModelFileError(DeltapropError, ValueError):
 
 class DivergenceError(DeltapropError, RuntimeError):
     """Training produced a non-finite loss or gradient."""
+
+
+def numba_message(exc: BaseException) -> str:
+    """numba's first line saying what it could not compile, without its ANSI colour codes: its own first lines
+    ("Failed in nopython mode pipeline ...") name a compiler pass, not the user's mistake."""
+    lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines()]
+    said = [line for line in lines if line and not line.startswith("Failed in ")]
+    return said[0] if said else (lines[0] if lines else type(exc).__name__)
 
 
 class DeltapropWarning(UserWarning):

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .checks import ArrayLike
+from .devices import foreign
+from .ops import get_ops
 
 
 @dataclass
@@ -71,6 +73,7 @@ def gradcheck(net, X: ArrayLike, y: ArrayLike, *, eps: float = 1e-6, tol: float 
     keyword-only (five numbers in a row are easy to swap).
     """
     net64 = float64_copy(net)
+    X, y, sample_weight = (_on_host(net, part) for part in (X, y, sample_weight))
     grads = net64.backward(net64.forward(X), y, sample_weight)
     rng = np.random.default_rng(seed)
     report = GradcheckReport(tol=tol)
@@ -101,13 +104,21 @@ def central_difference(net, X, y, theta: np.ndarray, i: int, *, eps: float = 1e-
     return (loss_plus - loss_minus) / (2 * eps)
 
 
+def _on_host(net, x):
+    """``x`` read on the host where it is another library's array (the check's copy runs on NumPy); anything
+    else as it is (a DataFrame keeps the column names its pipeline matches)."""
+    return net.ops.to_host(x) if foreign(x) else x
+
+
 def float64_copy(net):
-    """A deep copy of ``net`` whose arrays are float64 (the check needs the precision)."""
+    """A deep copy of ``net`` on NumPy whose arrays are float64: the check needs the precision, and its central
+    differences write single entries of NumPy arrays (an "array_api" network's parameters come to the host)."""
     twin = copy.copy(net)
+    twin.ops = get_ops("numpy")
     twin.layers = [copy.copy(layer) for layer in net.layers]
     for layer in twin.layers:
         for name, value in layer.params().items():
-            setattr(layer, name, value.astype(np.float64))
+            setattr(layer, name, net.ops.to_host(value).astype(np.float64))  # (astype copies: net keeps its own)
     twin.dtype = np.dtype(np.float64)
     twin.training = None
     return twin

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ActivationError, ConfigError
+from ..errors import ActivationError, ConfigError, numba_message
 
 Array = np.ndarray
 
@@ -71,9 +71,11 @@ class Activation:
     def times_sigma_prime(self, g: Array, z: Array, in_place: bool = False) -> Array:
         """dL/dz from g = dL/da: ``g ⊙ sigma'(z)``, or the Jacobian product for softmax.
 
-        ``in_place``: write the result into g, and z may be overwritten (training buffers).
+        ``in_place``: write the result into g, and z may be overwritten (training buffers). The in-place
+        ``chain`` is taken for NumPy arrays only: its ``out=`` lines are NumPy's, which another library's
+        arrays (array_api_strict, PyTorch, CuPy) refuse; those take the fresh form, written into g.
         """
-        if in_place and self.chain is not None:
+        if in_place and self.chain is not None and isinstance(g, np.ndarray):
             return self.chain(g, z)
         if self.jvp is not None:
             result = self.jvp(g, z)
@@ -154,6 +156,7 @@ def register_activation(
         )
     if kernel is not None:
         _check_kernel(name, kernel, z, np.asarray(f(z), dtype=np.float64), analytic)
+        _check_compiles(name, kernel, z)
     act = Activation(name, f, f_prime, init=init, kernel=kernel)
     ACTIVATIONS[name] = act
     return act
@@ -178,3 +181,22 @@ def _check_kernel(name: str, kernel: Kernel, z: Array, a: Array, sigma_prime: Ar
         if not err[worst, 0] <= 1e-9:
             raise ActivationError(f"the kernel's {part} of activation {name!r} gives {got[worst, 0]:.9g} at "
                                   f"z={z[worst, 0]:.4g}, its NumPy rule {want[worst, 0]:.9g}")
+
+
+def _check_compiles(name: str, kernel: Kernel, z: Array) -> None:
+    """Refuse a kernel numba cannot compile (a call it has no type for, such as scipy.special.expit), where numba
+    is installed: compiled at its first call, it would otherwise fail inside the first fit's compiled step."""
+    try:
+        import numba
+    except ImportError:  # numba is optional: without it the kernel is never compiled
+        return
+    parts = {"forward": (z.copy(), np.zeros(1), np.empty_like(z)), "chain": (np.ones_like(z), z.copy()),
+             "over_z": (z.copy(), np.zeros(1))}
+    for part, args in parts.items():
+        loop = getattr(kernel, part)
+        try:
+            if loop is not None:
+                numba.njit(error_model="numpy")(loop)(*args)
+        except (numba.core.errors.NumbaError, numba.core.errors.UnsupportedBytecodeError) as exc:
+            raise ActivationError(f"numba cannot compile the kernel's {part} of activation {name!r}: "
+                                  f"{numba_message(exc)}; fix the kernel or register {name!r} without one") from None

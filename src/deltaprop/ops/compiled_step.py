@@ -28,12 +28,14 @@ import hashlib
 import importlib.util
 import inspect
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import kernels
-from .jit import compiled
+from .jit import ERRORS as ERRORS  # (fused.py catches them from the step's module)
+from .jit import compiled, refused
 
 TEMPLATE = Path(__file__).with_name("step_template.py")
 STEP_FUNCTIONS = ("rows", "params", "forward", "output_error", "backward", "update", "gather", "record", "train",
@@ -87,6 +89,17 @@ def assemble(recipe: Recipe):
             module.__dict__[name] = compiled(module.__dict__[name])
         train = _assembled[recipe] = module.train
     return train
+
+
+def failed(exc: BaseException, rules: dict) -> Exception:
+    """The error for a step numba could not compile (ERRORS, raised by its first call): it names the rule of
+    ``rules`` (its name -> its kernel functions) whose kernel numba's message names first (the innermost call),
+    in place of numba's traceback through the generated step."""
+    named = {fn.__name__: rule for rule, functions in rules.items() for fn in functions if fn is not None}
+    for found in re.finditer(r"<function (\w+) at ", str(exc)):
+        if found.group(1) in named:
+            return refused(named[found.group(1)], exc)
+    return refused("a rule of this network", exc)
 
 
 def render(recipe: Recipe) -> tuple[str, dict]:

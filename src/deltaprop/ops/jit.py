@@ -6,6 +6,12 @@ import functools
 
 import numba
 
+from ..errors import DeltapropError, numba_message
+
+# What a kernel numba cannot compile raises, at its first call (a bytecode numba does not take, such as an import
+# inside the loop, raises the second, which is no NumbaError).
+ERRORS = (numba.core.errors.NumbaError, numba.core.errors.UnsupportedBytecodeError)
+
 uncached: set = set()  # the functions numba found no writable cache folder for (compiled in every process)
 
 
@@ -21,3 +27,10 @@ def compiled(function):
     except RuntimeError:  # numba found no writable cache folder: compile in every process instead
         uncached.add(function.__qualname__)
         return numba.njit(cache=False, error_model="numpy", nogil=True)(function)
+
+
+def refused(rule: str, exc: BaseException) -> DeltapropError:
+    """The error for a rule whose kernel numba could not compile (for a dtype registration did not probe, or
+    one registered before numba was installed): its name and numba's message, not numba's traceback."""
+    return DeltapropError(f"numba could not compile the kernel of {rule}: {numba_message(exc)}; fix the kernel, "
+                          "or register the rule without one (it then trains by its NumPy lines)")

@@ -36,7 +36,7 @@ class NumbaOps(NumpyOps):
         from . import compiled_step, jit
 
         self.version = numba.__version__
-        self.compiled, self.steps = jit.compiled, compiled_step
+        self.compiled, self.steps, self._jit = jit.compiled, compiled_step, jit
         self._batch_sum = self.compiled(kernels.batch_sum)
         self._scaled_difference = self.compiled(kernels.scaled_difference)
 
@@ -52,17 +52,23 @@ class NumbaOps(NumpyOps):
         kernel = act.kernel
         if kernel is None or a is None:
             return super().bias_act(z, b, act, a)
-        if a is z and kernel.over_z is not None:
-            self.compiled(kernel.over_z)(z, b)  # a loop that may write z and a at one address won't vectorize
-        else:
-            self.compiled(kernel.forward)(z, b, a)
+        try:
+            if a is z and kernel.over_z is not None:
+                self.compiled(kernel.over_z)(z, b)  # a loop that may write z and a at one address won't vectorize
+            else:
+                self.compiled(kernel.forward)(z, b, a)
+        except self._jit.ERRORS as exc:  # compiled at its first call: a kernel numba cannot type fails here
+            raise self._jit.refused(f"activation {act.name!r}", exc) from None
         return a
 
     def act_backward(self, g: Array, z: Array, act: Activation) -> Array:
         kernel = act.kernel
         if kernel is None or kernel.chain is None:
             return super().act_backward(g, z, act)
-        self.compiled(kernel.chain)(g, z)
+        try:
+            self.compiled(kernel.chain)(g, z)
+        except self._jit.ERRORS as exc:
+            raise self._jit.refused(f"activation {act.name!r}", exc) from None
         return g
 
     def batch_sum(self, delta: Array, out: Array | None = None) -> Array:

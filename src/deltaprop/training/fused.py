@@ -116,6 +116,15 @@ def recipe(net, optimizer):
         parts=PARTS, flush_every=FLUSH_EVERY)
 
 
+def _rules(net, optimizer) -> dict:
+    """Each rule of the step, by the name an error gives it, with its kernel functions (compiled_step.failed)."""
+    acts = [layer.activation for layer in net.layers]
+    rules: dict[str, tuple] = {f"activation {act.name!r}": (act.kernel.forward, act.kernel.chain) for act in acts}
+    rules[f"loss {net.loss_fn.name!r}"] = (net.loss_fn.kernel.total, net.loss_fn.kernel.dL_da)
+    rules[f"optimizer {optimizer.name!r}"] = (optimizer.kernel,)
+    return rules
+
+
 def compiled_steps(net, state, data, config, callbacks) -> CompiledSteps | None:
     """The compiled steps for this epoch, or None when the readable step must run (see compiled_reason);
     ``config``: the fit's TrainConfig."""
@@ -188,8 +197,11 @@ class CompiledSteps:
         while done < n_batches:
             count = n_batches - done if self.span is None else min(self.span, n_batches - done)
             opt = self.optimizer
-            taken = self.kernel(data, self.model, (self.state, opt.hyper(), opt.t, opt.decay()), self.limits,
-                                (done, count, self.batch_size), out)
+            try:
+                taken = self.kernel(data, self.model, (self.state, opt.hyper(), opt.t, opt.decay()), self.limits,
+                                    (done, count, self.batch_size), out)
+            except self.steps.ERRORS as exc:  # compiled at its first call: a kernel numba cannot type fails here
+                raise self.steps.failed(exc, _rules(self.net, opt)) from None
             opt.t += taken
             self._record(done, taken, n_batches)
             done += taken
