@@ -248,3 +248,13 @@ def test_a_text_target_with_regression_settings_is_refused_in_one_line(iris_csv,
     assert len(result.stderr.strip().splitlines()) == 1
     assert "'target' holds text (e.g. '" in result.stderr and " ".join(option) in result.stderr
     assert "needs numbers" in result.stderr and "to classify" in result.stderr
+
+
+def test_target_by_number_refuses_pandas_index_column(iris_csv, tmp_path):
+    """--target 0 on a file pandas wrote picked its index column (counted by number, never a feature) and
+    regressed on the row numbers in silence; it is refused, saying what the column is and how to name the target."""
+    result = deltaprop("train", "--data", iris_csv, "--target", 0, "--epochs", 1, "--out", tmp_path / "o", "--quiet",
+                       check=False)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "column 0 ('Unnamed: 0') is pandas' index" in result.stderr and "--target NAME" in result.stderr
+    assert "5 'target'" in result.stderr and not (tmp_path / "o").exists()
