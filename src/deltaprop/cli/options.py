@@ -21,12 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..activations import ACTIVATIONS
 from ..constraints import Constraint, Real, Whole, check
 from ..errors import ConfigError
 from ..training import TrainConfig
 from .common import DATA_HELP
 
 FIT, FIT_RULES = TrainConfig.defaults(), TrainConfig.CONSTRAINTS  # fit's defaults and rules, for its options
+HIDDEN = [name for name in ACTIVATIONS if name != "softmax"]  # the registry's, in its order: a new one is listed
 TASKS = ("auto", "classification", "regression")
 MAX_CONFIG_BYTES = 2**20
 # --task auto: integer targets with at most FEW_CLASSES distinct values are classes, and so are those with at
@@ -117,8 +119,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("header", "text", None, "whether a CSV file's first row names the columns: yes, no or auto (default "
            "auto: detected, saying so where it could be either)"),
     Option("layers", "widths", "128", "hidden layer widths, comma-separated, e.g. 256,128 (default {default})"),
-    Option("activation", "text", "relu", "hidden activation: sigmoid, tanh, relu, leaky_relu, elu, softplus, "
-           "identity (default {default})"),
+    Option("activation", "text", "relu", f"hidden activation: {', '.join(HIDDEN)} (default {{default}})"),
     Option("output_activation", "text", None, "output activation (default: softmax for cross_entropy, sigmoid "
            "for binary_cross_entropy, identity for regression)"),
     Option("task", "text", "auto", "classification, regression or auto (default): text, boolean and integer "
