@@ -164,3 +164,14 @@ def test_fit_options_of_the_cli_take_trainconfig_defaults_and_rules():
     with pytest.raises(dp.ConfigError, match="validation_split must be in \\[0, 1\\)"):
         resolve({"validation_split": 1.5})
     assert "(default 32)" in next(a.help for a in _train_parser()._actions if a.dest == "batch_size")
+
+
+def test_every_valued_option_states_its_default_in_its_help():
+    """--schedule and --clip-norm said no default (the help is the place that says each one); every option that
+    takes a value says it now, --resume aside (no default: it names a checkpoint or is not given)."""
+    helps = {a.dest: a.help for a in _train_parser()._actions if a.dest != "help"}
+    silent = [o.name for o in OPTIONS if o.kind in ("int", "number", "text") and o.name != "resume"
+              and "default" not in helps[o.name]]
+    assert silent == []
+    assert "(default: none: a constant learning rate)" in helps["schedule"]
+    assert "(default: none: no clipping)" in helps["clip_norm"]

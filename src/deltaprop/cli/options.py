@@ -134,7 +134,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("momentum", "number", 0.0, "momentum for sgd and rmsprop (default {default})"),
     Option("weight_decay", "number", 0.0, "L2 weight decay, decoupled for adamw (default {default})"),
     Option("dropout", "number", 0.0, "dropout probability of every hidden layer (default {default})"),
-    Option("schedule", "text", FIT["schedule"], "learning-rate schedule: constant, step, exponential, cosine"),
+    Option("schedule", "text", FIT["schedule"], "learning-rate schedule: constant, step, exponential, cosine "
+           "(default: none: a constant learning rate)"),
     # not fit's 10: without --epochs a run chooses its own (epochs.py); 0 would write an untrained model
     Option("epochs", "int", None, "passes over the training data (default: enough for 4000 steps, at least 30, "
            "with early stopping on the validation loss)", Whole(1), " (an untrained model is not written)"),
@@ -146,7 +147,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("patience", "int", 0, "stop after this many epochs without improvement of the validation loss, "
            f"keeping the best weights (default: {AUTO_PATIENCE} when --epochs is not given and the validation "
            "split has enough rows, else 0: off)", Whole(0)),
-    Option("clip_norm", "number", FIT["clip_norm"], "clip the global gradient norm to this value",
+    Option("clip_norm", "number", FIT["clip_norm"], "clip the global gradient norm to this value (default: "
+           "none: no clipping)",
            FIT_RULES["clip_norm"]),
     Option("scaling", "text", "standard", "feature scaling fitted on training data: standard, minmax, none, or "
            "robust (median and IQR, then a smooth clip to +-3: outliers cannot drive the output; a quantity's "
