@@ -223,3 +223,45 @@ def test_resuming_a_model_without_feature_scaling_is_refused_by_name(tmp_path):
     assert result.returncode == 2
     assert "bare.safetensors: the model has no feature scaling stage" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "o").exists()
+
+
+@pytest.fixture(scope="module")
+def iris_csv(tmp_path_factory):
+    """sklearn's iris as pandas writes it by default: its index first (blank header cell), the species as text
+    in a column named "target"."""
+    from sklearn.datasets import load_iris
+
+    iris = load_iris(as_frame=True)
+    frame = iris.frame.assign(target=iris.frame["target"].map(dict(enumerate(iris.target_names))))
+    path = tmp_path_factory.mktemp("iris") / "iris.csv"
+    frame.to_csv(path)
+    return path
+
+
+@pytest.mark.parametrize("option", [["--task", "regression"], ["--loss", "mse"]])
+def test_a_text_target_with_regression_settings_is_refused_in_one_line(iris_csv, tmp_path, option):
+    """A text target with --task regression or --loss mse was a traceback (could not convert string to float)
+    from the target's scaling; it is refused naming the column, a value and what to leave out to classify."""
+    result = deltaprop("train", "--data", iris_csv, "--target", "target", *option, "--epochs", 2, "--out", tmp_path,
+                       "--quiet", check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "'target' holds text (e.g. '" in result.stderr and " ".join(option) in result.stderr
+    assert "needs numbers" in result.stderr and "to classify" in result.stderr
+
+
+def test_target_by_number_refuses_pandas_index_column(iris_csv, tmp_path):
+    """--target 0 on a file pandas wrote picked its index column (counted by number, never a feature) and
+    regressed on the row numbers in silence; it is refused, saying what the column is and how to name the target."""
+    result = deltaprop("train", "--data", iris_csv, "--target", 0, "--epochs", 1, "--out", tmp_path / "o", "--quiet",
+                       check=False)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "column 0 ('Unnamed: 0') is pandas' index" in result.stderr and "--target NAME" in result.stderr
+    assert "5 'target'" in result.stderr and not (tmp_path / "o").exists()
+
+
+def test_help_lists_every_hidden_activation_of_the_registry():
+    """--activation's help was written by hand and left out mish when it was registered; it is the registry's."""
+    text = " ".join(deltaprop("train", "--help").stdout.split())
+    listed = text.split("hidden activation: ")[1].split(" (default")[0].split(", ")
+    assert listed == [name for name in dp.ACTIVATIONS if name != "softmax"] and "mish" in listed

@@ -429,8 +429,9 @@ def test_info_says_how_a_model_trains(tmp_path):
                            check=True).stdout for args in ([], [str(tmp_path / "mish.safetensors")])]
     assert "with a compiled kernel: activations " in info[0] and "mish" in info[0].split("with a compiled")[1]
     assert "optimizers sgd, adam, adamw, rmsprop" in info[0]
-    assert "training step: compiled (numba)" in info[1]
+    assert "training step (a further fit of this model: rmsprop, batch 32): compiled (numba)" in info[1]
     numpy_info = subprocess.run([sys.executable, "-m", "deltaprop.cli", "info", str(tmp_path / "plain.safetensors")],
                                 capture_output=True, text=True, check=True,
                                 env={**os.environ, "DELTAPROP_KERNELS": "numpy"}).stdout
-    assert "readable step: the numpy backend has no compiled step" in numpy_info
+    assert "readable step (a further fit of this model: adam, batch 32): the numpy backend has no compiled step" \
+        in numpy_info

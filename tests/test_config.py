@@ -181,3 +181,14 @@ def test_a_reused_config_trains_each_network_from_a_fresh_optimizer():
     steps = first.training.optimizer.t
     first.fit(X, y, optimizer=first.training.optimizer, epochs=1, verbose=0)  # its own: continued, not restarted
     assert first.training.optimizer.t > steps
+
+
+def test_every_valued_option_states_its_default_in_its_help():
+    """--schedule and --clip-norm said no default (the help is the place that says each one); every option that
+    takes a value says it now, --resume aside (no default: it names a checkpoint or is not given)."""
+    helps = {a.dest: a.help for a in _train_parser()._actions if a.dest != "help"}
+    silent = [o.name for o in OPTIONS if o.kind in ("int", "number", "text") and o.name != "resume"
+              and "default" not in helps[o.name]]
+    assert silent == []
+    assert "(default: none: a constant learning rate)" in helps["schedule"]
+    assert "(default: none: no clipping)" in helps["clip_norm"]

@@ -289,3 +289,20 @@ def test_several_ranks_are_refused_by_name_in_a_real_job(tmp_path):
                             text=True, timeout=120, env=env)
     assert result.returncode != 0
     assert "runs on one process (this job has 2 ranks)" in result.stderr
+
+
+def test_lbfgs_fit_says_its_step_and_info_does_not_pass_adam_off_as_its_training(tmp_path, capsys):
+    """fit(optimizer="lbfgs", verbose=1) printed no first line (the Trainer's "training step: ..." is not run);
+    and info of an L-BFGS-trained model said "training step: compiled (numba)", Adam's step at batch 32, as if
+    that were how it was trained. Now the fit says L-BFGS-B, and info says its line is about a further fit."""
+    X, y = load_iris(return_X_y=True)
+    net = dp.Network([dp.Dense(4, 8, "tanh"), dp.Dense(8, 3, "softmax")], loss="cross_entropy", seed=0)
+    net.fit(scale(X), y, optimizer="lbfgs", epochs=3, verbose=1)
+    assert capsys.readouterr().out.splitlines()[0] == lbfgs.STEP_LINE
+    assert "full-batch L-BFGS-B (SciPy)" in lbfgs.STEP_LINE
+    net.save(tmp_path / "m.safetensors")
+    info = deltaprop("info", tmp_path / "m.safetensors").stdout
+    line = next(line for line in info.splitlines() if "step" in line)
+    assert line.startswith(("training step (a further fit of this model: adam, batch 32): ",
+                            "readable step (a further fit of this model: adam, batch 32): "))
+    assert "trained 3 epoch(s) with no optimizer state saved: by L-BFGS" in line

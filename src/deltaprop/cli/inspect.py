@@ -13,10 +13,13 @@ from ..network import load
 from ..ops import describe as backend
 from ..optimizers import OPTIMIZERS
 from ..summary import summary_text
+from ..training import TrainConfig
 from ..training.fused import describe as step_line
 from ..version import __version__
 from .common import labelled_data, load_data, model_test_data
 from .train import new_network
+
+FIT_BATCH = TrainConfig.defaults()["batch_size"]  # fit's batch size, the one a further fit takes by default
 
 
 def add_parser(sub) -> None:
@@ -86,8 +89,7 @@ def run_info(args) -> int:
         print(printable(f"classes: {', '.join(map(str, net.classes))}"))
     if state is not None and state.optimizer is not None:
         print(f"optimizer: {state.optimizer.name} {state.optimizer.hyperparameters()} after {state.optimizer.t} steps")
-    optimizer = state.optimizer if state is not None and state.optimizer is not None else OPTIMIZERS["adam"]()
-    print(step_line(net, optimizer))  # how further training of it would run
+    print(further_step(net))
     if state is not None and len(state.history):
         last = {k: f"{v[-1]:.4f}" for k, v in state.history.history.items() if k != "time"}
         print(printable(f"last epoch: {last}"))
@@ -96,6 +98,22 @@ def run_info(args) -> int:
     if net.pipeline.source.get("data"):
         print(printable(f"trained on: {net.pipeline.source['data']}"))
     return 0
+
+
+def further_step(net) -> str:
+    """How a further fit of ``net`` would step (its saved optimizer, else Adam; fit's default batch size), said
+    as such: the file does not record the batch size it was trained with, so this is not a report of how it was
+    trained. A file with epochs but no optimizer state was trained by L-BFGS (whose memory is not saved) or saved
+    without the state: the line says so rather than let Adam's step pass for its training."""
+    state = net.training
+    saved = state is not None and state.optimizer is not None
+    optimizer = state.optimizer if saved else OPTIMIZERS["adam"]()
+    line = step_line(net, optimizer, batch_size=FIT_BATCH,
+                     of=f"a further fit of this model: {optimizer.name}, batch {FIT_BATCH}")
+    if not saved and state is not None and state.epoch:
+        line += (f"; it was trained {state.epoch} epoch(s) with no optimizer state saved: by L-BFGS (full-batch "
+                 "L-BFGS-B, SciPy), or saved without it")
+    return line
 
 
 def _with_kernel(rules: dict) -> str:

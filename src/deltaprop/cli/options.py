@@ -21,12 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..activations import ACTIVATIONS
 from ..constraints import Constraint, Real, Whole, check
 from ..errors import ConfigError
 from ..training import TrainConfig
 from .common import DATA_HELP
 
 FIT, FIT_RULES = TrainConfig.defaults(), TrainConfig.CONSTRAINTS  # fit's defaults and rules, for its options
+HIDDEN = [name for name in ACTIVATIONS if name != "softmax"]  # the registry's, in its order: a new one is listed
 TASKS = ("auto", "classification", "regression")
 MAX_CONFIG_BYTES = 2**20
 # --task auto: integer targets with at most FEW_CLASSES distinct values are classes, and so are those with at
@@ -117,8 +119,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("header", "text", None, "whether a CSV file's first row names the columns: yes, no or auto (default "
            "auto: detected, saying so where it could be either)"),
     Option("layers", "widths", "128", "hidden layer widths, comma-separated, e.g. 256,128 (default {default})"),
-    Option("activation", "text", "relu", "hidden activation: sigmoid, tanh, relu, leaky_relu, elu, softplus, "
-           "identity (default {default})"),
+    Option("activation", "text", "relu", f"hidden activation: {', '.join(HIDDEN)} (default {{default}})"),
     Option("output_activation", "text", None, "output activation (default: softmax for cross_entropy, sigmoid "
            "for binary_cross_entropy, identity for regression)"),
     Option("task", "text", "auto", "classification, regression or auto (default): text, boolean and integer "
@@ -133,7 +134,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("momentum", "number", 0.0, "momentum for sgd and rmsprop (default {default})"),
     Option("weight_decay", "number", 0.0, "L2 weight decay, decoupled for adamw (default {default})"),
     Option("dropout", "number", 0.0, "dropout probability of every hidden layer (default {default})"),
-    Option("schedule", "text", FIT["schedule"], "learning-rate schedule: constant, step, exponential, cosine"),
+    Option("schedule", "text", FIT["schedule"], "learning-rate schedule: constant, step, exponential, cosine "
+           "(default: none: a constant learning rate)"),
     # not fit's 10: without --epochs a run chooses its own (epochs.py); 0 would write an untrained model
     Option("epochs", "int", None, "passes over the training data (default: enough for 4000 steps, at least 30, "
            "with early stopping on the validation loss)", Whole(1), " (an untrained model is not written)"),
@@ -145,7 +147,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("patience", "int", 0, "stop after this many epochs without improvement of the validation loss, "
            f"keeping the best weights (default: {AUTO_PATIENCE} when --epochs is not given and the validation "
            "split has enough rows, else 0: off)", Whole(0)),
-    Option("clip_norm", "number", FIT["clip_norm"], "clip the global gradient norm to this value",
+    Option("clip_norm", "number", FIT["clip_norm"], "clip the global gradient norm to this value (default: "
+           "none: no clipping)",
            FIT_RULES["clip_norm"]),
     Option("scaling", "text", "standard", "feature scaling fitted on training data: standard, minmax, none, or "
            "robust (median and IQR, then a smooth clip to +-3: outliers cannot drive the output; a quantity's "

@@ -86,6 +86,8 @@ def _new_in_memory(opts: dict, data, feature_names: list, encoder: TableEncoder,
     if is_classification(opts, data.y_train) and data.y_train.dtype.kind != "f":  # floats: fit names them
         check_test_labels(data.y_train, data.y_test)
     net = build_network(opts, data.X_train.shape[1], data.y_train)
+    if not net.is_classifier:
+        check_numeric_target(opts, data.y_train, (source or {}).get("target", opts["target"]))
     net.pipeline = fit_pipeline(opts, data, feature_names, encoder if source is not None else None,
                                 net.is_classifier)
     spec = str(Path(opts["data"]).resolve()) if Path(opts["data"]).exists() else opts["data"]
@@ -186,6 +188,19 @@ def feature_scaling(net: Network, opts: dict) -> Scaler:
         raise ConfigError(f"{opts['resume']}: the model has no feature scaling stage (made in Python without "
                           "preprocessing?); deltaprop train --resume continues models that deltaprop train made")
     return scaler
+
+
+def check_numeric_target(opts: dict, y: np.ndarray, name) -> None:
+    """Refuse a text target for a regression (--task regression or --loss mse), naming the column and a value,
+    before the target's scaling meets the text as a traceback: a quantity is a number, and the fix is the user's
+    choice (drop the option to classify, or name another column)."""
+    if y.dtype.kind not in "USO":
+        return
+    given = " / ".join(flag for flag, on in (("--task regression", opts["task"] == "regression"),
+                                             ("--loss mse", opts["loss"] == "mse")) if on) or "a regression loss"
+    raise DataError(f"the target column {name!r} holds text (e.g. {str(y[0])!r}), but {given} asks for a "
+                    "regression, which needs numbers; leave out --task regression and --loss mse to classify "
+                    "its values, or pass --target with a column of numbers")
 
 
 def check_test_labels(y_train: np.ndarray, y_test: np.ndarray) -> None:

@@ -20,19 +20,17 @@ the encoder exactly, without pickle.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, DataError
-from .tables import as_frame
+from .tables import as_frame, is_index_column
 
 MISSING = "<missing>"
 ID_DISTINCT = 0.5  # a text column with more distinct values than this fraction of its rows is an identifier
 ID_MIN_VALUES = 20  # ... and at least this many (a 5-row table's text is not an identifier)
-_UNNAMED = re.compile(r"^(Unnamed: \d+|index|level_0)$")
 NO_VALUES = "no values"
 
 
@@ -118,7 +116,7 @@ class TableEncoder:
             return "--drop"
         if name in self.categorical or name in self.numeric:
             return None
-        if name == "" or _UNNAMED.match(name):
+        if is_index_column(name):
             return "an unnamed (index) column"
         present = series.dropna()
         if present.empty:

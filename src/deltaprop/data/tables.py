@@ -35,6 +35,7 @@ from .guards import (
 DELIMITERS = (",", ";", "\t", "|")
 NA_VALUES = ("", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None", "none", "?", "#N/A", "-nan")
 SAMPLE_BYTES = 1 << 16  # what the sniffing reads of a file after its header line (read whole)
+_INDEX_NAME = re.compile(r"^(Unnamed: \d+|index|level_0)$")  # pandas' names of index columns in a file
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
 
 
@@ -302,6 +303,15 @@ def target_values(column: pd.Series, name: str) -> np.ndarray:
     return np.array([str(v).strip() for v in values])
 
 
+def _index_target(names: list, k: int, path) -> str:
+    """Why column ``k`` is no target, and how to name the real one: by name, or by its number (counted with the
+    index column, as --target N counts)."""
+    numbered = ", ".join(f"{j} {n!r}" for j, n in enumerate(names) if j != k and not is_index_column(n))
+    return (f"{path}: column {k} ({names[k]!r}) is pandas' index (the row numbers to_csv() writes first, under a "
+            f"blank header), not data; name the target column by name (--target NAME) or by its number, which "
+            f"counts the index column: {numbered}")
+
+
 def labelled_rows(frame: pd.DataFrame, target, path, notes: list) -> tuple[pd.DataFrame, str, np.ndarray]:
     """A table's rows that have a target value, the target's name (``target``: a name, a 0-based index, or None:
     the last column), and its values; a note in ``notes`` says how many rows were left out for a missing target.
@@ -317,14 +327,23 @@ def labelled_rows(frame: pd.DataFrame, target, path, notes: list) -> tuple[pd.Da
     return frame, name, target_values(frame[name], name)
 
 
+def is_index_column(name: str) -> bool:
+    """Whether a column is an index written into the file, not data: a blank header cell (pandas reads it as
+    "Unnamed: 0"; ``to_csv()`` writes its index so by default), or reset_index's "index" / "level_0"."""
+    return name == "" or _INDEX_NAME.match(name) is not None
+
+
 def target_column(names: list, target, path) -> str:
-    """The target's name: given by name or 0-based index; the last column by default."""
-    if target is None:
-        return names[-1]
-    if str(target) in names:
+    """The target's name: given by name or 0-based index; the last column by default. A column chosen by number
+    (or by default) that is an index column is refused: --target 0 on a file pandas wrote would regress on the
+    row numbers, as the index is counted by number but never a feature."""
+    if target is not None and str(target) in names:
         return str(target)
-    if str(target).isdigit() and int(target) < len(names):
-        return names[int(target)]
+    if target is None or (str(target).isdigit() and int(target) < len(names)):
+        name = names[-1 if target is None else int(target)]
+        if is_index_column(name):
+            raise DataError(_index_target(names, names.index(name), path))
+        return name
     unnamed = names == [f"column{i}" for i in range(len(names))]
     raise DataError(f"{path}: no target column {target!r}; columns: {', '.join(names)}" + (
         " (the first row was read as data: if it names the columns, pass --header yes)" if unnamed else ""))

@@ -49,7 +49,8 @@ OPSET = 20  # RegexFullMatch (stripping categories), Softmax over the last axis
 ACTIVATIONS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> the ONNX op and its attributes
     "sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}), "relu": ("Relu", {}),
     "leaky_relu": ("LeakyRelu", {"alpha": 0.01}), "elu": ("Elu", {"alpha": 1.0}),
-    "softplus": ("Softplus", {}), "identity": ("Identity", {}), "softmax": ("Softmax", {"axis": -1})}
+    "softplus": ("Softplus", {}), "identity": ("Identity", {}), "softmax": ("Softmax", {"axis": -1}),
+    "mish": ("Mish", {})}  # (Mish since opset 18)
 
 
 class Graph:
@@ -123,8 +124,8 @@ def layers(net, graph: Graph, x: str) -> tuple[str, str]:
         if type(layer) is not Dense:
             raise ConfigError(f"layer {l} is a {type(layer).__name__}; ONNX export knows Dense layers only")
         if name not in ACTIVATIONS:
-            raise ConfigError(f"layer {l}'s activation {name!r} has no ONNX form; only the built-in "
-                              f"activations export ({', '.join(ACTIVATIONS)})")
+            raise ConfigError(f"layer {l}'s activation {name!r} has no ONNX form; the activations that export: "
+                              f"{', '.join(ACTIVATIONS)}")
         z = graph.add("Add", [graph.add("MatMul", [a, graph.const(f"W{l}", layer.W)]), graph.const(f"b{l}", layer.b)],
                       hint=f"z{l}")
         if net.dtype == np.float64 and name in COMPOSED:  # ONNX Runtime has no double kernel for these
@@ -165,7 +166,13 @@ def _softplus(graph: Graph, z: str, dtype) -> str:
     return graph.add("Add", [graph.add("Max", [z, zero]), tail])
 
 
-COMPOSED = {"leaky_relu": _leaky_relu, "elu": _elu, "softplus": _softplus}
+def _mish(graph: Graph, z: str, dtype) -> str:
+    """z tanh(softplus(z)), softplus composed as above (ONNX Runtime's Mish, made of its Softplus, has no double
+    kernel either)."""
+    return graph.add("Mul", [z, graph.add("Tanh", [_softplus(graph, z, dtype)])])
+
+
+COMPOSED = {"leaky_relu": _leaky_relu, "elu": _elu, "softplus": _softplus, "mish": _mish}
 
 
 def _tensor_type(net_or_dtype) -> int:

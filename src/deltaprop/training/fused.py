@@ -57,10 +57,12 @@ def compiled_reason(net, optimizer, data=None, batch_size: int = 32, callbacks=(
     return reason
 
 
-def describe(net, optimizer, data=None, batch_size: int = 32, callbacks=()) -> str:
-    """One line: "training step: compiled (numba)" or "readable step: <why>"."""
+def describe(net, optimizer, data=None, batch_size: int = 32, callbacks=(), of: str = "") -> str:
+    """One line: "training step: compiled (numba)" or "readable step: <why>". ``of`` says which fit it describes
+    where that is not the one about to run (``info``: a further fit of a saved model, not how it was trained)."""
     reason = compiled_reason(net, optimizer, data, batch_size, callbacks)
-    return f"training step: compiled ({net.ops.name})" if reason is None else f"readable step: {reason}"
+    of = f" ({of})" if of else ""
+    return f"training step{of}: compiled ({net.ops.name})" if reason is None else f"readable step{of}: {reason}"
 
 
 def _data_reason(net, data) -> str | None:

@@ -67,6 +67,9 @@ class LBFGS:
             check(f"L-BFGS {name}", getattr(self, name), allowed)
 
 
+STEP_LINE = "training step: full-batch L-BFGS-B (SciPy), every training row at each iteration"
+
+
 def refuse(net, config, X, comm) -> None:
     """What full-batch L-BFGS cannot do, refused by name before any work (``config``: the fit's TrainConfig,
     whose schedule and clip_norm belong to step-size training; a constant Schedule, the default's, changes
@@ -170,6 +173,8 @@ def fit_lbfgs(net, config, data: FitData, *, callbacks=(), comm=None):
     state.stop, state.comm = False, comm
     objective = FullBatch(net, state.flat_for(net.layers, net.dtype), (X, Y, w), rows, config.l2, list(callbacks))
     callbacks = list(callbacks) + ([Progress()] if config.verbose else [])
+    if config.verbose and comm.rank == 0:  # the first line of a fit, as the Trainer's "training step: ..."
+        print(STEP_LINE)
     for cb in callbacks:
         cb.on_train_begin(net)
     try:
