@@ -192,3 +192,16 @@ def test_every_valued_option_states_its_default_in_its_help():
     assert silent == []
     assert "(default: none: a constant learning rate)" in helps["schedule"]
     assert "(default: none: no clipping)" in helps["clip_norm"]
+
+
+def test_a_config_names_an_unknown_optimizer_or_schedule_when_made():
+    """A TrainConfig that exists is a valid one: a misspelt optimizer or schedule name is refused when the config
+    is made, naming the known ones (it was accepted, and failed only at fit); a dict is not a config."""
+    with pytest.raises(dp.ConfigError, match="unknown optimizer 'adamm'"):
+        dp.TrainConfig(optimizer="adamm")
+    with pytest.raises(dp.ConfigError, match="cosin"):
+        dp.TrainConfig(schedule="cosin")
+    assert dp.TrainConfig(optimizer="lbfgs").full_batch
+    X, y = _data()
+    with pytest.raises(TypeError, match="config must be a TrainConfig"):
+        _net().fit(X, y, config={"epochs": 2})

@@ -20,8 +20,8 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from ..constraints import Flag, Instance, Real, Whole, check
-from ..optimizers import Optimizer
-from ..schedules import Schedule
+from ..optimizers import Optimizer, get_optimizer
+from ..schedules import Schedule, get_schedule
 from .lbfgs import LBFGS
 
 
@@ -50,11 +50,18 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for field in fields(self):
             check(field.name, getattr(self, field.name), self.CONSTRAINTS[field.name])
+        if isinstance(self.optimizer, str) and not self.full_batch:  # a name: known now, not first at fit
+            get_optimizer(self.optimizer)
+        if isinstance(self.schedule, str):
+            get_schedule(self.schedule)
 
     @classmethod
     def of(cls, config: TrainConfig | None = None, **options) -> TrainConfig:
         """``config`` (default: the defaults) with ``options`` replaced; an unknown option is a TypeError that
         names it and the known ones, as a misspelt keyword argument is."""
+        if config is not None and not isinstance(config, TrainConfig):
+            raise TypeError(f"config must be a TrainConfig (dp.TrainConfig(epochs=..., ...)), got "
+                            f"{type(config).__name__}")
         unknown = sorted(set(options) - set(cls.defaults()))
         if unknown:
             raise TypeError(f"fit() got unexpected option(s) {', '.join(unknown)}; its options are "
