@@ -248,6 +248,8 @@ HOST_ALLOCATIONS = {
     ("layers/dense.py", "init_param"): "initial values are drawn on the host (the same draws on every backend)",
     ("activations/base.py", "_check_kernel"): "a registered kernel is checked once, on host probe arrays, when "
                                               "registered",
+    ("activations/base.py", "_check_compiles"): "a registered kernel is compiled once, on host probe arrays, "
+                                                "when registered",
     ("losses/cross_entropy.py", "softmax_cross_entropy_total"): "the kernel's 'no weights' marker: a compiled "
                                                                 "kernel (NumbaOps) takes host arrays only",
 }

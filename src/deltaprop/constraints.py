@@ -102,6 +102,20 @@ class Instance(Constraint):
         return self.says
 
 
+@dataclass(frozen=True)
+class Exactly(Constraint):
+    """One special value (scikit-learn's n_iter_no_change=np.inf: the rule never stops)."""
+
+    value: float
+    says: str
+
+    def holds(self, value) -> bool:
+        return finite(value) is False and isinstance(value, (float, np.floating)) and value == self.value
+
+    def describe(self, typed: bool = False) -> str:
+        return self.says
+
+
 def check(name: str, value, allowed: tuple, *, typed: bool = False, why: str = "") -> None:
     """Refuse ``value`` of option ``name`` unless one of ``allowed`` (a Constraint, or None for None) holds;
     ``typed``: its type was checked already (Constraint.describe); ``why``: what the message adds."""

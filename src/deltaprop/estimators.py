@@ -30,7 +30,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from .activations import log_softmax
 from .callbacks import Callback
 from .checks import ArrayLike
-from .constraints import Real, Whole, check
+from .constraints import Exactly, Real, Whole, check
 from .layers import Dense
 from .network import Network
 from .ops import ArrayAPIOps
@@ -41,7 +41,8 @@ from .training.lbfgs import LBFGS
 # The numeric settings' rules, as scikit-learn's _parameter_constraints: checked when fit starts, each error
 # naming the setting (a string max_iter or a negative alpha used to fail deep inside with another name).
 PARAMETERS = {"alpha": (Real(minimum=0),), "batch_size": (Whole(1),), "max_iter": (Whole(1),),
-              "tol": (Real(minimum=0),), "n_iter_no_change": (Whole(1),), "dropout": (Real(minimum=0, below=1),),
+              "tol": (Real(minimum=0),), "n_iter_no_change": (Whole(1), Exactly(math.inf, "inf (never stop)")),
+              "dropout": (Real(minimum=0, below=1),),
               "max_fun": (Whole(1),), "learning_rate": (None, Real(above=0))}
 
 
