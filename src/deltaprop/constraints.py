@@ -110,7 +110,7 @@ class Exactly(Constraint):
     says: str
 
     def holds(self, value) -> bool:
-        return finite(value) is False and isinstance(value, (float, np.floating)) and value == self.value
+        return isinstance(value, (float, np.floating)) and value == self.value
 
     def describe(self, typed: bool = False) -> str:
         return self.says

@@ -67,7 +67,3 @@ class FlatParams:
         for (l, name), view in self.views(self.grad).items():
             grads.params[l][name] = view
         return grads
-
-    def weight_views(self, flat: np.ndarray) -> list:
-        """The parts of ``flat`` that weight decay and L2 apply to (weights W^l, not biases)."""
-        return [flat[s] for s, decayed in zip(self.slices, self.decayed, strict=True) if decayed]
