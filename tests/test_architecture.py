@@ -17,7 +17,8 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 LAZY = {("deltaprop", "deltaprop.estimators"): "scikit-learn", ("deltaprop", "deltaprop.export.onnx"): "onnx",
         ("deltaprop.cli.export", "deltaprop.export.onnx"): "onnx",
         ("deltaprop.ops.numba_ops", "deltaprop.ops.compiled_step"): "numba",
-        ("deltaprop.ops.numba_ops", "deltaprop.ops.jit"): "numba"}
+        ("deltaprop.ops.numba_ops", "deltaprop.ops.jit"): "numba",
+        ("deltaprop.activations.base", "deltaprop.ops.jit"): "numba"}
 
 
 def _module_name(path: Path) -> str:

@@ -187,7 +187,7 @@ def _check_compiles(name: str, kernel: Kernel, z: Array) -> None:
     """Refuse a kernel numba cannot compile (a call it has no type for, such as scipy.special.expit), where numba
     is installed: compiled at its first call, it would otherwise fail inside the first fit's compiled step."""
     try:
-        import numba
+        from ..ops import jit  # the backend's own compiler and the errors it raises (it imports numba)
     except ImportError:  # numba is optional: without it the kernel is never compiled
         return
     parts = {"forward": (z.copy(), np.zeros(1), np.empty_like(z)), "chain": (np.ones_like(z), z.copy()),
@@ -196,7 +196,7 @@ def _check_compiles(name: str, kernel: Kernel, z: Array) -> None:
         loop = getattr(kernel, part)
         try:
             if loop is not None:
-                numba.njit(error_model="numpy")(loop)(*args)
-        except (numba.core.errors.NumbaError, numba.core.errors.UnsupportedBytecodeError) as exc:
+                jit.compiled(loop)(*args)  # (cached: the first fit's NumbaOps finds it compiled)
+        except jit.ERRORS as exc:
             raise ActivationError(f"numba cannot compile the kernel's {part} of activation {name!r}: "
                                   f"{numba_message(exc)}; fix the kernel or register {name!r} without one") from None
