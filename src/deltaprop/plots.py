@@ -18,17 +18,21 @@ def _pyplot():
 
 def plot_curves(history, folder, loss_label: str = "loss") -> list[Path]:
     """loss.png (train and validation loss per epoch) and, for classifiers, accuracy.png; ``loss_label`` says
-    what the loss is of (a regression's loss is on its standardized targets)."""
+    what the loss is of (a regression's loss is on its standardized targets). ``history`` may be a list of the
+    folds' histories of a cross-fitted run: one colour per fold, its validation curve dashed."""
     plt = _pyplot()
     written = []
-    epochs = np.arange(1, len(history) + 1)
+    histories = history if isinstance(history, list) else [history]
     for metric in ("loss", "accuracy"):
-        if metric not in history:
+        if metric not in histories[0]:
             continue
         fig, ax = plt.subplots(figsize=(6, 4))
-        ax.plot(epochs, history[metric], label=f"training {metric}")
-        if f"val_{metric}" in history:
-            ax.plot(epochs, history[f"val_{metric}"], label=f"validation {metric}")
+        for i, h in enumerate(histories):
+            epochs, fold = np.arange(1, len(h) + 1), f"fold {i + 1} " if len(histories) > 1 else ""
+            line = ax.plot(epochs, h[metric], label=f"{fold}training {metric}")[0]
+            if f"val_{metric}" in h:
+                style = {"color": line.get_color(), "linestyle": "--"} if fold else {}
+                ax.plot(epochs, h[f"val_{metric}"], label=f"{fold}validation {metric}", **style)
         ax.set_xlabel("epoch")
         ax.set_ylabel(loss_label if metric == "loss" else metric)
         ax.set_title(f"{'Loss' if metric == 'loss' else 'Accuracy'} per epoch")

@@ -84,7 +84,7 @@ def run_info(args) -> int:
     print(f"layers: {' -> '.join([str(net.layers[0].n_in)] + [str(layer.n_out) for layer in net.layers])}   "
           f"seed: {net.seed}")
     state = net.training
-    print(f"epochs trained: {state.epoch if state is not None else 0}")
+    print(f"epochs trained: {state.epoch if state is not None else 0}" + cross_fitted(net))
     if net.classes is not None:
         print(printable(f"classes: {', '.join(map(str, net.classes))}"))
     if state is not None and state.optimizer is not None:
@@ -125,3 +125,13 @@ def printable(text: str) -> str:
     """Text from a model file made safe for a terminal: control characters (escape sequences that could
     recolour, retitle or rewrite the screen) shown as \\x.. escapes, never sent raw."""
     return "".join(c if c.isprintable() or c == "\n" else repr(c)[1:-1] for c in text)
+
+
+def cross_fitted(net) -> str:
+    """What the source record says of a cross-fitted model (cli/folds.py), for its epoch line."""
+    source = net.pipeline.source
+    if "folds" not in source:
+        return ""
+    estimate = f"; out-of-fold {'accuracy' if net.is_classifier else 'R^2'} {source['out_of_fold']:.4f}" \
+        if "out_of_fold" in source else ""
+    return f" as one network (cross-fitted: {source['folds']} networks early-stopped on their folds, merged{estimate})"

@@ -38,6 +38,9 @@ FEW_CLASSES = 20
 # validation split, early stopping after AUTO_PATIENCE epochs without a better validation loss (best weights
 # kept). A small table gets as many steps as a large one instead of 30 epochs of a few batches each.
 AUTO_STEPS, AUTO_PATIENCE = 4000, 20
+# Without --folds: cross-fitting of AUTO_FOLDS networks for a table (cli/folds.py), one network otherwise, which
+# holds ONE_NETWORK_VALIDATION of its training rows out for early stopping; at most MAX_FOLDS folds
+AUTO_FOLDS, MAX_FOLDS, ONE_NETWORK_VALIDATION = 5, 20, 0.1
 MAX_AUTO_CLASSES = 100
 
 # what each kind of option is on the command line (argparse's type) and in a TOML file (the check, its words)
@@ -142,8 +145,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("batch_size", "int", FIT["batch_size"], "samples per gradient step (default {default})",
            FIT_RULES["batch_size"]),
     # not fit's 0: a run holds rows out for early stopping and the validation curves of its plots
-    Option("validation_split", "number", 0.1, "fraction of training data for validation (default {default}; 0 "
-           "for none)", FIT_RULES["validation_split"]),
+    # not fit's 0: a run of one network holds rows out for early stopping and the validation curves of its plots
+    Option("validation_split", "number", None, "fraction of training data for validation of one network (--folds "
+           f"1) (default {ONE_NETWORK_VALIDATION}; 0 for none)", FIT_RULES["validation_split"]),
+    Option("folds", "int", None, "cross-fitting: this many networks, each trained on all training rows but one fold "
+           "and early-stopped on that fold, averaged into one network; 1: one network early-stopped on "
+           f"--validation-split (default {AUTO_FOLDS} for a table, 1 for images and shards)", Whole(1, MAX_FOLDS)),
     Option("patience", "int", 0, "stop after this many epochs without improvement of the validation loss, "
            f"keeping the best weights (default: {AUTO_PATIENCE} when --epochs is not given and the validation "
            "split has enough rows, else 0: off)", Whole(0)),

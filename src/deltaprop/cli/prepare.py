@@ -23,6 +23,7 @@ from ..preprocessing import Pipeline
 from ..training.inputs import validation_rows
 from .build import backend, build_network, is_classification, make_optimizer
 from .common import load_data, table
+from .folds import fold_rows, settle_folds
 from .epochs import FOLDS, MIN_VALIDATION_ROWS, auto_epochs, cross_validated_epochs, too_few_to_stop_on
 from .options import AUTO_PATIENCE
 from .runs import output_folder
@@ -40,6 +41,7 @@ class Run:
     y_test: Any
     out: Path = Path()
     stream: Stream | None = None
+    held: list | None = None  # cross-fitting: each fold's held-out training rows (folds.py)
 
 
 def prepare_run(opts: dict, comm) -> Run:
@@ -76,9 +78,15 @@ def _in_memory(opts: dict, comm) -> Run:
     scaler = feature_scaling(net, opts)
     X_train, X_test = scaler.transform(data.X_train, in_place=True), scaler.transform(data.X_test, in_place=True)
     y_train, y_test = net.pipeline.targets(data.y_train), net.pipeline.targets(data.y_test)
-    if opts["epochs"] is None:
+    held = None
+    if settle_folds(opts, source is not None, len(y_train)) > 1:
+        held = fold_rows(y_train, opts["folds"], opts["seed"])
+        if opts["epochs"] is None:  # each network early-stopped on its fold (1/folds of the rows)
+            opts["epochs"], opts["patience"] = auto_epochs({**opts, "validation_split": 1 / opts["folds"]},
+                                                           len(y_train))
+    elif opts["epochs"] is None:
         choose_epochs(opts, X_train, y_train, data.y_train, comm)
-    return Run(net, X_train, y_train, X_test, y_test)
+    return Run(net, X_train, y_train, X_test, y_test, held=held)
 
 
 def _new_in_memory(opts: dict, data, feature_names: list, encoder: TableEncoder, source: dict | None) -> Network:
@@ -99,6 +107,7 @@ def _new_in_memory(opts: dict, data, feature_names: list, encoder: TableEncoder,
 def _streamed(opts: dict, comm) -> Run:
     """Shards larger than memory (dp.data.stream): the validation rows are --validation-split of every chunk, the
     encoding and scaler are fitted in the stream's first pass (every rank of a job reads its own shards)."""
+    settle_folds(opts, table=False)
     if not opts["target"]:
         raise ConfigError("training from shards needs --target, the label column's name")
     if opts["scaling"] == "robust":

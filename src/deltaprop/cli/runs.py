@@ -83,6 +83,43 @@ def write_history(history, path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def write_fold_histories(histories: list, path: Path) -> None:
+    """history.csv of a cross-fitted run: a fold column, then each fold's epochs as write_history writes them."""
+    keys = list(histories[0].history)
+    lines = [",".join(["fold", "epoch"] + keys)]
+    for fold, history in enumerate(histories, start=1):
+        for i, epoch in enumerate(history.epoch):
+            lines.append(",".join([str(fold), str(epoch + 1)] + [repr(float(history[k][i])) for k in keys]))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def summarise_folds(result, X_train, y_train, X_test, y_test, seconds: float) -> tuple[float, float]:
+    """A cross-fitted run's report: each fold's kept epoch and losses, then the out-of-fold estimate (every
+    training row predicted by the network that held it out) beside the merged model's test figures. Returns
+    (the test loss, or the folds' mean validation loss without a test split; the out-of-fold figure)."""
+    net, rows = result.net, []
+    for fold, (history, kept, held) in enumerate(zip(result.histories, result.kept, result.held, strict=True), 1):
+        val = f"{history['val_loss'][kept]:.4f}" if "val_loss" in history else "-"
+        rows.append([fold, f"{len(y_train) - len(held)} / {len(held)}", f"{kept + 1} / {len(history)}",
+                     f"{history['loss'][kept]:.4f}", val])
+    print("\n" + table(rows, ["fold", "rows trained / held out", "epoch kept / trained", "train loss", "val loss"]))
+    hidden = ", ".join(str(layer.n_out) for layer in net.layers[:-1])
+    print(f"cross-fitting: {len(rows)} networks, each trained on the training rows but its fold and early-stopped "
+          f"on that fold, merged into one network whose output is their mean (hidden widths {hidden})")
+    metric = "accuracy" if net.is_classifier else "R^2"
+    oof = result.out_of_fold
+    estimate = float(np.mean(net.decide(oof) == np.asarray(y_train))) if net.is_classifier else \
+        r_squared(oof, y_train)
+    held_out = len(y_test) > 0
+    test = evaluate(net, X_test, y_test) if held_out else {"loss": float("nan")}
+    figure = (f"{test['accuracy']:.4f}" if net.is_classifier else f"{r_squared(net.output(X_test), y_test):.4f}") \
+        if held_out else "-"
+    print("\n" + table([[f"{estimate:.4f}", f"{test['loss']:.4f}" if held_out else "-", figure, f"{seconds:.1f} s"]],
+                       [f"out-of-fold {metric}", "test loss", f"test {metric}", "time"]))
+    folds_loss = float(np.mean([h["val_loss"][k] for h, k in zip(result.histories, result.kept, strict=True)]))
+    return (test["loss"] if held_out else folds_loss), estimate
+
+
 def summarise(net, history, X_test, y_test, seconds: float, stopper=None) -> float:
     """Print which epoch's weights were kept (and whether training stopped early), then the summary table of
     that epoch's losses and the test figures of the model saved; returns the test loss."""

@@ -18,10 +18,11 @@ from ..distributed import clean_up_before_abort, communicator, watch_interrupts
 from ..errors import ConfigError, DivergenceError
 from ..plots import plot_curves
 from ..training import TrainConfig
+from ..training.crossfit import cross_fit, fold_seed, fresh_copy
 from .build import TRAINING_COPIES, build_network, make_optimizer, make_schedule, new_network, parse_layers
 from .options import add_arguments, resolve
 from .prepare import prepare_run
-from .runs import CHECKPOINT, run_folder, save_run, summarise, write_plots
+from .runs import CHECKPOINT, run_folder, save_run, summarise, summarise_folds, write_fold_histories, write_plots
 
 __all__ = ["TRAINING_COPIES", "add_parser", "build_network", "make_optimizer", "make_schedule", "new_network",
            "parse_layers", "run", "train", "train_run"]  # (the builders live in build.py; named here as before)
@@ -63,6 +64,8 @@ def train_run(opts: dict, comm) -> int:
     run = prepare_run(opts, comm)
     net, out, writer, test = run.net, run.out, comm.rank == 0, 0.0
     with run_folder(out) if writer else contextlib.nullcontext():
+        if run.held is not None:
+            return cross_fitted_run(run, opts, comm)
         history, seconds, flow, stopper = train(net, opts, run.X_train, run.y_train, out, comm)
         if writer:
             save_run(net, history, out)
@@ -77,6 +80,12 @@ def train_run(opts: dict, comm) -> int:
         print(f"trained on {run.stream.n_train:,} rows streamed from {files} file(s) in {seconds:.1f} s; "
               f"wrote {out / 'model.safetensors'}")
         return 0
+    return written(run, opts, test)
+
+
+def written(run, opts: dict, test: float) -> int:
+    """The run's last lines: where the model went, and how to score it when there was no test split."""
+    out = run.out
     if not np.isfinite(test):
         raise DivergenceError(f"the test loss is {test}: the trained model's outputs overflow on the test data")
     print(f"\nwrote {out / 'model.safetensors'}" + ("" if opts["no_plots"] else f" and plots in {out}/"))
@@ -84,6 +93,29 @@ def train_run(opts: dict, comm) -> int:
         print(f"no test split (--test-size 0): the model trained on all {len(run.y_train)} rows and has no test "
               f"score; score it on other data with: deltaprop evaluate {out / 'model.safetensors'} --data OTHER.csv")
     return 0
+
+
+def cross_fitted_run(run, opts: dict, comm) -> int:
+    """--folds K (a table's default): K networks of the run's design by cross-fitting (training/crossfit.py),
+    merged into the one model saved; the folds' figures, the out-of-fold estimate and the test figures reported."""
+    if opts["plots"]:
+        print("note: --plots draws the gradient flow of one network's training; with cross-fitting there are "
+              f"{opts['folds']}, so gradient-flow.png is not written (pass --folds 1 for it)")
+    if run.net.is_classifier:
+        run.net.set_classes(run.y_train)  # every fold's network knows every class, whichever its rows hold
+    started = time.perf_counter()
+    result = cross_fit(lambda i: fresh_copy(run.net, fold_seed(opts["seed"], i)), run.X_train, run.y_train,
+                       run.held, config=fit_config(opts, opts["epochs"], False), patience=opts["patience"], comm=comm)
+    seconds = time.perf_counter() - started
+    result.net.pipeline = run.net.pipeline
+    test, estimate = summarise_folds(result, run.X_train, run.y_train, run.X_test, run.y_test, seconds)
+    result.net.pipeline.source.update(folds=len(run.held), out_of_fold=estimate)
+    if comm.rank == 0:
+        result.net.save(run.out / "model.safetensors")
+        write_fold_histories(result.histories, run.out / "history.csv")
+    if comm.rank == 0 and not opts["no_plots"]:
+        write_plots(result.net, result.histories, run.X_test, run.y_test, run.out)
+    return written(run, opts, test)
 
 
 def train(net, opts: dict, X_train, y_train, out: Path, comm=None):

@@ -5,7 +5,7 @@
      "target": {"stage": "scaler" or "robust", "config": {...}} or null,
      "feature_names": [...] or null, "class_names": [...] or null,
      "source": {"data": ..., "target": ..., "read": {...}, "path": ..., "sha256": ..., "seed": ...,
-                "test_size": ..., "streamed": ...}}
+                "test_size": ..., "streamed": ..., "folds": ..., "out_of_fold": ...}}
 
 Files written before the record existed kept the same things as loose keys of ``extra``
 ("table", "scaler", "target_scaler", ...): ``split_legacy`` turns them into a Pipeline, so such a
@@ -32,7 +32,8 @@ MAX_NAME = 10_000  # characters of a column or class name
 LEGACY_KEYS = ("table", "scaler", "target_scaler", "feature_names", "class_names", "data", "target", "streamed")
 SOURCE_KEYS: dict[str, type | tuple[type, ...]] = {
     "data": str, "target": (str, int, type(None)), "path": str, "sha256": str, "seed": int, "test_size": (int, float),
-    "streamed": bool, "read": dict}
+    "streamed": bool, "read": dict, "folds": int, "out_of_fold": (int, float)}
+MAX_FOLDS = 64  # a cross-fitted model's network count, as recorded (the CLI trains at most 20)
 
 
 def to_record(pipeline: Pipeline) -> dict:
@@ -101,6 +102,8 @@ def _source(source, path) -> dict:
         "test_size" not in source or math.isfinite(source["test_size"]) and 0 <= source["test_size"] < 1), path,
         "source 'test_size' must be a number in [0, 1)")
     _need(0 <= source.get("seed", 0) < 2**63, path, "source 'seed' must be in 0..2^63-1")
+    _need(2 <= source.get("folds", 2) <= MAX_FOLDS, path, f"source 'folds' must be in 2..{MAX_FOLDS}")
+    _need(math.isfinite(source.get("out_of_fold", 0)), path, "source 'out_of_fold' must be a finite number")
     if "read" in source:
         try:
             ReadOptions.from_config(source["read"])
