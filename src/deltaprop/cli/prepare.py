@@ -23,8 +23,8 @@ from ..preprocessing import Pipeline
 from ..training.inputs import validation_rows
 from .build import backend, build_network, is_classification, make_optimizer
 from .common import load_data, table
-from .folds import fold_rows, settle_folds
 from .epochs import FOLDS, MIN_VALIDATION_ROWS, auto_epochs, cross_validated_epochs, too_few_to_stop_on
+from .folds import fold_rows, settle_folds
 from .options import AUTO_PATIENCE
 from .runs import output_folder
 
