@@ -29,3 +29,14 @@ def make_net(sizes, hidden, output, loss, seed=0, dtype="float64"):
     acts.append(output)
     layers = [dp.Dense(sizes[l - 1], sizes[l], activation=acts[l - 1]) for l in range(1, len(sizes))]
     return dp.Network(layers, loss=loss, dtype=dtype, seed=seed)
+
+
+def summary_figure(stdout: str, column: str) -> str:
+    """The cell under ``column`` (e.g. "test accuracy", "out-of-fold R^2", "time") in the last summary table
+    `deltaprop train` printed that has that column: one network's or a cross-fitted run's."""
+    lines = stdout.splitlines()
+    for i in range(len(lines) - 1, -1, -1):
+        header = [cell.strip() for cell in lines[i].split("|")]
+        if column in header and i + 2 < len(lines):
+            return lines[i + 2].split("|")[header.index(column)].strip()
+    raise AssertionError(f"no summary column {column!r} in:\n{stdout}")

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import deltaprop as dp
+from helpers import summary_figure
 from deltaprop.errors import ConfigError, ModelFileError
 from deltaprop.training import TrainConfig
 from deltaprop.training.crossfit import cross_fit, fold_seed, fresh_copy, merge
@@ -89,7 +90,7 @@ def test_a_table_is_cross_fitted_by_default_and_every_door_agrees(table, tmp_pat
     model = tmp_path / "run" / "model.safetensors"
     net = dp.load(model)
     assert net.pipeline.source["folds"] == 5 and [layer.n_out for layer in net.layers] == [80, 1]
-    estimate = float(run.stdout.split("out-of-fold R^2")[1].splitlines()[2].split("|")[0])
+    estimate = float(summary_figure(run.stdout, "out-of-fold R^2"))
     assert net.pipeline.source["out_of_fold"] == pytest.approx(estimate, abs=5e-5) and estimate > 0.8
     assert "cross-fitted: 5 networks" in deltaprop("info", model).stdout
     rows = frame.drop(columns="price").head(20)

@@ -18,6 +18,7 @@ import pytest
 from sklearn.datasets import load_diabetes, load_digits
 
 import deltaprop as dp
+from helpers import summary_figure
 from test_cli import deltaprop
 
 pytestmark = pytest.mark.slow  # trains models with the CLI in subprocesses (not in the quick tier)
@@ -169,15 +170,19 @@ def small_table(path: Path, n: int = 83, seed: int = 0) -> None:
 
 def test_early_stopping_is_not_trusted_on_a_few_validation_rows(tmp_path):
     """Reproduction 3: with 6 validation rows the best validation loss came at epoch 1 and the untrained model of
-    that epoch was kept and saved. Now the epoch count is cross-validated and the model trained on all rows."""
+    that epoch was kept and saved. Now one network's epoch count is cross-validated and the model trained on all
+    rows; the default, cross-fitting, stops each of its networks on 12-13 rows and averages them."""
     small_table(tmp_path / "small.csv")
     result = deltaprop("train", "--data", tmp_path / "small.csv", "--target", "vore", "--seed", 1, "--out",
-                       tmp_path / "run", "--no-plots", "--quiet")
+                       tmp_path / "crossfit", "--no-plots", "--quiet")
+    assert "cross-fitting: 5 networks" in result.stdout and float(summary_figure(result.stdout, "test accuracy")) > 0.6
+    result = deltaprop("train", "--data", tmp_path / "small.csv", "--target", "vore", "--seed", 1, "--out",
+                       tmp_path / "run", "--no-plots", "--quiet", "--folds", 1)
     assert "too few to stop on" in result.stdout and "5-fold cross-validation" in result.stdout
     chosen = int(re.search(r"for (\d+) epochs", result.stdout).group(1))
     history = history_rows(tmp_path / "run" / "history.csv")
     assert len(history) == chosen > 1 and "val_loss" not in history[0]  # no rows held back
-    accuracy = float(result.stdout.split("test accuracy")[1].splitlines()[2].split("|")[4])
+    accuracy = float(summary_figure(result.stdout, "test accuracy"))
     assert accuracy > 0.6  # three balanced classes: an untrained model is near 1/3
 
 
