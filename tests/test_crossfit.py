@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 import deltaprop as dp
-from helpers import summary_figure
 from deltaprop.errors import ConfigError, ModelFileError
 from deltaprop.training import TrainConfig
 from deltaprop.training.crossfit import cross_fit, fold_seed, fresh_copy, merge
+from helpers import summary_figure
 from test_cli import deltaprop
 from test_pipeline import _forge_record
 

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 import deltaprop as dp
-from helpers import summary_figure
 from deltaprop.data import ReadOptions, TableEncoder, read_table
+from helpers import summary_figure
 from test_cli import deltaprop
 
 pytestmark = pytest.mark.slow  # trains table models with the CLI in subprocesses (not in the quick tier)
