@@ -97,8 +97,8 @@ def run(job: tuple) -> dict:
     label, v, seed, rule, path, target, test_size = job
     epochs.MIN_VALIDATION_ROWS = 10**9 if rule == "cv" else 50
     argv = ["train", "--data", str(path), "--target", target, "--seed", str(seed), "--test-size", str(test_size),
-            "--out", f"{path}.{rule}.{seed}", "--quiet", "--no-plots", "--overwrite"]
-    argv += ["--patience", "20"] if rule == "split" else []
+            "--out", f"{path}.{rule}.{seed}", "--quiet", "--no-plots", "--overwrite", "--folds", "1"]
+    argv += ["--patience", "20"] if rule == "split" else []  # (two rules for one network: --folds 1)
     out, err = io.StringIO(), io.StringIO()
     start = time.perf_counter()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

@@ -44,15 +44,25 @@ def load(name: str):
 
 def deltaprop_summary(path: Path, target: str, seed: int, out: Path) -> tuple[float, float]:
     """`deltaprop train` on the whole file as a user runs it (its own 25% test split of seed ``seed``; plots
-    and progress off, which change no number): the test figure and the time column of its summary table."""
+    and progress off, which change no number): the test figure and the time column of its summary table (the
+    whole training: every network of a cross-fitted run)."""
     result = subprocess.run([sys.executable, "-m", "deltaprop.cli", "train", "--data", str(path), "--target", target,
                              "--seed", str(seed), "--out", str(out), "--no-plots", "--quiet"],
                             capture_output=True, text=True)
     if result.returncode:
         raise RuntimeError(f"deltaprop train on {path} failed: {result.stderr.strip()}")
-    summary = result.stdout.split("test accuracy" if "test accuracy" in result.stdout else "test R^2")[1]
-    cells = summary.splitlines()[2].split("|")
-    return float(cells[4]), float(cells[5].split()[0])
+    figure = "test accuracy" if "test accuracy" in result.stdout else "test R^2"
+    return float(summary_cell(result.stdout, figure)), float(summary_cell(result.stdout, "time").split()[0])
+
+
+def summary_cell(stdout: str, column: str) -> str:
+    """The cell under ``column`` in the last summary table that has it (one network's or a cross-fitted run's)."""
+    lines = stdout.splitlines()
+    for i in range(len(lines) - 1, 1, -1):
+        header = [cell.strip() for cell in lines[i - 2].split("|")]
+        if column in header:
+            return lines[i].split("|")[header.index(column)].strip()
+    raise RuntimeError(f"no {column!r} in deltaprop's summary:\n{stdout}")
 
 
 def run_deltaprop(path: Path, target: str, seed: int, out: Path) -> float:
