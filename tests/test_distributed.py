@@ -410,3 +410,30 @@ def test_ctrl_c_removes_every_rank_s_stream_cache(tmp_path):
     assert len(caches) == 2, stderr[-3000:]
     assert job.returncode != 0
     assert list((tmp_path / "C").iterdir()) == [], stderr[-3000:]
+
+
+def test_mpiexec_cross_fits_a_table_as_one_process_does(tmp_path):
+    """A table's default, cross-fitting, under `mpiexec -n 2`: every rank runs the same folds, each fold's fit
+    sums its gradients over the ranks, and the merged model and its figures are the one-process run's (float64,
+    1e-9 relative)."""
+    import deltaprop as dp
+    from test_cli import deltaprop
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(150, 3))
+    table = "a,b,c,kind,y\n" + "".join(f"{r[0]:.5f},{r[1]:.5f},{r[2]:.5f},{'pq'[i % 2]},{r[0] - 2 * r[1] + (i % 2):.5f}\n"
+                                       for i, r in enumerate(x))
+    (tmp_path / "t.csv").write_text(table)
+    options = ["--data", tmp_path / "t.csv", "--target", "y", "--dtype", "float64", "--no-plots", "--quiet",
+               "--layers", "8", "--epochs", "6", "--patience", "2", "--folds", "3"]
+    exe = shutil.which("deltaprop", path=str(Path(sys.executable).parent))
+    both = subprocess.run([MPIEXEC, "-n", "2", exe, "train", *map(str, options), "--out", str(tmp_path / "two")],
+                          capture_output=True, text=True, timeout=300, env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
+    assert both.returncode == 0, both.stderr[-3000:]
+    assert both.stdout.count("cross-fitting: 3 networks") == 1 and both.stdout.count("wrote ") == 1
+    one = deltaprop("train", *options, "--out", tmp_path / "one")
+    a, b = (dp.load(tmp_path / run / "model.safetensors") for run in ("two", "one"))
+    assert a.pipeline.source["out_of_fold"] == pytest.approx(b.pipeline.source["out_of_fold"], rel=1e-9)
+    for key, value in b.params().items():
+        np.testing.assert_allclose(a.params()[key], value, rtol=1e-9, atol=1e-12)
+    assert "out-of-fold R^2" in one.stdout
