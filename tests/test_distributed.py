@@ -421,7 +421,7 @@ def test_mpiexec_cross_fits_a_table_as_one_process_does(tmp_path):
 
     rng = np.random.default_rng(4)
     x = rng.normal(size=(150, 3))
-    rows = [f"{r[0]:.5f},{r[1]:.5f},{r[2]:.5f},{'pq'[i % 2]},{r[0] - 2 * r[1] + (i % 2):.5f}\n" for i, r in enumerate(x)]
+    rows = [f"{r[0]:.5f},{r[1]:.5f},{r[2]:.5f},{'pq'[i % 2]},{r[0] - 2 * r[1] + i % 2:.5f}\n" for i, r in enumerate(x)]
     table = "a,b,c,kind,y\n" + "".join(rows)
     (tmp_path / "t.csv").write_text(table)
     options = ["--data", tmp_path / "t.csv", "--target", "y", "--dtype", "float64", "--no-plots", "--quiet",
