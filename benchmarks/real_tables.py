@@ -20,8 +20,8 @@ split_columns), with the feature columns deltaprop's encoder keeps (identifier c
 Scores: test accuracy or R^2, median over the seeds. Fit time: each contender's `fit` call; for deltaprop the
 time column of its summary table (all of training: every network of a cross-fitted run), and, apart, the
 whole `deltaprop train` command's wall time (startup, reading, writing the run folder). Rows whose target is
-missing are left out for everyone (deltaprop's reader). Raw results go to a JSON-lines cache (--cache) so that an interrupted
-run resumes where it stopped.
+missing are left out for everyone (deltaprop's reader). Raw results go to a JSON-lines cache (--cache) so
+that an interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations
