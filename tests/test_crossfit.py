@@ -167,3 +167,12 @@ def test_a_forged_cross_fitting_record_is_refused(table, tmp_path, folds, out_of
                            lambda r: {**r, "source": {**r["source"], "folds": folds, "out_of_fold": out_of_fold}})
     with pytest.raises(ModelFileError, match="source"):
         dp.load(forged)
+
+
+def test_explain_says_a_merged_network_is_its_networks_side_by_side():
+    nets = _nets([3, 4, 1], "relu", "identity", "mse")
+    merged = merge(nets)
+    merged.pipeline.source = {"folds": 3}
+    text = dp.explain(merged, np.ones(3), 0.5).to_text()
+    assert "3 cross-fitted networks side by side" in text and "Backpropagation on a 3-12-1 network" in text
+    assert "cross-fitted" not in dp.explain(nets[0], np.ones(3), 0.5).to_text()

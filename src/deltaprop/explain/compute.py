@@ -53,7 +53,7 @@ def explain(net, x, y, *, weight: tuple[int, int, int] | None = None, neuron: in
                          X[0], target[0], net.loss(X, y_row), layers, _output_step(net, trace, target, grads),
                          feature_names=[str(n) for n in names] if names is not None and len(names) == X.shape[1]
                          else None, target_name=_target_name(net, target[0]), raw=raw,
-                         output_names=_output_names(net))
+                         output_names=_output_names(net), folds=net.pipeline.source.get("folds"))
     widths = [net.layers[l - 1].n_out for l in range(1, L)]
     if widths and not (isinstance(neuron, int) and 1 <= neuron <= min(widths)):
         raise ConfigError(f"neuron must be in 1..{min(widths)} (neurons are numbered from 1; the hidden layers "

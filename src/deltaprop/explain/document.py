@@ -105,6 +105,13 @@ def build(ex) -> list[tuple]:
               ("para", "Notation of the notes: layers $l = 0, \\ldots, L$; $W^{l}$ has shape $(n_{l-1}, n_{l})$; "
                        "$\\delta^{l} = \\partial L / \\partial z^{l}$. Neurons and weights are numbered from 1."),
               ("step", "input"), ("eq", f"a^{{0}} = x = {vec(ex.x)}")]
+    if ex.folds:
+        k = ex.folds
+        blocks.append(("para", f"This network is {k} cross-fitted networks side by side: in each hidden layer the "
+                               f"first $n_l / {k}$ neurons are the first network's, the next ones the second's, and "
+                               f"so on, and layer $L$'s weights are each network's divided by {k}, so that $z^{{L}}$ "
+                               f"is the mean of their $z^{{L}}$. The equations are the same for it as for any "
+                               "network."))
     if ex.raw:
         blocks.append(("para", f"The sample as given: {given(ex.raw)}; the model's preprocessing (its column "
                                "encoding and scaling, fitted on the training rows) made $a^{0}$ of it."))

@@ -104,6 +104,7 @@ class Explanation:
     raw: list | None = None  # the sample as given, (name, value), before the model's preprocessing made a^0
     target_name: str | None = None  # what y stands for ("class 'virginica'")
     weight_chosen: str | None = None  # why this weight, when explain chose it
+    folds: int | None = None  # a cross-fitted model: this many networks side by side (training/crossfit.py)
 
     @property
     def L(self) -> int:
