@@ -19,6 +19,7 @@ logits. Every door (predict, ONNX, explain, the CLI) then sees one ordinary netw
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -86,7 +87,8 @@ def cross_fit(new_net: Callable[[int], object], X: np.ndarray, y: np.ndarray, he
 
 def merge(nets: list) -> object:
     """One network whose z^L is the mean of the given networks' z^L (see the module docstring): same layer
-    sizes, activations, loss and dtype required; the first network's seed, classes and pipeline kept."""
+    sizes, activations, loss and dtype required; the first network's seed and classes kept, and a copy of its
+    pipeline."""
     first = nets[0]
     for net in nets[1:]:
         if [(l.kind, l.n_in, l.n_out, l.activation.name) for l in net.layers] != \
@@ -110,7 +112,7 @@ def merge(nets: list) -> object:
         layers.append(layer)
     merged = type(first)(layers, loss=first.loss_fn.name, dtype=first.dtype.name, seed=first.seed,
                          initialize=False, ops=first.ops)
-    merged.classes, merged.pipeline, merged.extra = first.classes, first.pipeline, dict(first.extra)
+    merged.classes, merged.pipeline, merged.extra = first.classes, copy.deepcopy(first.pipeline), dict(first.extra)
     return merged
 
 
