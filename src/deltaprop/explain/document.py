@@ -106,8 +106,8 @@ def build(ex) -> list[tuple]:
                        "$\\delta^{l} = \\partial L / \\partial z^{l}$. Neurons and weights are numbered from 1."),
               ("step", "input"), ("eq", f"a^{{0}} = x = {vec(ex.x)}")]
     if ex.raw:
-        blocks.append(("para", f"The sample as given: {given(ex.raw)}; the model's preprocessing (its column "
-                               "encoding and scaling, fitted on the training rows) made $a^{0}$ of it."))
+        blocks.append(("para", f"The sample as given: {given(ex.raw)}; the model's preprocessing "
+                               f"({ex.preprocessing}, fitted on the training rows) made $a^{{0}}$ of it."))
     if named(ex.x, ex.feature_names):
         blocks.append(("para", f"Inputs: {named(ex.x, ex.feature_names)}."))
     blocks.append(("eq", f"y = {vec(ex.y)}"))
