@@ -207,7 +207,7 @@ def _edges(entry, j: int, bins: int) -> np.ndarray | None:
     where = f"invalid piecewise-linear settings in the model file: input {j + 1}'s edges"
     if not (isinstance(entry, list) and 2 <= len(entry) <= bins + 1):
         raise DataError(f"{where} must be a list of 2..{bins + 1} numbers (bins + 1), or null")
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in entry):
+    if not all(_finite(v) for v in entry):
         raise DataError(f"{where} must be finite numbers")
     b = np.array(entry, dtype=np.float64)
     with np.errstate(over="ignore"):
@@ -215,6 +215,16 @@ def _edges(entry, j: int, bins: int) -> np.ndarray | None:
     if not (np.all(gaps > 0) and np.isfinite(gaps).all()):
         raise DataError(f"{where} must be strictly increasing (with finite gaps)")
     return b
+
+
+def _finite(value) -> bool:
+    """A JSON number a float holds finitely (an integer of 400 digits does not: float() overflows)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def original_units(scaler: Scaler, j: int, values: np.ndarray) -> np.ndarray:
