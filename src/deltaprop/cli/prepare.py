@@ -181,7 +181,8 @@ def fit_pipeline(opts: dict, data, feature_names: list, encoder: TableEncoder | 
     scaler = feature_scaler(opts["scaling"]).fit(data.X_train)
     if encoder is not None:
         scaler.leave(encoder.binary_outputs)
-    stages, names = ([encoder] if encoder is not None else []) + [scaler], list(map(str, feature_names))
+    stages: list = ([encoder] if encoder is not None else []) + [scaler]
+    names = list(map(str, feature_names))
     piecewise = piecewise_stage(opts, data.X_train, scaler, encoder, names)
     if piecewise is not None:
         stages.append(piecewise)

@@ -84,7 +84,10 @@ class PiecewiseLinear:
     def _layout(self) -> None:
         """Per output column: the input it reads, the edge it starts at, the bin's span, and its clip bounds
         (0 and 1 for a bin, -inf and inf for an input passed as it is: x - 0 / 1 = x)."""
-        source, low, span, encoded = [], [], [], []
+        source: list[int] = []
+        low: list[float] = []
+        span: list[float] = []
+        encoded: list[bool] = []
         for j, b in enumerate(self.fitted()):
             T = 1 if b is None else len(b) - 1
             source += [j] * T
