@@ -113,6 +113,26 @@ def test_the_rows_of_a_long_table_are_numbered_across_its_parts(monkeypatch):
         net.predict(new)  # 1.7e308 + 1.7e308 overflows in the scaler (NumPy's warning aside: the tests raise it)
 
 
+def test_the_training_inputs_are_the_inputs_predict_makes(monkeypatch):
+    """deltaprop train scales its arrays, then widens them (Pipeline.after_scaling, a part at a time, in the
+    network's dtype): the same a^0, bit for bit, as net.predict's pipeline makes of the raw rows."""
+    import deltaprop.preprocessing.pipeline as pipeline_module
+
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({"a": rng.normal(size=103), "b": rng.integers(0, 9, 103), "c": rng.choice(["p", "q"], 103)})
+    encoder = dp.data.TableEncoder().fit(frame)
+    X = encoder.transform(frame)
+    scaler = Scaler("standard").fit(X).leave(encoder.binary_outputs)
+    stage = PiecewiseLinear(8).fit(scaler.transform(X), encoder.binary_outputs, encoder.feature_names)
+    pipeline = Pipeline([encoder, scaler, stage], feature_names=stage.output_names(scaler))
+    monkeypatch.setattr(pipeline_module, "ROW_BYTES", 8 * stage.width * 10)  # parts of 10 rows
+    for dtype in (np.float32, np.float64):
+        widened = pipeline.after_scaling(scaler.transform(X, in_place=True) if dtype is np.float64 else
+                                         scaler.transform(X), dtype)
+        assert widened.dtype == dtype and np.array_equal(widened, pipeline.inputs(frame, dtype))
+    assert widened.shape == (103, stage.width) and stage.n_encoded == 2 and stage.width > 10
+
+
 # --- a Python model: save, load, forged records, ONNX --------------------------------------------------------------
 
 def python_model(dtype: str = "float64", bins: int = 4):

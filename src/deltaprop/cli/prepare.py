@@ -76,7 +76,7 @@ def _in_memory(opts: dict, comm) -> Run:
         net = _new_in_memory(opts, data, feature_names, encoder, source)
     scaler = feature_scaling(net, opts)
     X_train, X_test = scaler.transform(data.X_train, in_place=True), scaler.transform(data.X_test, in_place=True)
-    X_train, X_test = net.pipeline.after_scaling(X_train), net.pipeline.after_scaling(X_test)  # (piecewise-linear)
+    X_train, X_test = (net.pipeline.after_scaling(X, net.dtype) for X in (X_train, X_test))  # (piecewise-linear)
     y_train, y_test = net.pipeline.targets(data.y_train), net.pipeline.targets(data.y_test)
     if opts["epochs"] is None:
         choose_epochs(opts, X_train, y_train, data.y_train, comm)

@@ -127,14 +127,25 @@ class Pipeline:
                             "holds; the input or the model's record is out of range")
         return a0
 
-    def after_scaling(self, X: np.ndarray) -> np.ndarray:
+    def after_scaling(self, X: np.ndarray, dtype: npt.DTypeLike = np.float64) -> np.ndarray:
         """The stages after the feature scaler on rows it has scaled (the CLI scales its training arrays in
-        place, then widens them by the piecewise-linear encoding here); X itself when there are none."""
+        place, then widens them by the piecewise-linear encoding here), a^0 written in ``dtype`` (the network's)
+        a part of about ROW_BYTES at a time, so that the wide encoding is never held in float64 whole; X itself
+        when there are none. A value ``dtype`` cannot hold becomes inf, which the fit refuses naming its row."""
         scaler = self.scaler
         later = self.stages[self.stages.index(scaler) + 1:] if scaler is not None else []
-        for stage in later:
-            X = _applied(stage, X, in_place=True)
-        return X
+        if not later:
+            return X
+        width = later[-1].width if isinstance(later[-1], PiecewiseLinear) else len(later[-1].fitted()[0])
+        out = np.empty((len(X), width), dtype=dtype)
+        step = max(1, ROW_BYTES // (8 * max(width, 1)))
+        for start in range(0, len(X), step):
+            part = X[start:start + step]
+            for stage in later:
+                part = _applied(stage, part, in_place=True, start=start)
+            with np.errstate(over="ignore"):
+                out[start:start + step] = part
+        return out
 
     def inputs(self, X: Inputs, dtype: npt.DTypeLike = np.float64) -> np.ndarray:
         """a^0 for raw inputs X, whole (``encoded``'s parts joined)."""
