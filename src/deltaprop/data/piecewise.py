@@ -17,10 +17,12 @@ a tree, made continuous, as a linear combination of the bin ramps. On the issue 
 training range is encoded as the range's edge, so an impossible input (31.8 standard deviations out) is
 seen as the largest training value, as a tree sees it, instead of being extrapolated by every unit.
 
-Why after the feature scaler: the encoding's output is the same whatever the scaling (the quantiles move
-with any increasing map), but the inputs it passes through (0/1 columns, few-valued ones) and the
-messages keep the scaler's units, and the edges and the arithmetic stay in the range the scaler makes.
-The names of the outputs give each bin's edges in the input's original units (the scaler's inverse).
+Why after the feature scaler: the bins of an input are its own quantiles whatever the scaling before them
+(an affine scaler moves the edges with the values, so the encoding is the one of the raw values; the robust
+stage's smooth clip keeps their order), while the inputs passed as they are (0/1 columns, few-valued ones)
+stay scaled as the model without the stage had them, and the edges and the arithmetic stay in the moderate
+range the scaler makes (no gap overflows). The names of the outputs give each bin's edges in the input's
+original units (``original_units``: the scaler undone), which is what a reader of ``explain`` wants.
 """
 
 from __future__ import annotations
