@@ -213,6 +213,16 @@ def test_a_forged_piecewise_record_is_refused_by_name(tmp_path, name, change, me
         dp.load(path)
 
 
+def test_explain_shows_an_array_models_raw_inputs_and_its_bins(tmp_path):
+    """An array model with the stage (made in Python): explain names the sample's raw inputs u, v, flag and the
+    bins of a^0 (it zipped the 9 bin names with the 3 raw values before: a traceback)."""
+    net, X, y = python_model()
+    net.save(tmp_path / "m.safetensors")
+    np.savez(tmp_path / "rows.npz", X=X[:5], y=y[:5])
+    text = deltaprop("explain", tmp_path / "m.safetensors", "--data", tmp_path / "rows.npz").stdout
+    assert f"The sample as given: u = {X[0, 0]:.6g}" in text and "Inputs: u[" in text
+
+
 def test_a_model_without_the_stage_is_as_before(tmp_path):
     """The record of a model without the stage holds no piecewise entry and loads as it was."""
     rng = np.random.default_rng(3)
