@@ -77,7 +77,10 @@ def raw_values(net, row) -> list | None:
         return None
     if hasattr(row, "iloc"):
         return [(name, row[name].iloc[0]) for name in net.pipeline.columns]
-    names = net.pipeline.feature_names or [f"x{i + 1}" for i in range(row.shape[1])]
+    piecewise = net.pipeline.piecewise  # (its names are the raw inputs', a^0's are its bins')
+    names = piecewise.names if piecewise is not None else net.pipeline.feature_names
+    if names is None or len(names) != row.shape[1]:
+        names = [f"x{i + 1}" for i in range(row.shape[1])]
     return list(zip(names, np.asarray(row)[0].tolist(), strict=True))
 
 

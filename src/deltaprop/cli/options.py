@@ -23,6 +23,7 @@ from typing import Any
 
 from ..activations import ACTIVATIONS
 from ..constraints import Constraint, Real, Whole, check
+from ..data.piecewise import AUTO_BINS, AUTO_MIN_ROWS, MAX_BINS
 from ..errors import ConfigError
 from ..training import TrainConfig
 from .common import DATA_HELP
@@ -160,6 +161,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("scaling", "text", "standard", "feature scaling fitted on training data: standard, minmax, none, or "
            "robust (median and IQR, then a smooth clip to +-3: outliers cannot drive the output; a quantity's "
            "target by median and IQR) (default {default})"),
+    Option("bins", "int", None, "piecewise-linear encoding of a table's numeric inputs, after the scaling (Gorishniy "
+           "et al. 2022): each becomes N ramps between quantiles of its training values, clipped to their range; 0: "
+           f"off (default: {AUTO_BINS} bins on a table of at least {AUTO_MIN_ROWS} training rows, else off; never "
+           "for images or arrays)",
+           (None, Whole(0, 0), Whole(2, MAX_BINS)), " (0: off; one bin would only rescale the input)"),
     Option("shuffle_buffer", "int", None, "rows of the shuffle buffer when --data names shards (a glob or folder "
            "of Parquet/CSV files; default: 256 MB of rows)"),
     Option("stream_cache", "text", None, "where shards of Parquet/CSV keep their decoded copy, read by every "

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..data import ReadOptions, RobustScaler, Scaler, Stream, TableEncoder, feature_scaler, is_sharded, stream
 from ..data.columns import unseen_notes
+from ..data.piecewise import AUTO_MAX_INPUTS, PiecewiseLinear, auto_bins
 from ..distributed import fingerprint
 from ..errors import ConfigError, DataError
 from ..network import Network, load
@@ -77,6 +78,7 @@ def _in_memory(opts: dict, comm) -> Run:
         net = _new_in_memory(opts, data, feature_names, encoder, source)
     scaler = feature_scaling(net, opts)
     X_train, X_test = scaler.transform(data.X_train, in_place=True), scaler.transform(data.X_test, in_place=True)
+    X_train, X_test = (net.pipeline.after_scaling(X, net.dtype) for X in (X_train, X_test))  # (piecewise-linear)
     y_train, y_test = net.pipeline.targets(data.y_train), net.pipeline.targets(data.y_test)
     held = None
     if settle_folds(opts, source is not None, len(y_train)) > 1:
@@ -96,8 +98,10 @@ def _new_in_memory(opts: dict, data, feature_names: list, encoder: TableEncoder,
     net = build_network(opts, data.X_train.shape[1], data.y_train)
     if not net.is_classifier:
         check_numeric_target(opts, data.y_train, (source or {}).get("target", opts["target"]))
-    net.pipeline = fit_pipeline(opts, data, feature_names, encoder if source is not None else None,
-                                net.is_classifier)
+    pipeline = fit_pipeline(opts, data, feature_names, encoder if source is not None else None, net.is_classifier)
+    if pipeline.piecewise is not None:  # a^0 is wider than the table's inputs: layer 1 takes the encoding's
+        net = build_network(opts, pipeline.piecewise.width, data.y_train)
+    net.pipeline = pipeline
     spec = str(Path(opts["data"]).resolve()) if Path(opts["data"]).exists() else opts["data"]
     net.pipeline.source = {"data": spec, "test_size": opts["test_size"], "seed": opts["seed"],
                            **({"target": opts["target"]} if opts["target"] is not None else {}), **(source or {})}
@@ -113,6 +117,9 @@ def _streamed(opts: dict, comm) -> Run:
     if opts["scaling"] == "robust":
         raise ConfigError("--scaling robust takes medians and quartiles of all training rows, which shards streamed "
                           "in one pass do not give; use standard, minmax or none")
+    if opts["bins"]:  # (0 and unset: a stream gets no encoding)
+        raise ConfigError("--bins takes quantiles of all training rows, which shards streamed in one pass do not give; "
+                          "leave it out")
     read, encoder = _reading(opts)
     data = stream(opts["data"], target=opts["target"], scaling=opts["scaling"], shuffle_buffer=opts["shuffle_buffer"],
                   validation_fraction=opts["validation_split"], encoder=encoder, read=read,
@@ -122,6 +129,9 @@ def _streamed(opts: dict, comm) -> Run:
     data.prepare(comm)
     if opts["resume"]:
         net = load(opts["resume"], ops=backend(opts))
+        if net.pipeline.piecewise is not None:
+            raise ConfigError(f"{opts['resume']}: the model encodes its inputs piecewise-linearly, which a stream of "
+                              "shards does not apply; resume it on data read whole")
         data.scaler = feature_scaling(net, opts)
         if net.pipeline.table is not None:
             data.encoder = net.pipeline.table
@@ -180,13 +190,40 @@ def fit_pipeline(opts: dict, data, feature_names: list, encoder: TableEncoder | 
     scaler = feature_scaler(opts["scaling"]).fit(data.X_train)
     if encoder is not None:
         scaler.leave(encoder.binary_outputs)
+    stages: list = ([encoder] if encoder is not None else []) + [scaler]
+    names = list(map(str, feature_names))
+    piecewise = piecewise_stage(opts, data.X_train, scaler, encoder, names)
+    if piecewise is not None:
+        stages.append(piecewise)
+        names = piecewise.output_names(scaler)  # a^0's names: each bin's, its edges in the column's units
     target = None
     if not classifier:
         y = np.asarray(data.y_train, dtype=np.float64)
         target = (RobustScaler(clip=False) if opts["scaling"] == "robust" else Scaler("standard"))
         target.fit(y.reshape(len(y), -1))
-    return Pipeline(([encoder] if encoder is not None else []) + [scaler], target,
-                    list(map(str, feature_names)), list(map(str, data.class_names)) or None)
+    return Pipeline(stages, target, names, list(map(str, data.class_names)) or None)
+
+
+def piecewise_stage(opts: dict, X_train: np.ndarray, scaler: Scaler, encoder: TableEncoder | None,
+                    names: list[str]) -> PiecewiseLinear | None:
+    """The piecewise-linear encoding of a table's numeric inputs (data/piecewise.py), fitted on the scaled training
+    rows (0/1 inputs left as they are): --bins, or without it ``auto_bins``'s choice, off where it would make more
+    than AUTO_MAX_INPUTS inputs. Never for array data (pixels of an image, where a bin per grey level is no
+    feature): an explicit --bins there is refused."""
+    if encoder is None:
+        if opts["bins"]:
+            raise ConfigError(f"--bins encodes the numeric columns of a table; {opts['data']} is array data (e.g. an "
+                              "image's pixels), which the piecewise-linear encoding is not for: leave out --bins")
+        return None
+    bins = auto_bins(len(X_train)) if opts["bins"] is None else opts["bins"]
+    if not bins:
+        return None
+    stage = PiecewiseLinear(bins).fit(scaler.transform(X_train), encoder.binary_outputs, names)
+    if opts["bins"] is None and stage.width > AUTO_MAX_INPUTS:
+        print(f"note: no piecewise-linear encoding: {bins} bins per numeric column would make the table's "
+              f"{stage.n_in} inputs {stage.width}, more than {AUTO_MAX_INPUTS} (pass --bins to have it anyway)")
+        return None
+    return stage
 
 
 def feature_scaling(net: Network, opts: dict) -> Scaler:

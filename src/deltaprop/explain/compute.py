@@ -52,7 +52,7 @@ def explain(net, x, y, *, weight: tuple[int, int, int] | None = None, neuron: in
     result = Explanation([net.layers[0].n_in] + [layer.n_out for layer in net.layers], net.loss_fn.name,
                          X[0], target[0], net.loss(X, y_row), layers, _output_step(net, trace, target, grads),
                          feature_names=[str(n) for n in names] if names is not None and len(names) == X.shape[1]
-                         else None, target_name=_target_name(net, target[0]), raw=raw,
+                         else None, target_name=_target_name(net, target[0]), raw=raw, preprocessing=_stages(net),
                          output_names=_output_names(net), folds=net.pipeline.source.get("folds"))
     widths = [net.layers[l - 1].n_out for l in range(1, L)]
     if widths and not (isinstance(neuron, int) and 1 <= neuron <= min(widths)):
@@ -76,6 +76,13 @@ def _output_names(net) -> list | None:
     if net.layers[-1].n_out == 1:
         return [f"p({names[-1]})"]
     return names if len(names) == net.layers[-1].n_out else None
+
+
+def _stages(net) -> str:
+    """The model's preprocessing in words, for the sentence that says what made a^0 of the sample."""
+    if net.pipeline.piecewise is None:
+        return "its column encoding and scaling"
+    return "its column encoding, scaling, and piecewise-linear encoding of each number into ramps over quantile bins"
 
 
 def _target_name(net, y: np.ndarray) -> str | None:

@@ -113,8 +113,8 @@ def build(ex) -> list[tuple]:
                                f"is the mean of their $z^{{L}}$. The equations are the same for it as for any "
                                "network."))
     if ex.raw:
-        blocks.append(("para", f"The sample as given: {given(ex.raw)}; the model's preprocessing (its column "
-                               "encoding and scaling, fitted on the training rows) made $a^{0}$ of it."))
+        blocks.append(("para", f"The sample as given: {given(ex.raw)}; the model's preprocessing "
+                               f"({ex.preprocessing}, fitted on the training rows) made $a^{{0}}$ of it."))
     if named(ex.x, ex.feature_names):
         blocks.append(("para", f"Inputs: {named(ex.x, ex.feature_names)}."))
     blocks.append(("eq", f"y = {vec(ex.y)}"))

@@ -102,6 +102,7 @@ class Explanation:
     feature_names: list | None = None
     output_names: list | None = None  # what each output neuron stands for (a classifier's classes)
     raw: list | None = None  # the sample as given, (name, value), before the model's preprocessing made a^0
+    preprocessing: str = "its column encoding and scaling"  # what made a^0 of ``raw``, in words
     target_name: str | None = None  # what y stands for ("class 'virginica'")
     weight_chosen: str | None = None  # why this weight, when explain chose it
     folds: int | None = None  # a cross-fitted model: this many networks side by side (training/crossfit.py)

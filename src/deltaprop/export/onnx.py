@@ -4,7 +4,8 @@ The graph does what ``deltaprop predict`` does: a table model takes one input pe
 (strings for categories, an empty string where one is missing; floats for numbers, NaN where one is
 missing), strips and one-hot encodes categories as predict does (onnx_table.py; one never seen in
 training: all zeros), imputes the training median with its was-missing indicator; then the saved
-feature scaling (in double for a table, as predict); then per layer ``z^l = a^{l-1} W^l + b^l``
+feature scaling (in double for a table, as predict) and, where the model has one, the piecewise-linear
+encoding (Gather, Sub, Div, Max, Min: the bins' ramps clipped to [0, 1]); then per layer ``z^l = a^{l-1} W^l + b^l``
 (MatMul, Add) and ``a^l = sigma(z^l)``; then, for a classifier, ``probabilities`` (one column per
 class, in ``classes`` order) and ``label`` (the original labels), or for a regressor ``variable`` in
 the target's units.
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..checks import PathLike
+from ..data.piecewise import PiecewiseLinear
 from ..data.robust import RobustScaler
 from ..errors import ConfigError
 from ..io import atomic_write, checksum, named_tensors
@@ -86,9 +88,9 @@ def to_onnx(net, path: PathLike | None = None, opset: int = OPSET) -> onnx.Model
         raise ConfigError('ONNX export needs the onnx package: pip install "deltaprop[onnx]"')
     columns = net.pipeline.columns
     graph, names = Graph("dp/", taken=columns), output_names(columns)
-    inputs, a0 = _inputs(net, graph)
+    inputs, a0, checked = _inputs(net, graph)
     z_L, a_L = layers(net, graph, a0)
-    valid = graph.add("Not", [_any_not_finite(graph, [a0, z_L, a_L])], output=names["valid"])
+    valid = graph.add("Not", [_any_not_finite(graph, [*checked, a0, z_L, a_L])], output=names["valid"])
     outputs = _heads(net, graph, (z_L, a_L, valid), names)
     outputs.append(helper.make_tensor_value_info(valid, TensorProto.BOOL, [None]))
     model = helper.make_model(
@@ -180,27 +182,50 @@ def _tensor_type(net_or_dtype) -> int:
     return TensorProto.DOUBLE if dtype == np.float64 else TensorProto.FLOAT
 
 
-def _inputs(net, graph: Graph) -> tuple[list, str]:
-    """The graph inputs and the name of a^0 (m, n_0): the table's columns encoded and scaled in double, then
-    cast to the network's dtype, as predict does; an array model's X (network dtype) scaled."""
+def _inputs(net, graph: Graph) -> tuple[list, str, list]:
+    """The graph inputs, the name of a^0 (m, n_0) and those of the matrices ``valid`` also checks (see
+    ``_scaled``): the table's columns encoded and scaled in double, then cast to the network's dtype, as predict
+    does; an array model's X (network dtype) scaled."""
     encoder = net.pipeline.table
     if encoder is None:
         x = graph.add("Identity", ["X"], hint="X")
-        return [helper.make_tensor_value_info("X", _tensor_type(net), [None, net.layers[0].n_in])], \
-            _scaled(net, graph, x, net.dtype)
+        first = net.pipeline.stages[0] if net.pipeline.stages else None  # the raw width: before any widening
+        width = first.n_in if isinstance(first, PiecewiseLinear) else len(first.shift) if first is not None else \
+            net.layers[0].n_in
+        return [helper.make_tensor_value_info("X", _tensor_type(net), [None, width])], \
+            *_scaled(net, graph, x, net.dtype)
     inputs, encoded = onnx_table.inputs(encoder, graph)
-    return inputs, graph.add("Cast", [_scaled(net, graph, encoded, np.float64)], hint="a0", to=_tensor_type(net))
+    a0, checked = _scaled(net, graph, encoded, np.float64)
+    return inputs, graph.add("Cast", [a0], hint="a0", to=_tensor_type(net)), checked
 
 
-def _scaled(net, graph: Graph, x: str, dtype) -> str:
-    """The model's scaling stages after the table's (the same stages, in the same order, as ``net.predict``)."""
+def _scaled(net, graph: Graph, x: str, dtype) -> tuple[str, list]:
+    """The model's stages after the table's (the same stages, in the same order, as ``net.predict``), and the
+    matrices a piecewise-linear stage took: predict refuses a row where one is not finite (an input that
+    overflows the scaling), which the stage's clip would hide from the check of a^0."""
+    checked = []
     for scaler in net.pipeline.stages[1 if net.pipeline.table is not None else 0:]:
+        if isinstance(scaler, PiecewiseLinear):
+            checked.append(x)
+            x = _piecewise(graph, x, scaler, dtype)
+            continue
         shift = graph.const("shift", np.asarray(scaler.shift, dtype=dtype))
         x = graph.add("Div", [graph.add("Sub", [x, shift]), graph.const("scale", np.asarray(scaler.scale, dtype))],
                       hint="scaled")
         if isinstance(scaler, RobustScaler) and scaler.fitted_clip().any():
             x = _smooth_clip(graph, x, scaler, dtype)
-    return x
+    return x, checked
+
+
+def _piecewise(graph: Graph, x: str, stage: PiecewiseLinear, dtype) -> str:
+    """The piecewise-linear encoding as data/piecewise.py computes it: each output column gathers its input, then
+    (x - low) / span held within [lo, hi] ([0, 1] for a bin, (-inf, inf) for an input passed as it is)."""
+    source, low, span, lo, hi = stage.ops()
+    gathered = graph.add("Gather", [x, graph.const("source", source)], hint="bins_of", axis=1)
+    ramp = graph.add("Div", [graph.add("Sub", [gathered, graph.const("low", low.astype(dtype))]),
+                             graph.const("span", span.astype(dtype))], hint="ramp")
+    return graph.add("Min", [graph.add("Max", [ramp, graph.const("lo", lo.astype(dtype))]),
+                             graph.const("hi", hi.astype(dtype))], hint="piecewise")
 
 
 def _smooth_clip(graph: Graph, x: str, scaler, dtype) -> str:
@@ -252,7 +277,8 @@ def _masked(graph: Graph, x: str, valid: str, dtype, output: str) -> str:
 
 def _metadata(net, model, opset: int, names: dict) -> None:
     config = json.dumps(net.config())
-    inputs = net.pipeline.columns or net.pipeline.feature_names
+    piecewise = net.pipeline.piecewise  # an array model's raw inputs are named before it widens them
+    inputs = net.pipeline.columns or (piecewise.names if piecewise is not None else net.pipeline.feature_names)
     props = {"deltaprop_version": __version__, "opset": str(opset),
              "source_sha256": checksum(config, named_tensors(net, include_optimizer=False)),
              "classes": json.dumps(None if net.classes is None else net.classes.tolist()),

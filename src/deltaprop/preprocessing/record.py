@@ -1,7 +1,8 @@
 """The preprocessing record of a model file: the one place that writes and reads it, checked like the layers.
 
     {"version": 1,
-     "stages": [{"stage": "table", "config": {...}}, {"stage": "scaler" or "robust", "config": {...}}],
+     "stages": [{"stage": "table", "config": {...}}, {"stage": "scaler" or "robust", "config": {...}},
+                {"stage": "piecewise", "config": {"bins": ..., "edges": [...], "names": [...]}} (optional)],
      "target": {"stage": "scaler" or "robust", "config": {...}} or null,
      "feature_names": [...] or null, "class_names": [...] or null,
      "source": {"data": ..., "target": ..., "read": {...}, "path": ..., "sha256": ..., "seed": ...,
@@ -18,6 +19,7 @@ from __future__ import annotations
 import math
 
 from ..data.columns import TableEncoder
+from ..data.piecewise import PiecewiseLinear
 from ..data.robust import RobustScaler
 from ..data.scaling import Scaler
 from ..data.tables import ReadOptions
@@ -26,7 +28,8 @@ from .pipeline import Pipeline
 
 VERSION = 1
 # each kind: to_config() and from_config(config)
-STAGES: dict[str, type[TableEncoder] | type[Scaler]] = {"table": TableEncoder, "scaler": Scaler, "robust": RobustScaler}
+STAGES: dict[str, type[TableEncoder] | type[Scaler] | type[PiecewiseLinear]] = {
+    "table": TableEncoder, "scaler": Scaler, "robust": RobustScaler, "piecewise": PiecewiseLinear}
 MAX_STAGES = 16
 MAX_NAME = 10_000  # characters of a column or class name
 LEGACY_KEYS = ("table", "scaler", "target_scaler", "feature_names", "class_names", "data", "target", "streamed")
@@ -60,7 +63,10 @@ def from_record(record, n_in: int, n_out: int, path) -> Pipeline:
     _need(isinstance(stages, list) and len(stages) <= MAX_STAGES, path, f"'stages' must be a list of at most "
           f"{MAX_STAGES}")
     pipeline = Pipeline([_stage(entry, path) for entry in stages])
-    _need(all(isinstance(s, Scaler) for s in pipeline.stages[1:]), path, "only the first stage may be a table")
+    _need(not any(isinstance(s, TableEncoder) for s in pipeline.stages[1:]), path, "only the first stage may be a "
+          "table")
+    _need(sum(isinstance(s, PiecewiseLinear) for s in pipeline.stages) <= 1, path, "at most one stage may be "
+          "piecewise-linear")
     target = record.get("target")
     pipeline.target = None if target is None else _stage(target, path)
     _need(pipeline.target is None or isinstance(pipeline.target, Scaler), path, "the target stage must be a scaler")
@@ -121,6 +127,10 @@ def _check_widths(pipeline: Pipeline, n_in: int, n_out: int, path) -> None:
             names = [c.name for c in stage.columns]
             _need(all(names) and len(set(names)) == len(names), path, "the table's column names must be "
                   "distinct and not empty")
+            width = stage.width
+        elif isinstance(stage, PiecewiseLinear):
+            _need(width is None or stage.n_in == width, path, f"the piecewise-linear stage takes {stage.n_in} "
+                  f"inputs, the stage before it gives {width}")
             width = stage.width
         else:
             _need(width is None or len(stage.shift) == width, path, f"the scaler takes {len(stage.shift)} inputs, "
