@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from ..data.splits import folds
 from ..training.inputs import validation_rows
 from .options import AUTO_PATIENCE, AUTO_STEPS
 
@@ -56,13 +57,10 @@ def cross_validated_epochs(new_net, new_optimizer, opts: dict, X: np.ndarray, y:
     """(epochs, mean validation loss there): FOLDS networks from ``new_net()``, each trained (optimizer from
     ``new_optimizer()``) on the other folds for the auto epoch count with its fold held out, their validation
     losses averaged epoch by epoch. X and y are the network's inputs and targets (preprocessed)."""
-    from sklearn.model_selection import KFold, StratifiedKFold
-
     epochs, _ = auto_epochs({**opts, "validation_split": 1 / FOLDS}, len(y))
     labels = y.ndim == 1 and y.dtype.kind in "biuUSO" and np.unique(y, return_counts=True)[1].min() >= FOLDS
-    splitter = (StratifiedKFold if labels else KFold)(FOLDS, shuffle=True, random_state=opts["seed"])
-    curves = []
-    for train, held in splitter.split(X, y if labels else None):
+    curves = []  # (stratified when every class has a row for each fold; data/splits.py says why not scikit-learn)
+    for train, held in folds(len(y), FOLDS, opts["seed"], y if labels else None):
         net = new_net()
         history = net.fit(X[train], y[train], epochs=epochs, batch_size=opts["batch_size"], preprocessed=True,
                           validation_data=(X[held], y[held]), verbose=0, comm=comm, optimizer=new_optimizer())
