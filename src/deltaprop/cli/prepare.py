@@ -8,6 +8,7 @@ and reports what prepare_run gives (a Run).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,11 +156,12 @@ def choose_epochs(opts: dict, X_train, y_train, labels, comm) -> None:
         return net
 
     n_val = validation_rows(len(y_train), opts["validation_split"])
+    started = time.perf_counter()
     epochs, loss = cross_validated_epochs(new_net, lambda: make_optimizer(opts), opts, X_train, y_train, comm)
     print(f"note: a validation split of {n_val} row(s) is too few to stop on (fewer than {MIN_VALIDATION_ROWS}): "
           f"the epoch count was chosen by {FOLDS}-fold cross-validation on the {len(y_train)} training rows (mean "
-          f"validation loss {loss:.4f} at epoch {epochs}), and the model is trained on all {len(y_train)} rows "
-          f"for {epochs} epochs (pass --epochs or --patience to decide yourself)")
+          f"validation loss {loss:.4f} at epoch {epochs}; {time.perf_counter() - started:.1f} s), and the model is "
+          f"trained on all {len(y_train)} rows for {epochs} epochs (pass --epochs or --patience to decide yourself)")
     opts["epochs"], opts["patience"], opts["validation_split"] = epochs, 0, 0.0
 
 

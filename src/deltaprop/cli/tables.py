@@ -22,8 +22,6 @@ from ..data.splits import SPLIT, legacy_split, split
 from ..data.tables import ReadOptions, fingerprint, read_table
 from ..errors import DataError
 
-LEGACY = "scikit-learn"  # what split_method calls the split of a source without a record (train_test_split's)
-
 
 def table_dataset(whole, test_size: float, seed: int, read: ReadOptions, encoder: TableEncoder):
     """(Dataset of encoded X, the pipeline's source record) for a table file read whole
@@ -48,7 +46,8 @@ def held_out(pipeline) -> tuple:
         raise DataError(f"{path} changed since the model was trained on it (its SHA-256 differs), so its "
                         "held-out rows cannot be told apart; pass --data to score the file as a whole")
     frame, _, y = _labelled_rows(path, info["target"], read_options(pipeline), [])
-    _, test = split_rows(y, info["test_size"], info["seed"], str(path), split_method(info))
+    _, test = split_rows(y, info["test_size"], info["seed"], str(path),
+                         legacy="split" not in info)  # (a model saved before the split was recorded)
     return frame.iloc[test].reset_index(drop=True), y[test]
 
 
@@ -84,10 +83,10 @@ def _labelled_rows(path, target, read: ReadOptions, notes: list):
 
 
 def split_rows(y: np.ndarray, test_size: float, seed: int, name: str,
-               method: str = SPLIT) -> tuple[np.ndarray, np.ndarray]:
+               legacy: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Training and test row indices: ``test_size`` held out, stratified when every class has 2+ rows and the
-    test part can hold one row of each; test size 0: every row trains, none is held out. ``method`` is the
-    split a model's source records (data/splits.py): SPLIT, or LEGACY for a model that predates the record."""
+    test part can hold one row of each; test size 0: every row trains, none is held out. data/splits.py's
+    split, or with ``legacy`` the split of a model whose source predates the record of it (scikit-learn's)."""
     if test_size == 0:
         return np.arange(len(y)), np.arange(0)
     if len(y) < 4:
@@ -95,20 +94,13 @@ def split_rows(y: np.ndarray, test_size: float, seed: int, name: str,
     labels = y.dtype.kind in "iuUSOb"
     counts = np.unique(y, return_counts=True)[1] if labels else None
     stratify = y if counts is not None and counts.min() >= 2 and len(counts) <= test_size * len(y) else None
-    if method == LEGACY:
+    if legacy:
         try:
             return legacy_split(len(y), test_size, seed, stratify)
         except ValueError as exc:  # a test part of no rows, or fewer rows than classes
             raise DataError(f"{name}: test size {test_size} cannot split {len(y)} rows ({exc})") from None
-    if method != SPLIT:
-        raise DataError(f"{name}: the model's split {method!r} is not one this version of deltaprop knows")
     n_test = math.ceil(test_size * len(y))
     if n_test >= len(y) or (stratify is not None and len(y) - n_test < len(counts)):
         raise DataError(f"{name}: test size {test_size} cannot split {len(y)} rows (it would leave "
                         f"{len(y) - n_test} training rows{'' if stratify is None else f' for {len(counts)} classes'})")
     return split(len(y), test_size, seed, stratify)
-
-
-def split_method(source: dict) -> str:
-    """The split a model's source records: models saved before the record used scikit-learn's (LEGACY)."""
-    return source.get("split", LEGACY)
