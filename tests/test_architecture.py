@@ -320,7 +320,7 @@ import sys
 from deltaprop.cli import main
 if sys.argv[1:]:
     assert main(sys.argv[1:]) == 0
-print("\nmodules:", " ".join(sorted({name.split(".")[0] for name in sys.modules})))
+print("\\nmodules:", " ".join(sorted({name.split(".")[0] for name in sys.modules})))
 """
 
 
