@@ -6,7 +6,7 @@ LightGBM and RealMLP-TD, on the same rows.
 
 The same rows for everyone: each table is written to a CSV file; deltaprop trains on the whole file exactly as
 a user would (`deltaprop train --data FILE --target T --seed S`; plots and progress off) and holds out its own
-25% test rows (scikit-learn's train_test_split, stratified for classes: cli/tables.py split_rows); the
+25% test rows (seeded, stratified for classes: cli/tables.py split_rows, data/splits.py); the
 contenders read the same file with deltaprop's reader and get that very split of seed S (tables.py
 split_columns), with the feature columns deltaprop's encoder keeps (identifier columns left out):
 

@@ -10,7 +10,8 @@ plots on (--quiet only drops the per-epoch lines), in a fresh process, timed fro
 the run reports itself: the summary table's time column (the training, its per-epoch checkpoint included) plus,
 on a table this small, the epoch count's cross-validation that the note before it times (cli/epochs.py). The
 overhead is wall minus fit: interpreter and imports, reading and encoding the table, writing the run folder and
-the plots. Min and median over the repeats (a shared machine adds noise; the min is the machine's own cost).
+the plots. Min and median over the repeats (a shared machine adds noise; the min is the machine's own cost), and
+the process's CPU time (user + system), which waiting for a busy core does not inflate.
 For scale, `python -c "import numpy"` and `python -c "import deltaprop"` are timed the same way.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -32,14 +34,17 @@ CLI = [sys.executable, "-c", "import sys; from deltaprop.cli import main; sys.ex
 TARGETS = ("body_mass_g", "species")
 
 
-def timed(command: list) -> tuple[float, str]:
-    """(wall seconds, standard output) of one fresh process; its failure is an error naming the command."""
-    started = time.perf_counter()
+def timed(command: list) -> tuple[float, float, str]:
+    """(wall seconds, CPU seconds: user + system, standard output) of one fresh process; its failure is an error
+    naming the command. The CPU time is the steadier figure on a shared machine (waiting for a core is not in it;
+    waiting for the disk's fsync is in neither it nor a faster machine's wall time)."""
+    before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    seconds = time.perf_counter() - started
+    seconds, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode:
         raise RuntimeError(f"{' '.join(command)} failed: {result.stderr.strip()[-2000:]}")
-    return seconds, result.stdout
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return seconds, cpu, result.stdout
 
 
 def reported_fit(stdout: str) -> float:
@@ -72,24 +77,26 @@ def main() -> None:
         rows = []
         for name, code in (("python -c 'import numpy'", "import numpy"), ("python -c 'import deltaprop'",
                                                                          "import deltaprop")):
-            walls = [timed([sys.executable, "-c", code])[0] for _ in range(args.repeats)]
-            rows.append(f"| {name} | {spread(walls)} | - | - |")
+            runs = [timed([sys.executable, "-c", code]) for _ in range(args.repeats)]
+            rows.append(f"| {name} | {spread([r[0] for r in runs])} | {spread([r[1] for r in runs])} | - | - |")
         for target in TARGETS:
-            walls, fits = [], []
+            walls, cpus, fits = [], [], []
             for _ in range(args.repeats):
-                wall, out = timed(CLI + ["train", "--data", str(data), "--target", target, "--out",
-                                         str(folder / target), "--overwrite", "--quiet"])
+                wall, cpu, out = timed(CLI + ["train", "--data", str(data), "--target", target, "--out",
+                                              str(folder / target), "--overwrite", "--quiet"])
                 walls.append(wall)
+                cpus.append(cpu)
                 fits.append(reported_fit(out))
             overheads = [w - f for w, f in zip(walls, fits, strict=True)]
-            rows.append(f"| train --target {target} (300 rows, plots on) | {spread(walls)} | {spread(fits)} | "
-                        f"{spread(overheads)} |")
+            rows.append(f"| train --target {target} (300 rows, plots on) | {spread(walls)} | {spread(cpus)} | "
+                        f"{spread(fits)} | {spread(overheads)} |")
         one = folder / "one.csv"
         one.write_text("".join(data.read_text().splitlines(keepends=True)[:2]))
-        walls = [timed(CLI + ["predict", str(folder / TARGETS[0] / "model.safetensors"), "--data", str(one)])[0]
-                 for _ in range(args.repeats)]
-        rows.append(f"| predict, one row | {spread(walls)} | - | - |")
-    print("| command | wall s | fit s (reported: time column + cross-validation) | wall - fit s |\n|---|---|---|---|")
+        runs = [timed(CLI + ["predict", str(folder / TARGETS[0] / "model.safetensors"), "--data", str(one)])
+                for _ in range(args.repeats)]
+        rows.append(f"| predict, one row | {spread([r[0] for r in runs])} | {spread([r[1] for r in runs])} | - | - |")
+    print("| command | wall s | CPU s | fit s (reported: time column + cross-validation) | wall - fit s |\n"
+          "|---|---|---|---|---|")
     print("\n".join(rows))
 
 
