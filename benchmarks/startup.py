@@ -4,15 +4,15 @@ on one row (issue 29: the CLI adds under 1 s to the fit on a 300-row table).
     python benchmarks/startup.py [--repeats 5]      (PYTHONPATH=src to measure a checkout)
 
 The table is 300 rows of palmerpenguins (numbers, text categories, missing values; `pip install palmerpenguins`),
-trained twice: body_mass_g (a regression: loss and predicted-against-actual plots) and species (a classification:
-loss, accuracy and confusion plots). Each run is `deltaprop train --data FILE --target T` with default options,
-plots on (--quiet only drops the per-epoch lines), in a fresh process, timed from outside (wall). Its fit is what
-the run reports itself: the summary table's time column (the training, its per-epoch checkpoint included) plus,
-on a table this small, the epoch count's cross-validation that the note before it times (cli/epochs.py). The
-overhead is wall minus fit: interpreter and imports, reading and encoding the table, writing the run folder and
-the plots. Min and median over the repeats (a shared machine adds noise; the min is the machine's own cost), and
-the process's CPU time (user + system), which waiting for a busy core does not inflate.
-For scale, `python -c "import numpy"` and `python -c "import deltaprop"` are timed the same way.
+trained as body_mass_g (a regression: loss and predicted-against-actual plots), as species (a classification: loss,
+accuracy and confusion plots), and as body_mass_g with --no-plots (what the plots cost). Each run is `deltaprop
+train --data FILE --target T` with default options, plots on (--quiet only drops the per-epoch lines), in a fresh
+process, timed from outside (wall). Its fit is what the run reports itself: the summary table's time column (the
+training, its per-epoch checkpoint included) plus, on a table this small, the epoch count's cross-validation that
+the note before it times (cli/epochs.py). The overhead is wall minus fit: interpreter and imports, reading and
+encoding the table, writing the run folder and the plots. Min and median over the repeats (a shared machine adds
+noise; the min is the machine's own cost), and the process's CPU time (user + system), which waiting for a busy
+core does not inflate. For scale, `python -c "import numpy"` and `python -c "import deltaprop"` are timed the same way.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from machine import describe  # noqa: E402  (benchmarks/ is not a package)
 
 CLI = [sys.executable, "-c", "import sys; from deltaprop.cli import main; sys.exit(main())"]  # as the script
 TARGETS = ("body_mass_g", "species")
+RUNS = [(target, []) for target in TARGETS] + [(TARGETS[0], ["--no-plots"])]  # (the last: what the plots cost)
 
 
 def timed(command: list) -> tuple[float, float, str]:
@@ -79,17 +80,17 @@ def main() -> None:
                                                                          "import deltaprop")):
             runs = [timed([sys.executable, "-c", code]) for _ in range(args.repeats)]
             rows.append(f"| {name} | {spread([r[0] for r in runs])} | {spread([r[1] for r in runs])} | - | - |")
-        for target in TARGETS:
+        for target, extra in RUNS:
             walls, cpus, fits = [], [], []
             for _ in range(args.repeats):
                 wall, cpu, out = timed(CLI + ["train", "--data", str(data), "--target", target, "--out",
-                                              str(folder / target), "--overwrite", "--quiet"])
+                                              str(folder / target), "--overwrite", "--quiet", *extra])
                 walls.append(wall)
                 cpus.append(cpu)
                 fits.append(reported_fit(out))
             overheads = [w - f for w, f in zip(walls, fits, strict=True)]
-            rows.append(f"| train --target {target} (300 rows, plots on) | {spread(walls)} | {spread(cpus)} | "
-                        f"{spread(fits)} | {spread(overheads)} |")
+            label = f"train --target {target} {' '.join(extra) or '(plots on)'}"
+            rows.append(f"| {label} | {spread(walls)} | {spread(cpus)} | {spread(fits)} | {spread(overheads)} |")
         one = folder / "one.csv"
         one.write_text("".join(data.read_text().splitlines(keepends=True)[:2]))
         runs = [timed(CLI + ["predict", str(folder / TARGETS[0] / "model.safetensors"), "--data", str(one)])
