@@ -74,7 +74,7 @@ def load(source: str, target: str):
 
 
 def train_rows(n_rows: int, test_size: float) -> int:
-    """How many training rows the CLI's split (sklearn's train_test_split) leaves of n_rows."""
+    """How many training rows the CLI's split (data/splits.py: ceil(test_size * n) test rows) leaves of n_rows."""
     return n_rows - math.ceil(test_size * n_rows)
 
 

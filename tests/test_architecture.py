@@ -308,3 +308,40 @@ def test_the_rule_packages_import_only_below_them():
     stray = sorted(f"{name} imports {target}" for name in rules for target in graph[name]
                    if not any(target == b or target.startswith(b + ".") for b in below))
     assert not stray, "\n".join(stray)
+
+
+# What each path must not import (run in a fresh interpreter, sys.modules read after it): `import deltaprop` loads
+# none of the optional libraries; `deltaprop predict` on a one-row table runs the model on NumPy's backend; a table's
+# `deltaprop train` splits and cross-validates with data/splits.py and counts its confusion matrix itself
+# (scikit-learn's model_selection import alone would cost more than the run's 1 s budget: benchmarks/startup.py).
+HEAVY = ("sklearn", "matplotlib", "scipy", "numba")
+PATH_SCRIPT = """
+import sys
+from deltaprop.cli import main
+if sys.argv[1:]:
+    assert main(sys.argv[1:]) == 0
+print("\\nmodules:", " ".join(sorted({name.split(".")[0] for name in sys.modules})))
+"""
+
+
+def _top_modules(tmp_path, *args) -> set:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", PATH_SCRIPT, *map(str, args)], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return set(result.stdout.rpartition("\nmodules:")[2].split())
+
+
+def test_import_deltaprop_and_predict_leave_the_heavy_libraries_unimported(tmp_path):
+    assert not _top_modules(tmp_path) & set(HEAVY)
+    rng = np.random.default_rng(0)
+    rows = [f"{x:.3f},{z},{'ab'[int(x > 0)]}" for x, z in zip(rng.normal(size=60), rng.choice(["u", "v"], 60),
+                                                                strict=True)]
+    (tmp_path / "t.csv").write_text("x,z,label\n" + "\n".join(rows) + "\n")
+    (tmp_path / "one.csv").write_text("x,z\n0.5,u\n")
+    trained = _top_modules(tmp_path, "train", "--data", "t.csv", "--target", "label", "--out", "run", "--quiet")
+    assert "sklearn" not in trained and "matplotlib" in trained  # (plots on, as by default)
+    predicted = _top_modules(tmp_path, "predict", "run/model.safetensors", "--data", "one.csv")
+    assert not predicted & set(HEAVY), predicted & set(HEAVY)

@@ -120,8 +120,11 @@ def test_model_files_of_the_earlier_format_predict_as_they_did(name, data, proba
     now = predicted(deltaprop("predict", model, "--data", rows, *(["--proba"] if proba else [])))
     assert list(now.columns) == list(old.columns)
     assert (now["prediction"].astype(str) == old["prediction"].astype(str)).all()
-    np.testing.assert_allclose(now.iloc[:, 1:].to_numpy(float), old.iloc[:, 1:].to_numpy(float), rtol=1e-9)
     net = dp.load(model)
+    # predict runs on NumPy's backend and the answers were written with numba's: these float32 models' softmax exp
+    # may differ in float32's last place (as test_architecture's _assert_same allows), seen at 6 digits
+    assert net.dtype == np.float32
+    np.testing.assert_allclose(now.iloc[:, 1:].to_numpy(float), old.iloc[:, 1:].to_numpy(float), rtol=1e-5)
     assert net.pipeline.stages and net.extra == {}
     raw = np.load(rows)["X"] if data.endswith(".npz") else pd.read_csv(rows)
     python = net.predict(raw)

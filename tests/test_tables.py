@@ -57,7 +57,9 @@ def test_training_prints_the_column_table_and_learns(trained):
     assert rows["Unnamed: 0"] == ["dropped", "an unnamed (index) column"]
     out = result.stdout
     accuracy = float(summary_figure(out, "test accuracy"))
-    assert accuracy > 0.95  # the leaking index column is gone (with it the accuracy was 1.0 by memorising)
+    # it learns (ignoring island: about 0.5); 0.94 to 1.0 over seeds 0-5 and both splits (scikit-learn's, and
+    # data/splits.py's, which puts 9 hard rows of 150 in seed 0's test part)
+    assert accuracy > 0.93
     net = dp.load(folder / "run" / "model.safetensors")
     encoder, scaler = net.pipeline.stages  # the model's preprocessing: the table's encoding, then the scaling
     assert net.pipeline.columns == ["island", "bill_mm", "sex"]

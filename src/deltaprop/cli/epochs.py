@@ -34,11 +34,12 @@ FOLDS = 5
 LBFGS_ITERATIONS = 500
 
 
-def auto_epochs(opts: dict, n_train: int) -> tuple[int, int]:
-    """(epochs, patience) when --epochs is not given: AUTO_STEPS gradient steps, early stopping on the
-    validation loss unless --patience says otherwise (see options.py; LBFGS_ITERATIONS for lbfgs)."""
+def auto_epochs(opts: dict, n_train: int, least: int = 30) -> tuple[int, int]:
+    """(epochs, patience) when --epochs is not given: AUTO_STEPS gradient steps, at least ``least`` epochs, early
+    stopping on the validation loss unless --patience says otherwise (see options.py; LBFGS_ITERATIONS for
+    lbfgs)."""
     batches = math.ceil(n_train * (1 - opts["validation_split"]) / opts["batch_size"])
-    epochs = min(1000, max(30, math.ceil(AUTO_STEPS / max(batches, 1))))
+    epochs = min(1000, max(least, math.ceil(AUTO_STEPS / max(batches, 1))))
     if opts["optimizer"] == "lbfgs":
         epochs = LBFGS_ITERATIONS
     patience = opts["patience"] or (AUTO_PATIENCE if opts["validation_split"] else 0)

@@ -18,6 +18,10 @@ from .common import DATA_HELP, labelled_data, model_test_data, numeric_columns, 
 from .options import add_arguments, header_option
 from .tables import read_for
 
+# The backend predict runs a saved model's forward pass on: NumPy's. numba's fused bias + activation saves little
+# beside the matrix products (BLAS's on either backend), while importing numba (and the SciPy it checks for) and
+# loading its cached kernels takes about 1 s, most of a one-row prediction (benchmarks/startup.py).
+PREDICTION_OPS = "numpy"
 HEADER_HELP = ("yes or no: whether the file's first row names its columns (default: as the model's training file "
                "was read, detected where training detected it)")
 
@@ -76,7 +80,7 @@ def _regression_report(predicted: np.ndarray, y: np.ndarray) -> int:
 
 
 def run_predict(args) -> int:
-    net = load(args.model)
+    net = load(args.model, ops=PREDICTION_OPS)
     X = _prediction_inputs(net, Path(args.data), header_option(args.header))
     a_L = net.model_output(X)  # raw inputs through the model's stages
     predicted = net.decide(a_L)  # a regressor's in the target's units; labels as they are

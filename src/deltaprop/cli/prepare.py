@@ -8,6 +8,7 @@ and reports what prepare_run gives (a Run).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from ..training.inputs import validation_rows
 from .build import backend, build_network, is_classification, make_optimizer
 from .common import load_data, table
 from .epochs import FOLDS, MIN_VALIDATION_ROWS, auto_epochs, cross_validated_epochs, too_few_to_stop_on
-from .folds import fold_rows, settle_folds
+from .folds import CROSS_FIT_EPOCHS, fold_rows, settle_folds
 from .options import AUTO_PATIENCE
 from .runs import output_folder
 
@@ -85,7 +86,7 @@ def _in_memory(opts: dict, comm) -> Run:
         held = fold_rows(y_train, opts["folds"], opts["seed"])
         if opts["epochs"] is None:  # each network early-stopped on its fold (1/folds of the rows)
             opts["epochs"], opts["patience"] = auto_epochs({**opts, "validation_split": 1 / opts["folds"]},
-                                                           len(y_train))
+                                                           len(y_train), least=CROSS_FIT_EPOCHS)
     elif opts["epochs"] is None:
         choose_epochs(opts, X_train, y_train, data.y_train, comm)
     return Run(net, X_train, y_train, X_test, y_test, held=held)
@@ -174,11 +175,12 @@ def choose_epochs(opts: dict, X_train, y_train, labels, comm) -> None:
         return net
 
     n_val = validation_rows(len(y_train), opts["validation_split"])
+    started = time.perf_counter()
     epochs, loss = cross_validated_epochs(new_net, lambda: make_optimizer(opts), opts, X_train, y_train, comm)
     print(f"note: a validation split of {n_val} row(s) is too few to stop on (fewer than {MIN_VALIDATION_ROWS}): "
           f"the epoch count was chosen by {FOLDS}-fold cross-validation on the {len(y_train)} training rows (mean "
-          f"validation loss {loss:.4f} at epoch {epochs}), and the model is trained on all {len(y_train)} rows "
-          f"for {epochs} epochs (pass --epochs or --patience to decide yourself)")
+          f"validation loss {loss:.4f} at epoch {epochs}; {time.perf_counter() - started:.1f} s), and the model is "
+          f"trained on all {len(y_train)} rows for {epochs} epochs (pass --epochs or --patience to decide yourself)")
     opts["epochs"], opts["patience"], opts["validation_split"] = epochs, 0, 0.0
 
 

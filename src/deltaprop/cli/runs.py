@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..plots import plot_confusion, plot_curves, plot_gradient_flow, plot_predicted
 from ..training import evaluate
-from .common import r_squared, table
+from .common import confusion_matrix, r_squared, table
 
 CHECKPOINT = "checkpoint.safetensors"
 LOCK = ".deltaprop.lock"
@@ -159,7 +159,5 @@ def write_plots(net, history, X_test, y_test, out: Path, flow=None) -> None:
         predicted, actual = net.decide(net.output(X_test)), net.pipeline.outputs(np.asarray(y_test))
         plot_predicted(predicted, actual, out / "predicted.png")
     if net.is_classifier:
-        from sklearn.metrics import confusion_matrix
-
-        matrix = confusion_matrix(y_test, net.decide(net.output(X_test)), labels=net.classes)
+        matrix = confusion_matrix(y_test, net.decide(net.output(X_test)), net.classes)
         plot_confusion(matrix, net.class_names(), out / "confusion.png")

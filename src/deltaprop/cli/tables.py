@@ -2,13 +2,14 @@
 
 A model trained on a table carries its fitted TableEncoder as the first preprocessing stage, and in
 its pipeline's ``source`` all it takes to split the file again: its absolute path and SHA-256, the
-target, seed and test size of the split, the read options. ``evaluate`` without --data re-derives
-exactly the held-out rows from them (and refuses a file that changed); ``predict`` reads new files the
-same way and the model encodes them by column name.
+target, seed, test size and method of the split (data/splits.py), the read options. ``evaluate`` without
+--data re-derives exactly the held-out rows from them (and refuses a file that changed); ``predict`` reads
+new files the same way and the model encodes them by column name.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import numpy as np
 from ..data import Dataset
 from ..data import open as open_data
 from ..data.columns import TableEncoder
+from ..data.splits import SPLIT, legacy_split, split
 from ..data.tables import ReadOptions, fingerprint, read_table
 from ..errors import DataError
 
@@ -30,7 +32,7 @@ def table_dataset(whole, test_size: float, seed: int, read: ReadOptions, encoder
     data = Dataset(Path(path).stem, encoder.transform(frame.iloc[train]), y[train],
                    encoder.transform(frame.iloc[test]), y[test])
     source = {"path": str(Path(path).resolve()), "sha256": fingerprint(path), "target": name, "seed": seed,
-              "test_size": test_size, "read": read.to_config()}
+              "test_size": test_size, "split": SPLIT, "read": read.to_config()}
     return data, source
 
 
@@ -44,7 +46,8 @@ def held_out(pipeline) -> tuple:
         raise DataError(f"{path} changed since the model was trained on it (its SHA-256 differs), so its "
                         "held-out rows cannot be told apart; pass --data to score the file as a whole")
     frame, _, y = _labelled_rows(path, info["target"], read_options(pipeline), [])
-    _, test = split_rows(y, info["test_size"], info["seed"], str(path))
+    _, test = split_rows(y, info["test_size"], info["seed"], str(path),
+                         legacy="split" not in info)  # (a model saved before the split was recorded)
     return frame.iloc[test].reset_index(drop=True), y[test]
 
 
@@ -79,11 +82,11 @@ def _labelled_rows(path, target, read: ReadOptions, notes: list):
     return whole.X, whole.target, whole.y
 
 
-def split_rows(y: np.ndarray, test_size: float, seed: int, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Training and test row indices: ``test_size`` held out, stratified when every class has 2+ rows;
-    test size 0: every row trains, none is held out."""
-    from sklearn.model_selection import train_test_split
-
+def split_rows(y: np.ndarray, test_size: float, seed: int, name: str,
+               legacy: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Training and test row indices: ``test_size`` held out, stratified when every class has 2+ rows and the
+    test part can hold one row of each; test size 0: every row trains, none is held out. data/splits.py's
+    split, or with ``legacy`` the split of a model whose source predates the record of it (scikit-learn's)."""
     if test_size == 0:
         return np.arange(len(y)), np.arange(0)
     if len(y) < 4:
@@ -91,7 +94,13 @@ def split_rows(y: np.ndarray, test_size: float, seed: int, name: str) -> tuple[n
     labels = y.dtype.kind in "iuUSOb"
     counts = np.unique(y, return_counts=True)[1] if labels else None
     stratify = y if counts is not None and counts.min() >= 2 and len(counts) <= test_size * len(y) else None
-    try:
-        return train_test_split(np.arange(len(y)), test_size=test_size, random_state=seed, stratify=stratify)
-    except ValueError as exc:  # a test part of no rows, or fewer rows than classes
-        raise DataError(f"{name}: test size {test_size} cannot split {len(y)} rows ({exc})") from None
+    if legacy:
+        try:
+            return legacy_split(len(y), test_size, seed, stratify)
+        except ValueError as exc:  # a test part of no rows, or fewer rows than classes
+            raise DataError(f"{name}: test size {test_size} cannot split {len(y)} rows ({exc})") from None
+    n_test = math.ceil(test_size * len(y))
+    if n_test >= len(y) or (stratify is not None and len(y) - n_test < len(counts)):
+        raise DataError(f"{name}: test size {test_size} cannot split {len(y)} rows (it would leave "
+                        f"{len(y) - n_test} training rows{'' if stratify is None else f' for {len(counts)} classes'})")
+    return split(len(y), test_size, seed, stratify)

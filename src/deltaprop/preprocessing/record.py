@@ -6,7 +6,7 @@
      "target": {"stage": "scaler" or "robust", "config": {...}} or null,
      "feature_names": [...] or null, "class_names": [...] or null,
      "source": {"data": ..., "target": ..., "read": {...}, "path": ..., "sha256": ..., "seed": ...,
-                "test_size": ..., "streamed": ..., "folds": ..., "out_of_fold": ...}}
+                "test_size": ..., "split": ..., "streamed": ..., "folds": ..., "out_of_fold": ...}}
 
 Files written before the record existed kept the same things as loose keys of ``extra``
 ("table", "scaler", "target_scaler", ...): ``split_legacy`` turns them into a Pipeline, so such a
@@ -22,6 +22,7 @@ from ..data.columns import TableEncoder
 from ..data.piecewise import PiecewiseLinear
 from ..data.robust import RobustScaler
 from ..data.scaling import Scaler
+from ..data.splits import SPLIT
 from ..data.tables import ReadOptions
 from ..errors import DeltapropError, ModelFileError
 from .pipeline import Pipeline
@@ -35,7 +36,7 @@ MAX_NAME = 10_000  # characters of a column or class name
 LEGACY_KEYS = ("table", "scaler", "target_scaler", "feature_names", "class_names", "data", "target", "streamed")
 SOURCE_KEYS: dict[str, type | tuple[type, ...]] = {
     "data": str, "target": (str, int, type(None)), "path": str, "sha256": str, "seed": int, "test_size": (int, float),
-    "streamed": bool, "read": dict, "folds": int, "out_of_fold": (int, float)}
+    "streamed": bool, "read": dict, "split": str, "folds": int, "out_of_fold": (int, float)}
 MAX_FOLDS = 64  # a cross-fitted model's network count, as recorded (the CLI trains at most 20)
 
 
@@ -108,6 +109,8 @@ def _source(source, path) -> dict:
         "test_size" not in source or math.isfinite(source["test_size"]) and 0 <= source["test_size"] < 1), path,
         "source 'test_size' must be a number in [0, 1)")
     _need(0 <= source.get("seed", 0) < 2**63, path, "source 'seed' must be in 0..2^63-1")
+    _need(source.get("split", SPLIT) == SPLIT, path, f"source 'split' must be {SPLIT!r} (data/splits.py), the one "
+          "split this version of deltaprop re-derives; models saved before it have none")
     _need(2 <= source.get("folds", 2) <= MAX_FOLDS, path, f"source 'folds' must be in 2..{MAX_FOLDS}")
     _need(math.isfinite(source.get("out_of_fold", 0)), path, "source 'out_of_fold' must be a finite number")
     if "read" in source:
