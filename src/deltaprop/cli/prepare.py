@@ -81,15 +81,21 @@ def _in_memory(opts: dict, comm) -> Run:
     X_train, X_test = scaler.transform(data.X_train, in_place=True), scaler.transform(data.X_test, in_place=True)
     X_train, X_test = (net.pipeline.after_scaling(X, net.dtype) for X in (X_train, X_test))  # (piecewise-linear)
     y_train, y_test = net.pipeline.targets(data.y_train), net.pipeline.targets(data.y_test)
-    held = None
-    if settle_folds(opts, source is not None, len(y_train)) > 1:
-        held = fold_rows(y_train, opts["folds"], opts["seed"])
-        if opts["epochs"] is None:  # each network early-stopped on its fold (1/folds of the rows)
-            opts["epochs"], opts["patience"] = auto_epochs({**opts, "validation_split": 1 / opts["folds"]},
-                                                           len(y_train), least=CROSS_FIT_EPOCHS)
-    elif opts["epochs"] is None:
-        choose_epochs(opts, X_train, y_train, data.y_train, comm)
+    held = plan_validation(opts, source is not None, X_train, y_train, data.y_train, comm)
     return Run(net, X_train, y_train, X_test, y_test, held=held)
+
+
+def plan_validation(opts: dict, table: bool, X_train, y_train, labels, comm) -> list | None:
+    """How the run validates (folds.py): cross-fitting's held-out rows of each fold (each network early-stopped
+    on its own), or None for one network, whose epochs choose_epochs settles; --epochs chosen when not given."""
+    if settle_folds(opts, table, len(y_train)) == 1:
+        if opts["epochs"] is None:
+            choose_epochs(opts, X_train, y_train, labels, comm)
+        return None
+    if opts["epochs"] is None:  # each network early-stopped on its fold (1/folds of the rows)
+        opts["epochs"], opts["patience"] = auto_epochs({**opts, "validation_split": 1 / opts["folds"]}, len(y_train),
+                                                       least=CROSS_FIT_EPOCHS)
+    return fold_rows(y_train, opts["folds"], opts["seed"])
 
 
 def _new_in_memory(opts: dict, data, feature_names: list, encoder: TableEncoder, source: dict | None) -> Network:
