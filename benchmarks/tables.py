@@ -3,8 +3,9 @@
     pip install palmerpenguins vega_datasets     # the tables ship inside these packages (no download)
     python benchmarks/tables.py [--repeats 3]
 
-For each table, deltaprop trains from the CSV file exactly as a user would (`deltaprop train --data
-FILE --target T`, nothing else) and reports its test figure; the baseline is what a careful
+For each table and seed, the suite's split (benchmark_split) gives the training and test rows; deltaprop trains on
+the training rows written to a CSV file as a user would (`deltaprop train --data TRAIN.csv --target T --test-size
+0`) and is scored with `deltaprop evaluate MODEL --data TEST.csv`; the baseline is what a careful
 practitioner writes with scikit-learn on the same training and test rows: a ColumnTransformer
 (numbers: median imputation with missing indicators, standard scaling; text: a "missing" level and
 one-hot encoding, unknown categories ignored; the same identifier columns left out) in front of
@@ -46,19 +47,6 @@ def load(name: str):
     return cars
 
 
-def deltaprop_summary(path: Path, target: str, seed: int, out: Path) -> tuple[float, float]:
-    """`deltaprop train` on the whole file as a user runs it (its own 25% test split of seed ``seed``; plots
-    and progress off, which change no number): the test figure and the time column of its summary table (the
-    whole training: every network of a cross-fitted run)."""
-    result = subprocess.run([sys.executable, "-m", "deltaprop.cli", "train", "--data", str(path), "--target", target,
-                             "--seed", str(seed), "--out", str(out), "--no-plots", "--quiet"],
-                            capture_output=True, text=True)
-    if result.returncode:
-        raise RuntimeError(f"deltaprop train on {path} failed: {result.stderr.strip()}")
-    figure = "test accuracy" if "test accuracy" in result.stdout else "test R^2"
-    return float(summary_cell(result.stdout, figure)), float(summary_cell(result.stdout, "time").split()[0])
-
-
 def summary_cell(stdout: str, column: str) -> str:
     """The cell under ``column`` in the last summary table that has it (one network's or a cross-fitted run's)."""
     lines = stdout.splitlines()
@@ -98,7 +86,7 @@ def _cli(*args) -> str:
 
 
 def run_deltaprop(path: Path, target: str, seed: int, out: Path) -> float:
-    return deltaprop_summary(path, target, seed, out)[0]
+    return deltaprop_on_split(path, target, seed, out)[0]
 
 
 def benchmark_split(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
