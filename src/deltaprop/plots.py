@@ -49,7 +49,7 @@ def plot_curves(history, folder, loss_label: str = "loss") -> list[Path]:
         ax.set_ylabel(loss_label if metric == "loss" else metric)
         ax.set_title(f"{'Loss' if metric == 'loss' else 'Accuracy'} per epoch")
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=7 if len(histories) > 1 else None, ncols=2 if len(histories) > 1 else 1)
         written.append(_save(fig, Path(folder) / f"{metric}.png"))
     return written
 

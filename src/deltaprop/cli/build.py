@@ -18,7 +18,8 @@ TRAINING_COPIES = 6
 
 
 def is_classification(opts: dict, y: np.ndarray) -> bool:
-    """--task, else: a classification loss, text or booleans, or integers with few distinct values."""
+    """--task, else: a classification loss, text or booleans, or integers with few distinct values (but not when
+    each value occurs once: 17 training rows of 17 different whole-number rates are a quantity)."""
     if opts["task"] != "auto":
         return opts["task"] == "classification"
     if opts["loss"] in ("cross_entropy", "binary_cross_entropy") or y.dtype.kind in "USOb":
@@ -26,6 +27,8 @@ def is_classification(opts: dict, y: np.ndarray) -> bool:
     if y.dtype.kind not in "iu":
         return False
     values = np.unique(y)
+    if len(values) == len(y) > 2:  # every value once (a tiny table's rates or counts): no label has two examples
+        return False
     codes = values[0] in (0, 1) and values[-1] - values[0] == len(values) - 1  # 0..k-1 or 1..k, none missing
     return len(values) <= FEW_CLASSES or (codes and len(values) <= MAX_AUTO_CLASSES)
 

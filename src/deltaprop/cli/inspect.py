@@ -134,4 +134,5 @@ def cross_fitted(net) -> str:
         return ""
     estimate = f"; out-of-fold {'accuracy' if net.is_classifier else 'R^2'} {source['out_of_fold']:.4f}" \
         if "out_of_fold" in source else ""
-    return f" as one network (cross-fitted: {source['folds']} networks early-stopped on their folds, merged{estimate})"
+    return f" as one network (cross-fitted: {source['folds']} networks, each trained on all training rows but its " \
+        f"fold, merged{estimate})"

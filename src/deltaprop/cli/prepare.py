@@ -75,6 +75,10 @@ def _in_memory(opts: dict, comm) -> Run:
         print(f"note: {note}")
     if opts["resume"]:
         net = load(opts["resume"], ops=backend(opts))
+        if "folds" in net.pipeline.source:
+            raise ConfigError(f"{opts['resume']} is {net.pipeline.source['folds']} cross-fitted networks merged into "
+                              "one, not the checkpoint of a stopped run (a cross-fitted run leaves none); --resume "
+                              "continues a killed run from its checkpoint.safetensors: train this model anew")
     else:
         net = _new_in_memory(opts, data, feature_names, encoder, source)
     scaler = feature_scaling(net, opts)
@@ -195,7 +199,10 @@ def fit_pipeline(opts: dict, data, feature_names: list, encoder: TableEncoder | 
     data is a table), the feature scaling of --scaling (0/1 inputs of a table left as they are), and for a
     quantity the target's scaling (an output of 1e5 would take ages to reach): standardized, or with --scaling
     robust by median and IQR without the clip, which has no inverse beyond its bound (see data/robust.py)."""
-    scaler = feature_scaler(opts["scaling"]).fit(data.X_train)
+    try:
+        scaler = feature_scaler(opts["scaling"]).fit(data.X_train)
+    except DataError as exc:  # "input j: ..." named by its column
+        raise DataError(named_input(str(exc), feature_names)) from None
     if encoder is not None:
         scaler.leave(encoder.binary_outputs)
     stages: list = ([encoder] if encoder is not None else []) + [scaler]
@@ -231,7 +238,17 @@ def piecewise_stage(opts: dict, X_train: np.ndarray, scaler: Scaler, encoder: Ta
         print(f"note: no piecewise-linear encoding: {bins} bins per numeric column would make the table's "
               f"{stage.n_in} inputs {stage.width}, more than {AUTO_MAX_INPUTS} (pass --bins to have it anyway)")
         return None
+    if not opts["quiet"]:
+        print(f"note: the numeric inputs are encoded piecewise-linearly in up to {bins} quantile bins each, clipped to "
+              f"the training range ({stage.n_in} inputs -> {stage.width}; --bins 0: off)")
     return stage
+
+
+def named_input(message: str, names: list) -> str:
+    """A message about "input j" (1-based) with the input's name, where the run knows it."""
+    head, _, rest = message.partition(": ")
+    j = int(head.split()[1]) - 1 if head.startswith("input ") and head.split()[1].isdigit() else -1
+    return f"{names[j]!r}: {rest}" if 0 <= j < len(names or []) else message
 
 
 def feature_scaling(net: Network, opts: dict) -> Scaler:

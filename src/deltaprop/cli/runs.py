@@ -104,8 +104,9 @@ def summarise_folds(result, X_train, y_train, X_test, y_test, seconds: float) ->
                      f"{history['loss'][kept]:.4f}", val])
     print("\n" + table(rows, ["fold", "rows trained / held out", "epoch kept / trained", "train loss", "val loss"]))
     hidden = ", ".join(str(layer.n_out) for layer in net.layers[:-1])
-    print(f"cross-fitting: {len(rows)} networks, each trained on the training rows but its fold and early-stopped "
-          f"on that fold, merged into one network whose output is their mean (hidden widths {hidden})")
+    stopped = "early-stopped on" if result.patience else "validated on"
+    print(f"cross-fitting: {len(rows)} networks, each trained on the training rows but its fold and {stopped} "
+          f"that fold, merged into one network whose output is their mean (hidden widths {hidden})")
     metric = "accuracy" if net.is_classifier else "R^2"
     oof = result.out_of_fold
     estimate = float(np.mean(net.decide(oof) == np.asarray(y_train))) if net.is_classifier else \

@@ -31,7 +31,13 @@ class Scaler:
         if self.kind == "none":
             self.shift, self.scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
         else:  # all rows as one chunk: their two-pass moments (moments.py, shared with the streamed scalers)
-            self.shift, self.scale = Moments().add(X).affine(self.kind, X.shape[1])
+            with np.errstate(over="ignore", invalid="ignore"):  # (an overflow is refused just below, by name)
+                self.shift, self.scale = Moments().add(X).affine(self.kind, X.shape[1])
+        bad = ~(np.isfinite(self.shift) & np.isfinite(self.scale))
+        if bad.any():  # a model file holding them could never be loaded again (its record is checked)
+            raise DataError(f"input {int(np.argmax(bad)) + 1}: its values are too large to {self.kind}-scale in "
+                            "float64 (their mean or spread overflows); divide the column by a power of ten, or "
+                            "use --scaling robust (medians and quartiles)")
         return self
 
     def fitted(self) -> tuple[np.ndarray, np.ndarray]:

@@ -41,6 +41,7 @@ class CrossFit:
     kept: list[int] = field(default_factory=list)
     held: list[np.ndarray] = field(default_factory=list)
     out_of_fold: np.ndarray | None = None
+    patience: float = 0  # the early stopping's (0: every network trained all its epochs)
 
 
 def fold_seed(seed: int, fold: int) -> int:
@@ -62,7 +63,7 @@ def cross_fit(new_net: Callable[[int], object], X: np.ndarray, y: np.ndarray, he
     """Train ``new_net(i)`` on every row but ``held[i]`` for each fold i, with early stopping after ``patience``
     epochs without a better loss on ``held[i]`` (its best epoch's weights kept; patience 0: all of config's
     epochs), and merge them. X, y are the network's inputs and targets (preprocessed)."""
-    result = CrossFit(net=None, held=held)
+    result = CrossFit(net=None, held=held, patience=patience)
     nets = []
     for i, rows in enumerate(held):
         net, train = new_net(i), np.setdiff1d(np.arange(len(y)), rows)
