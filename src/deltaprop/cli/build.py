@@ -18,8 +18,9 @@ TRAINING_COPIES = 6
 
 
 def is_classification(opts: dict, y: np.ndarray) -> bool:
-    """--task, else: a classification loss, text or booleans, or integers with few distinct values (but not when
-    each value occurs once: 17 training rows of 17 different whole-number rates are a quantity)."""
+    """--task, else: a classification loss, text or booleans, or integers with few distinct values. ``y`` may be
+    the labels alone (a stream's), so that rows of which each value occurs once are told apart by
+    ``each_value_once``."""
     if opts["task"] != "auto":
         return opts["task"] == "classification"
     if opts["loss"] in ("cross_entropy", "binary_cross_entropy") or y.dtype.kind in "USOb":
@@ -27,10 +28,15 @@ def is_classification(opts: dict, y: np.ndarray) -> bool:
     if y.dtype.kind not in "iu":
         return False
     values = np.unique(y)
-    if len(values) == len(y) > 2:  # every value once (a tiny table's rates or counts): no label has two examples
-        return False
     codes = values[0] in (0, 1) and values[-1] - values[0] == len(values) - 1  # 0..k-1 or 1..k, none missing
     return len(values) <= FEW_CLASSES or (codes and len(values) <= MAX_AUTO_CLASSES)
+
+
+def each_value_once(opts: dict, y_rows: np.ndarray) -> bool:
+    """--task auto, no classification loss, and training rows of whole numbers each of which occurs once (a
+    tiny table's 17 rates, say): no label would have two examples, so the target is a quantity."""
+    return opts["task"] == "auto" and opts["loss"] not in ("cross_entropy", "binary_cross_entropy") and \
+        y_rows.dtype.kind in "iu" and len(y_rows) > 2 and len(np.unique(y_rows)) == len(y_rows)
 
 
 def build_network(opts: dict, n_in: int, y: np.ndarray) -> Network:

@@ -23,7 +23,7 @@ from ..errors import ConfigError, DataError
 from ..network import Network, load
 from ..preprocessing import Pipeline
 from ..training.inputs import validation_rows
-from .build import backend, build_network, is_classification, make_optimizer
+from .build import backend, build_network, each_value_once, is_classification, make_optimizer
 from .common import load_data, table
 from .epochs import FOLDS, MIN_VALIDATION_ROWS, auto_epochs, cross_validated_epochs, too_few_to_stop_on
 from .folds import CROSS_FIT_EPOCHS, fold_rows, settle_folds
@@ -104,6 +104,8 @@ def plan_validation(opts: dict, table: bool, X_train, y_train, labels, comm) -> 
 
 def _new_in_memory(opts: dict, data, feature_names: list, encoder: TableEncoder, source: dict | None) -> Network:
     """A new network for data in memory, its pipeline fitted on the training rows and its source recorded."""
+    if each_value_once(opts, data.y_train):
+        opts["task"] = "regression"
     if is_classification(opts, data.y_train) and data.y_train.dtype.kind != "f":  # floats: fit names them
         check_test_labels(data.y_train, data.y_test)
     net = build_network(opts, data.X_train.shape[1], data.y_train)
