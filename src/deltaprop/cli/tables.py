@@ -99,8 +99,8 @@ def split_rows(y: np.ndarray, test_size: float, seed: int, name: str,
             return legacy_split(len(y), test_size, seed, stratify)
         except ValueError as exc:  # a test part of no rows, or fewer rows than classes
             raise DataError(f"{name}: test size {test_size} cannot split {len(y)} rows ({exc})") from None
-    n_test = math.ceil(test_size * len(y))
-    if n_test >= len(y) or (stratify is not None and len(y) - n_test < len(counts)):
+    n_test, n_classes = math.ceil(test_size * len(y)), 0 if counts is None else len(counts)
+    if n_test >= len(y) or (stratify is not None and len(y) - n_test < n_classes):
         raise DataError(f"{name}: test size {test_size} cannot split {len(y)} rows (it would leave "
-                        f"{len(y) - n_test} training rows{'' if stratify is None else f' for {len(counts)} classes'})")
+                        f"{len(y) - n_test} training rows{'' if stratify is None else f' for {n_classes} classes'})")
     return split(len(y), test_size, seed, stratify)

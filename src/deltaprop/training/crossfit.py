@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -36,12 +37,12 @@ class CrossFit:
     """What ``cross_fit`` leaves: the merged network, each fold's history and kept epoch, the held-out rows of
     each fold and every training row's out-of-fold output a^L (from the network that did not train on it)."""
 
-    net: object
+    net: Any  # a Network (this module never imports the model: training sits below it)
     histories: list[History] = field(default_factory=list)
     kept: list[int] = field(default_factory=list)
     held: list[np.ndarray] = field(default_factory=list)
     out_of_fold: np.ndarray | None = None
-    patience: float = 0  # the early stopping's (0: every network trained all its epochs)
+    patience: int = 0  # the early stopping's (0: every network trained all its epochs)
 
 
 def fold_seed(seed: int, fold: int) -> int:
@@ -58,8 +59,8 @@ def fresh_copy(net, seed: int):
     return copy
 
 
-def cross_fit(new_net: Callable[[int], object], X: np.ndarray, y: np.ndarray, held: list[np.ndarray], *,
-              config: TrainConfig, patience: float, comm=None) -> CrossFit:
+def cross_fit(new_net: Callable[[int], Any], X: np.ndarray, y: np.ndarray, held: list[np.ndarray], *,
+              config: TrainConfig, patience: int, comm=None) -> CrossFit:
     """Train ``new_net(i)`` on every row but ``held[i]`` for each fold i, with early stopping after ``patience``
     epochs without a better loss on ``held[i]`` (its best epoch's weights kept; patience 0: all of config's
     epochs), and merge them. X, y are the network's inputs and targets (preprocessed)."""
@@ -86,7 +87,7 @@ def cross_fit(new_net: Callable[[int], object], X: np.ndarray, y: np.ndarray, he
     return result
 
 
-def merge(nets: list) -> object:
+def merge(nets: list) -> Any:
     """One network whose z^L is the mean of the given networks' z^L (see the module docstring): same layer
     sizes, activations, loss and dtype required; the first network's seed and classes kept, and a copy of its
     pipeline."""
