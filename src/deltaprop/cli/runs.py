@@ -76,21 +76,22 @@ def save_run(net, history, out: Path) -> None:
 
 
 def write_history(history, path: Path) -> None:
-    keys = list(history.history)
-    lines = [",".join(["epoch"] + keys)]
-    for i, epoch in enumerate(history.epoch):
-        lines.append(",".join([str(epoch + 1)] + [repr(float(history[k][i])) for k in keys]))
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join([",".join(["epoch"] + list(history.history))] + _history_rows(history)) + "\n")
 
 
 def write_fold_histories(histories: list, path: Path) -> None:
     """history.csv of a cross-fitted run: a fold column, then each fold's epochs as write_history writes them."""
-    keys = list(histories[0].history)
-    lines = [",".join(["fold", "epoch"] + keys)]
+    lines = [",".join(["fold", "epoch"] + list(histories[0].history))]
     for fold, history in enumerate(histories, start=1):
-        for i, epoch in enumerate(history.epoch):
-            lines.append(",".join([str(fold), str(epoch + 1)] + [repr(float(history[k][i])) for k in keys]))
+        lines += [f"{fold},{row}" for row in _history_rows(history)]
     path.write_text("\n".join(lines) + "\n")
+
+
+def _history_rows(history) -> list[str]:
+    """One CSV row per epoch: its number (from 1), then every figure of the history in its key order."""
+    keys = list(history.history)
+    return [",".join([str(epoch + 1)] + [repr(float(history[k][i])) for k in keys])
+            for i, epoch in enumerate(history.epoch)]
 
 
 def summarise_folds(result, X_train, y_train, X_test, y_test, seconds: float) -> tuple[float, float]:

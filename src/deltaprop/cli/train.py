@@ -113,8 +113,8 @@ def cross_fitted_run(run, opts: dict, comm) -> int:
     if comm.rank == 0:
         result.net.save(run.out / "model.safetensors")
         write_fold_histories(result.histories, run.out / "history.csv")
-    if comm.rank == 0 and not opts["no_plots"]:
-        write_plots(result.net, result.histories, run.X_test, run.y_test, run.out)
+        if not opts["no_plots"]:
+            write_plots(result.net, result.histories, run.X_test, run.y_test, run.out)
     return written(run, opts, test)
 
 
