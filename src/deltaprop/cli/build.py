@@ -17,13 +17,16 @@ from .options import DEFAULTS, FEW_CLASSES, MAX_AUTO_CLASSES
 TRAINING_COPIES = 6
 
 
+LABEL_LOSSES = ("cross_entropy", "binary_cross_entropy")  # a --loss that says the target holds labels
+
+
 def is_classification(opts: dict, y: np.ndarray) -> bool:
     """--task, else: a classification loss, text or booleans, or integers with few distinct values. ``y`` may be
     the labels alone (a stream's), so that rows of which each value occurs once are told apart by
     ``each_value_once``."""
     if opts["task"] != "auto":
         return opts["task"] == "classification"
-    if opts["loss"] in ("cross_entropy", "binary_cross_entropy") or y.dtype.kind in "USOb":
+    if opts["loss"] in LABEL_LOSSES or y.dtype.kind in "USOb":
         return True
     if y.dtype.kind not in "iu":
         return False
@@ -35,7 +38,7 @@ def is_classification(opts: dict, y: np.ndarray) -> bool:
 def each_value_once(opts: dict, y_rows: np.ndarray) -> bool:
     """--task auto, no classification loss, and training rows of whole numbers each of which occurs once (a
     tiny table's 17 rates, say): no label would have two examples, so the target is a quantity."""
-    return opts["task"] == "auto" and opts["loss"] not in ("cross_entropy", "binary_cross_entropy") and \
+    return opts["task"] == "auto" and opts["loss"] not in LABEL_LOSSES and \
         y_rows.dtype.kind in "iu" and len(y_rows) > 2 and len(np.unique(y_rows)) == len(y_rows)
 
 
